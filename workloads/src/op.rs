@@ -1,0 +1,266 @@
+//! The op model: what a workload is, one operation at a time, on a small set of files.
+//!
+//! A [`Workload`] is a list of [`Op`]s on files that live in one directory of a DAX mount.
+//! Files are named by short relative names (`f0`, `f1`, …); the agent keeps at most one open
+//! descriptor and at most one mapping per name. Every op is deterministic given the workload:
+//! data written by `Pwrite` and `MmapStore` comes from a [`Pattern`] derived from the
+//! workload seed and the op's pattern id, so the host can recompute every byte.
+
+use serde::{Deserialize, Serialize};
+
+/// A workload: a named, seeded list of operations on files in one directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Human-readable name (file stem for YAML specs, `seed-N` for generated ones).
+    pub name: String,
+    /// Seed of the data patterns (and of the generator, for generated workloads).
+    pub seed: u64,
+    /// Generator profile this came from, if generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The operations, executed in order; op `k` is `ops[k]`.
+    pub ops: Vec<Op>,
+}
+
+/// Kind of `fallocate(2)` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallocMode {
+    /// mode 0: allocate, extending the size if `off + len` is past EOF.
+    Allocate,
+    /// FALLOC_FL_KEEP_SIZE: allocate without changing the size.
+    KeepSize,
+    /// FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: the range reads back as zeros.
+    PunchHole,
+    /// FALLOC_FL_ZERO_RANGE: the range reads back as zeros; size may grow.
+    ZeroRange,
+}
+
+/// One operation. File names are relative to the workload directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// `open(O_CREAT|O_RDWR|O_TRUNC)`; the descriptor stays open under `file`.
+    Create {
+        /// File name.
+        file: String,
+    },
+    /// `open(O_RDWR)` of an existing file.
+    Open {
+        /// File name.
+        file: String,
+    },
+    /// `close(2)`; also unmaps the file's mapping, if any.
+    Close {
+        /// File name.
+        file: String,
+    },
+    /// `pwrite(2)` of `len` pattern bytes at `off`.
+    Pwrite {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+        /// Pattern id; defaults to `k + 1` for op `k` when omitted in YAML.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pattern: Option<u32>,
+    },
+    /// `mmap(MAP_SHARED)` of the first `len` bytes (rounded up to pages); with `sync`,
+    /// `MAP_SHARED_VALIDATE | MAP_SYNC`.
+    Mmap {
+        /// File name.
+        file: String,
+        /// Mapped length in bytes from offset 0.
+        len: u64,
+        /// Use MAP_SYNC (the file system must support it; fails with EOPNOTSUPP otherwise).
+        #[serde(default)]
+        sync: bool,
+    },
+    /// `munmap(2)` of the file's mapping.
+    Munmap {
+        /// File name.
+        file: String,
+    },
+    /// Stores of `len` pattern bytes at `off` through the file's mapping. The agent checks
+    /// the range against the mapping and the current file size first and fails the op with
+    /// EFAULT instead of taking SIGBUS.
+    MmapStore {
+        /// File name.
+        file: String,
+        /// File offset (inside the mapping).
+        off: u64,
+        /// Byte count.
+        len: u64,
+        /// Pattern id; defaults to `k + 1` for op `k` when omitted in YAML.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pattern: Option<u32>,
+    },
+    /// User-space cache flush (clwb, else clflushopt, else clflush, by CPUID) of every line of
+    /// `[off, off+len)` in the file's mapping, then `sfence`.
+    Flush {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+    },
+    /// `msync(MS_SYNC)` of `[off, off+len)` of the mapping (start rounded down to a page).
+    Msync {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+    },
+    /// `fsync(2)` of the open descriptor.
+    Fsync {
+        /// File name.
+        file: String,
+    },
+    /// `fdatasync(2)` of the open descriptor.
+    Fdatasync {
+        /// File name.
+        file: String,
+    },
+    /// `ftruncate(2)`.
+    Ftruncate {
+        /// File name.
+        file: String,
+        /// New size.
+        size: u64,
+    },
+    /// `fallocate(2)`.
+    Fallocate {
+        /// File name.
+        file: String,
+        /// Mode.
+        mode: FallocMode,
+        /// Offset.
+        off: u64,
+        /// Length.
+        len: u64,
+    },
+    /// `rename(2)` within the workload directory. Open descriptors and mappings follow the
+    /// file to its new name.
+    Rename {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// `unlink(2)`; an open descriptor or mapping of it is closed first.
+    Unlink {
+        /// File name.
+        file: String,
+    },
+    /// `fsync(2)` of the workload directory.
+    FsyncDir,
+    /// `sync(2)`.
+    Sync,
+}
+
+impl Op {
+    /// Every file name this op touches (for `Rename`: both).
+    pub fn files(&self) -> Vec<&str> {
+        match self {
+            Op::Create { file }
+            | Op::Open { file }
+            | Op::Close { file }
+            | Op::Pwrite { file, .. }
+            | Op::Mmap { file, .. }
+            | Op::Munmap { file }
+            | Op::MmapStore { file, .. }
+            | Op::Flush { file, .. }
+            | Op::Msync { file, .. }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::Ftruncate { file, .. }
+            | Op::Fallocate { file, .. }
+            | Op::Unlink { file } => vec![file.as_str()],
+            Op::Rename { from, to } => vec![from.as_str(), to.as_str()],
+            Op::FsyncDir | Op::Sync => vec![],
+        }
+    }
+
+    /// Short name of the op kind, as in YAML (`pwrite`, `mmap_store`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Create { .. } => "create",
+            Op::Open { .. } => "open",
+            Op::Close { .. } => "close",
+            Op::Pwrite { .. } => "pwrite",
+            Op::Mmap { .. } => "mmap",
+            Op::Munmap { .. } => "munmap",
+            Op::MmapStore { .. } => "mmap_store",
+            Op::Flush { .. } => "flush",
+            Op::Msync { .. } => "msync",
+            Op::Fsync { .. } => "fsync",
+            Op::Fdatasync { .. } => "fdatasync",
+            Op::Ftruncate { .. } => "ftruncate",
+            Op::Fallocate { .. } => "fallocate",
+            Op::Rename { .. } => "rename",
+            Op::Unlink { .. } => "unlink",
+            Op::FsyncDir => "fsync_dir",
+            Op::Sync => "sync",
+        }
+    }
+
+    /// True for ops after which something is promised durable (fsync, fdatasync, msync,
+    /// directory fsync, sync, user flush): the natural crash points.
+    pub fn is_durability_point(&self) -> bool {
+        matches!(
+            self,
+            Op::Fsync { .. }
+                | Op::Fdatasync { .. }
+                | Op::Msync { .. }
+                | Op::FsyncDir
+                | Op::Sync
+                | Op::Flush { .. }
+        )
+    }
+
+    /// The pattern id this op writes with, if it writes data (`k` is the op's index).
+    pub fn pattern_id(&self, k: usize) -> Option<u32> {
+        match self {
+            Op::Pwrite { pattern, .. } | Op::MmapStore { pattern, .. } => {
+                Some(pattern.unwrap_or_else(|| u32::try_from(k + 1).unwrap_or(u32::MAX)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What one op returned in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpOutcome {
+    /// Return value of the system call (bytes for pwrite, 0 for most others); -1 on error.
+    pub ret: i64,
+    /// errno when the op failed, else `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+}
+
+impl OpOutcome {
+    /// A successful op with return value `ret`.
+    pub fn ok(ret: i64) -> Self {
+        OpOutcome { ret, errno: None }
+    }
+
+    /// A failed op with `errno`.
+    pub fn failed(errno: i32) -> Self {
+        OpOutcome {
+            ret: -1,
+            errno: Some(errno),
+        }
+    }
+
+    /// Did the op succeed?
+    pub fn succeeded(&self) -> bool {
+        self.errno.is_none()
+    }
+}

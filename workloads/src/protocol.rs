@@ -1,0 +1,108 @@
+//! Host ↔ guest-agent protocol: line-delimited JSON messages, declared once for both sides.
+//!
+//! The host writes [`HostMsg`] lines to the agent's stdin (over the SSH channel); the agent
+//! writes [`AgentMsg`] lines to stdout. The first agent line is always [`AgentMsg::Hello`]
+//! carrying [`PROTOCOL_VERSION`]; the host refuses a mismatch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::op::{OpOutcome, Workload};
+
+/// Bumped on any incompatible change to these messages.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Host → agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HostMsg {
+    /// Run `workload` in directory `dir` (created if missing). After each op index listed in
+    /// `barriers` completes, the agent sends [`AgentMsg::Barrier`] and waits for
+    /// [`HostMsg::Continue`]. With `markers`, the agent announces each op to a TCG plugin by
+    /// executing `cpuid` with a magic leaf (see the agent).
+    Run {
+        /// Directory on the DAX mount.
+        dir: String,
+        /// The workload.
+        workload: Workload,
+        /// Op indexes after which to stop and wait.
+        #[serde(default)]
+        barriers: Vec<usize>,
+        /// Emit cpuid op markers.
+        #[serde(default)]
+        markers: bool,
+    },
+    /// Resume after a barrier.
+    Continue,
+    /// Read back the named files in `dir` (checker mode / live comparison).
+    ReadFiles {
+        /// Directory to read.
+        dir: String,
+        /// File names to report on (missing ones are reported as absent).
+        names: Vec<String>,
+    },
+    /// End the session; the agent exits 0.
+    Quit,
+}
+
+/// What the agent found for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileReport {
+    /// File name.
+    pub name: String,
+    /// Does it exist?
+    pub exists: bool,
+    /// Size in bytes (0 when absent).
+    pub size: u64,
+    /// Contents, hex-encoded (empty when absent).
+    pub data_hex: String,
+    /// Error reading it (errno text), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Agent → host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AgentMsg {
+    /// First line: protocol and agent versions.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the agent.
+        protocol: u32,
+        /// Agent crate version.
+        version: String,
+    },
+    /// Op `k` is about to run.
+    OpStarted {
+        /// Op index.
+        k: usize,
+    },
+    /// Op `k` returned.
+    OpDone {
+        /// Op index.
+        k: usize,
+        /// What it returned.
+        outcome: OpOutcome,
+    },
+    /// Stopped after op `k`; waiting for [`HostMsg::Continue`].
+    Barrier {
+        /// Op index.
+        k: usize,
+    },
+    /// All ops of the workload ran.
+    Finished {
+        /// Number of ops run.
+        ops: usize,
+        /// Wall time of the ops in microseconds (excluding barrier waits).
+        micros: u64,
+    },
+    /// Answer to [`HostMsg::ReadFiles`].
+    Files {
+        /// One entry per requested name, in request order.
+        files: Vec<FileReport>,
+    },
+    /// A request could not be carried out (bad message, directory missing, …).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
