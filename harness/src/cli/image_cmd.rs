@@ -1,0 +1,47 @@
+//! `powercut image build`.
+
+use anyhow::Context;
+
+use super::ImageArgs;
+use crate::cache::cache_root;
+use crate::image::{self, golden_image, GuestImage, ImageOptions};
+use crate::vm::accel::AccelDecision;
+use crate::vm::resolve_accel;
+
+/// Build (or find) the guest image, resolve the accelerator, and build the golden pmem
+/// images. Returns them for the caller's use.
+pub fn prepare(args: &ImageArgs, debug: bool) -> anyhow::Result<(GuestImage, AccelDecision, Vec<image::GoldenImage>)> {
+    let cache = cache_root();
+    let opts = ImageOptions {
+        cache: cache.clone(),
+        kernel_deb: args.kernel_deb.clone(),
+        extra_module: None,
+    };
+    let (img, fresh) = image::build_image(&opts).context("building the guest image")?;
+    eprintln!(
+        "image {} ({}): kernel {}, initramfs {:.1} MiB, {}",
+        img.hash,
+        img.dir.display(),
+        img.kernel_version,
+        img.initramfs_bytes as f64 / (1 << 20) as f64,
+        if fresh { "built" } else { "cached" }
+    );
+    let accel = resolve_accel(args.accel, &img, &cache).context("choosing the accelerator")?;
+    eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
+    if args.pmem_mib < 16 || args.pmem_mib % 2 != 0 {
+        anyhow::bail!("--pmem-mib {} must be an even number of at least 16", args.pmem_mib);
+    }
+    let mut goldens = Vec::new();
+    for fs in &args.filesystems {
+        let g = golden_image(&img, *fs, args.pmem_mib << 20, accel.accel, &cache, debug)
+            .with_context(|| format!("building the golden {fs} pmem image"))?;
+        eprintln!("golden {fs} pmem image: {}", g.path.display());
+        goldens.push(g);
+    }
+    Ok((img, accel, goldens))
+}
+
+/// `powercut image build`.
+pub fn image_build(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
+    prepare(args, debug).map(drop)
+}

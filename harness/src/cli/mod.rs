@@ -1,0 +1,93 @@
+//! The command line: argument types (clap) and one function per subcommand. The binary's
+//! `main` only parses, sets up logging and maps results to exit codes.
+
+mod image_cmd;
+mod vm_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use image_cmd::image_build;
+pub use vm_cmd::vm_smoke;
+
+use crate::image::Filesystem;
+use crate::vm::AccelChoice;
+
+/// Exit codes (stable, documented in the README).
+pub mod exit {
+    /// Everything passed.
+    pub const PASS: i32 = 0;
+    /// A durability failure (kernel bug) was found.
+    pub const FAILURE: i32 = 1;
+    /// Bad usage or bad input (config, workload file).
+    pub const USAGE: i32 = 2;
+    /// Infrastructure failure (QEMU, kernel, image, SSH): nothing was proven either way.
+    pub const INFRA: i32 = 69;
+}
+
+/// powercut: does every byte fsync promised survive a power cut on DAX?
+#[derive(Debug, Parser)]
+#[command(name = "powercut", version, about)]
+pub struct Cli {
+    /// Print the full QEMU command lines and stream guest consoles.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Guest images.
+    Image {
+        /// What to do.
+        #[command(subcommand)]
+        action: ImageAction,
+    },
+    /// VM checks.
+    Vm {
+        /// What to do.
+        #[command(subcommand)]
+        action: VmAction,
+    },
+    /// Run a crash campaign (default config ci/smoke.yaml).
+    Campaign {
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageAction {
+    /// Build the guest image (and the golden pmem images) into the cache.
+    Build(ImageArgs),
+}
+
+/// `vm` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VmAction {
+    /// Boot the image, check the DAX mount over SSH, run the agent, shut down.
+    Smoke(ImageArgs),
+}
+
+/// Options shared by commands that need a guest image.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageArgs {
+    /// Kernel package (.deb); default: the newest in the cache's kernel/ directory.
+    #[arg(long)]
+    pub kernel_deb: Option<PathBuf>,
+    /// Accelerator.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelChoice,
+    /// File systems for golden pmem images.
+    #[arg(long = "fs", value_enum, default_values = ["ext4"])]
+    pub filesystems: Vec<Filesystem>,
+    /// pmem size in MiB (multiple of 2).
+    #[arg(long, default_value_t = 256)]
+    pub pmem_mib: u64,
+}

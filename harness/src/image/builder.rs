@@ -1,0 +1,239 @@
+//! `powercut image build`: assembles a content-addressed guest image (kernel + initramfs +
+//! SSH key) in the cache, rebuilt only when one of its inputs changes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::initramfs::{InitramfsTree, GUEST_PROGRAMS};
+use super::kernel::{self, GuestKernel, GUEST_MODULES};
+use super::modules::{module_name, ModuleDeps};
+use super::{agent, ImageError};
+
+/// The init script, kept as a real file under `images/`.
+const INIT_SCRIPT: &str = include_str!("../../../images/init.sh");
+/// Bumped when the layout of the image changes in a way its inputs do not show.
+const IMAGE_FORMAT: u32 = 1;
+
+/// What to build the image from.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    /// Cache root (see [`crate::cache::cache_root`]).
+    pub cache: PathBuf,
+    /// Kernel package to use; default: the newest in `<cache>/kernel/`.
+    pub kernel_deb: Option<PathBuf>,
+    /// Optional extra kernel module (the mutant) to put in the image, not loaded at boot.
+    pub extra_module: Option<PathBuf>,
+}
+
+/// A built guest image in the cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuestImage {
+    /// Content hash of the inputs (the directory name).
+    pub hash: String,
+    /// Image directory.
+    pub dir: PathBuf,
+    /// Guest kernel release.
+    pub kernel_version: String,
+    /// Kernel image to boot.
+    pub bzimage: PathBuf,
+    /// The initramfs.
+    pub initramfs: PathBuf,
+    /// Private SSH key accepted by the guest's dropbear (as root).
+    pub ssh_key: PathBuf,
+    /// Size of the initramfs in bytes.
+    pub initramfs_bytes: u64,
+    /// Does the image carry the mutant module (`/lib/modules/powercut_mutant.ko`)?
+    pub has_mutant_module: bool,
+}
+
+impl GuestImage {
+    fn manifest_path(dir: &Path) -> PathBuf {
+        dir.join("image.json")
+    }
+
+    /// Load a finished image from its directory.
+    pub fn load(dir: &Path) -> Option<GuestImage> {
+        let text = std::fs::read_to_string(Self::manifest_path(dir)).ok()?;
+        let img: GuestImage = serde_json::from_str(&text).ok()?;
+        (img.initramfs.exists() && img.bzimage.exists() && img.ssh_key.exists()).then_some(img)
+    }
+}
+
+/// Build (or find in the cache) the guest image for `opts`. Returns the image and whether it
+/// was freshly built.
+pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError> {
+    let deb = match &opts.kernel_deb {
+        Some(p) => p.clone(),
+        None => kernel::find_kernel_deb(&opts.cache.join("kernel"))?,
+    };
+    if !deb.exists() {
+        return Err(ImageError::KernelMissing { dir: deb });
+    }
+    let kernel = kernel::unpack_deb(&deb, &opts.cache.join("kernels"))?;
+    let agent_bin = agent::build_agent(&crate::cache::workspace_root())?;
+
+    let staging_parent = opts.cache.join("tmp");
+    std::fs::create_dir_all(&staging_parent).map_err(|e| ImageError::io(&staging_parent, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix("initramfs-")
+        .tempdir_in(&staging_parent)
+        .map_err(|e| ImageError::io(&staging_parent, e))?;
+    let mut tree = InitramfsTree::new(staging.path())?;
+    stage(&mut tree, &kernel, &agent_bin, opts.extra_module.as_deref())?;
+
+    let hash = hash_tree(staging.path(), &kernel)?;
+    let dir = opts.cache.join("images").join(&hash);
+    if let Some(img) = GuestImage::load(&dir) {
+        return Ok((img, false));
+    }
+    let tmp_dir = opts.cache.join("images").join(format!(".{hash}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp_dir);
+    std::fs::create_dir_all(&tmp_dir).map_err(|e| ImageError::io(&tmp_dir, e))?;
+
+    let key = tmp_dir.join("id_ed25519");
+    kernel::run(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "powercut", "-f"])
+            .arg(&key),
+        "ssh-keygen (install openssh-client with ci/setup)",
+    )?;
+    let pubkey = tmp_dir.join("id_ed25519.pub");
+    let pub_text = std::fs::read(&pubkey).map_err(|e| ImageError::io(&pubkey, e))?;
+    tree.write("root/.ssh/authorized_keys", &pub_text, 0o600)?;
+    tree.pack(&tmp_dir.join("initramfs.cpio"))?;
+    let bz = tmp_dir.join("bzImage");
+    std::fs::copy(&kernel.bzimage, &bz).map_err(|e| ImageError::io(&kernel.bzimage, e))?;
+
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp_dir, &dir).map_err(|e| ImageError::io(&dir, e))?;
+    let initramfs = dir.join("initramfs.cpio");
+    let initramfs_bytes = std::fs::metadata(&initramfs)
+        .map_err(|e| ImageError::io(&initramfs, e))?
+        .len();
+    let img = GuestImage {
+        hash,
+        bzimage: dir.join("bzImage"),
+        initramfs,
+        ssh_key: dir.join("id_ed25519"),
+        kernel_version: kernel.version.clone(),
+        initramfs_bytes,
+        has_mutant_module: opts.extra_module.is_some(),
+        dir: dir.clone(),
+    };
+    let manifest = GuestImage::manifest_path(&dir);
+    let json = serde_json::to_string_pretty(&img).map_err(|e| ImageError::Tool {
+        tool: "serde_json".into(),
+        detail: e.to_string(),
+    })?;
+    std::fs::write(&manifest, json).map_err(|e| ImageError::io(&manifest, e))?;
+    Ok((img, true))
+}
+
+fn stage(
+    tree: &mut InitramfsTree,
+    kernel: &GuestKernel,
+    agent_bin: &Path,
+    extra_module: Option<&Path>,
+) -> Result<(), ImageError> {
+    tree.write("init", INIT_SCRIPT.as_bytes(), 0o755)?;
+    for (src, dest) in GUEST_PROGRAMS {
+        tree.add_program(Path::new(src), dest)?;
+    }
+    tree.copy(agent_bin, "bin/powercut-agent", 0o755)?;
+    tree.write("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)?;
+    tree.write("etc/group", b"root:x:0:\n", 0o644)?;
+    tree.write("etc/shells", b"/bin/sh\n", 0o644)?;
+    let mke2fs_conf = Path::new("/etc/mke2fs.conf");
+    if mke2fs_conf.exists() {
+        tree.copy(mke2fs_conf, "etc/mke2fs.conf", 0o644)?;
+    }
+
+    let dep_path = kernel.modules_dir.join("modules.dep");
+    let dep_text = std::fs::read_to_string(&dep_path).map_err(|e| ImageError::io(&dep_path, e))?;
+    let deps = ModuleDeps::parse(&dep_text);
+    let order = deps
+        .resolve(GUEST_MODULES)
+        .map_err(|missing| ImageError::ModulesMissing {
+            version: kernel.version.clone(),
+            missing,
+        })?;
+    let mut list = String::new();
+    for rel in &order {
+        let name = format!("{}.ko", module_name(rel));
+        let dest = format!("lib/modules/{name}");
+        decompress_module(&kernel.modules_dir.join(rel), tree, &dest)?;
+        list.push_str(&name);
+        list.push('\n');
+    }
+    tree.write("etc/powercut/modules", list.as_bytes(), 0o644)?;
+    if let Some(m) = extra_module {
+        tree.copy(m, "lib/modules/powercut_mutant.ko", 0o644)?;
+    }
+    Ok(())
+}
+
+fn decompress_module(src: &Path, tree: &InitramfsTree, dest: &str) -> Result<(), ImageError> {
+    let name = src.to_string_lossy();
+    let tool = if name.ends_with(".xz") {
+        Some("xz")
+    } else if name.ends_with(".zst") {
+        Some("zstd")
+    } else if name.ends_with(".gz") {
+        Some("gzip")
+    } else {
+        None
+    };
+    let Some(tool) = tool else {
+        return tree.copy(src, dest, 0o644);
+    };
+    let out = Command::new(tool)
+        .args(["-dc"])
+        .arg(src)
+        .output()
+        .map_err(|e| ImageError::Tool {
+            tool: format!("{tool} (install it with ci/setup)"),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(ImageError::Tool {
+            tool: format!("{tool} -dc {name}"),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    tree.write(dest, &out.stdout, 0o644)
+}
+
+/// Hash of every staged file (path and bytes) plus the kernel identity.
+fn hash_tree(root: &Path, kernel: &GuestKernel) -> Result<String, ImageError> {
+    let mut h = Sha256::new();
+    h.update(format!("powercut-image-{IMAGE_FORMAT}\n{}\n", kernel.version));
+    let bz = std::fs::read(&kernel.bzimage).map_err(|e| ImageError::io(&kernel.bzimage, e))?;
+    h.update(Sha256::digest(&bz));
+    let mut files = Vec::new();
+    collect_files(root, root, &mut files)?;
+    files.sort();
+    for rel in files {
+        let p = root.join(&rel);
+        let bytes = std::fs::read(&p).map_err(|e| ImageError::io(&p, e))?;
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0u8]);
+        h.update(Sha256::digest(&bytes));
+    }
+    Ok(hex::encode(&h.finalize()[..8]))
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImageError> {
+    for e in std::fs::read_dir(dir).map_err(|e| ImageError::io(dir, e))? {
+        let e = e.map_err(|e| ImageError::io(dir, e))?;
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(root, &p, out)?;
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_owned());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! powercut: crash-consistency testing of Linux DAX on persistent memory. The host
+//! orchestrator: guest images, VMs, crash points, the checker, campaigns and reports.
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod cli;
+pub mod image;
+pub mod vm;

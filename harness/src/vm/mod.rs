@@ -1,0 +1,403 @@
+//! One QEMU guest: boot with an NVDIMM, wait for SSH, run commands, talk QMP, shut down.
+//! The QEMU process is owned by a guard that kills and reaps it on drop.
+
+pub mod accel;
+pub mod cmdline;
+pub mod console;
+pub mod process;
+pub mod qmp;
+pub mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub use accel::{resolve_accel, AccelChoice};
+pub use cmdline::{Accel, QemuConfig};
+pub use qmp::{NvdimmRange, QmpClient};
+pub use ssh::{AgentChannel, SshSession};
+
+use crate::image::GuestImage;
+use console::{console_tail, ConsoleStreamer};
+use process::ChildGuard;
+
+/// From QEMU start to SSH login, under TCG (≈10 s measured; generous for a loaded machine).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Timeout of one SSH call (a command or one agent message).
+pub const COMMUNICATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a clean `poweroff` may take before QEMU is killed.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Console lines included in error messages.
+const TAIL_LINES: usize = 25;
+
+/// Errors of a VM's life.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// QEMU is not installed.
+    #[error("{qemu} not found: install QEMU 10.x with `ci/setup` (bookworm-backports qemu-system-x86)")]
+    QemuMissing {
+        /// The binary looked for.
+        qemu: String,
+    },
+    /// The pmem backing file is missing or too small.
+    #[error("pmem backing file {path}: {detail}")]
+    Pmem {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Spawning QEMU failed.
+    #[error("cannot start QEMU: {0}")]
+    Spawn(std::io::Error),
+    /// QEMU exited during boot or while in use.
+    #[error("QEMU exited ({status}) {when}{}\n--- QEMU output ---\n{qemu_log}\n--- guest console (last lines) ---\n{console}", debug_hint())]
+    QemuDied {
+        /// Exit status.
+        status: String,
+        /// "during boot", …
+        when: String,
+        /// QEMU's stderr.
+        qemu_log: String,
+        /// Console tail.
+        console: String,
+    },
+    /// The guest kernel panicked.
+    #[error("guest kernel panicked {when}\n--- guest console (last lines) ---\n{console}")]
+    GuestPanic {
+        /// When.
+        when: String,
+        /// Console tail.
+        console: String,
+    },
+    /// The guest never answered SSH.
+    #[error("guest did not answer SSH within {secs} s (last error: {last}){}\n--- guest console (last lines) ---\n{console}", debug_hint())]
+    BootTimeout {
+        /// Deadline in seconds.
+        secs: u64,
+        /// Last SSH error.
+        last: String,
+        /// Console tail.
+        console: String,
+    },
+    /// QMP failed.
+    #[error(transparent)]
+    Qmp(#[from] qmp::QmpError),
+    /// SSH failed.
+    #[error(transparent)]
+    Ssh(#[from] ssh::SshError),
+    /// A guest-side check failed.
+    #[error("{0}")]
+    Guest(String),
+}
+
+fn debug_hint() -> &'static str {
+    "\n(run with --debug to see the QEMU command line and the guest console)"
+}
+
+/// Everything needed to boot one guest.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// Name used in logs and file names (`work-0`, `checker-1`, …).
+    pub name: String,
+    /// The guest image.
+    pub image: GuestImage,
+    /// NVDIMM backing file (the VM writes to it).
+    pub pmem: PathBuf,
+    /// Accelerator (already resolved, see [`resolve_accel`]).
+    pub accel: Accel,
+    /// Directory for the console log, QEMU output and QMP socket.
+    pub dir: PathBuf,
+    /// Guest RAM in MiB.
+    pub memory_mib: u32,
+    /// Extra kernel command-line words.
+    pub append: Vec<String>,
+    /// Extra QEMU arguments (TCG plugin, …).
+    pub extra_args: Vec<String>,
+    /// SSH deadline.
+    pub boot_timeout: Duration,
+    /// Print the QEMU command line and stream the guest console (`--debug`).
+    pub debug: bool,
+}
+
+impl VmSpec {
+    /// A spec with the defaults (512 MiB RAM, [`BOOT_TIMEOUT`]).
+    pub fn new(name: &str, image: &GuestImage, pmem: &Path, accel: Accel, dir: &Path) -> Self {
+        VmSpec {
+            name: name.to_owned(),
+            image: image.clone(),
+            pmem: pmem.to_owned(),
+            accel,
+            dir: dir.to_owned(),
+            memory_mib: 512,
+            append: Vec::new(),
+            extra_args: Vec::new(),
+            boot_timeout: BOOT_TIMEOUT,
+            debug: false,
+        }
+    }
+}
+
+/// The QEMU binary: `$POWERCUT_QEMU` or `qemu-system-x86_64` on the PATH.
+pub fn qemu_binary() -> PathBuf {
+    std::env::var_os("POWERCUT_QEMU").map_or_else(|| "qemu-system-x86_64".into(), PathBuf::from)
+}
+
+fn find_in_path(bin: &Path) -> Option<PathBuf> {
+    if bin.components().count() > 1 {
+        return bin.exists().then(|| bin.to_owned());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(bin))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (bind to port 0, read it back, release it).
+pub fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A booted guest with SSH and QMP connected.
+pub struct Vm {
+    name: String,
+    ssh: SshSession,
+    qmp: QmpClient,
+    console: PathBuf,
+    qemu_log: PathBuf,
+    boot_time: Duration,
+    accel: Accel,
+    _streamer: Option<ConsoleStreamer>,
+    _sock_dir: tempfile::TempDir,
+    // Last field: dropped last, after SSH and QMP are closed.
+    guard: ChildGuard,
+}
+
+impl Vm {
+    /// Boot a guest and wait until it accepts SSH.
+    pub fn boot(spec: &VmSpec) -> Result<Vm, VmError> {
+        let span = tracing::info_span!("vm", name = %spec.name);
+        let _e = span.enter();
+        let qemu = qemu_binary();
+        let qemu = find_in_path(&qemu).ok_or_else(|| VmError::QemuMissing {
+            qemu: qemu.display().to_string(),
+        })?;
+        let pmem_bytes = std::fs::metadata(&spec.pmem)
+            .map_err(|e| VmError::Pmem {
+                path: spec.pmem.clone(),
+                detail: e.to_string(),
+            })?
+            .len();
+        if pmem_bytes < 16 << 20 || pmem_bytes % (2 << 20) != 0 {
+            return Err(VmError::Pmem {
+                path: spec.pmem.clone(),
+                detail: format!("size {pmem_bytes} is not a multiple of 2 MiB of at least 16 MiB"),
+            });
+        }
+        std::fs::create_dir_all(&spec.dir).map_err(VmError::Spawn)?;
+        // Unix socket paths are limited to 108 bytes: keep the socket in a short temp dir.
+        let sock_dir = tempfile::Builder::new()
+            .prefix("powercut-")
+            .tempdir()
+            .map_err(VmError::Spawn)?;
+        let console = spec.dir.join(format!("{}.console.log", spec.name));
+        let qemu_log = spec.dir.join(format!("{}.qemu.log", spec.name));
+        let _ = std::fs::remove_file(&console);
+        let _ = std::fs::remove_file(&qemu_log);
+        let port = free_port().map_err(VmError::Spawn)?;
+        let cfg = QemuConfig {
+            qemu: qemu.clone(),
+            accel: spec.accel,
+            memory_mib: spec.memory_mib,
+            kernel: spec.image.bzimage.clone(),
+            initrd: spec.image.initramfs.clone(),
+            append: spec.append.clone(),
+            pmem: spec.pmem.clone(),
+            pmem_bytes,
+            ssh_port: port,
+            qmp_socket: sock_dir.path().join("qmp.sock"),
+            serial_log: console.clone(),
+            extra: spec.extra_args.clone(),
+        };
+        if spec.debug {
+            eprintln!("[{}] {}", spec.name, cfg.shell_line());
+        }
+        tracing::debug!(cmdline = %cfg.shell_line(), "starting QEMU");
+        let start = Instant::now();
+        let mut guard =
+            ChildGuard::spawn(Command::new(&qemu).args(cfg.args()), &qemu_log).map_err(VmError::Spawn)?;
+        let streamer = spec
+            .debug
+            .then(|| ConsoleStreamer::start(&console, &spec.name));
+        let deadline = start + spec.boot_timeout;
+        let died = |guard: &mut ChildGuard, when: &str| -> Option<VmError> {
+            let status = guard.try_exit()?;
+            Some(exit_error(status, when, &qemu_log, &console))
+        };
+        let qmp = loop {
+            match QmpClient::connect(&cfg.qmp_socket, Instant::now() + Duration::from_secs(2)) {
+                Ok(q) => break q,
+                Err(e) => {
+                    if let Some(err) = died(&mut guard, "during startup") {
+                        return Err(err);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        let mut last = String::from("not tried");
+        let ssh = loop {
+            if let Some(err) = died(&mut guard, "during boot") {
+                return Err(err);
+            }
+            if log_has(&qemu_log, "internal error") {
+                // KVM stops the VM on an internal error instead of exiting.
+                guard.kill();
+                return Err(VmError::QemuDied {
+                    status: "vCPU stopped".into(),
+                    when: "during boot".into(),
+                    qemu_log: console_tail(&qemu_log, TAIL_LINES),
+                    console: console_tail(&console, TAIL_LINES),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(VmError::BootTimeout {
+                    secs: spec.boot_timeout.as_secs(),
+                    last,
+                    console: console_tail(&console, TAIL_LINES),
+                });
+            }
+            if console_says_ready(&console) {
+                match SshSession::connect(port, &spec.image.ssh_key, COMMUNICATION_TIMEOUT) {
+                    Ok(s) => break s,
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let boot_time = start.elapsed();
+        tracing::info!(secs = boot_time.as_secs_f64(), accel = %spec.accel, "guest up");
+        Ok(Vm {
+            name: spec.name.clone(),
+            ssh,
+            qmp,
+            console,
+            qemu_log,
+            boot_time,
+            accel: spec.accel,
+            _streamer: streamer,
+            _sock_dir: sock_dir,
+            guard,
+        })
+    }
+
+    /// Time from QEMU start to SSH login.
+    pub fn boot_time(&self) -> Duration {
+        self.boot_time
+    }
+
+    /// Accelerator this VM runs with.
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    /// Name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SSH session.
+    pub fn ssh(&self) -> &SshSession {
+        &self.ssh
+    }
+
+    /// The QMP session.
+    pub fn qmp(&mut self) -> &mut QmpClient {
+        &mut self.qmp
+    }
+
+    /// Last lines of the guest console.
+    pub fn console_tail(&self, lines: usize) -> String {
+        console_tail(&self.console, lines)
+    }
+
+    /// Path of the console log.
+    pub fn console_path(&self) -> &Path {
+        &self.console
+    }
+
+    /// If QEMU has exited, the error describing it.
+    pub fn check_alive(&mut self, when: &str) -> Result<(), VmError> {
+        match self.guard.try_exit() {
+            None => Ok(()),
+            Some(st) => Err(exit_error(st, when, &self.qemu_log, &self.console)),
+        }
+    }
+
+    /// Run a guest command that must succeed; returns its stdout.
+    pub fn run(&mut self, command: &str) -> Result<String, VmError> {
+        match self.ssh.run_ok(command) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.check_alive(&format!("while running `{command}`"))?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Power off cleanly (sync, poweroff), falling back to QMP quit and then SIGKILL.
+    /// Returns how QEMU ended.
+    pub fn shutdown(mut self) -> Result<(), VmError> {
+        // The command does not return: the connection drops when the guest powers off.
+        let _ = self.ssh.exec("sync; (sleep 0.2; poweroff -f) >/dev/null 2>&1 &");
+        if self.guard.wait_timeout(SHUTDOWN_TIMEOUT).is_some() {
+            return Ok(());
+        }
+        tracing::warn!(vm = %self.name, "poweroff timed out; QMP quit");
+        let _ = self.qmp.quit();
+        if self.guard.wait_timeout(Duration::from_secs(5)).is_some() {
+            return Ok(());
+        }
+        self.guard.kill();
+        Err(VmError::Guest(format!(
+            "{} did not power off within {} s; killed",
+            self.name,
+            SHUTDOWN_TIMEOUT.as_secs()
+        )))
+    }
+
+    /// Kill QEMU at once (a power cut, as far as the guest is concerned).
+    pub fn kill(mut self) {
+        self.guard.kill();
+    }
+}
+
+fn log_has(path: &Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap_or(false)
+}
+
+fn console_says_ready(console: &Path) -> bool {
+    log_has(console, "powercut: ready")
+}
+
+fn exit_error(status: std::process::ExitStatus, when: &str, qemu_log: &Path, console: &Path) -> VmError {
+    let console_text = console_tail(console, TAIL_LINES);
+    if console_text.contains("Kernel panic") {
+        return VmError::GuestPanic {
+            when: when.to_owned(),
+            console: console_text,
+        };
+    }
+    VmError::QemuDied {
+        status: status.to_string(),
+        when: when.to_owned(),
+        qemu_log: console_tail(qemu_log, TAIL_LINES),
+        console: console_text,
+    }
+}

@@ -1,0 +1,142 @@
+//! The QEMU child process guard: own process group, SIGINT ignored (so a terminal Ctrl-C
+//! does not kill it before an orderly stop), killed and reaped on drop.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long to wait for a killed QEMU to be reaped before giving up on it.
+pub const REAP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running child process that is killed (whole process group) and reaped on drop.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Option<Child>,
+    pid: i32,
+    exit: Option<ExitStatus>,
+}
+
+impl ChildGuard {
+    /// Spawn `cmd` in its own process group with SIGINT ignored, stdin closed and
+    /// stdout+stderr appended to `log`.
+    pub fn spawn(cmd: &mut Command, log: &Path) -> std::io::Result<Self> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let err = out.try_clone()?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        // SAFETY: the closure only calls async-signal-safe `signal(2)` between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        Ok(ChildGuard {
+            child: Some(child),
+            pid,
+            exit: None,
+        })
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The exit status if the process has exited (non-blocking).
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(st)) = child.try_wait() {
+                    self.exit = Some(st);
+                }
+            }
+        }
+        self.exit
+    }
+
+    /// Wait up to `timeout` for the process to exit by itself.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.try_exit() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL the process group and reap the child (bounded by [`REAP_TIMEOUT`]).
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        if self.try_exit().is_none() {
+            // SAFETY: kill(2) with a negative pid signals our child's own process group.
+            unsafe {
+                libc::kill(-self.pid, libc::SIGKILL);
+            }
+            self.wait_timeout(REAP_TIMEOUT);
+        }
+        // The group may still hold helpers the child started; make sure they die too.
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(-self.pid, libc::SIGKILL);
+        }
+        self.exit
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            self.kill();
+        }
+        if self.exit.is_none() {
+            tracing::warn!(pid = self.pid, "child did not exit after SIGKILL");
+        }
+        self.child.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_guard_kills_and_reaps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = ChildGuard::spawn(
+            Command::new("sleep").arg("1000"),
+            &dir.path().join("log"),
+        )
+        .expect("spawn sleep");
+        let pid = g.pid();
+        drop(g);
+        // SAFETY: signal 0 only checks for existence.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "pid {pid} still exists after drop");
+    }
+
+    #[test]
+    fn exit_status_is_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut g = ChildGuard::spawn(
+            Command::new("sh").args(["-c", "echo hi; exit 3"]),
+            &dir.path().join("log"),
+        )
+        .expect("spawn sh");
+        let st = g.wait_timeout(Duration::from_secs(10)).expect("exits");
+        assert_eq!(st.code(), Some(3));
+        let log = std::fs::read_to_string(dir.path().join("log")).expect("log");
+        assert_eq!(log.trim(), "hi");
+    }
+}
