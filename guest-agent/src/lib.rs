@@ -1,0 +1,30 @@
+//! powercut guest agent: runs workloads on a DAX mount inside the guest and reports every op
+//! to the host over line-delimited JSON (see `workloads::protocol`).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`serve`] | the protocol loop: requests in, events out, barriers |
+//! | [`exec`] | executing ops: the per-name table of descriptors and mappings |
+//! | [`mapping`] | one file mapping: mmap, bounds/EOF checks, stores, flushes, msync |
+//! | [`cpu`] | the inline assembly: cpuid, clwb/clflushopt/clflush, sfence |
+//! | [`marker`] | the `cpuid` op markers read by the cache-model TCG plugin |
+//! | [`readback`] | answering `ReadFiles` |
+//! | [`sys`] | errno plumbing and C conversions |
+#![deny(missing_docs)]
+
+pub mod cpu;
+pub mod exec;
+pub mod mapping;
+pub mod marker;
+pub mod readback;
+pub mod serve;
+pub mod sys;
+
+/// `powercut-agent --version` output: agent version and protocol version.
+pub fn version_line() -> String {
+    format!(
+        "powercut-agent {} protocol {}",
+        env!("CARGO_PKG_VERSION"),
+        workloads::protocol::PROTOCOL_VERSION
+    )
+}
