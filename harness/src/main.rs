@@ -5,7 +5,11 @@ use powercut::cli::{self, exit, Cli, Command, ImageAction, VmAction};
 
 fn main() {
     let cli = Cli::parse();
-    let filter = if cli.debug { "powercut=debug" } else { "powercut=warn" };
+    let filter = if cli.debug {
+        "powercut=debug"
+    } else {
+        "powercut=warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -10,26 +10,36 @@ use crate::vm::resolve_accel;
 
 /// Build (or find) the guest image, resolve the accelerator, and build the golden pmem
 /// images. Returns them for the caller's use.
-pub fn prepare(args: &ImageArgs, debug: bool) -> anyhow::Result<(GuestImage, AccelDecision, Vec<image::GoldenImage>)> {
+pub fn prepare(
+    args: &ImageArgs,
+    debug: bool,
+) -> anyhow::Result<(GuestImage, AccelDecision, Vec<image::GoldenImage>)> {
     let cache = cache_root();
     let opts = ImageOptions {
         cache: cache.clone(),
         kernel_deb: args.kernel_deb.clone(),
-        extra_module: None,
     };
     let (img, fresh) = image::build_image(&opts).context("building the guest image")?;
     eprintln!(
-        "image {} ({}): kernel {}, initramfs {:.1} MiB, {}",
+        "image {} ({}): kernel {}, initramfs {:.1} MiB, mutant module {}, {}",
         img.hash,
         img.dir.display(),
         img.kernel_version,
         img.initramfs_bytes as f64 / (1 << 20) as f64,
+        if img.has_mutant_module {
+            "yes"
+        } else {
+            "no (linux-headers missing)"
+        },
         if fresh { "built" } else { "cached" }
     );
     let accel = resolve_accel(args.accel, &img, &cache).context("choosing the accelerator")?;
     eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
-    if args.pmem_mib < 16 || args.pmem_mib % 2 != 0 {
-        anyhow::bail!("--pmem-mib {} must be an even number of at least 16", args.pmem_mib);
+    if args.pmem_mib < 16 || !args.pmem_mib.is_multiple_of(2) {
+        anyhow::bail!(
+            "--pmem-mib {} must be an even number of at least 16",
+            args.pmem_mib
+        );
     }
     let mut goldens = Vec::new();
     for fs in &args.filesystems {

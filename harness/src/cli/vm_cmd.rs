@@ -17,14 +17,22 @@ pub fn vm_smoke(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
     for golden in goldens {
         let pmem = run_dir.path().join(format!("{}.pmem", golden.fs));
         golden.copy_to(&pmem)?;
-        let mut spec = VmSpec::new(&format!("smoke-{}", golden.fs), &img, &pmem, accel.accel, run_dir.path());
+        let mut spec = VmSpec::new(
+            &format!("smoke-{}", golden.fs),
+            &img,
+            &pmem,
+            accel.accel,
+            run_dir.path(),
+        );
         spec.debug = debug;
         let mut vm = Vm::boot(&spec).with_context(|| format!("booting {}", spec.name))?;
         let boot = vm.boot_time();
         let line = mount_dax(&mut vm, golden.fs, "/mnt", "")
             .with_context(|| format!("mounting {} with -o dax", golden.fs))?;
         println!("dax mount check: ok: {line}");
-        let version = vm.run("powercut-agent --version").context("running the guest agent")?;
+        let version = vm
+            .run("powercut-agent --version")
+            .context("running the guest agent")?;
         println!("agent: {}", version.trim());
         vm.run("umount /mnt").context("unmounting")?;
         vm.shutdown().context("shutting down")?;

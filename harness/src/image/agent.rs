@@ -54,7 +54,11 @@ fn musl_installed() -> bool {
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
         .is_some_and(|dir| {
             std::fs::read_dir(dir)
-                .map(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-"))))
+                .map(|mut d| {
+                    d.any(|e| {
+                        e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+                    })
+                })
                 .unwrap_or(false)
         })
 }

@@ -24,8 +24,6 @@ pub struct ImageOptions {
     pub cache: PathBuf,
     /// Kernel package to use; default: the newest in `<cache>/kernel/`.
     pub kernel_deb: Option<PathBuf>,
-    /// Optional extra kernel module (the mutant) to put in the image, not loaded at boot.
-    pub extra_module: Option<PathBuf>,
 }
 
 /// A built guest image in the cache.
@@ -73,7 +71,9 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         return Err(ImageError::KernelMissing { dir: deb });
     }
     let kernel = kernel::unpack_deb(&deb, &opts.cache.join("kernels"))?;
-    let agent_bin = agent::build_agent(&crate::cache::workspace_root())?;
+    let workspace = crate::cache::workspace_root();
+    let agent_bin = agent::build_agent(&workspace)?;
+    let mutant = super::mutant::build_mutant(&kernel.version, &workspace, &opts.cache)?;
 
     let staging_parent = opts.cache.join("tmp");
     std::fs::create_dir_all(&staging_parent).map_err(|e| ImageError::io(&staging_parent, e))?;
@@ -82,7 +82,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         .tempdir_in(&staging_parent)
         .map_err(|e| ImageError::io(&staging_parent, e))?;
     let mut tree = InitramfsTree::new(staging.path())?;
-    stage(&mut tree, &kernel, &agent_bin, opts.extra_module.as_deref())?;
+    stage(&mut tree, &kernel, &agent_bin, mutant.as_deref())?;
 
     let hash = hash_tree(staging.path(), &kernel)?;
     let dir = opts.cache.join("images").join(&hash);
@@ -120,7 +120,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         ssh_key: dir.join("id_ed25519"),
         kernel_version: kernel.version.clone(),
         initramfs_bytes,
-        has_mutant_module: opts.extra_module.is_some(),
+        has_mutant_module: mutant.is_some(),
         dir: dir.clone(),
     };
     let manifest = GuestImage::manifest_path(&dir);
@@ -209,7 +209,10 @@ fn decompress_module(src: &Path, tree: &InitramfsTree, dest: &str) -> Result<(),
 /// Hash of every staged file (path and bytes) plus the kernel identity.
 fn hash_tree(root: &Path, kernel: &GuestKernel) -> Result<String, ImageError> {
     let mut h = Sha256::new();
-    h.update(format!("powercut-image-{IMAGE_FORMAT}\n{}\n", kernel.version));
+    h.update(format!(
+        "powercut-image-{IMAGE_FORMAT}\n{}\n",
+        kernel.version
+    ));
     let bz = std::fs::read(&kernel.bzimage).map_err(|e| ImageError::io(&kernel.bzimage, e))?;
     h.update(Sha256::digest(&bz));
     let mut files = Vec::new();

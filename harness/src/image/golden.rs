@@ -92,7 +92,9 @@ pub fn dax_mount_check(mounts: &str, mnt: &str) -> Result<String, String> {
     if opts.split(',').any(|o| o == "dax" || o == "dax=always") {
         Ok(line.to_owned())
     } else {
-        Err(format!("/dev/pmem0 on {mnt} is mounted without DAX: {line}"))
+        Err(format!(
+            "/dev/pmem0 on {mnt} is mounted without DAX: {line}"
+        ))
     }
 }
 
@@ -162,7 +164,9 @@ pub fn golden_image(
     if let Err(e) = res {
         let tail = vm.console_tail(20);
         vm.kill();
-        return Err(wrap(VmError::Guest(format!("{e}\n--- guest console ---\n{tail}"))));
+        return Err(wrap(VmError::Guest(format!(
+            "{e}\n--- guest console ---\n{tail}"
+        ))));
     }
     vm.shutdown().map_err(wrap)?;
     std::fs::rename(&pmem, &golden.path).map_err(|e| ImageError::io(&golden.path, e))?;
@@ -178,7 +182,11 @@ mod tests {
         let ok = "/dev/pmem0 /mnt ext4 rw,relatime,dax=always 0 0\n";
         assert!(dax_mount_check(ok, "/mnt").is_ok());
         let no = "/dev/pmem0 /mnt ext4 rw,relatime 0 0\n";
-        assert!(dax_mount_check(no, "/mnt").unwrap_err().contains("without DAX"));
-        assert!(dax_mount_check("", "/mnt").unwrap_err().contains("not mounted"));
+        assert!(dax_mount_check(no, "/mnt")
+            .unwrap_err()
+            .contains("without DAX"));
+        assert!(dax_mount_check("", "/mnt")
+            .unwrap_err()
+            .contains("not mounted"));
     }
 }

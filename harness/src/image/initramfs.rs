@@ -29,7 +29,7 @@ pub fn parse_ldd(output: &str) -> Vec<PathBuf> {
         .filter_map(|line| {
             let line = line.trim();
             let path = match line.split_once("=>") {
-                Some((_, rhs)) => rhs.trim().split_whitespace().next()?,
+                Some((_, rhs)) => rhs.split_whitespace().next()?,
                 None => line.split_whitespace().next()?,
             };
             path.starts_with('/').then(|| PathBuf::from(path))
@@ -41,8 +41,20 @@ impl InitramfsTree {
     /// Start an empty tree at `root` with the usual directories.
     pub fn new(root: &Path) -> Result<Self, ImageError> {
         for d in [
-            "bin", "sbin", "etc/powercut", "proc", "sys", "dev", "tmp", "run", "mnt", "root/.ssh",
-            "lib/modules", "usr/bin", "usr/sbin", "var/log",
+            "bin",
+            "sbin",
+            "etc/powercut",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "run",
+            "mnt",
+            "root/.ssh",
+            "lib/modules",
+            "usr/bin",
+            "usr/sbin",
+            "var/log",
         ] {
             let p = root.join(d);
             std::fs::create_dir_all(&p).map_err(|e| ImageError::io(&p, e))?;
@@ -129,7 +141,9 @@ impl InitramfsTree {
                 .write_all(&list.stdout)
                 .map_err(|e| ImageError::io(out, e))?;
         }
-        let res = child.wait_with_output().map_err(|e| ImageError::io(out, e))?;
+        let res = child
+            .wait_with_output()
+            .map_err(|e| ImageError::io(out, e))?;
         if !res.status.success() {
             return Err(ImageError::Tool {
                 tool: "cpio".into(),

@@ -65,7 +65,10 @@ pub fn unpack_deb(deb: &Path, into: &Path) -> Result<GuestKernel, ImageError> {
         let tmp = into.join(format!(".{stem}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
-        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp), "dpkg-deb -x")?;
+        run(
+            Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp),
+            "dpkg-deb -x",
+        )?;
         let version = single_module_version(&tmp)?;
         run(
             Command::new("depmod").arg("-b").arg(&tmp).arg(&version),
@@ -88,7 +91,10 @@ pub fn unpack_deb(deb: &Path, into: &Path) -> Result<GuestKernel, ImageError> {
             why: format!("no boot/vmlinuz-{} inside the package", kernel.version),
         });
     }
-    check_config(&root.join("boot").join(format!("config-{}", kernel.version)), deb)?;
+    check_config(
+        &root.join("boot").join(format!("config-{}", kernel.version)),
+        deb,
+    )?;
     Ok(kernel)
 }
 

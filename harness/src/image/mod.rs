@@ -6,6 +6,7 @@ pub mod golden;
 pub mod initramfs;
 pub mod kernel;
 pub mod modules;
+pub mod mutant;
 
 use std::path::{Path, PathBuf};
 

@@ -88,11 +88,22 @@ kernel/drivers/acpi/nfit/nfit.ko.xz: kernel/drivers/nvdimm/libnvdimm.ko.xz
     #[test]
     fn dependencies_come_first_and_once() {
         let d = ModuleDeps::parse(DEP);
-        let order = d.resolve(&["nfit", "nd_pmem", "ext4"]).expect("all present");
+        let order = d
+            .resolve(&["nfit", "nd_pmem", "ext4"])
+            .expect("all present");
         let names: Vec<String> = order.iter().map(|p| module_name(p)).collect();
         assert_eq!(
             names,
-            ["libnvdimm", "nfit", "nd_btt", "nd_pmem", "jbd2", "mbcache", "crc16", "ext4"]
+            [
+                "libnvdimm",
+                "nfit",
+                "nd_btt",
+                "nd_pmem",
+                "jbd2",
+                "mbcache",
+                "crc16",
+                "ext4"
+            ]
         );
     }
 

@@ -52,14 +52,26 @@ pub struct QemuConfig {
 
 /// Fixed kernel command line: serial console, a panic ends QEMU (with `-no-reboot`), fixed
 /// kernel addresses.
-pub const BASE_APPEND: &[&str] = &["console=ttyS0", "panic=-1", "nokaslr", "quiet", "loglevel=4"];
+pub const BASE_APPEND: &[&str] = &[
+    "console=ttyS0",
+    "panic=-1",
+    "nokaslr",
+    "quiet",
+    "loglevel=4",
+];
 
 impl QemuConfig {
     /// The argument vector (without the program name).
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| (*s).to_owned()));
-        push(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+        push(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+        ]);
         push(&["-machine", &format!("pc,nvdimm=on,accel={}", self.accel)]);
         // -cpu max exposes clwb/clflushopt under TCG; -cpu host fails on MSR 0x10a on the
         // PVM hosts we run on, so KVM uses max too.
@@ -86,10 +98,16 @@ impl QemuConfig {
             "-device",
             "virtio-net-pci,netdev=n0,romfile=",
         ]);
-        push(&["-serial", &format!("file:{}", self.serial_log.to_string_lossy())]);
+        push(&[
+            "-serial",
+            &format!("file:{}", self.serial_log.to_string_lossy()),
+        ]);
         push(&[
             "-qmp",
-            &format!("unix:{},server=on,wait=off", self.qmp_socket.to_string_lossy()),
+            &format!(
+                "unix:{},server=on,wait=off",
+                self.qmp_socket.to_string_lossy()
+            ),
         ]);
         a.extend(self.extra.iter().cloned());
         a
@@ -108,8 +126,7 @@ impl QemuConfig {
 /// Quote `s` for a POSIX shell when it needs it.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
         s.to_owned()
@@ -181,7 +198,10 @@ mod tests {
     fn kvm_config_selects_kvm() {
         let mut c = cfg();
         c.accel = Accel::Kvm;
-        assert_eq!(value_after(&c.args(), "-machine"), ["pc,nvdimm=on,accel=kvm"]);
+        assert_eq!(
+            value_after(&c.args(), "-machine"),
+            ["pc,nvdimm=on,accel=kvm"]
+        );
     }
 
     #[test]
@@ -189,6 +209,8 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("-m"), "-m");
-        assert!(cfg().shell_line().contains("-append 'console=ttyS0 panic=-1"));
+        assert!(cfg()
+            .shell_line()
+            .contains("-append 'console=ttyS0 panic=-1"));
     }
 }

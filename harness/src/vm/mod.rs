@@ -34,7 +34,9 @@ const TAIL_LINES: usize = 25;
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
     /// QEMU is not installed.
-    #[error("{qemu} not found: install QEMU 10.x with `ci/setup` (bookworm-backports qemu-system-x86)")]
+    #[error(
+        "{qemu} not found: install QEMU 10.x with `ci/setup` (bookworm-backports qemu-system-x86)"
+    )]
     QemuMissing {
         /// The binary looked for.
         qemu: String,
@@ -190,7 +192,7 @@ impl Vm {
                 detail: e.to_string(),
             })?
             .len();
-        if pmem_bytes < 16 << 20 || pmem_bytes % (2 << 20) != 0 {
+        if pmem_bytes < 16 << 20 || !pmem_bytes.is_multiple_of(2 << 20) {
             return Err(VmError::Pmem {
                 path: spec.pmem.clone(),
                 detail: format!("size {pmem_bytes} is not a multiple of 2 MiB of at least 16 MiB"),
@@ -226,8 +228,8 @@ impl Vm {
         }
         tracing::debug!(cmdline = %cfg.shell_line(), "starting QEMU");
         let start = Instant::now();
-        let mut guard =
-            ChildGuard::spawn(Command::new(&qemu).args(cfg.args()), &qemu_log).map_err(VmError::Spawn)?;
+        let mut guard = ChildGuard::spawn(Command::new(&qemu).args(cfg.args()), &qemu_log)
+            .map_err(VmError::Spawn)?;
         let streamer = spec
             .debug
             .then(|| ConsoleStreamer::start(&console, &spec.name));
@@ -353,7 +355,9 @@ impl Vm {
     /// Returns how QEMU ended.
     pub fn shutdown(mut self) -> Result<(), VmError> {
         // The command does not return: the connection drops when the guest powers off.
-        let _ = self.ssh.exec("sync; (sleep 0.2; poweroff -f) >/dev/null 2>&1 &");
+        let _ = self
+            .ssh
+            .exec("sync; (sleep 0.2; poweroff -f) >/dev/null 2>&1 &");
         if self.guard.wait_timeout(SHUTDOWN_TIMEOUT).is_some() {
             return Ok(());
         }
@@ -386,7 +390,12 @@ fn console_says_ready(console: &Path) -> bool {
     log_has(console, "powercut: ready")
 }
 
-fn exit_error(status: std::process::ExitStatus, when: &str, qemu_log: &Path, console: &Path) -> VmError {
+fn exit_error(
+    status: std::process::ExitStatus,
+    when: &str,
+    qemu_log: &Path,
+    console: &Path,
+) -> VmError {
     let console_text = console_tail(console, TAIL_LINES);
     if console_text.contains("Kernel panic") {
         return VmError::GuestPanic {

@@ -114,11 +114,8 @@ mod tests {
     #[test]
     fn dropping_the_guard_kills_and_reaps() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let g = ChildGuard::spawn(
-            Command::new("sleep").arg("1000"),
-            &dir.path().join("log"),
-        )
-        .expect("spawn sleep");
+        let g = ChildGuard::spawn(Command::new("sleep").arg("1000"), &dir.path().join("log"))
+            .expect("spawn sleep");
         let pid = g.pid();
         drop(g);
         // SAFETY: signal 0 only checks for existence.

@@ -68,7 +68,10 @@ impl QmpClient {
             .set_read_timeout(Some(QMP_COMMAND_TIMEOUT))
             .map_err(io_err)?;
         let write_half = stream.try_clone().map_err(io_err)?;
-        let mut qmp = Qmp::new(qapi::Stream::new(std::io::BufReader::new(stream), write_half));
+        let mut qmp = Qmp::new(qapi::Stream::new(
+            std::io::BufReader::new(stream),
+            write_half,
+        ));
         qmp.handshake().map_err(|e| QmpError::Command {
             command: "qmp_capabilities",
             detail: e.to_string(),

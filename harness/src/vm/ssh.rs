@@ -68,7 +68,9 @@ impl SshSession {
         let mut session = ssh2::Session::new().map_err(|e| err(e.to_string()))?;
         session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
         session.set_tcp_stream(tcp);
-        session.handshake().map_err(|e| err(format!("handshake: {e}")))?;
+        session
+            .handshake()
+            .map_err(|e| err(format!("handshake: {e}")))?;
         session
             .userauth_pubkey_file("root", None, key, None)
             .map_err(|e| err(format!("public key auth with {}: {e}", key.display())))?;
@@ -87,7 +89,10 @@ impl SshSession {
             command: command.to_owned(),
             detail,
         };
-        let mut ch = self.session.channel_session().map_err(|e| cerr(e.to_string()))?;
+        let mut ch = self
+            .session
+            .channel_session()
+            .map_err(|e| cerr(e.to_string()))?;
         ch.exec(command).map_err(|e| cerr(e.to_string()))?;
         let mut stdout = String::new();
         ch.read_to_string(&mut stdout)
@@ -124,7 +129,10 @@ impl SshSession {
             command: command.to_owned(),
             detail,
         };
-        let mut ch = self.session.channel_session().map_err(|e| cerr(e.to_string()))?;
+        let mut ch = self
+            .session
+            .channel_session()
+            .map_err(|e| cerr(e.to_string()))?;
         ch.exec(command).map_err(|e| cerr(e.to_string()))?;
         let writer = ch.stream(0);
         Ok(AgentChannel {

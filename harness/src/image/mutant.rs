@@ -1,0 +1,75 @@
+//! Building the mutant kernel module (`images/mutant/`) against the guest kernel's headers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::ImageError;
+
+/// Mutant names the module knows (see `images/mutant/README.md`).
+pub const MUTANTS: &[(&str, &str)] = &[
+    ("m1", "dax_flush skipped in DAX writeback (cache model)"),
+    ("m2", "dax_writeback_mapping_range is a no-op (cache model)"),
+    ("m3", "ext4 fsync skips the jbd2 commit (snapshot model)"),
+    (
+        "m4",
+        "nvdimm_flush skipped in pmem_submit_bio (cache model)",
+    ),
+    ("m5", "ext4 fsync is a no-op (snapshot model)"),
+];
+
+/// Where Debian installs the headers for `kver`.
+pub fn headers_dir(kver: &str) -> PathBuf {
+    PathBuf::from(format!("/usr/src/linux-headers-{kver}"))
+}
+
+/// Build `powercut_mutant.ko` for `kver` into the cache (once per source hash). Returns
+/// `Ok(None)` when the headers are not installed (the image is then built without it).
+pub fn build_mutant(
+    kver: &str,
+    workspace: &Path,
+    cache: &Path,
+) -> Result<Option<PathBuf>, ImageError> {
+    let kdir = headers_dir(kver);
+    if !kdir.join("Makefile").exists() {
+        tracing::warn!(
+            "{} missing: the image gets no mutant module (ci/setup installs linux-headers-{kver})",
+            kdir.display()
+        );
+        return Ok(None);
+    }
+    let src = workspace.join("images/mutant");
+    let mut h = Sha256::new();
+    for f in ["Kbuild", "powercut_mutant.c"] {
+        let p = src.join(f);
+        let bytes = std::fs::read(&p).map_err(|e| ImageError::io(&p, e))?;
+        h.update(f.as_bytes());
+        h.update(Sha256::digest(&bytes));
+    }
+    let out = cache
+        .join("build")
+        .join(format!("mutant-{kver}-{}", hex::encode(&h.finalize()[..6])));
+    let ko = out.join("powercut_mutant.ko");
+    if ko.exists() {
+        return Ok(Some(ko));
+    }
+    std::fs::create_dir_all(&out).map_err(|e| ImageError::io(&out, e))?;
+    super::kernel::run(
+        Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(&src)
+            .arg(format!("KVER={kver}"))
+            .arg(format!("OUT={}", out.display())),
+        "make (mutant module)",
+    )?;
+    if ko.exists() {
+        Ok(Some(ko))
+    } else {
+        Err(ImageError::Tool {
+            tool: "make (mutant module)".into(),
+            detail: format!("{} was not produced", ko.display()),
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! Shared fixture for the VM integration tests: the guest image and golden pmem from the
+//! cache (built on first use; needs `ci/setup` to have run).
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use powercut::cache::cache_root;
+use powercut::image::{
+    build_image, golden_image, Filesystem, GoldenImage, GuestImage, ImageOptions,
+};
+use powercut::vm::{resolve_accel, Accel, AccelChoice};
+
+/// The guest image, the accelerator and the golden ext4 pmem image.
+pub fn fixture() -> (GuestImage, Accel, GoldenImage) {
+    let cache = cache_root();
+    let (img, _) = build_image(&ImageOptions {
+        cache: cache.clone(),
+        kernel_deb: None,
+    })
+    .expect("guest image builds (run ci/setup first)");
+    let accel = resolve_accel(AccelChoice::Auto, &img, &cache)
+        .expect("accelerator")
+        .accel;
+    let golden = golden_image(&img, Filesystem::Ext4, 256 << 20, accel, &cache, false)
+        .expect("golden ext4 image");
+    (img, accel, golden)
+}
+
+/// QEMU processes whose command line mentions `needle`.
+pub fn qemu_processes_with(needle: &Path) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", "qemu-system"])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&*needle.to_string_lossy()))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,114 @@
+//! VM integration tests: boot a real guest under QEMU, check the DAX mount over SSH, the
+//! agent, the mutant module, and that failures leave no QEMU behind.
+
+mod common;
+
+use std::time::Duration;
+
+use powercut::image::golden::mount_dax;
+use powercut::image::Filesystem;
+use powercut::vm::{Vm, VmError, VmSpec};
+
+#[test]
+fn guest_boots_mounts_dax_and_runs_the_agent() {
+    let (img, accel, golden) = common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+
+    let mut vm = Vm::boot(&VmSpec::new("it-smoke", &img, &pmem, accel, dir.path())).expect("boot");
+    let line = mount_dax(&mut vm, Filesystem::Ext4, "/mnt", "").expect("dax mount");
+    let version = vm.run("powercut-agent --version").expect("agent runs");
+    let status = vm.qmp().running().expect("query-status");
+    let range = vm.qmp().nvdimm("nv0").expect("query-memory-devices");
+    vm.run("umount /mnt").expect("umount");
+    vm.shutdown().expect("clean shutdown");
+
+    assert!(line.contains("dax"), "{line}");
+    assert!(version.starts_with("powercut-agent "), "{version}");
+    assert!(status);
+    assert_eq!(range.size, 256 << 20);
+    assert!(common::qemu_processes_with(&pmem).is_empty());
+}
+
+#[test]
+fn mutant_module_loads_and_arms() {
+    let (img, accel, golden) = common::fixture();
+    assert!(img.has_mutant_module, "image built without linux-headers");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+
+    let mut vm = Vm::boot(&VmSpec::new("it-mutant", &img, &pmem, accel, dir.path())).expect("boot");
+    mount_dax(&mut vm, Filesystem::Ext4, "/mnt", "").expect("dax mount");
+    vm.run("insmod /lib/modules/powercut_mutant.ko mutants=m5")
+        .expect("insmod");
+    vm.run("echo x > /mnt/f && /bin/sh -c 'sync /mnt/f' ; true")
+        .expect("write");
+    let stats = vm
+        .run("cat /sys/module/powercut_mutant/parameters/stats")
+        .expect("stats");
+    let dmesg = vm.run("dmesg | grep powercut_mutant").expect("dmesg");
+    vm.run("umount /mnt && rmmod powercut_mutant")
+        .expect("umount + rmmod");
+    vm.shutdown().expect("shutdown");
+
+    assert!(dmesg.contains("armed m5"), "{dmesg}");
+    assert!(stats.contains("m5"), "{stats}");
+}
+
+#[test]
+fn garbage_kernel_fails_fast_with_the_console_and_no_leftover_qemu() {
+    let (mut img, accel, golden) = common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bogus = dir.path().join("bzImage");
+    std::fs::write(&bogus, b"this is not a kernel").expect("write");
+    img.bzimage = bogus;
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+
+    let err = Vm::boot(&VmSpec::new("it-bogus", &img, &pmem, accel, dir.path()))
+        .err()
+        .expect("boot must fail");
+
+    assert!(matches!(err, VmError::QemuDied { .. }), "{err}");
+    assert!(err.to_string().contains("QEMU output"), "{err}");
+    assert!(common::qemu_processes_with(&pmem).is_empty());
+}
+
+#[test]
+fn guest_that_never_answers_ssh_times_out_and_is_killed() {
+    let (img, accel, golden) = common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+    let mut spec = VmSpec::new("it-hang", &img, &pmem, accel, dir.path());
+    // init just sleeps: the guest never starts dropbear.
+    spec.append
+        .extend(["rdinit=/bin/busybox", "--", "sleep", "1000"].map(String::from));
+    spec.boot_timeout = Duration::from_secs(8);
+
+    let started = std::time::Instant::now();
+    let err = Vm::boot(&spec).err().expect("boot must time out");
+
+    assert!(matches!(err, VmError::BootTimeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(common::qemu_processes_with(&pmem).is_empty());
+}
+
+#[test]
+fn guest_panic_is_reported_as_a_panic_with_the_console() {
+    let (img, accel, golden) = common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+    let mut spec = VmSpec::new("it-panic", &img, &pmem, accel, dir.path());
+    // An init that exits at once: "Attempted to kill init!", panic=-1 ends QEMU.
+    spec.append.push("rdinit=/bin/busybox".into());
+
+    let err = Vm::boot(&spec).err().expect("boot must fail");
+
+    assert!(matches!(err, VmError::GuestPanic { .. }), "{err}");
+    assert!(err.to_string().contains("Kernel panic"), "{err}");
+    assert!(common::qemu_processes_with(&pmem).is_empty());
+}
