@@ -3,6 +3,9 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod campaign;
+pub mod checker;
 pub mod cli;
 pub mod image;
+pub mod ui;
 pub mod vm;

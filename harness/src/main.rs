@@ -1,7 +1,7 @@
 //! The `powercut` binary: parse the command line, set up logging, run, map to exit codes.
 
 use clap::Parser;
-use powercut::cli::{self, exit, Cli, Command, ImageAction, VmAction};
+use powercut::cli::{self, exit, Cli, Command, ImageAction, VmAction, WorkloadAction};
 
 fn main() {
     let cli = Cli::parse();
@@ -35,9 +35,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Vm {
             action: VmAction::Smoke(args),
         } => cli::vm_smoke(args, cli.debug).map(|()| exit::PASS),
-        Command::Campaign { .. } => {
-            eprintln!("powercut campaign: not built yet (crash points and the checker come with the snapshot issue)");
-            Ok(exit::INFRA)
-        }
+        Command::Campaign(args) => cli::campaign(args, cli.debug),
+        Command::Run(args) => cli::run_one(args, cli.debug),
+        Command::Workload {
+            action: WorkloadAction::Gen { seed, profile },
+        } => cli::workload_gen(*seed, profile),
+        Command::Workload {
+            action: WorkloadAction::Check { file },
+        } => Ok(cli::workload_check(file)),
     }
 }

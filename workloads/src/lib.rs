@@ -2,9 +2,13 @@
 //! YAML specs and the durability oracle. Pure logic: no I/O beyond reading spec files.
 #![deny(missing_docs)]
 
+pub mod generator;
 pub mod op;
+pub mod oracle;
 pub mod pattern;
 pub mod protocol;
+mod sim;
+pub mod spec;
 
 pub use op::{FallocMode, Op, OpOutcome, Workload};
 pub use pattern::Pattern;

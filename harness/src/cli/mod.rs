@@ -1,15 +1,19 @@
 //! The command line: argument types (clap) and one function per subcommand. The binary's
 //! `main` only parses, sets up logging and maps results to exit codes.
 
+mod campaign_cmd;
 mod image_cmd;
 mod vm_cmd;
+mod workload_cmd;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use campaign_cmd::{campaign, CampaignArgs};
 pub use image_cmd::image_build;
 pub use vm_cmd::vm_smoke;
+pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
 
 use crate::image::Filesystem;
 use crate::vm::AccelChoice;
@@ -54,10 +58,14 @@ pub enum Command {
         action: VmAction,
     },
     /// Run a crash campaign (default config ci/smoke.yaml).
-    Campaign {
-        /// Config file.
-        #[arg(long)]
-        config: Option<PathBuf>,
+    Campaign(CampaignArgs),
+    /// Run one workload in a VM and compare the live files with the oracle (no crash).
+    Run(RunArgs),
+    /// Workload files and the generator.
+    Workload {
+        /// What to do.
+        #[command(subcommand)]
+        action: WorkloadAction,
     },
 }
 
@@ -66,6 +74,25 @@ pub enum Command {
 pub enum ImageAction {
     /// Build the guest image (and the golden pmem images) into the cache.
     Build(ImageArgs),
+}
+
+/// `workload` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorkloadAction {
+    /// Print the workload the generator makes for a seed, as YAML.
+    Gen {
+        /// Seed.
+        #[arg(long)]
+        seed: u64,
+        /// Profile: smoke, default, deep.
+        #[arg(long, default_value = "default")]
+        profile: String,
+    },
+    /// Validate a workload YAML file.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 /// `vm` subcommands.

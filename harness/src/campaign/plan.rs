@@ -1,0 +1,128 @@
+//! Where to cut the power in one run (pure): after every durability op, after seeded
+//! random ops, and inside seeded random ops.
+
+use std::collections::BTreeSet;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use workloads::Workload;
+
+use super::config::CrashPointConfig;
+
+/// Crash points planned for one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashPlan {
+    /// Take an image after these ops complete (the agent stops at a barrier).
+    pub after: BTreeSet<usize>,
+    /// Take an image a short time after these ops start.
+    pub inside: BTreeSet<usize>,
+    /// Delay from op start to the cut, microseconds, per inside point (same order).
+    pub inside_delay_us: Vec<u64>,
+}
+
+impl CrashPlan {
+    /// Ops after which the agent must stop: every `after` point, and every `inside` point
+    /// (so the next op cannot start before the inside image is taken).
+    pub fn barriers(&self) -> Vec<usize> {
+        self.after.union(&self.inside).copied().collect()
+    }
+
+    /// Number of crash images this plan takes.
+    pub fn images(&self) -> usize {
+        self.after.len() + self.inside.len()
+    }
+}
+
+/// Plan crash points for `workload` run with `seed`.
+pub fn plan(workload: &Workload, cfg: &CrashPointConfig, seed: u64) -> CrashPlan {
+    let n = workload.ops.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706f_7765_7263_7574);
+    let mut after = BTreeSet::new();
+    if cfg.after_durability_ops {
+        after.extend(
+            workload
+                .ops
+                .iter()
+                .enumerate()
+                .filter(|(_, op)| op.is_durability_point())
+                .map(|(k, _)| k),
+        );
+    }
+    let all: Vec<usize> = (0..n).collect();
+    let others: Vec<usize> = all.iter().copied().filter(|k| !after.contains(k)).collect();
+    after.extend(others.choose_multiple(&mut rng, cfg.random_after.min(others.len())));
+    let inside: BTreeSet<usize> = all
+        .choose_multiple(&mut rng, cfg.inside.min(n))
+        .copied()
+        .collect();
+    let inside_delay_us = inside
+        .iter()
+        .map(|_| rand::Rng::gen_range(&mut rng, 0..2_000))
+        .collect();
+    CrashPlan {
+        after,
+        inside,
+        inside_delay_us,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workloads::Op;
+
+    fn wl() -> Workload {
+        Workload {
+            name: "t".into(),
+            seed: 1,
+            profile: None,
+            ops: vec![
+                Op::Create { file: "f0".into() },
+                Op::Pwrite {
+                    file: "f0".into(),
+                    off: 0,
+                    len: 10,
+                    pattern: None,
+                },
+                Op::Fsync { file: "f0".into() },
+                Op::Pwrite {
+                    file: "f0".into(),
+                    off: 0,
+                    len: 10,
+                    pattern: None,
+                },
+                Op::Close { file: "f0".into() },
+            ],
+        }
+    }
+
+    #[test]
+    fn every_durability_op_gets_a_crash_point() {
+        let p = plan(
+            &wl(),
+            &CrashPointConfig {
+                after_durability_ops: true,
+                random_after: 0,
+                inside: 0,
+            },
+            3,
+        );
+        assert_eq!(p.after.into_iter().collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn plans_are_deterministic_and_bounded() {
+        let cfg = CrashPointConfig {
+            after_durability_ops: true,
+            random_after: 2,
+            inside: 1,
+        };
+        let a = plan(&wl(), &cfg, 9);
+        assert_eq!(a, plan(&wl(), &cfg, 9));
+        assert_eq!(a.after.len(), 3);
+        assert_eq!(a.inside.len(), 1);
+        assert!(a.barriers().iter().all(|&k| k < 5));
+    }
+}

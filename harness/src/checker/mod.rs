@@ -1,0 +1,135 @@
+//! The checker: a long-lived checker VM that mounts crash images (journal recovery runs in
+//! the guest, never on the host kernel), reads back the files, and a host-side fsck of the
+//! recovered image. Crash images are untrusted: a garbage image gives `mount-failed` or
+//! `fs-corrupt`, and a checker VM that stops answering is replaced.
+
+pub mod fsck;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use workloads::oracle::{Expectation, Finding, Verdict};
+
+use crate::campaign::run::{read_files, start_agent, GUEST_DIR};
+use crate::campaign::snapshot::sync_blocks;
+use crate::image::{Filesystem, GoldenImage, GuestImage};
+use crate::vm::{Accel, AgentChannel, Vm, VmError, VmSpec};
+
+/// The verdict on one crash image and what explains it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Oracle findings (data-loss, …).
+    pub findings: Vec<Finding>,
+    /// Mount error or fsck output, when relevant.
+    pub detail: String,
+    /// Time for this check.
+    pub millis: u64,
+    /// Bytes written into the checker's pmem for this image.
+    pub bytes_written: u64,
+}
+
+/// One checker VM.
+pub struct Checker {
+    vm: Vm,
+    agent: AgentChannel,
+    pmem: PathBuf,
+    fs: Filesystem,
+    name: String,
+}
+
+impl Checker {
+    /// Boot a checker VM named `name` on a copy of `golden`, files in `dir`.
+    pub fn start(
+        image: &GuestImage,
+        golden: &GoldenImage,
+        accel: Accel,
+        dir: &Path,
+        name: &str,
+        debug: bool,
+    ) -> Result<Checker, VmError> {
+        std::fs::create_dir_all(dir).map_err(VmError::Spawn)?;
+        let pmem = dir.join(format!("{name}.pmem"));
+        golden
+            .copy_to(&pmem)
+            .map_err(|e| VmError::Guest(e.to_string()))?;
+        let mut spec = VmSpec::new(name, image, &pmem, accel, dir);
+        spec.debug = debug;
+        let vm = Vm::boot(&spec)?;
+        let agent = start_agent(&vm)?;
+        Ok(Checker {
+            vm,
+            agent,
+            pmem,
+            fs: golden.fs,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Name of this checker VM.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Check one crash image against `exp`.
+    pub fn check(
+        &mut self,
+        crash_image: &Path,
+        exp: &Expectation,
+    ) -> Result<CheckOutcome, VmError> {
+        let start = Instant::now();
+        // The guest has /dev/pmem0 unmounted here; drop its block-device cache so it sees
+        // the new bytes.
+        self.vm
+            .run("echo 3 > /proc/sys/vm/drop_caches; blockdev --flushbufs /dev/pmem0")?;
+        let bytes_written = sync_blocks(crash_image, &self.pmem).map_err(|e| {
+            VmError::Guest(format!(
+                "writing crash image {} into the checker: {e}",
+                crash_image.display()
+            ))
+        })?;
+        let done = |verdict, findings, detail: String| CheckOutcome {
+            verdict,
+            findings,
+            detail,
+            millis: start.elapsed().as_millis() as u64,
+            bytes_written,
+        };
+        let mount = self.vm.ssh().exec(&format!(
+            "mount -t {} -o dax /dev/pmem0 /mnt 2>&1",
+            self.fs.name()
+        ))?;
+        if mount.status != 0 {
+            self.vm.check_alive("while mounting a crash image")?;
+            let dmesg = self.vm.run("dmesg | tail -n 8").unwrap_or_default();
+            return Ok(done(
+                Verdict::MountFailed,
+                Vec::new(),
+                format!("{}\n{dmesg}", mount.stdout.trim()),
+            ));
+        }
+        let names: Vec<String> = exp.files.keys().cloned().collect();
+        let observed = read_files(&mut self.agent, GUEST_DIR, names);
+        let umount = self.vm.run("umount /mnt");
+        let observed = observed?;
+        umount?;
+        let result = exp.check(&observed);
+        let fsck = fsck::check(self.fs, &self.pmem);
+        let (verdict, detail) = match (&fsck, result.verdict) {
+            (Ok(()), v) => (v, String::new()),
+            (Err(out), Verdict::Pass) => (Verdict::FsCorrupt, out.clone()),
+            (Err(out), v) => (v, out.clone()),
+        };
+        Ok(done(verdict, result.findings, detail))
+    }
+
+    /// Shut the checker VM down.
+    pub fn stop(self) {
+        let _ = self.vm.shutdown();
+    }
+}
+
+/// Deadline for booting a replacement checker.
+pub const CHECKER_RESTART_TIMEOUT: Duration = Duration::from_secs(120);

@@ -1,0 +1,150 @@
+//! `powercut workload gen|check` and `powercut run --seed N`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use workloads::generator::{generate, Profile};
+use workloads::oracle::live_state;
+use workloads::Workload;
+
+use super::exit;
+use super::image_cmd::prepare;
+use super::ImageArgs;
+use crate::campaign::plan::CrashPlan;
+use crate::campaign::run::{run_workload, RunSetup};
+
+/// `workload gen`: print the generated workload's YAML.
+pub fn workload_gen(seed: u64, profile: &str) -> anyhow::Result<i32> {
+    let p: Profile = match profile.parse() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    print!("{}", serde_yaml::to_string(&generate(seed, p))?);
+    Ok(exit::PASS)
+}
+
+/// `workload check FILE`: validate a workload file.
+pub fn workload_check(path: &std::path::Path) -> i32 {
+    match workloads::spec::load_workload(path) {
+        Ok(w) => {
+            println!("{}: ok ({} ops)", path.display(), w.ops.len());
+            exit::PASS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// `run` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Seed of the generated workload.
+    #[arg(long, conflicts_with = "workload")]
+    pub seed: Option<u64>,
+    /// A workload YAML file instead of a generated one.
+    #[arg(long)]
+    pub workload: Option<PathBuf>,
+    /// Generator profile.
+    #[arg(long, default_value = "smoke")]
+    pub profile: String,
+    /// Mutant to load.
+    #[arg(long)]
+    pub mutant: Option<String>,
+    /// Image options.
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// `run`: boot a VM, run the workload through the agent, compare the live file system with
+/// the oracle's no-crash state.
+pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
+    let workload: Workload = match (&args.workload, args.seed) {
+        (Some(p), _) => match workloads::spec::load_workload(p) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::USAGE);
+            }
+        },
+        (None, Some(seed)) => match args.profile.parse::<Profile>() {
+            Ok(p) => generate(seed, p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::USAGE);
+            }
+        },
+        (None, None) => {
+            eprintln!("error: give --seed N or --workload FILE");
+            return Ok(exit::USAGE);
+        }
+    };
+    let (img, accel, goldens) = prepare(&args.image, debug)?;
+    let golden = goldens
+        .into_iter()
+        .next()
+        .context("no file system selected")?;
+    let setup = RunSetup {
+        image: img,
+        golden,
+        accel: accel.accel,
+        mutant: args.mutant.clone(),
+        ext4_commit_secs: 600,
+        timeout: Duration::from_secs(300),
+        debug,
+    };
+    let dir = tempfile::Builder::new().prefix("powercut-run-").tempdir()?;
+    let res = run_workload(&setup, &workload, &CrashPlan::default(), dir.path(), "run")
+        .with_context(|| format!("running workload {}", workload.name))?;
+    let expected = live_state(&workload, &res.outcomes);
+    let mut mismatches = Vec::new();
+    for (name, obs) in &res.live {
+        match (expected.get(name), obs.exists) {
+            (Some(d), true) if *d == obs.data => {}
+            (None, false) => {}
+            (Some(d), true) => mismatches.push(format!(
+                "{name}: {} bytes, expected {} (first difference at byte {})",
+                obs.data.len(),
+                d.len(),
+                d.iter()
+                    .zip(&obs.data)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(d.len().min(obs.data.len()))
+            )),
+            (Some(_), false) => mismatches.push(format!("{name}: missing, expected to exist")),
+            (None, true) => mismatches.push(format!("{name}: exists, expected absent")),
+        }
+    }
+    let failed_ops = res
+        .outcomes
+        .iter()
+        .flatten()
+        .filter(|o| !o.succeeded())
+        .count();
+    let ops = workload.ops.len();
+    let per_sec = ops as f64 / (res.op_micros.max(1) as f64 / 1e6);
+    println!(
+        "{}: {ops} ops ({failed_ops} failed with errno), {:.0} ops/s in the guest, boot {:.1} s, accelerator {}",
+        workload.name,
+        per_sec,
+        res.boot.as_secs_f64(),
+        accel.accel
+    );
+    if mismatches.is_empty() {
+        println!(
+            "live file system matches the oracle's no-crash state ({} files)",
+            expected.len()
+        );
+        Ok(exit::PASS)
+    } else {
+        for m in &mismatches {
+            println!("MISMATCH {m}");
+        }
+        Ok(exit::FAILURE)
+    }
+}

@@ -1,0 +1,550 @@
+//! Seeded workload generator: `generate(seed, profile)` builds a random workload that
+//! always passes validation and never faults in the agent, weighted towards the cases where
+//! DAX durability goes wrong (mmap stores then fsync/msync, truncate and hole punching
+//! under a mapping, MAP_SYNC flushes, writes past EOF, renames).
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::op::{FallocMode, Op, Workload};
+use crate::sim::{round_down, round_up, Sim, PAGE_SIZE};
+
+/// The generator's RNG, recorded with results: the same seed only reproduces a workload
+/// with the same RNG (the `rand_chacha` version is pinned by the workspace).
+pub const RNG: &str = "rand_chacha 0.3 ChaCha8";
+
+/// Size class of generated workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// 8–15 ops on 1–2 files of at most 64 KiB: quick CI runs.
+    Smoke,
+    /// 20–40 ops on at most 3 files of at most 256 KiB.
+    Default,
+    /// 100–200 ops on at most 4 files of at most 1 MiB: nightly sweeps.
+    Deep,
+}
+
+/// A profile name that is not one of [`Profile::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown workload profile `{0}`; valid profiles: smoke, default, deep")]
+pub struct UnknownProfile(pub String);
+
+impl Profile {
+    /// Every profile, smallest first.
+    pub const ALL: [Profile; 3] = [Profile::Smoke, Profile::Default, Profile::Deep];
+
+    /// Its name (`smoke`, `default`, `deep`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Default => "default",
+            Profile::Deep => "deep",
+        }
+    }
+
+    /// Number of ops generated (a trailing fsync may add one).
+    pub fn ops(&self) -> RangeInclusive<usize> {
+        match self {
+            Profile::Smoke => 8..=15,
+            Profile::Default => 20..=40,
+            Profile::Deep => 100..=200,
+        }
+    }
+
+    /// Most files that exist at once.
+    pub fn max_files(&self) -> usize {
+        match self {
+            Profile::Smoke => 2,
+            Profile::Default => 3,
+            Profile::Deep => 4,
+        }
+    }
+
+    /// Largest file size and offset + length of any op.
+    pub fn max_file_bytes(&self) -> u64 {
+        match self {
+            Profile::Smoke => 64 << 10,
+            Profile::Default => 256 << 10,
+            Profile::Deep => 1 << 20,
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = UnknownProfile;
+    fn from_str(s: &str) -> Result<Profile, UnknownProfile> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownProfile(s.to_string()))
+    }
+}
+
+/// Generate the workload for `seed` under `profile`. Same inputs, same workload (and the
+/// same YAML), on every machine.
+pub fn generate(seed: u64, profile: Profile) -> Workload {
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        sim: Sim::new(),
+        ops: Vec::new(),
+        names: (0..profile.max_files()).map(|i| format!("f{i}")).collect(),
+        max: profile.max_file_bytes(),
+    };
+    let target = g.rng.gen_range(profile.ops());
+    while g.ops.len() < target {
+        g.step();
+    }
+    g.ensure_durability_op();
+    Workload {
+        name: format!("seed-{seed}"),
+        seed,
+        profile: Some(profile.name().to_string()),
+        ops: g.ops,
+    }
+}
+
+/// One generator step's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Create,
+    Open,
+    Pwrite,
+    Mmap,
+    Store,
+    Fsync,
+    Fdatasync,
+    Msync,
+    Flush,
+    Truncate,
+    Fallocate,
+    Rename,
+    Unlink,
+    Close,
+    Munmap,
+    FsyncDir,
+    Sync,
+}
+
+struct Gen {
+    rng: ChaCha8Rng,
+    sim: Sim,
+    ops: Vec<Op>,
+    names: Vec<String>,
+    max: u64,
+}
+
+impl Gen {
+    /// Emit `op` if the simulation accepts it (it always should; a refused op is dropped
+    /// rather than producing an invalid workload).
+    fn emit(&mut self, op: Op) -> bool {
+        let ok = self.sim.apply(&op).is_ok();
+        if ok {
+            self.ops.push(op);
+        }
+        ok
+    }
+
+    fn pick<T: Clone>(&mut self, items: &[T]) -> Option<T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(items[self.rng.gen_range(0..items.len())].clone())
+        }
+    }
+
+    fn names_where(&self, pred: impl Fn(&Sim, &str) -> bool) -> Vec<String> {
+        self.names
+            .iter()
+            .filter(|n| pred(&self.sim, n))
+            .cloned()
+            .collect()
+    }
+
+    fn open_files(&self) -> Vec<String> {
+        self.names_where(|s, n| s.held(n).fd)
+    }
+
+    /// Mapped files and the bytes a store or flush may touch: min(mapping, size).
+    fn storable(&self) -> Vec<(String, u64)> {
+        self.names
+            .iter()
+            .filter_map(|n| {
+                let map = self.sim.held(n).map?;
+                let limit = map.len.min(self.sim.size(n)?);
+                (limit > 0).then(|| (n.clone(), limit))
+            })
+            .collect()
+    }
+
+    fn step(&mut self) {
+        let existing = self.names_where(|s, n| s.exists(n)).len();
+        let open = self.open_files().len();
+        let mapped = self.names_where(|s, n| s.held(n).map.is_some()).len();
+        let storable = self.storable().len();
+        let closed = self.names_where(|s, n| s.exists(n) && !s.held(n).fd).len();
+        let unmapped_open = self
+            .names_where(|s, n| s.held(n).fd && s.held(n).map.is_none())
+            .len();
+        let w = |cond: bool, weight: u32| if cond { weight } else { 0 };
+        let table = [
+            (
+                Action::Create,
+                w(
+                    existing < self.names.len(),
+                    if existing == 0 { 100 } else { 5 },
+                ),
+            ),
+            (Action::Open, w(closed > 0, 6)),
+            (Action::Pwrite, w(open > 0, 14)),
+            (Action::Mmap, w(unmapped_open > 0, 10) + w(open > 0, 1)),
+            (Action::Store, w(storable > 0, 24)),
+            (Action::Fsync, w(open > 0, 7)),
+            (Action::Fdatasync, w(open > 0, 5)),
+            (Action::Msync, w(mapped > 0, 7)),
+            (Action::Flush, w(storable > 0, 5)),
+            (Action::Truncate, w(open > 0, 6)),
+            (Action::Fallocate, w(open > 0, 6)),
+            (Action::Rename, w(existing > 0 && self.names.len() > 1, 3)),
+            (Action::Unlink, w(existing > 0, 1)),
+            (Action::Close, w(open > 0, 2)),
+            (Action::Munmap, w(mapped > 0, 1)),
+            (Action::FsyncDir, w(existing > 0, 2)),
+            (Action::Sync, w(existing > 0, 1)),
+        ];
+        let total: u32 = table.iter().map(|(_, w)| w).sum();
+        let mut roll = self.rng.gen_range(0..total.max(1));
+        let mut action = Action::Create;
+        for (a, weight) in table {
+            if roll < weight {
+                action = a;
+                break;
+            }
+            roll -= weight;
+        }
+        self.act(action);
+    }
+
+    fn act(&mut self, action: Action) {
+        let open = self.open_files();
+        match action {
+            Action::Create => self.create(),
+            Action::Open => {
+                let closed = self.names_where(|s, n| s.exists(n) && !s.held(n).fd);
+                if let Some(file) = self.pick(&closed) {
+                    self.emit(Op::Open { file });
+                }
+            }
+            Action::Pwrite => {
+                if let Some(file) = self.pick(&open) {
+                    self.pwrite(file);
+                }
+            }
+            Action::Mmap => {
+                if let Some(file) = self.pick(&open) {
+                    self.mmap(file);
+                }
+            }
+            Action::Store => self.store(),
+            Action::Fsync | Action::Fdatasync => {
+                if let Some(file) = self.pick(&open) {
+                    self.emit(if action == Action::Fsync {
+                        Op::Fsync { file }
+                    } else {
+                        Op::Fdatasync { file }
+                    });
+                }
+            }
+            Action::Msync => {
+                let mapped = self.names_where(|s, n| s.held(n).map.is_some());
+                if let Some(file) = self.pick(&mapped) {
+                    let len = self.sim.held(&file).map.map_or(0, |m| m.len);
+                    let (off, len) = self.range(len);
+                    self.emit(Op::Msync { file, off, len });
+                }
+            }
+            Action::Flush => {
+                let storable = self.storable();
+                if let Some((file, limit)) = self.pick(&storable) {
+                    let (off, len) = self.range(limit);
+                    self.emit(Op::Flush { file, off, len });
+                }
+            }
+            Action::Truncate => {
+                if let Some(file) = self.pick(&open) {
+                    self.truncate(file);
+                }
+            }
+            Action::Fallocate => {
+                if let Some(file) = self.pick(&open) {
+                    self.fallocate(file);
+                }
+            }
+            Action::Rename => self.rename(),
+            Action::Unlink => {
+                let existing = self.names_where(|s, n| s.exists(n));
+                if let Some(file) = self.pick(&existing) {
+                    self.emit(Op::Unlink { file });
+                    if self.rng.gen_bool(0.5) {
+                        self.emit(Op::FsyncDir);
+                    }
+                }
+            }
+            Action::Close => {
+                if let Some(file) = self.pick(&open) {
+                    self.emit(Op::Close { file });
+                }
+            }
+            Action::Munmap => {
+                let mapped = self.names_where(|s, n| s.held(n).map.is_some());
+                if let Some(file) = self.pick(&mapped) {
+                    self.emit(Op::Munmap { file });
+                }
+            }
+            Action::FsyncDir => {
+                self.emit(Op::FsyncDir);
+            }
+            Action::Sync => {
+                self.emit(Op::Sync);
+            }
+        }
+    }
+
+    /// An alignment for offsets and lengths: mostly 8 bytes, often a page, sometimes none.
+    fn alignment(&mut self) -> u64 {
+        match self.rng.gen_range(0..100) {
+            0..=29 => PAGE_SIZE,
+            30..=84 => 8,
+            _ => 1,
+        }
+    }
+
+    /// A range `[off, off + len)` inside `[0, limit)` with `len ≥ 1` (`limit ≥ 1`).
+    fn range(&mut self, limit: u64) -> (u64, u64) {
+        let mut align = self.alignment();
+        while align > 1 && align > limit {
+            align = if align == PAGE_SIZE { 8 } else { 1 };
+        }
+        let max_len = match self.rng.gen_range(0..10) {
+            0..=3 => 256,
+            4..=7 => 4 * PAGE_SIZE,
+            _ => limit,
+        }
+        .min(limit);
+        let len = round_down(self.rng.gen_range(1..=max_len), align)
+            .max(align)
+            .min(limit);
+        let off = round_down(self.rng.gen_range(0..=limit - len), align);
+        (off, len)
+    }
+
+    /// A size in `[0, max]`, page-aligned, 8-aligned or arbitrary.
+    fn size(&mut self, max: u64) -> u64 {
+        let align = self.alignment();
+        round_down(self.rng.gen_range(0..=max), align)
+    }
+
+    fn create(&mut self) {
+        let free = self.names_where(|s, n| !s.exists(n));
+        let Some(file) = self.pick(&free) else { return };
+        self.emit(Op::Create { file: file.clone() });
+        if self.rng.gen_bool(0.6) {
+            let size = self.size(self.max).max(8);
+            self.emit(Op::Ftruncate {
+                file: file.clone(),
+                size,
+            });
+        }
+        if self.rng.gen_bool(0.5) {
+            self.mmap(file.clone());
+        }
+        if self.rng.gen_bool(0.3) {
+            self.emit(Op::Fsync { file });
+            if self.rng.gen_bool(0.5) {
+                self.emit(Op::FsyncDir);
+            }
+        }
+    }
+
+    fn pwrite(&mut self, file: String) {
+        let size = self.sim.size(&file).unwrap_or(0);
+        let (off, len) = if size < self.max && self.rng.gen_bool(0.25) {
+            // Past (or at) EOF: extends the file, maybe leaving a hole.
+            let start = self.rng.gen_range(size..self.max);
+            let start = if self.rng.gen_bool(0.7) {
+                round_down(start, 8)
+            } else {
+                start
+            };
+            let (_, len) = self.range(self.max - start);
+            (start, len)
+        } else {
+            self.range(self.max)
+        };
+        self.emit(Op::Pwrite {
+            file: file.clone(),
+            off,
+            len,
+            pattern: None,
+        });
+        if self.rng.gen_bool(0.3) {
+            let op = if self.rng.gen_bool(0.5) {
+                Op::Fdatasync { file }
+            } else {
+                Op::Fsync { file }
+            };
+            self.emit(op);
+        }
+    }
+
+    fn mmap(&mut self, file: String) {
+        let size = self.sim.size(&file).unwrap_or(0);
+        let len = if size == 0 || self.rng.gen_bool(0.6) {
+            self.max
+        } else {
+            round_up(size, PAGE_SIZE).min(self.max)
+        };
+        let sync = self.rng.gen_bool(0.35);
+        self.emit(Op::Mmap { file, len, sync });
+    }
+
+    fn store(&mut self) {
+        let storable = self.storable();
+        let Some((file, limit)) = self.pick(&storable) else {
+            return;
+        };
+        let (off, len) = self.range(limit);
+        self.emit(Op::MmapStore {
+            file: file.clone(),
+            off,
+            len,
+            pattern: None,
+        });
+        let sync = self.sim.held(&file).map.is_some_and(|m| m.sync);
+        if !self.rng.gen_bool(0.45) {
+            return;
+        }
+        // Make it durable right away, the way an application would.
+        let op = match self.rng.gen_range(0..4) {
+            0 if sync => Op::Flush { file, off, len },
+            0 | 1 => Op::Msync { file, off, len },
+            2 => Op::Fsync { file },
+            _ => Op::Fdatasync { file },
+        };
+        self.emit(op);
+    }
+
+    fn truncate(&mut self, file: String) {
+        let size = self.sim.size(&file).unwrap_or(0);
+        let new = if size > 0 && self.rng.gen_bool(0.4) {
+            self.size(size - 1)
+        } else {
+            self.size(self.max)
+        };
+        self.emit(Op::Ftruncate { file, size: new });
+    }
+
+    fn fallocate(&mut self, file: String) {
+        let size = self.sim.size(&file).unwrap_or(0);
+        let mode = match self.rng.gen_range(0..10) {
+            0..=3 => FallocMode::PunchHole,
+            4..=6 => FallocMode::ZeroRange,
+            7 | 8 => FallocMode::Allocate,
+            _ => FallocMode::KeepSize,
+        };
+        // Punch and zero mostly where data is (dirty mapped pages), else anywhere.
+        let inside = matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange) && size > 0;
+        let limit = if inside && self.rng.gen_bool(0.8) {
+            size
+        } else {
+            self.max
+        };
+        let (off, len) = self.range(limit);
+        self.emit(Op::Fallocate {
+            file,
+            mode,
+            off,
+            len,
+        });
+    }
+
+    fn rename(&mut self) {
+        let existing = self.names_where(|s, n| s.exists(n));
+        let Some(from) = self.pick(&existing) else {
+            return;
+        };
+        let targets: Vec<String> = self.names.iter().filter(|n| **n != from).cloned().collect();
+        let Some(to) = self.pick(&targets) else {
+            return;
+        };
+        self.emit(Op::Rename { from, to });
+        if self.rng.gen_bool(0.6) {
+            self.emit(Op::FsyncDir);
+        }
+    }
+
+    /// Every workload keeps at least one fsync, fdatasync or msync.
+    fn ensure_durability_op(&mut self) {
+        let has = self.ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Msync { .. }
+            )
+        });
+        if has {
+            return;
+        }
+        if let Some(file) = self.open_files().first().cloned() {
+            self.emit(Op::Fsync { file });
+            return;
+        }
+        let existing = self.names_where(|s, n| s.exists(n));
+        let file = existing
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.names[0].clone());
+        let reopen = if existing.is_empty() {
+            Op::Create { file: file.clone() }
+        } else {
+            Op::Open { file: file.clone() }
+        };
+        self.emit(reopen);
+        self.emit(Op::Fsync { file });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_names_parse_and_unknown_lists_valid_ones() {
+        for p in Profile::ALL {
+            assert_eq!(p.name().parse::<Profile>(), Ok(p));
+        }
+        let err = "huge".parse::<Profile>().expect_err("unknown").to_string();
+        assert!(
+            err.contains("`huge`") && err.contains("smoke, default, deep"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn generated_workloads_are_named_after_seed_and_profile() {
+        let w = generate(7, Profile::Smoke);
+        assert_eq!(w.name, "seed-7");
+        assert_eq!(w.profile.as_deref(), Some("smoke"));
+        assert_eq!(w.seed, 7);
+    }
+}

@@ -1,0 +1,353 @@
+//! Static simulation of a workload's directory as the agent will hold it: which names exist,
+//! which are open, what is mapped and how large each file is, assuming every op succeeds.
+//! Shared by spec validation (which rejects ops that are certainly wrong) and the generator
+//! (which only emits ops this simulation accepts).
+
+use std::collections::BTreeMap;
+
+use crate::op::{FallocMode, Op};
+
+/// Page size the agent and the oracle assume (x86_64 base pages).
+pub const PAGE_SIZE: u64 = 4096;
+/// CPU cache-line size: the unit of a user-space flush.
+pub const CACHE_LINE: u64 = 64;
+/// Largest file offset (exclusive) a workload may touch: `off + len` and sizes stay within it.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Longest file name a workload may use.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// `v` rounded down to a multiple of `unit` (a power of two).
+pub(crate) fn round_down(v: u64, unit: u64) -> u64 {
+    v & !(unit - 1)
+}
+
+/// `v` rounded up to a multiple of `unit` (a power of two), saturating.
+pub(crate) fn round_up(v: u64, unit: u64) -> u64 {
+    v.checked_add(unit - 1)
+        .map_or(u64::MAX & !(unit - 1), |x| x & !(unit - 1))
+}
+
+/// Why an op cannot run where it stands: the offending field and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    /// Field of the op the problem is about (`file`, `off`, `len`, …).
+    pub field: &'static str,
+    /// What is wrong and what to do instead.
+    pub message: String,
+}
+
+fn problem(field: &'static str, message: String) -> Problem {
+    Problem { field, message }
+}
+
+/// A mapping the agent holds for a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MapState {
+    /// Mapped length, rounded up to whole pages as the agent maps it.
+    pub len: u64,
+    /// Mapped with MAP_SYNC.
+    pub sync: bool,
+}
+
+/// What the agent holds under one name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Held {
+    /// A descriptor is open.
+    pub fd: bool,
+    /// The mapping, if any.
+    pub map: Option<MapState>,
+}
+
+/// The simulated directory: names → inodes, inode sizes, and the agent's per-name table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sim {
+    names: BTreeMap<String, usize>,
+    sizes: Vec<u64>,
+    held: BTreeMap<String, Held>,
+}
+
+/// Check that `name` is a simple file name inside the workload directory.
+pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), Problem> {
+    if name.is_empty() {
+        return Err(problem(field, "file name is empty".into()));
+    }
+    if name == "." || name == ".." {
+        return Err(problem(field, format!("`{name}` is not a file name")));
+    }
+    if name.contains('/') || name.contains('\0') {
+        return Err(problem(
+            field,
+            format!("`{name}` must be a simple name: no '/' or NUL (files live in one directory)"),
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(problem(
+            field,
+            format!(
+                "`{name}` is {} bytes long; at most {MAX_NAME_LEN}",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Check `off + len` against the file-size bound and `len` against zero.
+fn check_range(off: u64, len: u64) -> Result<u64, Problem> {
+    if len == 0 {
+        return Err(problem("len", "must be greater than 0".into()));
+    }
+    match off.checked_add(len) {
+        Some(end) if end <= MAX_FILE_BYTES => Ok(end),
+        _ => Err(problem(
+            if off >= MAX_FILE_BYTES { "off" } else { "len" },
+            format!(
+                "off + len = {off} + {len} exceeds the limit of {MAX_FILE_BYTES} bytes (1 GiB)"
+            ),
+        )),
+    }
+}
+
+impl Sim {
+    /// An empty directory.
+    pub fn new() -> Sim {
+        Sim::default()
+    }
+
+    /// Does `name` exist?
+    pub fn exists(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// What the agent holds under `name`.
+    pub fn held(&self, name: &str) -> Held {
+        self.held.get(name).copied().unwrap_or_default()
+    }
+
+    /// Current size of the file named `name`.
+    pub fn size(&self, name: &str) -> Option<u64> {
+        self.names
+            .get(name)
+            .and_then(|&i| self.sizes.get(i).copied())
+    }
+
+    fn open_inode(&self, name: &str) -> Result<usize, Problem> {
+        match (self.held(name).fd, self.names.get(name)) {
+            (true, Some(&i)) => Ok(i),
+            _ if self.exists(name) => Err(problem(
+                "file",
+                format!("`{name}` is not open here: add an `open` of it first"),
+            )),
+            _ => Err(problem(
+                "file",
+                format!("`{name}` is not open here (no `create` of it before, or it was unlinked or renamed away)"),
+            )),
+        }
+    }
+
+    fn mapping(&self, name: &str) -> Result<(usize, MapState), Problem> {
+        let inode = self.open_inode(name)?;
+        self.held(name).map.map(|m| (inode, m)).ok_or_else(|| {
+            problem(
+                "file",
+                format!("`{name}` is not mapped here: add an `mmap` of it first"),
+            )
+        })
+    }
+
+    fn grow(&mut self, inode: usize, end: u64) {
+        if let Some(s) = self.sizes.get_mut(inode) {
+            *s = (*s).max(end);
+        }
+    }
+
+    fn size_of(&self, inode: usize) -> u64 {
+        self.sizes.get(inode).copied().unwrap_or(0)
+    }
+
+    /// Check `op` against the current state and, when it can run, apply its effect.
+    pub fn apply(&mut self, op: &Op) -> Result<(), Problem> {
+        match op {
+            Op::Rename { from, to } => {
+                check_name("from", from)?;
+                check_name("to", to)?;
+            }
+            _ => {
+                for f in op.files() {
+                    check_name("file", f)?;
+                }
+            }
+        }
+        match op {
+            Op::Create { file } => {
+                let inode = match self.names.get(file) {
+                    Some(&i) => i,
+                    None => {
+                        self.sizes.push(0);
+                        let i = self.sizes.len() - 1;
+                        self.names.insert(file.clone(), i);
+                        i
+                    }
+                };
+                self.sizes[inode] = 0;
+                self.held.entry(file.clone()).or_default().fd = true;
+            }
+            Op::Open { file } => {
+                if !self.exists(file) {
+                    return Err(problem(
+                        "file",
+                        format!("`{file}` does not exist here (no `create` of it before, or it was unlinked or renamed away)"),
+                    ));
+                }
+                self.held.entry(file.clone()).or_default().fd = true;
+            }
+            Op::Close { file } => {
+                self.open_inode(file)?;
+                self.held.remove(file);
+            }
+            Op::Pwrite { file, off, len, .. } => {
+                let inode = self.open_inode(file)?;
+                let end = check_range(*off, *len)?;
+                self.grow(inode, end);
+            }
+            Op::Mmap { file, len, sync } => {
+                self.open_inode(file)?;
+                check_range(0, *len)?;
+                let map = MapState {
+                    len: round_up(*len, PAGE_SIZE),
+                    sync: *sync,
+                };
+                self.held.entry(file.clone()).or_default().map = Some(map);
+            }
+            Op::Munmap { file } => {
+                self.mapping(file)?;
+                if let Some(h) = self.held.get_mut(file) {
+                    h.map = None;
+                }
+            }
+            Op::MmapStore { file, off, len, .. } => {
+                let (inode, map) = self.mapping(file)?;
+                let end = check_range(*off, *len)?;
+                check_in_map(*off, end, map)?;
+                let size = self.size_of(inode);
+                if end > size {
+                    return Err(problem(
+                        if *off >= size { "off" } else { "len" },
+                        format!(
+                            "stores [{off}, {end}) reach past the end of `{file}` (size {size} here): \
+                             bytes past EOF are lost and pages past it fault; ftruncate or pwrite first"
+                        ),
+                    ));
+                }
+            }
+            Op::Flush { file, off, len } => {
+                let (inode, map) = self.mapping(file)?;
+                let end = check_range(*off, *len)?;
+                check_in_map(*off, end, map)?;
+                let backed = round_up(self.size_of(inode), PAGE_SIZE);
+                if end > backed {
+                    return Err(problem(
+                        "len",
+                        format!("flush [{off}, {end}) reaches past the pages backing `{file}` ({backed} bytes here); it would fault"),
+                    ));
+                }
+            }
+            Op::Msync { file, off, len } => {
+                let (_, map) = self.mapping(file)?;
+                let end = check_range(*off, *len)?;
+                check_in_map(*off, end, map)?;
+            }
+            Op::Fsync { file } | Op::Fdatasync { file } => {
+                self.open_inode(file)?;
+            }
+            Op::Ftruncate { file, size } => {
+                let inode = self.open_inode(file)?;
+                if *size > MAX_FILE_BYTES {
+                    return Err(problem(
+                        "size",
+                        format!("{size} exceeds the limit of {MAX_FILE_BYTES} bytes (1 GiB)"),
+                    ));
+                }
+                self.sizes[inode] = *size;
+            }
+            Op::Fallocate {
+                file,
+                mode,
+                off,
+                len,
+            } => {
+                let inode = self.open_inode(file)?;
+                let end = check_range(*off, *len)?;
+                if matches!(mode, FallocMode::Allocate | FallocMode::ZeroRange) {
+                    self.grow(inode, end);
+                }
+            }
+            Op::Rename { from, to } => {
+                let Some(&inode) = self.names.get(from) else {
+                    return Err(problem(
+                        "from",
+                        format!("`{from}` does not exist here (no `create` of it before, or it was unlinked or renamed away)"),
+                    ));
+                };
+                if from != to {
+                    self.held.remove(to);
+                    self.names.remove(from);
+                    self.names.insert(to.clone(), inode);
+                    if let Some(h) = self.held.remove(from) {
+                        self.held.insert(to.clone(), h);
+                    }
+                }
+            }
+            Op::Unlink { file } => {
+                if self.names.remove(file).is_none() {
+                    return Err(problem(
+                        "file",
+                        format!("`{file}` does not exist here (no `create` of it before, or it was unlinked or renamed away)"),
+                    ));
+                }
+                self.held.remove(file);
+            }
+            Op::FsyncDir | Op::Sync => {}
+        }
+        Ok(())
+    }
+}
+
+fn check_in_map(off: u64, end: u64, map: MapState) -> Result<(), Problem> {
+    if end > map.len {
+        return Err(problem(
+            if off >= map.len { "off" } else { "len" },
+            format!(
+                "[{off}, {end}) is outside the mapping ({} bytes); mmap a longer length first",
+                map.len
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding() {
+        assert_eq!(round_up(0, PAGE_SIZE), 0);
+        assert_eq!(round_up(1, PAGE_SIZE), 4096);
+        assert_eq!(round_down(4097, PAGE_SIZE), 4096);
+        assert_eq!(round_up(65, CACHE_LINE), 128);
+    }
+
+    #[test]
+    fn rename_moves_what_is_held() {
+        let mut sim = Sim::new();
+        sim.apply(&Op::Create { file: "a".into() }).expect("create");
+        sim.apply(&Op::Rename {
+            from: "a".into(),
+            to: "b".into(),
+        })
+        .expect("rename");
+        assert!(!sim.exists("a"));
+        assert!(sim.held("b").fd);
+    }
+}

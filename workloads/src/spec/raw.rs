@@ -1,0 +1,325 @@
+//! The YAML shape of a workload file and a hand-written op deserializer whose errors name
+//! the op's line and the offending field (serde's internally tagged enums lose both).
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::op::{FallocMode, Op, Workload};
+
+/// A workload as written in YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SpecWorkload {
+    name: String,
+    seed: u64,
+    #[serde(default)]
+    profile: Option<String>,
+    ops: Vec<SpecOp>,
+}
+
+impl From<SpecWorkload> for Workload {
+    fn from(w: SpecWorkload) -> Workload {
+        Workload {
+            name: w.name,
+            seed: w.seed,
+            profile: w.profile,
+            ops: w.ops.into_iter().map(|o| o.0).collect(),
+        }
+    }
+}
+
+/// One op as written in YAML.
+#[derive(Debug)]
+struct SpecOp(Op);
+
+/// Every op kind, as spelled in YAML.
+pub const OP_KINDS: &[&str] = &[
+    "create",
+    "open",
+    "close",
+    "pwrite",
+    "mmap",
+    "munmap",
+    "mmap_store",
+    "flush",
+    "msync",
+    "fsync",
+    "fdatasync",
+    "ftruncate",
+    "fallocate",
+    "rename",
+    "unlink",
+    "fsync_dir",
+    "sync",
+];
+
+const ALL_FIELDS: &[&str] = &[
+    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode",
+];
+
+/// The fields of one op mapping, each seen at most once.
+#[derive(Default)]
+struct Fields {
+    op: Option<String>,
+    file: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    off: Option<u64>,
+    len: Option<u64>,
+    size: Option<u64>,
+    pattern: Option<u32>,
+    sync: Option<bool>,
+    mode: Option<FallocMode>,
+}
+
+impl Fields {
+    /// Names of the fields present.
+    fn present(&self) -> Vec<&'static str> {
+        let flags = [
+            ("file", self.file.is_some()),
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+            ("off", self.off.is_some()),
+            ("len", self.len.is_some()),
+            ("size", self.size.is_some()),
+            ("pattern", self.pattern.is_some()),
+            ("sync", self.sync.is_some()),
+            ("mode", self.mode.is_some()),
+        ];
+        flags.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect()
+    }
+}
+
+fn put<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+fn need<T, E: de::Error>(v: Option<T>, field: &'static str, kind: &str) -> Result<T, E> {
+    v.ok_or_else(|| E::custom(format_args!("missing field `{field}` for op `{kind}`")))
+}
+
+/// Fields each op kind takes (besides `op`).
+fn fields_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "pwrite" | "mmap_store" => &["file", "off", "len", "pattern"],
+        "flush" | "msync" => &["file", "off", "len"],
+        "mmap" => &["file", "len", "sync"],
+        "ftruncate" => &["file", "size"],
+        "fallocate" => &["file", "mode", "off", "len"],
+        "rename" => &["from", "to"],
+        "fsync_dir" | "sync" => &[],
+        _ => &["file"],
+    }
+}
+
+fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
+    let kind = f.op.clone().ok_or_else(|| E::missing_field("op"))?;
+    let Some(kind) = OP_KINDS.iter().copied().find(|k| *k == kind) else {
+        let kinds = OP_KINDS
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(E::custom(format_args!(
+            "unknown op `{kind}`, expected one of {kinds}"
+        )));
+    };
+    let allowed = fields_of(kind);
+    if let Some(extra) = f.present().into_iter().find(|p| !allowed.contains(p)) {
+        let expected = if allowed.is_empty() {
+            "no other fields".to_string()
+        } else {
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(E::custom(format_args!(
+            "unknown field `{extra}` for op `{kind}`, expected {expected}"
+        )));
+    }
+    let file = || need(f.file.clone(), "file", kind);
+    let off = || need(f.off, "off", kind);
+    let len = || need(f.len, "len", kind);
+    Ok(match kind {
+        "create" => Op::Create { file: file()? },
+        "open" => Op::Open { file: file()? },
+        "close" => Op::Close { file: file()? },
+        "pwrite" => Op::Pwrite {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+            pattern: f.pattern,
+        },
+        "mmap" => Op::Mmap {
+            file: file()?,
+            len: len()?,
+            sync: f.sync.unwrap_or(false),
+        },
+        "munmap" => Op::Munmap { file: file()? },
+        "mmap_store" => Op::MmapStore {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+            pattern: f.pattern,
+        },
+        "flush" => Op::Flush {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+        },
+        "msync" => Op::Msync {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+        },
+        "fsync" => Op::Fsync { file: file()? },
+        "fdatasync" => Op::Fdatasync { file: file()? },
+        "ftruncate" => Op::Ftruncate {
+            file: file()?,
+            size: need(f.size, "size", kind)?,
+        },
+        "fallocate" => Op::Fallocate {
+            file: file()?,
+            mode: need(f.mode, "mode", kind)?,
+            off: off()?,
+            len: len()?,
+        },
+        "rename" => Op::Rename {
+            from: need(f.from.clone(), "from", kind)?,
+            to: need(f.to.clone(), "to", kind)?,
+        },
+        "unlink" => Op::Unlink { file: file()? },
+        "fsync_dir" => Op::FsyncDir,
+        _ => Op::Sync,
+    })
+}
+
+struct OpVisitor;
+
+impl<'de> Visitor<'de> for OpVisitor {
+    type Value = SpecOp;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an op mapping such as {op: pwrite, file: f0, off: 0, len: 4096}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SpecOp, A::Error> {
+        let mut f = Fields::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "op" => put(&mut f.op, "op", &mut map)?,
+                "file" => put(&mut f.file, "file", &mut map)?,
+                "from" => put(&mut f.from, "from", &mut map)?,
+                "to" => put(&mut f.to, "to", &mut map)?,
+                "off" => put(&mut f.off, "off", &mut map)?,
+                "len" => put(&mut f.len, "len", &mut map)?,
+                "size" => put(&mut f.size, "size", &mut map)?,
+                "pattern" => put(&mut f.pattern, "pattern", &mut map)?,
+                "sync" => put(&mut f.sync, "sync", &mut map)?,
+                "mode" => put(&mut f.mode, "mode", &mut map)?,
+                other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
+            }
+        }
+        build(f).map(SpecOp)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpecOp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SpecOp, D::Error> {
+        d.deserialize_map(OpVisitor)
+    }
+}
+
+/// Message of the deliberate error [`OpLocator`] raises at the op it looks for.
+pub(super) const LOCATE_SENTINEL: &str = "powercut: locate op";
+
+/// Walks a workload document to op `index` and fails there on purpose, so that the YAML
+/// parser's error carries that op's line and column.
+pub(super) struct OpLocator {
+    /// Index of the op to locate.
+    pub index: usize,
+}
+
+struct OpsLocator(usize);
+struct Fail;
+
+impl<'de> DeserializeSeed<'de> for OpLocator {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OpLocator {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a workload mapping")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "ops" {
+                map.next_value_seed(OpsLocator(self.index))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for OpsLocator {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OpsLocator {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence of ops")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let more = if i == self.0 {
+                seq.next_element_seed(Fail)?.is_some()
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Fail {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fail {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("anything")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(LOCATE_SENTINEL))
+    }
+}

@@ -1,0 +1,262 @@
+//! Property tests over generated workloads: the generator is deterministic and valid, and
+//! the oracle never cries wolf (live states pass, allowed sets only grow, never-written
+//! bytes stay zero) yet always catches loss of a durable word.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use workloads::generator::{generate, Profile};
+use workloads::oracle::{
+    expectation, live_state, CrashPoint, Existence, Expectation, FsRules, Observed, Verdict, WORD,
+};
+use workloads::spec::{parse_workload, validate};
+use workloads::{Op, OpOutcome, Workload};
+
+fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
+    w.ops
+        .iter()
+        .map(|op| match op {
+            Op::Pwrite { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            _ => Some(OpOutcome::ok(0)),
+        })
+        .collect()
+}
+
+fn prefix(w: &Workload, k: usize) -> Workload {
+    Workload {
+        ops: w.ops[..=k].to_vec(),
+        ..w.clone()
+    }
+}
+
+fn observed(live: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Observed> {
+    live.into_iter()
+        .map(|(n, d)| (n, Observed::present(d)))
+        .collect()
+}
+
+fn all_rules() -> [FsRules; 3] {
+    [FsRules::ext4(), FsRules::xfs(), FsRules::generic()]
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    prop_oneof![
+        Just(Profile::Smoke),
+        Just(Profile::Default),
+        Just(Profile::Deep)
+    ]
+}
+
+fn titles(e: &Expectation, live: &BTreeMap<String, Observed>) -> Vec<String> {
+    e.check(live).findings.iter().map(|f| f.title()).collect()
+}
+
+/// Byte ranges written by pwrite or mmap_store among `ops`, in any file.
+fn written(ops: &[Op]) -> Vec<(u64, u64)> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::Pwrite { off, len, .. } | Op::MmapStore { off, len, .. } => Some((*off, off + len)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Names, words and expectation of a crash at `AfterOp(j)` where a word of a file that
+/// must exist in exactly one state is durable and non-zero in the live state.
+fn durable_nonzero_words(
+    w: &Workload,
+    j: usize,
+) -> (Expectation, BTreeMap<String, Vec<u8>>, Vec<(String, u64)>) {
+    let outcomes = all_ok(w);
+    let e = expectation(w, &outcomes, CrashPoint::AfterOp(j), &FsRules::ext4());
+    let live = live_state(&prefix(w, j), &outcomes);
+    let mut found = Vec::new();
+    for (name, fe) in &e.files {
+        let (Some(data), [state]) = (live.get(name), fe.states.as_slice()) else {
+            continue;
+        };
+        if fe.existence != Existence::MustExist {
+            continue;
+        }
+        let words = data.len() as u64 / WORD;
+        for span in state
+            .words
+            .iter()
+            .filter(|s| s.is_durable() && s.start < words)
+        {
+            for wi in span.start..span.end.min(words) {
+                let at = (wi * WORD) as usize;
+                if data[at..at + WORD as usize].iter().any(|&b| b != 0) {
+                    found.push((name.clone(), wi));
+                }
+            }
+        }
+    }
+    (e, live, found)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generation_is_deterministic_and_round_trips_through_yaml(seed in any::<u64>(), p in profile()) {
+        let a = serde_yaml::to_string(&generate(seed, p)).expect("serialize");
+        let b = serde_yaml::to_string(&generate(seed, p)).expect("serialize");
+
+        prop_assert_eq!(&a, &b);
+        let parsed = parse_workload(&a, "generated.yaml").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(parsed, generate(seed, p));
+    }
+
+    #[test]
+    fn generated_workloads_validate_and_fit_their_profile(seed in any::<u64>(), p in profile()) {
+        let w = generate(seed, p);
+
+        prop_assert!(validate(&w).is_ok(), "{:?}", validate(&w));
+        prop_assert!(w.ops.len() >= *p.ops().start() && w.ops.len() <= p.ops().end() + 2, "{} ops", w.ops.len());
+        let durable = w.ops.iter().any(|op| matches!(op, Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Msync { .. }));
+        prop_assert!(durable, "no fsync, fdatasync or msync");
+        for op in &w.ops {
+            let end = match op {
+                Op::Pwrite { off, len, .. } | Op::MmapStore { off, len, .. } | Op::Flush { off, len, .. }
+                | Op::Msync { off, len, .. } | Op::Fallocate { off, len, .. } => off + len,
+                Op::Ftruncate { size, .. } => *size,
+                Op::Mmap { len, .. } => *len,
+                _ => 0,
+            };
+            prop_assert!(end <= p.max_file_bytes(), "{op:?}");
+            prop_assert!(op.files().iter().all(|f| f.len() <= 3));
+        }
+    }
+
+    #[test]
+    fn a_crash_right_after_fsync_allows_only_the_live_state(seed in any::<u64>(), p in profile(), pick in any::<Index>()) {
+        let w = generate(seed, p);
+        let syncs: Vec<usize> = (0..w.ops.len())
+            .filter(|&k| matches!(w.ops[k], Op::Fsync { .. } | Op::Fdatasync { .. }))
+            .collect();
+        prop_assume!(!syncs.is_empty());
+        let k = *pick.get(&syncs);
+        let file = w.ops[k].files()[0].to_string();
+
+        for rules in all_rules() {
+            let e = expectation(&w, &all_ok(&w), CrashPoint::AfterOp(k), &rules);
+            let live = live_state(&prefix(&w, k), &all_ok(&w));
+            let state = e.files[&file].states.iter().find(|s| s.current).expect("open file has a current state");
+            prop_assert_eq!(state.exact_content(), Some(live[&file].clone()), "{} after op {}", rules.name, k);
+        }
+    }
+
+    #[test]
+    fn bytes_never_written_are_never_allowed_to_change(seed in any::<u64>(), p in profile(), pick in any::<Index>(), inside in any::<bool>()) {
+        let w = generate(seed, p);
+        let k = pick.index(w.ops.len());
+        let crash = if inside { CrashPoint::InsideOp(k) } else { CrashPoint::AfterOp(k) };
+        let ranges = written(&w.ops[..=k]);
+        let never = |off: u64| ranges.iter().all(|&(a, b)| off < a || off >= b);
+
+        let e = expectation(&w, &all_ok(&w), crash, &FsRules::ext4());
+
+        let limit = p.max_file_bytes();
+        for (name, fe) in &e.files {
+            for state in &fe.states {
+                let probes = state.words.iter().filter(|s| s.start * WORD < limit).flat_map(|s| {
+                    let last = (s.end.min(limit / WORD) - 1) * WORD;
+                    (0..WORD).flat_map(move |i| [s.start * WORD + i, last + i])
+                });
+                for off in probes.chain((0..64).map(|i| (seed.rotate_left(i) ^ i as u64) % limit)) {
+                    if never(off) {
+                        let allowed = state.allowed_bytes(off);
+                        prop_assert!(allowed.len() == 1 && allowed.contains(&0), "{} byte {}: {:?} at {:?}", name, off, allowed, crash);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_sets_only_grow_between_durable_points(seed in any::<u64>(), p in profile(), pick in any::<Index>()) {
+        let w = generate(seed, p);
+        let ks: Vec<usize> = (0..w.ops.len() - 1).filter(|&k| !w.ops[k + 1].is_durability_point()).collect();
+        prop_assume!(!ks.is_empty());
+        let k = *pick.get(&ks);
+
+        let a = expectation(&w, &all_ok(&w), CrashPoint::AfterOp(k), &FsRules::ext4());
+        let b = expectation(&w, &all_ok(&w), CrashPoint::AfterOp(k + 1), &FsRules::ext4());
+
+        for (name, ea) in &a.files {
+            let eb = &b.files[name];
+            prop_assert!(ea.existence == eb.existence || eb.existence == Existence::Either, "{}: {:?} -> {:?}", name, ea.existence, eb.existence);
+            for sa in &ea.states {
+                let sb = eb.states.iter().find(|s| s.inode == sa.inode).expect("candidate inodes only grow");
+                for r in &sa.sizes.0 {
+                    prop_assert!(sb.sizes.0.iter().any(|q| q.lo <= r.lo && r.hi <= q.hi), "{}: sizes {} -> {}", name, sa.sizes, sb.sizes);
+                }
+                for span in sa.words.iter().filter(|s| s.start * WORD < p.max_file_bytes()) {
+                    for wi in [span.start, span.end.min(p.max_file_bytes() / WORD) - 1] {
+                        let before = sa.allowed_versions(wi);
+                        let after = sb.allowed_versions(wi);
+                        prop_assert!(before.iter().all(|v| after.contains(v)), "{} word {}: {:?} -> {:?}", name, wi, before, after);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_live_state_always_passes(seed in any::<u64>(), p in profile(), pick in any::<Index>()) {
+        let w = generate(seed, p);
+        let n = w.ops.len();
+        let k = pick.index(n);
+        let final_live = observed(live_state(&w, &all_ok(&w)));
+        let mid_live = observed(live_state(&prefix(&w, k), &all_ok(&w)));
+
+        for rules in all_rules() {
+            for (crash, live) in [
+                (CrashPoint::AfterOp(n - 1), &final_live),
+                (CrashPoint::InsideOp(n - 1), &final_live),
+                (CrashPoint::AfterOp(k), &mid_live),
+                (CrashPoint::InsideOp(k), &mid_live),
+            ] {
+                let e = expectation(&w, &all_ok(&w), crash, &rules);
+                prop_assert_eq!(e.check(live).verdict, Verdict::Pass, "{} {:?}: {:?}", rules.name, crash, titles(&e, live));
+            }
+        }
+    }
+
+    #[test]
+    fn a_durable_word_flipped_to_zero_is_always_data_loss(seed in any::<u64>(), p in profile(), pick_j in any::<Index>(), pick_w in any::<Index>()) {
+        let w = generate(seed, p);
+        let j = pick_j.index(w.ops.len());
+        let (e, live, words) = durable_nonzero_words(&w, j);
+        prop_assume!(!words.is_empty());
+        let (name, wi) = pick_w.get(&words).clone();
+        let mut obs = observed(live);
+        let data = &mut obs.get_mut(&name).expect("live file").data;
+        data[(wi * WORD) as usize..((wi + 1) * WORD) as usize].fill(0);
+
+        let r = e.check(&obs);
+
+        prop_assert_eq!(r.verdict, Verdict::DataLoss);
+        prop_assert!(r.findings.iter().any(|f| f.file == name && f.start <= wi * WORD && wi * WORD < f.end), "{:?}", r.findings);
+    }
+}
+
+/// The flip property above must not be vacuous: most generated workloads have a durable,
+/// non-zero word of a file that must exist at their last op.
+#[test]
+fn most_workloads_have_durable_words_to_flip() {
+    for p in Profile::ALL {
+        let hits = (0..40u64)
+            .filter(|&seed| {
+                let w = generate(seed, p);
+                !durable_nonzero_words(&w, w.ops.len() - 1).2.is_empty()
+            })
+            .count();
+        assert!(
+            hits >= 20,
+            "{p}: only {hits}/40 workloads end with a durable non-zero word"
+        );
+    }
+}

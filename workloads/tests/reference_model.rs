@@ -1,0 +1,291 @@
+//! Differential test against a deliberately naive reference: it keeps a full snapshot of
+//! every file after every op and, per word, the snapshot index of its last durable point,
+//! then builds random crash states a correct kernel could leave (each word from any
+//! snapshot since its durable point, any size since the size's). The oracle must accept
+//! every one of them: it may be more permissive than the reference, never stricter.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use workloads::generator::{generate, Profile};
+use workloads::oracle::{expectation, CrashPoint, FsRules, Observed, Verdict};
+use workloads::{FallocMode, Op, OpOutcome, Pattern, Workload};
+
+const PAGE: u64 = 4096;
+const LINE: u64 = 64;
+
+/// One file of the reference: every content it had, per-word durable snapshot index,
+/// whether a MAP_SYNC store last changed each word, and the sizes a crash may leave.
+struct RefInode {
+    hist: Vec<Vec<u8>>,
+    durable: Vec<usize>,
+    last_sync: Vec<bool>,
+    sizes: Vec<u64>,
+}
+
+impl RefInode {
+    fn new(words: usize) -> RefInode {
+        RefInode {
+            hist: vec![Vec::new()],
+            durable: vec![0; words],
+            last_sync: vec![false; words],
+            sizes: vec![0],
+        }
+    }
+
+    fn cur(&self) -> &Vec<u8> {
+        self.hist.last().expect("never empty")
+    }
+
+    fn size(&self) -> u64 {
+        self.cur().len() as u64
+    }
+
+    fn word(data: &[u8], w: usize) -> [u8; 8] {
+        let mut out = [0; 8];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = data.get(w * 8 + i).copied().unwrap_or(0);
+        }
+        out
+    }
+
+    /// Record `new` as the content after an op (`sync`: a MAP_SYNC store).
+    fn push(&mut self, new: Vec<u8>, sync: bool) {
+        for w in 0..self.durable.len() {
+            if Self::word(self.cur(), w) != Self::word(&new, w) {
+                self.last_sync[w] = sync;
+            }
+        }
+        if new.len() != self.cur().len() {
+            self.sizes.push(new.len() as u64);
+        }
+        self.hist.push(new);
+    }
+
+    fn make_durable(&mut self, words: std::ops::Range<u64>, only_sync: bool) {
+        let now = self.hist.len() - 1;
+        for w in words {
+            let w = w as usize;
+            if w < self.durable.len() && (!only_sync || self.last_sync[w]) {
+                self.durable[w] = now;
+            }
+        }
+    }
+
+    fn fsync(&mut self) {
+        self.make_durable(0..self.durable.len() as u64, false);
+        self.sizes = vec![self.size()];
+    }
+}
+
+struct Reference {
+    seed: u64,
+    words: usize,
+    names: BTreeMap<String, usize>,
+    inodes: Vec<RefInode>,
+    held: BTreeMap<String, (usize, Option<bool>)>,
+}
+
+impl Reference {
+    fn apply(&mut self, k: usize, op: &Op) {
+        let pattern = |k: usize| Pattern::new(self.seed, k as u32 + 1);
+        let held = |f: &str| self.held.get(f).copied();
+        match op {
+            Op::Create { file } => {
+                if let Some(&i) = self.names.get(file) {
+                    self.inodes[i].push(Vec::new(), false);
+                    self.held.entry(file.clone()).or_insert((i, None));
+                } else {
+                    self.inodes.push(RefInode::new(self.words));
+                    let i = self.inodes.len() - 1;
+                    self.names.insert(file.clone(), i);
+                    self.held.insert(file.clone(), (i, None));
+                }
+            }
+            Op::Open { file } => {
+                let i = self.names[file];
+                self.held.entry(file.clone()).or_insert((i, None));
+            }
+            Op::Close { file } | Op::Unlink { file } => {
+                self.held.remove(file);
+                if matches!(op, Op::Unlink { .. }) {
+                    self.names.remove(file);
+                }
+            }
+            Op::Pwrite { file, off, len, .. } | Op::MmapStore { file, off, len, .. } => {
+                let (i, map) = held(file).expect("valid workload");
+                let ino = &mut self.inodes[i];
+                let mut data = ino.cur().clone();
+                let end = off + len;
+                let store = matches!(op, Op::MmapStore { .. });
+                let stop = if store {
+                    end.min(data.len() as u64)
+                } else {
+                    end
+                };
+                if data.len() < stop as usize {
+                    data.resize(stop as usize, 0);
+                }
+                pattern(k).fill(*off, &mut data[*off as usize..stop as usize]);
+                ino.push(data, store && map == Some(true));
+            }
+            Op::Mmap { file, sync, .. } => {
+                if let Some(h) = self.held.get_mut(file) {
+                    h.1 = Some(*sync);
+                }
+            }
+            Op::Munmap { file } => {
+                if let Some(h) = self.held.get_mut(file) {
+                    h.1 = None;
+                }
+            }
+            Op::Flush { file, off, len } => {
+                let (i, map) = held(file).expect("valid workload");
+                let ino = &mut self.inodes[i];
+                let hi = ((off + len).div_ceil(LINE) * LINE).min(ino.size()) / 8;
+                if map == Some(true) {
+                    ino.make_durable(off / LINE * LINE / 8..hi, true);
+                }
+            }
+            Op::Msync { file, off, len } => {
+                let (i, _) = held(file).expect("valid workload");
+                let ino = &mut self.inodes[i];
+                let (start, end) = (off / PAGE * PAGE, (off + len).min(ino.size()));
+                ino.make_durable(start / 8..end / 8, false);
+                if start < end {
+                    ino.sizes.retain(|&s| s >= end);
+                }
+            }
+            Op::Fsync { file } | Op::Fdatasync { file } => {
+                let (i, _) = held(file).expect("valid workload");
+                self.inodes[i].fsync();
+            }
+            Op::Ftruncate { file, size } => {
+                let (i, _) = held(file).expect("valid workload");
+                let mut data = self.inodes[i].cur().clone();
+                data.resize(*size as usize, 0);
+                self.inodes[i].push(data, false);
+            }
+            Op::Fallocate {
+                file,
+                mode,
+                off,
+                len,
+            } => {
+                let (i, _) = held(file).expect("valid workload");
+                let mut data = self.inodes[i].cur().clone();
+                let end = (off + len) as usize;
+                if matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange) {
+                    let stop = end.min(data.len());
+                    if (*off as usize) < stop {
+                        data[*off as usize..stop].fill(0);
+                    }
+                }
+                if matches!(mode, FallocMode::Allocate | FallocMode::ZeroRange) && data.len() < end
+                {
+                    data.resize(end, 0);
+                }
+                self.inodes[i].push(data, false);
+            }
+            Op::Rename { from, to } => {
+                if from != to {
+                    let i = self.names.remove(from).expect("valid workload");
+                    self.names.insert(to.clone(), i);
+                    self.held.remove(to);
+                    if let Some(h) = self.held.remove(from) {
+                        self.held.insert(to.clone(), h);
+                    }
+                }
+            }
+            Op::FsyncDir => {}
+            Op::Sync => self.inodes.iter_mut().for_each(RefInode::fsync),
+        }
+    }
+}
+
+/// A small xorshift generator for the crash-state choices.
+struct Choices(u64);
+
+impl Choices {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// A crash state of `ino`: `mode` 0 = everything lost, 1 = everything kept, 2 = per word,
+/// 3 = per page.
+fn crash_content(ino: &RefInode, mode: usize, rng: &mut Choices) -> Vec<u8> {
+    let size = ino.sizes[rng.next(ino.sizes.len())];
+    let mut out = Vec::with_capacity(size as usize);
+    let mut page_pick = 0;
+    for w in 0..size.div_ceil(8) as usize {
+        let since = &ino.hist[ino.durable[w]..];
+        if w % 512 == 0 {
+            page_pick = rng.next(1 << 16);
+        }
+        let pick = match mode {
+            0 => 0,
+            1 => since.len() - 1,
+            2 => rng.next(since.len()),
+            _ => page_pick % since.len(),
+        };
+        out.extend_from_slice(&RefInode::word(&since[pick], w));
+    }
+    out.truncate(size as usize);
+    out
+}
+
+fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
+    w.ops
+        .iter()
+        .map(|op| match op {
+            Op::Pwrite { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            _ => Some(OpOutcome::ok(0)),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_reference_crash_state_passes_the_oracle(
+        seed in any::<u64>(),
+        deep in any::<bool>(),
+        pick in any::<Index>(),
+        choice_seed in 1..u64::MAX,
+    ) {
+        let profile = if deep { Profile::Default } else { Profile::Smoke };
+        let w = generate(seed, profile);
+        let k = pick.index(w.ops.len());
+        let mut reference = Reference {
+            seed: w.seed,
+            words: (profile.max_file_bytes() / 8) as usize,
+            names: BTreeMap::new(),
+            inodes: Vec::new(),
+            held: BTreeMap::new(),
+        };
+        for (j, op) in w.ops.iter().enumerate().take(k + 1) {
+            reference.apply(j, op);
+        }
+        let mut rng = Choices(choice_seed);
+
+        for rules in [FsRules::ext4(), FsRules::generic()] {
+            let e = expectation(&w, &all_ok(&w), CrashPoint::AfterOp(k), &rules);
+            for mode in 0..4 {
+                let observed: BTreeMap<String, Observed> = reference
+                    .names
+                    .iter()
+                    .map(|(n, &i)| (n.clone(), Observed::present(crash_content(&reference.inodes[i], mode, &mut rng))))
+                    .collect();
+                let r = e.check(&observed);
+                let titles: Vec<String> = r.findings.iter().map(|f| f.title()).collect();
+                prop_assert_eq!(r.verdict, Verdict::Pass, "{} mode {}: {:?}", rules.name, mode, titles);
+            }
+        }
+    }
+}
