@@ -24,7 +24,7 @@ pub(crate) fn round_down(v: u64, unit: u64) -> u64 {
 /// `v` rounded up to a multiple of `unit` (a power of two), saturating.
 pub(crate) fn round_up(v: u64, unit: u64) -> u64 {
     v.checked_add(unit - 1)
-        .map_or(u64::MAX & !(unit - 1), |x| x & !(unit - 1))
+        .map_or(!(unit - 1), |x| x & !(unit - 1))
 }
 
 /// Why an op cannot run where it stands: the offending field and a message.

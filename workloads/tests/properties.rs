@@ -62,12 +62,15 @@ fn written(ops: &[Op]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Names, words and expectation of a crash at `AfterOp(j)` where a word of a file that
-/// must exist in exactly one state is durable and non-zero in the live state.
-fn durable_nonzero_words(
-    w: &Workload,
-    j: usize,
-) -> (Expectation, BTreeMap<String, Vec<u8>>, Vec<(String, u64)>) {
+/// A crash at `AfterOp(j)`: the expectation, the live state, and the words of files that
+/// must exist in exactly one state that are durable and non-zero in the live state.
+struct FlipSetup {
+    e: Expectation,
+    live: BTreeMap<String, Vec<u8>>,
+    words: Vec<(String, u64)>,
+}
+
+fn durable_nonzero_words(w: &Workload, j: usize) -> FlipSetup {
     let outcomes = all_ok(w);
     let e = expectation(w, &outcomes, CrashPoint::AfterOp(j), &FsRules::ext4());
     let live = live_state(&prefix(w, j), &outcomes);
@@ -93,7 +96,11 @@ fn durable_nonzero_words(
             }
         }
     }
-    (e, live, found)
+    FlipSetup {
+        e,
+        live,
+        words: found,
+    }
 }
 
 proptest! {
@@ -229,7 +236,7 @@ proptest! {
     fn a_durable_word_flipped_to_zero_is_always_data_loss(seed in any::<u64>(), p in profile(), pick_j in any::<Index>(), pick_w in any::<Index>()) {
         let w = generate(seed, p);
         let j = pick_j.index(w.ops.len());
-        let (e, live, words) = durable_nonzero_words(&w, j);
+        let FlipSetup { e, live, words } = durable_nonzero_words(&w, j);
         prop_assume!(!words.is_empty());
         let (name, wi) = pick_w.get(&words).clone();
         let mut obs = observed(live);
@@ -251,7 +258,7 @@ fn most_workloads_have_durable_words_to_flip() {
         let hits = (0..40u64)
             .filter(|&seed| {
                 let w = generate(seed, p);
-                !durable_nonzero_words(&w, w.ops.len() - 1).2.is_empty()
+                !durable_nonzero_words(&w, w.ops.len() - 1).words.is_empty()
             })
             .count();
         assert!(

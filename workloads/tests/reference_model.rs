@@ -250,18 +250,21 @@ fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn every_reference_crash_state_passes_the_oracle(
         seed in any::<u64>(),
         deep in any::<bool>(),
         pick in any::<Index>(),
+        at_promise in any::<bool>(),
         choice_seed in 1..u64::MAX,
     ) {
         let profile = if deep { Profile::Default } else { Profile::Smoke };
         let w = generate(seed, profile);
-        let k = pick.index(w.ops.len());
+        // Half the time crash right after a durability op, where promises bite.
+        let promises: Vec<usize> = (0..w.ops.len()).filter(|&j| w.ops[j].is_durability_point()).collect();
+        let k = if at_promise && !promises.is_empty() { *pick.get(&promises) } else { pick.index(w.ops.len()) };
         let mut reference = Reference {
             seed: w.seed,
             words: (profile.max_file_bytes() / 8) as usize,

@@ -121,8 +121,9 @@ impl Expectation {
                             best = None;
                             break;
                         }
-                        if best.as_ref().map_or(true, |b| f.len() < b.len()) {
-                            best = Some(f);
+                        match &best {
+                            Some(b) if b.len() <= f.len() => {}
+                            _ => best = Some(f),
                         }
                     }
                     findings.extend(best.unwrap_or_default());

@@ -128,7 +128,9 @@ impl Model {
 
     /// Inode and mapping held under `name`.
     fn mapped(&self, name: &str) -> Option<(usize, Map)> {
-        self.held.get(name).and_then(|e| e.map.map(|m| (e.inode, m)))
+        self.held
+            .get(name)
+            .and_then(|e| e.map.map(|m| (e.inode, m)))
     }
 
     /// Set inode `i`'s size to `new` as op `k`: bytes cut off become zero versions.
@@ -141,7 +143,7 @@ impl Model {
         }
         ino.size = new;
         if certain {
-
+            ino.sizes.add(new, new);
         } else {
             // An interrupted size change may have been cut short anywhere in between.
             ino.sizes.add(old, new);
@@ -177,7 +179,11 @@ impl Model {
             Effect::Unknown | Effect::InFlight => None,
         };
         let certain = matches!(effect, Effect::Done(_));
-        let before = if effect == Effect::Unknown { Some(self.touched(op)) } else { None };
+        let before = if effect == Effect::Unknown {
+            Some(self.touched(op))
+        } else {
+            None
+        };
         self.replay(k, op, ret, certain);
         if let Some((names, inodes)) = before.map(|(n, mut i)| {
             i.extend(self.touched(op).1);
@@ -198,7 +204,11 @@ impl Model {
             Op::Create { file } => self.create(file, k, certain),
             Op::Open { file } => {
                 if let Some(i) = self.names.get(file).and_then(Name::current) {
-                    let e = self.held.entry(file.clone()).or_insert(Entry { inode: i, fd: false, map: None });
+                    let e = self.held.entry(file.clone()).or_insert(Entry {
+                        inode: i,
+                        fd: false,
+                        map: None,
+                    });
                     e.fd = true;
                 }
             }
@@ -206,12 +216,16 @@ impl Model {
                 self.held.remove(file);
             }
             Op::Pwrite { file, off, len, .. } => {
-                let Some(i) = self.open_inode(file) else { return };
+                let Some(i) = self.open_inode(file) else {
+                    return;
+                };
                 // A short write (or an error after some bytes) reports the bytes written.
                 let written = ret.map_or(*len, |r| u64::try_from(r).unwrap_or(0).min(*len));
                 let end = off.saturating_add(written);
                 let id = op.pattern_id(k).unwrap_or(0);
-                self.inodes[i].words.write(seed, *off, end, WordSrc::Pattern(id), k, false);
+                self.inodes[i]
+                    .words
+                    .write(seed, *off, end, WordSrc::Pattern(id), k, false);
                 if written > 0 {
                     self.grow(i, end, k, certain);
                 }
@@ -228,7 +242,9 @@ impl Model {
             }
             Op::MmapStore { file, off, len, .. } => self.store(file, *off, *len, op, k),
             Op::Flush { file, off, len } => {
-                let Some((i, map)) = self.mapped(file) else { return };
+                let Some((i, map)) = self.mapped(file) else {
+                    return;
+                };
                 let ino = &mut self.inodes[i];
                 if certain && map.sync && !ino.tainted {
                     // Only words whose current version a MAP_SYNC store wrote: the store's
@@ -241,7 +257,9 @@ impl Model {
                 }
             }
             Op::Msync { file, off, len } => {
-                let Some((i, _)) = self.mapped(file) else { return };
+                let Some((i, _)) = self.mapped(file) else {
+                    return;
+                };
                 let msync_size = self.rules.msync_makes_size_durable;
                 let ino = &mut self.inodes[i];
                 if certain && !ino.tainted {
@@ -250,7 +268,8 @@ impl Model {
                     // also rounds the end up to a page, which is not demanded).
                     let start = round_down(*off, PAGE_SIZE);
                     let end = off.saturating_add(*len).min(ino.size);
-                    ino.words.make_durable(start / WORD, end / WORD, k, |_| true);
+                    ino.words
+                        .make_durable(start / WORD, end / WORD, k, |_| true);
                     if msync_size && start < end {
                         // Synchronized I/O data integrity: the synced bytes must be
                         // retrievable, so the size covers them.
@@ -259,7 +278,9 @@ impl Model {
                 }
             }
             Op::Fsync { file } | Op::Fdatasync { file } => {
-                let Some(i) = self.open_inode(file) else { return };
+                let Some(i) = self.open_inode(file) else {
+                    return;
+                };
                 if !certain || self.inodes[i].tainted {
                     return;
                 }
@@ -280,19 +301,30 @@ impl Model {
                     self.set_size(i, *size, k, certain);
                 }
             }
-            Op::Fallocate { file, mode, off, len } => {
-                let Some(i) = self.open_inode(file) else { return };
+            Op::Fallocate {
+                file,
+                mode,
+                off,
+                len,
+            } => {
+                let Some(i) = self.open_inode(file) else {
+                    return;
+                };
                 let end = off.saturating_add(*len);
                 let size = self.inodes[i].size;
                 if matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange) {
-                    self.inodes[i].words.write(seed, *off, end.min(size), WordSrc::Zero, k, false);
+                    self.inodes[i]
+                        .words
+                        .write(seed, *off, end.min(size), WordSrc::Zero, k, false);
                 }
                 if matches!(mode, FallocMode::Allocate | FallocMode::ZeroRange) {
                     self.grow(i, end, k, certain);
                 }
             }
             Op::Rename { from, to } => {
-                let Some(i) = self.names.get(from).and_then(Name::current) else { return };
+                let Some(i) = self.names.get(from).and_then(Name::current) else {
+                    return;
+                };
                 if from == to {
                     return;
                 }
@@ -328,7 +360,11 @@ impl Model {
         if let Some(i) = self.names.get(file).and_then(Name::current) {
             // O_TRUNC of the existing file.
             self.set_size(i, 0, k, certain);
-            let e = self.held.entry(file.to_string()).or_insert(Entry { inode: i, fd: false, map: None });
+            let e = self.held.entry(file.to_string()).or_insert(Entry {
+                inode: i,
+                fd: false,
+                map: None,
+            });
             e.fd = true;
             return;
         }
@@ -342,11 +378,20 @@ impl Model {
         let n = self.name(file);
         n.bind(Some(i));
         n.created_here = true;
-        self.held.insert(file.to_string(), Entry { inode: i, fd: true, map: None });
+        self.held.insert(
+            file.to_string(),
+            Entry {
+                inode: i,
+                fd: true,
+                map: None,
+            },
+        );
     }
 
     fn store(&mut self, file: &str, off: u64, len: u64, op: &Op, k: usize) {
-        let Some((i, map)) = self.mapped(file) else { return };
+        let Some((i, map)) = self.mapped(file) else {
+            return;
+        };
         let seed = self.seed;
         let id = WordSrc::Pattern(op.pattern_id(k).unwrap_or(0));
         let ino = &mut self.inodes[i];

@@ -46,8 +46,12 @@ pub struct WordVersion {
 
 impl WordVersion {
     /// The initial content of every word: zeros.
-    pub const INITIAL: WordVersion =
-        WordVersion { src: WordSrc::Zero, op: None, sync_store: false, torn_from: None };
+    pub const INITIAL: WordVersion = WordVersion {
+        src: WordSrc::Zero,
+        op: None,
+        sync_store: false,
+        torn_from: None,
+    };
 
     /// The 8 bytes of this version at word index `word` of a workload seeded `seed`.
     pub fn bytes(&self, seed: u64, word: u64) -> [u8; 8] {
@@ -59,7 +63,10 @@ impl WordVersion {
         let new = self.bytes(seed, word);
         match self.torn_from {
             None => new[..found.len()] == *found,
-            Some(old) => found.iter().enumerate().all(|(i, &b)| b == new[i] || b == old[i]),
+            Some(old) => found
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == new[i] || b == old[i]),
         }
     }
 
@@ -126,7 +133,9 @@ impl WordMap {
             durable_by: None,
             pending: Vec::new(),
         };
-        WordMap { spans: BTreeMap::from([(0, all)]) }
+        WordMap {
+            spans: BTreeMap::from([(0, all)]),
+        }
     }
 
     /// Make `at` the start of a span.
@@ -153,7 +162,8 @@ impl WordMap {
 
     /// Current bytes of word `w`.
     pub fn current_bytes(&self, seed: u64, w: u64) -> [u8; 8] {
-        self.span_of(w).map_or([0; 8], |s| s.current().bytes(seed, w))
+        self.span_of(w)
+            .map_or([0; 8], |s| s.current().bytes(seed, w))
     }
 
     /// Append `v` to the history of words `[lo, hi)` where it differs from the current one.
@@ -172,18 +182,31 @@ impl WordMap {
 
     /// Write bytes `[start, end)` from `src` (zeros or a pattern) as op `op`. Words only
     /// partly covered get a literal snapshot: their current bytes with the written ones.
-    pub fn write(&mut self, seed: u64, start: u64, end: u64, src: WordSrc, op: usize, sync_store: bool) {
+    pub fn write(
+        &mut self,
+        seed: u64,
+        start: u64,
+        end: u64,
+        src: WordSrc,
+        op: usize,
+        sync_store: bool,
+    ) {
         if start >= end {
             return;
         }
-        let version = |src| WordVersion { src, op: Some(op), sync_store, torn_from: None };
+        let version = |src| WordVersion {
+            src,
+            op: Some(op),
+            sync_store,
+            torn_from: None,
+        };
         let (first, last) = (start / WORD, (end - 1) / WORD);
         self.push(start.div_ceil(WORD), end / WORD, version(src));
         let mut edges = Vec::with_capacity(2);
-        if start % WORD != 0 {
+        if start & (WORD - 1) != 0 {
             edges.push(first);
         }
-        if end % WORD != 0 && !edges.contains(&last) {
+        if end & (WORD - 1) != 0 && !edges.contains(&last) {
             edges.push(last);
         }
         for w in edges {
@@ -194,15 +217,32 @@ impl WordMap {
             let old = self.current_bytes(seed, w);
             let mut snap = old;
             snap[lo..hi].copy_from_slice(&new[lo..hi]);
-            let s = if snap == new { src } else { WordSrc::Bytes(snap) };
+            let s = if snap == new {
+                src
+            } else {
+                WordSrc::Bytes(snap)
+            };
             // Permissive: a partly covered word is written piecewise, so it may be torn.
-            self.push(w, w + 1, WordVersion { torn_from: Some(old), ..version(s) });
+            self.push(
+                w,
+                w + 1,
+                WordVersion {
+                    torn_from: Some(old),
+                    ..version(s)
+                },
+            );
         }
     }
 
     /// Make the current version of words `[lo, hi)` durable (promised by op `by`), for the
     /// spans whose current version satisfies `which`.
-    pub fn make_durable(&mut self, lo: u64, hi: u64, by: usize, which: impl Fn(&WordVersion) -> bool) {
+    pub fn make_durable(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        by: usize,
+        which: impl Fn(&WordVersion) -> bool,
+    ) {
         if lo >= hi {
             return;
         }
@@ -210,7 +250,10 @@ impl WordMap {
         self.split(hi);
         for span in self.spans.range_mut(lo..hi).map(|(_, s)| s) {
             if !span.pending.is_empty() && which(span.current()) {
-                span.durable = WordVersion { torn_from: None, ..*span.current() };
+                span.durable = WordVersion {
+                    torn_from: None,
+                    ..*span.current()
+                };
                 span.durable_by = Some(by);
                 span.pending.clear();
             }
@@ -343,7 +386,12 @@ mod tests {
         for pair in spans.windows(2) {
             assert_eq!(pair[0].end, pair[1].start);
         }
-        let at = |w: u64| spans.iter().find(|s| s.start <= w && w < s.end).expect("tiled");
+        let at = |w: u64| {
+            spans
+                .iter()
+                .find(|s| s.start <= w && w < s.end)
+                .expect("tiled")
+        };
         assert!(at(0).is_durable());
         assert_eq!(at(2).durable.src, WordSrc::Pattern(2));
         assert_eq!(at(3).pending.len(), 2);

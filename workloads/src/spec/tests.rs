@@ -1,3 +1,5 @@
+//! Tests of spec parsing (error positions and messages) and of semantic validation.
+
 use super::*;
 
 const ORIGIN: &str = "specs/bad.yaml";

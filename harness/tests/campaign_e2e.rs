@@ -1,0 +1,131 @@
+//! End-to-end campaign tests through the `powercut` binary: the stock kernel gives zero
+//! durability failures, mutants m3 and m5 are caught, a garbage crash image is judged
+//! without crashing the checker, and `run --seed` matches the oracle's live state.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use powercut::campaign::run::GUEST_DIR;
+use powercut::checker::Checker;
+use workloads::oracle::{expectation, CrashPoint, FsRules, Verdict};
+
+fn powercut(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
+        .args(args)
+        .output()
+        .expect("run powercut");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn campaign(dir: &Path, extra: &[&str]) -> (i32, String) {
+    let out = dir.to_string_lossy().into_owned();
+    let mut args = vec!["campaign", "--accel", "auto", "--output", out.as_str()];
+    args.extend_from_slice(extra);
+    powercut(&args)
+}
+
+#[test]
+fn stock_kernel_campaign_passes_with_zero_failures() {
+    common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, text) = campaign(dir.path(), &["--seeds", "1..4"]);
+
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("durability failures              0"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("report.json"))
+            .expect("report is JSON");
+    assert_eq!(report["totals"]["failures"], 0);
+    assert!(report["totals"]["checks"].as_u64().expect("checks") > 0);
+}
+
+#[test]
+fn mutant_m5_fsync_noop_is_caught_with_a_failure_dir() {
+    common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, text) = campaign(dir.path(), &["--seeds", "1..3", "--mutant", "m5"]);
+
+    assert_eq!(code, 1, "{text}");
+    let failures: Vec<_> = std::fs::read_dir(dir.path().join("failures"))
+        .expect("failures dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(!failures.is_empty());
+    for f in &failures {
+        for file in ["workload.yaml", "diff.txt", "expectation.json", "reproduce.sh", "crash-point.txt"] {
+            assert!(f.join(file).exists(), "{} lacks {file}", f.display());
+        }
+    }
+}
+
+#[test]
+fn mutant_m3_skipped_journal_commit_is_caught() {
+    common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, text) = campaign(dir.path(), &["--seeds", "1..3", "--mutant", "m3"]);
+
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn generated_workloads_match_the_oracle_live_state() {
+    common::fixture();
+    for seed in ["1", "2", "3"] {
+        let (code, text) = powercut(&["run", "--seed", seed]);
+
+        assert_eq!(code, 0, "seed {seed}: {text}");
+        assert!(text.contains("matches the oracle"), "{text}");
+    }
+}
+
+#[test]
+fn malformed_config_is_rejected_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(&cfg, "filesystem: ext4\nseeds: 1..3\npmem_mib: lots\n").expect("write");
+
+    let (code, text) = powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
+
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("pmem_mib") && text.contains("bad.yaml"), "{text}");
+}
+
+#[test]
+fn garbage_crash_image_gives_a_verdict_not_a_crash() {
+    let (img, accel, golden) = common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.img");
+    // Golden pfn block kept, file system region overwritten with a repeating junk pattern.
+    golden.copy_to(&garbage).expect("copy");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&garbage).expect("open");
+        f.seek(SeekFrom::Start(2 << 20)).expect("seek");
+        let junk: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        f.write_all(&junk).expect("write junk");
+    }
+    let workload = workloads::generator::generate(1, workloads::generator::Profile::Smoke);
+    let exp = expectation(&workload, &[], CrashPoint::AfterOp(0), &FsRules::ext4());
+    let mut checker = Checker::start(&img, &golden, accel, dir.path(), "it-checker", false).expect("checker boots");
+
+    let garbage_outcome = checker.check(&garbage, &exp).expect("check returns");
+    let golden_outcome = checker.check(&golden.path, &exp).expect("checker still answers");
+    checker.stop();
+
+    assert!(
+        matches!(garbage_outcome.verdict, Verdict::MountFailed | Verdict::FsCorrupt),
+        "{garbage_outcome:?}"
+    );
+    assert_ne!(golden_outcome.verdict, Verdict::MountFailed, "{golden_outcome:?} ({GUEST_DIR})");
+}

@@ -1,0 +1,6 @@
+//! Hand-computed oracle cases, one or more per op kind: what must be durable, what may be
+//! lost, and what the checker reports.
+
+mod common;
+mod data;
+mod names;
