@@ -291,6 +291,8 @@ impl Model {
                     Op::Fsync { .. } => self.rules.fsync_makes_new_name_durable,
                     _ => self.rules.fdatasync_makes_new_name_durable,
                 };
+                // Only a name made by `create` of this inode: ext4/xfs would also commit an
+                // earlier rename with the same journal transaction, but that is not demanded.
                 let n = self.name(file);
                 if names_it && n.created_here && n.current() == Some(i) {
                     n.make_durable();
@@ -328,6 +330,8 @@ impl Model {
                 if from == to {
                     return;
                 }
+                // Permissive: until a directory fsync, each name may show its old or new
+                // binding independently (a crash may even leave both names or neither).
                 self.name(to).bind(Some(i));
                 self.name(from).bind(None);
                 self.held.remove(to);
