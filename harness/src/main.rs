@@ -1,7 +1,7 @@
 //! The `powercut` binary: parse the command line, set up logging, run, map to exit codes.
 
 use clap::Parser;
-use powercut::cli::{self, exit, Cli, Command, ImageAction, VmAction, WorkloadAction};
+use powercut::cli::{self, exit, BenchAction, Cli, Command, ImageAction, VmAction, WorkloadAction};
 
 fn main() {
     let cli = Cli::parse();
@@ -36,6 +36,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             action: VmAction::Smoke(args),
         } => cli::vm_smoke(args, cli.debug).map(|()| exit::PASS),
         Command::Campaign(args) => cli::campaign(args, cli.debug),
+        Command::Bench {
+            action: BenchAction::Checker { rounds, image },
+        } => cli::bench_checker(image, *rounds, cli.debug).map(|()| exit::PASS),
         Command::Run(args) => cli::run_one(args, cli.debug),
         Command::Workload {
             action: WorkloadAction::Gen { seed, profile },

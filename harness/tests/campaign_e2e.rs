@@ -39,10 +39,14 @@ fn stock_kernel_campaign_passes_with_zero_failures() {
     let (code, text) = campaign(dir.path(), &["--seeds", "1..4"]);
 
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("durability failures              0"), "{text}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("report.json"))
-            .expect("report is JSON");
+    assert!(
+        text.contains("durability failures              0"),
+        "{text}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("report.json")).expect("report.json"),
+    )
+    .expect("report is JSON");
     assert_eq!(report["totals"]["failures"], 0);
     assert!(report["totals"]["checks"].as_u64().expect("checks") > 0);
 }
@@ -61,7 +65,13 @@ fn mutant_m5_fsync_noop_is_caught_with_a_failure_dir() {
         .collect();
     assert!(!failures.is_empty());
     for f in &failures {
-        for file in ["workload.yaml", "diff.txt", "expectation.json", "reproduce.sh", "crash-point.txt"] {
+        for file in [
+            "workload.yaml",
+            "diff.txt",
+            "expectation.json",
+            "reproduce.sh",
+            "crash-point.txt",
+        ] {
             assert!(f.join(file).exists(), "{} lacks {file}", f.display());
         }
     }
@@ -98,7 +108,10 @@ fn malformed_config_is_rejected_naming_the_field() {
     let (code, text) = powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
 
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("pmem_mib") && text.contains("bad.yaml"), "{text}");
+    assert!(
+        text.contains("pmem_mib") && text.contains("bad.yaml"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -110,22 +123,37 @@ fn garbage_crash_image_gives_a_verdict_not_a_crash() {
     golden.copy_to(&garbage).expect("copy");
     {
         use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&garbage).expect("open");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&garbage)
+            .expect("open");
         f.seek(SeekFrom::Start(2 << 20)).expect("seek");
-        let junk: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let junk: Vec<u8> = (0..(1 << 20))
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         f.write_all(&junk).expect("write junk");
     }
     let workload = workloads::generator::generate(1, workloads::generator::Profile::Smoke);
     let exp = expectation(&workload, &[], CrashPoint::AfterOp(0), &FsRules::ext4());
-    let mut checker = Checker::start(&img, &golden, accel, dir.path(), "it-checker", false).expect("checker boots");
+    let mut checker = Checker::start(&img, &golden, accel, dir.path(), "it-checker", false)
+        .expect("checker boots");
 
     let garbage_outcome = checker.check(&garbage, &exp).expect("check returns");
-    let golden_outcome = checker.check(&golden.path, &exp).expect("checker still answers");
+    let golden_outcome = checker
+        .check(&golden.path, &exp)
+        .expect("checker still answers");
     checker.stop();
 
     assert!(
-        matches!(garbage_outcome.verdict, Verdict::MountFailed | Verdict::FsCorrupt),
+        matches!(
+            garbage_outcome.verdict,
+            Verdict::MountFailed | Verdict::FsCorrupt
+        ),
         "{garbage_outcome:?}"
     );
-    assert_ne!(golden_outcome.verdict, Verdict::MountFailed, "{golden_outcome:?} ({GUEST_DIR})");
+    assert_ne!(
+        golden_outcome.verdict,
+        Verdict::MountFailed,
+        "{golden_outcome:?} ({GUEST_DIR})"
+    );
 }

@@ -1,6 +1,7 @@
 //! The command line: argument types (clap) and one function per subcommand. The binary's
 //! `main` only parses, sets up logging and maps results to exit codes.
 
+mod bench_cmd;
 mod campaign_cmd;
 mod image_cmd;
 mod vm_cmd;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use bench_cmd::bench_checker;
 pub use campaign_cmd::{campaign, CampaignArgs};
 pub use image_cmd::image_build;
 pub use vm_cmd::vm_smoke;
@@ -61,6 +63,12 @@ pub enum Command {
     Campaign(CampaignArgs),
     /// Run one workload in a VM and compare the live files with the oracle (no crash).
     Run(RunArgs),
+    /// Benchmarks (figures printed, nothing asserted).
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        action: BenchAction,
+    },
     /// Workload files and the generator.
     Workload {
         /// What to do.
@@ -74,6 +82,20 @@ pub enum Command {
 pub enum ImageAction {
     /// Build the guest image (and the golden pmem images) into the cache.
     Build(ImageArgs),
+}
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Crash images checked per minute by one checker VM; snapshot time of the pmem.
+    Checker {
+        /// Number of checks.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Image options.
+        #[command(flatten)]
+        image: ImageArgs,
+    },
 }
 
 /// `workload` subcommands.
