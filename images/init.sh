@@ -23,27 +23,26 @@ while read -r m; do
   insmod "/lib/modules/$m" 2>/dev/null || echo "powercut: insmod $m failed"
 done < /etc/powercut/modules
 
-# Wait for the NVDIMM region (nfit probes asynchronously).
+# Wait for the NVDIMM (nfit and nd_pmem probe asynchronously).
 i=0
-while [ ! -e /sys/bus/nd/devices/region0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-if [ ! -e /sys/bus/nd/devices/region0 ]; then
-  echo "powercut: no nvdimm region (is -device nvdimm on the QEMU command line?)"
-else
-  pfn_ns=$(cat /sys/bus/nd/devices/pfn0.0/namespace 2>/dev/null)
-  if [ -z "$pfn_ns" ]; then
-    echo namespace0.0 > /sys/bus/nd/drivers/nd_pmem/unbind 2>/dev/null
-    pfn=$(cat /sys/bus/nd/devices/region0/pfn_seed)
-    echo 8e3c5a1e-5d3b-4c8a-9a77-1f0c0ffee001 > /sys/bus/nd/devices/$pfn/uuid
-    echo 2097152 > /sys/bus/nd/devices/$pfn/align
-    echo ram > /sys/bus/nd/devices/$pfn/mode
-    echo namespace0.0 > /sys/bus/nd/devices/$pfn/namespace
-    echo $pfn > /sys/bus/nd/drivers/nd_pmem/bind || echo "powercut: binding $pfn failed"
-    echo "powercut: configured fsdax namespace $pfn (mode ram)"
-  fi
+while [ ! -b /dev/pmem0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+if [ ! -b /dev/pmem0 ]; then
+  echo "powercut: no /dev/pmem0 (is -device nvdimm on the QEMU command line?)"
+elif [ "$(cat /sys/block/pmem0/queue/dax 2>/dev/null)" != 1 ]; then
+  # A raw namespace (fresh pmem file): turn it into fsdax. Later boots on a copy of this
+  # file find the pfn info block and come up with DAX directly.
+  echo namespace0.0 > /sys/bus/nd/drivers/nd_pmem/unbind 2>/dev/null
+  pfn=$(cat /sys/bus/nd/devices/region0/pfn_seed)
+  echo 8e3c5a1e-5d3b-4c8a-9a77-1f0c0ffee001 > /sys/bus/nd/devices/$pfn/uuid
+  echo 2097152 > /sys/bus/nd/devices/$pfn/align
+  echo ram > /sys/bus/nd/devices/$pfn/mode
+  echo namespace0.0 > /sys/bus/nd/devices/$pfn/namespace
+  echo $pfn > /sys/bus/nd/drivers/nd_pmem/bind || echo "powercut: binding $pfn failed"
+  echo "powercut: configured fsdax namespace $pfn (mode ram)"
   i=0
-  while [ ! -b /dev/pmem0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-  echo "powercut: pmem0 dax=$(cat /sys/block/pmem0/queue/dax 2>/dev/null)"
+  while [ "$(cat /sys/block/pmem0/queue/dax 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 fi
+echo "powercut: pmem0 dax=$(cat /sys/block/pmem0/queue/dax 2>/dev/null)"
 
 ip link set lo up
 ip link set eth0 up

@@ -3,9 +3,12 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod cache_model;
 pub mod campaign;
 pub mod checker;
 pub mod cli;
 pub mod image;
+pub mod report;
+pub mod triage;
 pub mod ui;
 pub mod vm;

@@ -17,6 +17,7 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    powercut::campaign::signals::install();
     let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -40,6 +41,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             action: BenchAction::Checker { rounds, image },
         } => cli::bench_checker(image, *rounds, cli.debug).map(|()| exit::PASS),
         Command::Run(args) => cli::run_one(args, cli.debug),
+        Command::Report(args) => cli::report(args),
+        Command::Repro(args) => cli::repro(args, cli.debug),
+        Command::Minimize(args) => cli::minimize(args, cli.debug),
         Command::Workload {
             action: WorkloadAction::Gen { seed, profile },
         } => cli::workload_gen(*seed, profile),

@@ -135,8 +135,16 @@ fn garbage_crash_image_gives_a_verdict_not_a_crash() {
     }
     let workload = workloads::generator::generate(1, workloads::generator::Profile::Smoke);
     let exp = expectation(&workload, &[], CrashPoint::AfterOp(0), &FsRules::ext4());
-    let mut checker = Checker::start(&img, &golden, accel, dir.path(), "it-checker", false)
-        .expect("checker boots");
+    let mut checker = Checker::start(
+        &img,
+        &golden,
+        accel,
+        dir.path(),
+        "it-checker",
+        false,
+        std::time::Duration::from_secs(60),
+    )
+    .expect("checker boots");
 
     let garbage_outcome = checker.check(&garbage, &exp).expect("check returns");
     let golden_outcome = checker

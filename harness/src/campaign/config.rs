@@ -14,7 +14,8 @@ use crate::vm::AccelChoice;
 pub enum CrashModel {
     /// QMP stop + copy of the pmem file: every store is in the image (eADR-like).
     Snapshot,
-    /// TCG plugin trace of stores, flushes and fences (not built yet).
+    /// TCG plugin trace of stores, flushes and fences: crash states at cache-line
+    /// granularity (TCG only).
     Cache,
 }
 
@@ -40,6 +41,30 @@ impl Default for CrashPointConfig {
     }
 }
 
+/// Cache crash model settings (`crash_model: cache`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheModelConfig {
+    /// Cuts drawn (seeded) among the fences and op-done markers that are not taken anyway
+    /// (those are: each durability op's return, its last fence, the first fence after it).
+    pub sampled_cuts: usize,
+    /// Seeded subsets of the in-flight lines per cut, besides worst and best case.
+    pub subsets_per_cut: usize,
+    /// Most crash states checked per run (worst and best cases of the durability cuts
+    /// first).
+    pub max_states_per_run: usize,
+}
+
+impl Default for CacheModelConfig {
+    fn default() -> Self {
+        CacheModelConfig {
+            sampled_cuts: 2,
+            subsets_per_cut: 1,
+            max_states_per_run: 24,
+        }
+    }
+}
+
 /// A campaign configuration (every key is documented in the README).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,12 +85,21 @@ pub struct CampaignConfig {
     pub seeds: String,
     /// Crash points per run.
     pub crash_points: CrashPointConfig,
+    /// Cache crash model settings.
+    pub cache: CacheModelConfig,
     /// Mutant to load in workload VMs (`m1`..`m5`), or none for the stock kernel.
     pub mutant: Option<String>,
-    /// Workload VMs at once.
+    /// Workload VMs at once; 0 = fit the machine (cores and memory).
     pub workers: usize,
-    /// Checker VMs.
+    /// Checker VMs; 0 = fit the machine.
     pub checkers: usize,
+    /// Keep drawing new seeds after the listed ones until this much time has passed
+    /// (`8h`, `30m`, `1h30m`); in-flight work then finishes and the report is written.
+    pub time_budget: Option<String>,
+    /// Regexes on failure titles of known kernel bugs: reported separately, not failing.
+    pub suppressions: Vec<String>,
+    /// Keep the crash image of at most this many failure directories (disk cap).
+    pub keep_failure_images: usize,
     /// Deadline of one workload run, seconds.
     pub run_timeout_secs: u64,
     /// Deadline of one crash-image check, seconds.
@@ -88,9 +122,13 @@ impl Default for CampaignConfig {
             profile: "smoke".into(),
             seeds: "1..5".into(),
             crash_points: CrashPointConfig::default(),
+            cache: CacheModelConfig::default(),
             mutant: None,
-            workers: 1,
-            checkers: 1,
+            workers: 0,
+            checkers: 0,
+            time_budget: None,
+            suppressions: Vec::new(),
+            keep_failure_images: 20,
             run_timeout_secs: 300,
             check_timeout_secs: 60,
             ext4_commit_secs: 600,
@@ -205,8 +243,17 @@ impl CampaignConfig {
                 return bad("mutant", format!("unknown mutant `{m}` (m1..m5)"));
             }
         }
-        if self.workers == 0 || self.checkers == 0 {
-            return bad("workers", "workers and checkers must be at least 1".into());
+        if self.workers > 64 || self.checkers > 64 {
+            return bad("workers", "at most 64 workers and 64 checkers".into());
+        }
+        if let Err(e) = self.budget() {
+            return bad("time_budget", e);
+        }
+        if let Err(e) = self.suppression_regexes() {
+            return bad("suppressions", e);
+        }
+        if self.cache.max_states_per_run == 0 {
+            return bad("cache", "max_states_per_run must be at least 1".into());
         }
         if self.run_timeout_secs == 0 || self.check_timeout_secs == 0 {
             return bad("run_timeout_secs", "timeouts must be positive".into());
@@ -214,10 +261,57 @@ impl CampaignConfig {
         Ok(())
     }
 
+    /// The time budget, if any.
+    pub fn budget(&self) -> Result<Option<std::time::Duration>, String> {
+        self.time_budget
+            .as_deref()
+            .map(super::budget::parse_duration)
+            .transpose()
+    }
+
+    /// The compiled suppressions.
+    pub fn suppression_regexes(&self) -> Result<Vec<regex::Regex>, String> {
+        self.suppressions
+            .iter()
+            .map(|r| regex::Regex::new(r).map_err(|e| format!("bad regex `{r}`: {e}")))
+            .collect()
+    }
+
+    /// (workload workers, checker VMs): the configured numbers, or for 0 what fits the
+    /// machine: each VM wants about one core and 1 GiB (512 MiB RAM + pmem + QEMU).
+    pub fn parallelism(&self) -> (usize, usize) {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mem_gib = available_memory_gib();
+        let vm_slots = cores.min(mem_gib.max(1)).max(2);
+        let workers = if self.workers == 0 {
+            (vm_slots / 2).max(1)
+        } else {
+            self.workers
+        };
+        let checkers = if self.checkers == 0 {
+            (vm_slots / 2).max(1)
+        } else {
+            self.checkers
+        };
+        (workers, checkers)
+    }
+
     /// The seeds to run.
     pub fn seed_list(&self) -> Vec<u64> {
         parse_seeds(&self.seeds).unwrap_or_default()
     }
+}
+
+fn available_memory_gib() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map_or(1, |kb| kb / (1 << 20))
 }
 
 #[cfg(test)]
@@ -250,6 +344,34 @@ mod tests {
         std::fs::write(&p, "filesystem: ext4\npmem_mib: lots\n").expect("write");
         let msg = CampaignConfig::load(&p).expect_err("bad type").to_string();
         assert!(msg.contains("pmem_mib") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn bad_budgets_and_suppressions_name_the_field() {
+        let cfg = CampaignConfig {
+            time_budget: Some("8 hours".into()),
+            ..CampaignConfig::default()
+        };
+        assert!(cfg
+            .validate("n.yaml")
+            .expect_err("budget")
+            .to_string()
+            .contains("`time_budget`"));
+        let cfg = CampaignConfig {
+            suppressions: vec!["(".into()],
+            ..CampaignConfig::default()
+        };
+        assert!(cfg
+            .validate("n.yaml")
+            .expect_err("regex")
+            .to_string()
+            .contains("`suppressions`"));
+    }
+
+    #[test]
+    fn automatic_parallelism_is_at_least_one_each() {
+        let (w, c) = CampaignConfig::default().parallelism();
+        assert!(w >= 1 && c >= 1);
     }
 
     #[test]

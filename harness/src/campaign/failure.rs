@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use workloads::oracle::{Expectation, Finding};
+use workloads::oracle::{Expectation, Finding, Verdict, WORD};
 use workloads::Workload;
 
 use crate::checker::CheckOutcome;
@@ -69,6 +69,33 @@ pub fn render_diff(f: &Finding) -> String {
     out
 }
 
+/// For a missing file: what the oracle says had to be there (its allowed sizes and the
+/// durable bytes of its first words), so the diff shows what was lost.
+pub fn render_missing(f: &Finding, exp: &Expectation) -> String {
+    let mut out = String::new();
+    let Some(state) = exp.files.get(&f.file).and_then(|e| e.states.first()) else {
+        return out;
+    };
+    let _ = writeln!(out, "expected: {} must exist, size {}", f.file, state.sizes);
+    let mut bytes = Vec::new();
+    for w in 0..(256 / WORD) {
+        match state.span(w) {
+            Some(span) => bytes.extend_from_slice(&span.durable.bytes(exp.seed, w)),
+            None => break,
+        }
+    }
+    if bytes.iter().any(|&b| b != 0) {
+        let _ = writeln!(
+            out,
+            "durable content that was lost (first {} bytes):",
+            bytes.len()
+        );
+        out.push_str(&hex_rows(0, &bytes, None));
+    }
+    out.push_str("found: (file absent)\n");
+    out
+}
+
 /// Write a failure directory under `root`; returns its path.
 #[allow(clippy::too_many_arguments)]
 pub fn write_failure_dir(
@@ -77,7 +104,7 @@ pub fn write_failure_dir(
     workload: &Workload,
     exp: &Expectation,
     outcome: &CheckOutcome,
-    crash_image: &Path,
+    crash_image: Option<&Path>,
     consoles: &[PathBuf],
     repro: &str,
 ) -> std::io::Result<PathBuf> {
@@ -106,6 +133,9 @@ pub fn write_failure_dir(
     let mut diff = String::new();
     for f in &outcome.findings {
         diff.push_str(&render_diff(f));
+        if f.verdict == Verdict::MissingFile {
+            diff.push_str(&render_missing(f, exp));
+        }
         diff.push('\n');
     }
     if !outcome.detail.is_empty() {
@@ -117,13 +147,22 @@ pub fn write_failure_dir(
             let _ = std::fs::copy(c, dir.join(name));
         }
     }
-    // Keep the crash image itself (compressed by the filesystem's holes; sparse copy).
-    let _ = super::snapshot::sparse_copy(crash_image, &dir.join("crash.img"));
+    // Keep the crash image itself (sparse copy: zero blocks stay holes), within the cap.
+    if let Some(img) = crash_image {
+        let _ = super::snapshot::sparse_copy(img, &dir.join("crash.img"));
+    }
     std::fs::write(
         dir.join("reproduce.sh"),
         format!("#!/bin/sh\n# Re-run the seed that produced this failure.\n{repro}\n"),
     )?;
     Ok(dir)
+}
+
+/// Record the mutant the failure was found with (`mutant.txt`: `m5`, or `none` for the
+/// stock kernel), so `powercut repro` / `minimize` load the same one.
+pub fn write_mutant(dir: &Path, mutant: Option<&str>) -> std::io::Result<()> {
+    let text = format!("{}\n", mutant.unwrap_or("none"));
+    std::fs::write(dir.join("mutant.txt"), text)
 }
 
 #[cfg(test)]

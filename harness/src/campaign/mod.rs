@@ -1,27 +1,33 @@
 //! The campaign: seeds → workload runs with crash points → checks → verdicts, failure
 //! directories, the results journal, the summary and `report.json`.
 
+pub mod budget;
+pub mod cache_env;
+pub mod cache_run;
 pub mod config;
 pub mod failure;
 pub mod journal;
 pub mod plan;
 pub mod run;
+pub mod signals;
 pub mod snapshot;
+pub mod workers;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use workloads::generator::{generate, Profile};
-use workloads::oracle::{expectation, live_state, FsRules, Verdict};
+use workloads::oracle::Verdict;
 
-use crate::checker::Checker;
 use crate::image::{GoldenImage, GuestImage};
 use crate::vm::{Accel, VmError};
+use budget::SeedSource;
 use config::CampaignConfig;
 use journal::{Journal, JournalEntry};
 use run::RunSetup;
+use workers::{CampaignEvent, CheckJob};
 
 /// Result of one crash-image check, as journaled and reported.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +42,9 @@ pub struct CheckRecord {
     pub title: Option<String>,
     /// Check time, ms.
     pub millis: u64,
+    /// The failure matched a suppression (a known bug): reported, not failing the run.
+    #[serde(default)]
+    pub suppressed: bool,
 }
 
 /// Totals of a campaign.
@@ -55,6 +64,30 @@ pub struct Totals {
     pub distinct_failures: BTreeSet<String>,
     /// Infrastructure problems (one line each).
     pub infra_problems: Vec<String>,
+    /// Failures matching a suppression (known bugs), by title.
+    pub suppressed: BTreeSet<String>,
+}
+
+impl Totals {
+    /// Count one check record.
+    pub fn add(&mut self, r: &CheckRecord) {
+        self.checks += 1;
+        match r.verdict {
+            Verdict::Pass => self.passed += 1,
+            v if v.is_kernel_bug() && r.suppressed => {
+                if let Some(t) = &r.title {
+                    self.suppressed.insert(t.clone());
+                }
+            }
+            v if v.is_kernel_bug() => {
+                self.failures += 1;
+                if let Some(t) = &r.title {
+                    self.distinct_failures.insert(t.clone());
+                }
+            }
+            _ => self.infra += 1,
+        }
+    }
 }
 
 /// Everything the campaign needs that is not in its config.
@@ -73,6 +106,8 @@ pub struct CampaignEnv {
     pub progress: bool,
     /// The command line to re-run one seed.
     pub repro_base: String,
+    /// The cache crash model's plugin and NVDIMM range (`crash_model: cache` only).
+    pub cache: Option<cache_env::CacheEnv>,
 }
 
 /// Classify an infrastructure error.
@@ -97,9 +132,10 @@ pub fn run_campaign(cfg: &CampaignConfig, env: &CampaignEnv) -> anyhow::Result<T
         .with_context(|| format!("writing {}", env.dir.join("config.yaml").display()))?;
     let mut journal = Journal::open(&env.dir.join("journal.jsonl"))
         .with_context(|| format!("opening the journal in {}", env.dir.display()))?;
-    let done_seeds = journal.finished_seeds();
-    let profile: Profile = cfg.profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rules = FsRules::for_fs(cfg.filesystem.name());
+    let suppressions = cfg
+        .suppression_regexes()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let budget = cfg.budget().map_err(|e| anyhow::anyhow!("{e}"))?;
     let setup = RunSetup {
         image: env.image.clone(),
         golden: env.golden.clone(),
@@ -109,38 +145,57 @@ pub fn run_campaign(cfg: &CampaignConfig, env: &CampaignEnv) -> anyhow::Result<T
         timeout: Duration::from_secs(cfg.run_timeout_secs),
         debug: env.debug,
     };
-    let seeds = cfg.seed_list();
-    let bars = crate::ui::Progress::new(env.progress, seeds.len() as u64);
-    let mut totals = journal.totals();
-    let mut checker: Option<Checker> = None;
+    let listed = cfg.seed_list();
+    let seeds = Mutex::new(SeedSource::new(
+        listed.clone(),
+        journal.finished_seeds(),
+        budget,
+    ));
+    let bars = crate::ui::Progress::new(env.progress, listed.len() as u64);
+    for _ in journal
+        .finished_seeds()
+        .iter()
+        .filter(|s| listed.contains(s))
+    {
+        bars.seed_done();
+    }
+    let mut totals = journal.totals(&suppressions);
     let failures_dir = env.dir.join("failures");
-    for seed in seeds {
-        if done_seeds.contains(&seed) {
-            bars.seed_done();
-            continue;
+    let (workers, checkers) = cfg.parallelism();
+    let (job_tx, job_rx) = mpsc::channel::<CheckJob>();
+    let job_rx = Mutex::new(job_rx);
+    let (ev_tx, ev_rx) = mpsc::channel::<CampaignEvent>();
+    let mut kept_images = 0usize;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for w in 0..workers {
+            let (jobs, events, seeds, setup) = (job_tx.clone(), ev_tx.clone(), &seeds, &setup);
+            scope
+                .spawn(move || workers::workload_worker(cfg, env, setup, seeds, &jobs, &events, w));
         }
-        let span = tracing::info_span!("seed", seed);
-        let _e = span.enter();
-        let workload = generate(seed, profile);
-        let plan = plan::plan(&workload, &cfg.crash_points, seed);
-        let seed_dir = env.dir.join("seeds").join(seed.to_string());
-        std::fs::create_dir_all(&seed_dir)?;
-        std::fs::write(
-            seed_dir.join("workload.yaml"),
-            serde_yaml::to_string(&workload)?,
-        )?;
-        bars.message(&format!("seed {seed}: running {} ops", workload.ops.len()));
-        let started = Instant::now();
-        let run =
-            match run::run_workload(&setup, &workload, &plan, &seed_dir, &format!("work-{seed}")) {
-                Ok(r) => r,
-                Err(e) => {
-                    let v = infra_verdict(&e);
-                    let line = format!(
-                        "seed {seed}: {v}: {}",
-                        e.to_string().lines().next().unwrap_or("")
-                    );
-                    eprintln!("{line}");
+        for c in 0..checkers {
+            let (events, job_rx) = (ev_tx.clone(), &job_rx);
+            scope.spawn(move || workers::checker_worker(cfg, env, job_rx, &events, c));
+        }
+        drop(job_tx);
+        drop(ev_tx);
+        // seed → (checks expected once its run is done, checks done)
+        // seed → (checks expected once its run is done, checks done, infrastructure note)
+        let mut pending: BTreeMap<u64, (Option<usize>, usize, Option<String>)> = BTreeMap::new();
+        for ev in ev_rx {
+            let finished_seed = match ev {
+                CampaignEvent::SeedStarted { seed } => {
+                    journal.append(&JournalEntry::SeedStarted { seed })?;
+                    pending.insert(seed, (None, 0, None));
+                    bars.message(&format!("seed {seed}: running"));
+                    None
+                }
+                CampaignEvent::RunFailed {
+                    seed,
+                    verdict,
+                    line,
+                } => {
+                    bars.println(&format!("INFRA {line}"));
+                    tracing::warn!(%verdict, "{line}");
                     journal.append(&JournalEntry::SeedDone {
                         seed,
                         infra: Some(line.clone()),
@@ -148,152 +203,114 @@ pub fn run_campaign(cfg: &CampaignConfig, env: &CampaignEnv) -> anyhow::Result<T
                     totals.infra += 1;
                     totals.infra_problems.push(line);
                     totals.seeds += 1;
+                    pending.remove(&seed);
                     bars.seed_done();
-                    continue;
+                    None
                 }
-            };
-        let live = live_state(&workload, &run.outcomes);
-        let live_ok = live.len() == run.live.values().filter(|o| o.exists).count()
-            && live
-                .iter()
-                .all(|(n, d)| run.live.get(n).is_some_and(|o| o.exists && &o.data == d));
-        if !live_ok {
-            let line = format!("seed {seed}: the live file system differs from the oracle's no-crash state (oracle/agent disagreement, not counted as a kernel bug)");
-            eprintln!("{line}");
-            totals.infra += 1;
-            totals.infra_problems.push(line);
-        }
-        bars.add_checks(run.images.len() as u64);
-        for img in &run.images {
-            let exp = expectation(&workload, &run.outcomes, img.point, &rules);
-            let label = exp.crash_label();
-            if checker.is_none() {
-                bars.message("booting checker VM");
-                checker = Some(
-                    Checker::start(
-                        &env.image,
-                        &env.golden,
-                        env.accel,
-                        &env.dir.join("checkers"),
-                        "checker-0",
-                        env.debug,
-                    )
-                    .context("starting the checker VM")?,
-                );
-            }
-            let Some(ck) = checker.as_mut() else { continue };
-            bars.message(&format!("seed {seed}: checking {label}"));
-            let record = match ck.check(&img.path, &exp) {
-                Ok(outcome) => {
-                    let title = (outcome.verdict != Verdict::Pass).then(|| {
-                        outcome
-                            .findings
-                            .first()
-                            .map_or_else(|| format!("{}: {label}", outcome.verdict), |f| f.title())
-                    });
-                    if let Some(t) = &title {
-                        if outcome.verdict.is_kernel_bug()
-                            && totals.distinct_failures.insert(t.clone())
-                        {
-                            let repro = format!("{} --seeds {seed}..={seed}", env.repro_base);
-                            let consoles = [run.console.clone()];
-                            let d = failure::write_failure_dir(
-                                &failures_dir,
-                                t,
-                                &workload,
-                                &exp,
-                                &outcome,
-                                &img.path,
-                                &consoles,
-                                &repro,
-                            )?;
-                            bars.println(&format!("FAIL {t}\n     {}", d.display()));
+                CampaignEvent::RunDone {
+                    seed,
+                    images,
+                    live_ok,
+                } => {
+                    bars.add_checks(images as u64);
+                    let entry = pending.entry(seed).or_insert((None, 0, None));
+                    entry.0 = Some(images);
+                    if !live_ok {
+                        let line = format!("seed {seed}: the live file system differs from the oracle's no-crash state (oracle/agent disagreement, not counted as a kernel bug)");
+                        bars.println(&format!("INFRA {line}"));
+                        totals.infra += 1;
+                        totals.infra_problems.push(line.clone());
+                        entry.2 = Some(line);
+                    }
+                    (entry.1 >= images).then_some(seed)
+                }
+                CampaignEvent::CheckDone { job, outcome } => {
+                    let label = job.exp.crash_label();
+                    let record = match outcome {
+                        Ok(outcome) => {
+                            let title = (outcome.verdict != Verdict::Pass).then(|| {
+                                // Title from the finding that decided the verdict.
+                                outcome
+                                    .findings
+                                    .iter()
+                                    .find(|f| f.verdict == outcome.verdict)
+                                    .map_or_else(|| format!("{}: {label}", outcome.verdict), |f| f.title())
+                            });
+                            let suppressed = title
+                                .as_ref()
+                                .is_some_and(|t| suppressions.iter().any(|r| r.is_match(t)));
+                            if let Some(t) = &title {
+                                if outcome.verdict.is_kernel_bug()
+                                    && !suppressed
+                                    && !failures_dir.join(failure::slug(t)).exists()
+                                {
+                                    let repro = format!(
+                                        "{} --seeds {}..={}",
+                                        env.repro_base, job.seed, job.seed
+                                    );
+                                    let keep = kept_images < cfg.keep_failure_images;
+                                    kept_images += usize::from(keep);
+                                    let d = failure::write_failure_dir(
+                                        &failures_dir,
+                                        t,
+                                        &job.workload,
+                                        &job.exp,
+                                        &outcome,
+                                        keep.then_some(job.image.path.as_path()),
+                                        std::slice::from_ref(&job.console),
+                                        &repro,
+                                    )?;
+                                    failure::write_mutant(&d, cfg.mutant.as_deref())?;
+                                    cache_run::copy_lost_lines(&job.image.path, &d);
+                                    bars.println(&format!("FAIL {t}\n     {}", d.display()));
+                                }
+                            }
+                            CheckRecord {
+                                seed: job.seed,
+                                point: label,
+                                verdict: outcome.verdict,
+                                title,
+                                millis: outcome.millis,
+                                suppressed,
+                            }
                         }
-                    }
-                    CheckRecord {
-                        seed,
-                        point: label,
-                        verdict: outcome.verdict,
-                        title,
-                        millis: outcome.millis,
-                    }
-                }
-                Err(e) => {
-                    // The checker VM stopped answering: replace it.
-                    if let Some(old) = checker.take() {
-                        drop(old);
-                    }
-                    let v = infra_verdict(&e);
-                    let line = format!(
-                        "seed {seed} {label}: checker {v}: {}",
-                        e.to_string().lines().next().unwrap_or("")
-                    );
-                    totals.infra_problems.push(line);
-                    CheckRecord {
-                        seed,
-                        point: label,
-                        verdict: v,
-                        title: None,
-                        millis: 0,
-                    }
+                        Err((verdict, line)) => {
+                            bars.println(&format!("INFRA {line}"));
+                            totals.infra_problems.push(line);
+                            CheckRecord {
+                                seed: job.seed,
+                                point: label,
+                                verdict,
+                                title: None,
+                                millis: 0,
+                                suppressed: false,
+                            }
+                        }
+                    };
+                    totals.add(&record);
+                    journal.append(&JournalEntry::Check(record.clone()))?;
+                    let _ = std::fs::remove_file(&job.image.path);
+                    bars.check_done(record.verdict);
+                    let entry = pending.entry(job.seed).or_insert((None, 0, None));
+                    entry.1 += 1;
+                    entry.0.is_some_and(|n| entry.1 >= n).then_some(job.seed)
                 }
             };
-            match record.verdict {
-                Verdict::Pass => totals.passed += 1,
-                v if v.is_kernel_bug() => totals.failures += 1,
-                _ => totals.infra += 1,
+            if let Some(seed) = finished_seed {
+                let infra = pending.remove(&seed).and_then(|p| p.2);
+                journal.append(&JournalEntry::SeedDone { seed, infra })?;
+                totals.seeds += 1;
+                bars.seed_done();
             }
-            totals.checks += 1;
-            journal.append(&JournalEntry::Check(record.clone()))?;
-            if record.verdict == Verdict::Pass || !record.verdict.is_kernel_bug() {
-                let _ = std::fs::remove_file(&img.path);
-            }
-            bars.check_done(record.verdict);
         }
-        // Crash images of failures are kept in their failure dirs; drop the rest.
-        for img in &run.images {
-            let _ = std::fs::remove_file(&img.path);
-        }
-        tracing::info!(secs = started.elapsed().as_secs_f64(), "seed done");
-        journal.append(&JournalEntry::SeedDone { seed, infra: None })?;
-        totals.seeds += 1;
-        bars.seed_done();
-    }
-    if let Some(ck) = checker.take() {
-        ck.stop();
-    }
+        Ok(())
+    })?;
     bars.finish();
+    if signals::stop_requested() {
+        eprintln!(
+            "interrupted: finished in-flight work; continue with --resume --output {}",
+            env.dir.display()
+        );
+    }
     Ok(totals)
-}
-
-/// Write `report.json` (schema version 1) into the run directory.
-pub fn write_report(
-    dir: &Path,
-    cfg: &CampaignConfig,
-    env: &CampaignEnv,
-    totals: &Totals,
-    records: &[CheckRecord],
-) -> std::io::Result<()> {
-    let by_verdict: BTreeMap<String, usize> = records.iter().fold(BTreeMap::new(), |mut m, r| {
-        *m.entry(r.verdict.to_string()).or_insert(0) += 1;
-        m
-    });
-    let report = serde_json::json!({
-        "schema": 1,
-        "powercut": env!("CARGO_PKG_VERSION"),
-        "rng": workloads::generator::RNG,
-        "kernel": env.image.kernel_version,
-        "image": env.image.hash,
-        "accelerator": env.accel.to_string(),
-        "crash_model": cfg.crash_model,
-        "filesystem": cfg.filesystem,
-        "mutant": cfg.mutant,
-        "totals": totals,
-        "by_verdict": by_verdict,
-        "checks": records,
-    });
-    std::fs::write(
-        dir.join("report.json"),
-        serde_json::to_string_pretty(&report).unwrap_or_default(),
-    )
 }

@@ -42,6 +42,8 @@ pub struct Checker {
 
 impl Checker {
     /// Boot a checker VM named `name` on a copy of `golden`, files in `dir`.
+    /// Every guest call of a check times out after `check_timeout` (a hung checker VM is
+    /// then replaced by the campaign).
     pub fn start(
         image: &GuestImage,
         golden: &GoldenImage,
@@ -49,6 +51,7 @@ impl Checker {
         dir: &Path,
         name: &str,
         debug: bool,
+        check_timeout: Duration,
     ) -> Result<Checker, VmError> {
         std::fs::create_dir_all(dir).map_err(VmError::Spawn)?;
         let pmem = dir.join(format!("{name}.pmem"));
@@ -58,6 +61,7 @@ impl Checker {
         let mut spec = VmSpec::new(name, image, &pmem, accel, dir);
         spec.debug = debug;
         let vm = Vm::boot(&spec)?;
+        vm.ssh().set_timeout(check_timeout);
         let agent = start_agent(&vm)?;
         Ok(Checker {
             vm,
@@ -130,6 +134,3 @@ impl Checker {
         let _ = self.vm.shutdown();
     }
 }
-
-/// Deadline for booting a replacement checker.
-pub const CHECKER_RESTART_TIMEOUT: Duration = Duration::from_secs(120);

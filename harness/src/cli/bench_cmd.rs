@@ -52,6 +52,7 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
         dir.path(),
         "bench-checker",
         debug,
+        crate::vm::COMMUNICATION_TIMEOUT,
     )?;
     let boot_secs = boot.elapsed().as_secs_f64();
     let t = Instant::now();

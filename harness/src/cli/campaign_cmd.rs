@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::exit;
 use crate::cache::cache_root;
 use crate::campaign::config::{CampaignConfig, CrashModel};
-use crate::campaign::{run_campaign, write_report, CampaignEnv};
+use crate::campaign::{run_campaign, CampaignEnv};
 use crate::image::{self, golden_image, ImageOptions};
 use crate::vm::resolve_accel;
 
@@ -30,15 +30,24 @@ pub struct CampaignArgs {
     /// Crash model.
     #[arg(long, value_enum)]
     pub crash_model: Option<CrashModel>,
-    /// Workload VMs at once.
+    /// Workload VMs at once (0 = fit the machine).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Checker VMs (0 = fit the machine).
+    #[arg(long)]
+    pub checkers: Option<usize>,
+    /// Keep drawing seeds until this much time has passed (`8h`, `30m`).
+    #[arg(long)]
+    pub time_budget: Option<String>,
     /// Accelerator.
     #[arg(long, value_enum)]
     pub accel: Option<crate::vm::AccelChoice>,
     /// Continue the campaign in --output, skipping seeds the journal has finished.
     #[arg(long)]
     pub resume: bool,
+    /// Also write JUnit XML (one testcase per seed) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 fn load_config(args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
@@ -59,6 +68,12 @@ fn load_config(args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
     if let Some(w) = args.workers {
         cfg.workers = w;
     }
+    if let Some(c) = args.checkers {
+        cfg.checkers = c;
+    }
+    if let Some(b) = &args.time_budget {
+        cfg.time_budget = Some(b.clone());
+    }
     if let Some(a) = args.accel {
         cfg.accel = a;
     }
@@ -75,15 +90,13 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
             return Ok(exit::USAGE);
         }
     };
-    if cfg.crash_model == CrashModel::Cache {
-        eprintln!("error: crash_model `cache` (TCG plugin trace) is not built yet; use `snapshot`");
-        return Ok(exit::USAGE);
-    }
-    if cfg.workers > 1 {
+    let cache_model = cfg.crash_model == CrashModel::Cache;
+    if cache_model && cfg.accel == crate::vm::AccelChoice::Kvm {
         eprintln!(
-            "note: workers = {} requested; this version runs one workload VM at a time",
-            cfg.workers
+            "error: crash_model `cache` needs TCG: its QEMU plugin traces stores and cache \
+             flushes, which KVM executes natively; use --accel tcg (or auto), or --crash-model snapshot"
         );
+        return Ok(exit::USAGE);
     }
     let cache = cache_root();
     let (img, _) = image::build_image(&ImageOptions {
@@ -91,7 +104,14 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         kernel_deb: cfg.kernel_deb.clone(),
     })
     .context("building the guest image")?;
-    let accel = resolve_accel(cfg.accel, &img, &cache).context("choosing the accelerator")?;
+    let accel = if cache_model {
+        crate::vm::accel::AccelDecision {
+            accel: crate::vm::Accel::Tcg,
+            reason: "the cache crash model's tracing plugin needs TCG".into(),
+        }
+    } else {
+        resolve_accel(cfg.accel, &img, &cache).context("choosing the accelerator")?
+    };
     eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
     let golden = golden_image(
         &img,
@@ -102,16 +122,34 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         debug,
     )
     .context("building the golden pmem image")?;
+    let cache_env = if cache_model {
+        let env = crate::campaign::cache_env::CacheEnv::prepare(&img, &golden)
+            .context("preparing the cache crash model")?;
+        eprintln!(
+            "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
+            env.plugin.display(),
+            env.nvdimm.base,
+            env.nvdimm.size,
+            env.qemu_version
+        );
+        Some(env)
+    } else {
+        None
+    };
     let dir = match (&args.output, args.resume) {
         (Some(d), _) => d.clone(),
-        (None, true) => anyhow::bail!("--resume needs --output <run dir>"),
+        (None, true) => {
+            eprintln!("error: --resume needs --output <run dir>");
+            return Ok(exit::USAGE);
+        }
         (None, false) => cfg.output.join(chrono_stamp()),
     };
     if dir.join("journal.jsonl").exists() && !args.resume {
-        anyhow::bail!(
-            "{} already holds a campaign journal: pass --resume to continue it, or another --output",
+        eprintln!(
+            "error: {} already holds a campaign journal: pass --resume to continue it, or another --output",
             dir.display()
         );
+        return Ok(exit::USAGE);
     }
     let config_arg = args
         .config
@@ -123,6 +161,11 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         .as_ref()
         .map(|m| format!(" --mutant {m}"))
         .unwrap_or_default();
+    let model_arg = if cache_model {
+        " --crash-model cache"
+    } else {
+        ""
+    };
     let env = CampaignEnv {
         image: img,
         golden,
@@ -130,7 +173,8 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         dir: dir.clone(),
         debug,
         progress: std::io::stderr().is_terminal(),
-        repro_base: format!("cargo run --release -- campaign{config_arg}{mutant_arg}"),
+        repro_base: format!("cargo run --release -- campaign{config_arg}{mutant_arg}{model_arg}"),
+        cache: cache_env,
     };
     eprintln!(
         "campaign: {} seeds ({}), {} on {}, crash model {}, mutant {}, run dir {}",
@@ -144,15 +188,26 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         cfg.mutant.as_deref().unwrap_or("none"),
         dir.display()
     );
+    let (workers, checkers) = cfg.parallelism();
+    eprintln!("parallelism: {workers} workload VM(s), {checkers} checker VM(s)");
+    crate::campaign::signals::set_graceful(true);
+    crate::report::RunInfo::of(&env)
+        .write(&dir)
+        .context("recording the campaign's environment")?;
     let totals = run_campaign(&cfg, &env)?;
-    let journal = crate::campaign::journal::Journal::open(&dir.join("journal.jsonl"))?;
-    write_report(&dir, &cfg, &env, &totals, &journal.records())
-        .with_context(|| format!("writing {}", dir.join("report.json").display()))?;
+    let reports = crate::report::write_reports(&dir, args.junit.as_deref())
+        .with_context(|| format!("writing the reports of {}", dir.display()))?;
     println!(
         "{}",
         crate::ui::summary_table(&totals, &accel.accel.to_string(), &dir)
     );
-    Ok(if totals.failures > 0 {
+    println!("  report: {}", reports.html.display());
+    if let Some(j) = &reports.junit {
+        println!("  junit: {}", j.display());
+    }
+    Ok(if crate::campaign::signals::stop_requested() {
+        130
+    } else if totals.failures > 0 {
         exit::FAILURE
     } else if totals.infra > 0 {
         exit::INFRA

@@ -4,6 +4,9 @@
 mod bench_cmd;
 mod campaign_cmd;
 mod image_cmd;
+mod minimize_cmd;
+mod report_cmd;
+mod repro_cmd;
 mod vm_cmd;
 mod workload_cmd;
 
@@ -14,6 +17,9 @@ use clap::{Parser, Subcommand};
 pub use bench_cmd::bench_checker;
 pub use campaign_cmd::{campaign, CampaignArgs};
 pub use image_cmd::image_build;
+pub use minimize_cmd::{minimize, MinimizeArgs};
+pub use report_cmd::{report, ReportArgs};
+pub use repro_cmd::{repro, ReproArgs, TriageOptions};
 pub use vm_cmd::vm_smoke;
 pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
 
@@ -63,6 +69,12 @@ pub enum Command {
     Campaign(CampaignArgs),
     /// Run one workload in a VM and compare the live files with the oracle (no crash).
     Run(RunArgs),
+    /// Write a run directory's reports again (report.json, report.html, JUnit XML).
+    Report(ReportArgs),
+    /// Re-run a failure (its workload and crash point) or a seed; exit 1 if it comes back.
+    Repro(ReproArgs),
+    /// Shrink a failure's workload; write minimal.yaml and a standalone C reproducer.
+    Minimize(MinimizeArgs),
     /// Benchmarks (figures printed, nothing asserted).
     Bench {
         /// What to measure.

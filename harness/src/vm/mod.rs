@@ -374,6 +374,22 @@ impl Vm {
         )))
     }
 
+    /// Ask QEMU to exit through QMP `quit` and wait up to `timeout` for it, so that exit
+    /// handlers run (the cache model's TCG plugin finishes its trace there); killed after.
+    pub fn quit(mut self, timeout: Duration) -> Result<(), VmError> {
+        let asked = self.qmp.quit();
+        if self.guard.wait_timeout(timeout).is_some() {
+            return Ok(());
+        }
+        self.guard.kill();
+        asked?;
+        Err(VmError::Guest(format!(
+            "{} did not exit within {} s of QMP quit; killed",
+            self.name,
+            timeout.as_secs()
+        )))
+    }
+
     /// Kill QEMU at once (a power cut, as far as the guest is concerned).
     pub fn kill(mut self) {
         self.guard.kill();

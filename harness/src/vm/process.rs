@@ -6,6 +6,21 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Process groups of every live guarded child, for the emergency stop (second Ctrl-C).
+static LIVE: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// SIGKILL every live guarded child's process group (used on the second Ctrl-C, just
+/// before exiting; the guards cannot run their drops then).
+pub fn kill_all() {
+    let pids = LIVE.lock().map(|v| v.clone()).unwrap_or_default();
+    for pid in pids {
+        // SAFETY: kill(2) on our own children's process groups.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
 /// How long to wait for a killed QEMU to be reaped before giving up on it.
 pub const REAP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -30,15 +45,28 @@ impl ChildGuard {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .process_group(0);
-        // SAFETY: the closure only calls async-signal-safe `signal(2)` between fork and exec.
+        // The child dies with us even when we are SIGKILLed (no destructor runs then).
+        // PR_SET_PDEATHSIG fires when the spawning *thread* exits: guards are dropped on the
+        // thread that created them, so that is never earlier than the guard's own drop.
+        // SAFETY: the closure only calls async-signal-safe functions (signal, prctl,
+        // getppid) between fork and exec.
+        let parent = i32::try_from(std::process::id()).unwrap_or(0);
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    // The parent died before prctl took effect.
+                    libc::_exit(1);
+                }
                 Ok(())
             });
         }
         let child = cmd.spawn()?;
         let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(pid);
+        }
         Ok(ChildGuard {
             child: Some(child),
             pid,
@@ -102,6 +130,9 @@ impl Drop for ChildGuard {
         }
         if self.exit.is_none() {
             tracing::warn!(pid = self.pid, "child did not exit after SIGKILL");
+        }
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|&p| p != self.pid);
         }
         self.child.take();
     }

@@ -1,0 +1,15 @@
+//! The cache-line-accurate crash model (pure): the plugin trace format and its parser, the
+//! per-line state machine (stores, flushes, fences), where to cut the power, and the crash
+//! states built from the golden image and the trace. No I/O here beyond what callers pass
+//! in; VM runs and image files live in `campaign::cache_run`.
+
+pub mod cuts;
+pub mod format;
+pub mod lines;
+pub mod states;
+pub mod trace;
+
+pub use cuts::{plan_cuts, Cut, CutPlan, CutReason};
+pub use lines::{Golden, InFlight, LineData, LineModel};
+pub use states::{build_states, BuildSummary, CrashState, LostLine, StateBounds, Variant};
+pub use trace::{Event, Trace, TraceError};

@@ -1,0 +1,246 @@
+//! Crash-state construction (pure): from the golden image, a trace and a cut plan, the
+//! crash images at each cut — worst case (no in-flight line persisted), best case (all of
+//! them) and seeded subsets — deduplicated by content, bounded per run, streamed to a sink.
+//!
+//! A crash image is the golden image with every touched line set to its durable content,
+//! and the chosen in-flight lines to their [`LineState::persisted_alternative`]. Each state
+//! lists the in-flight lines it did *not* persist ("lost lines").
+
+use std::collections::{BTreeMap, HashSet};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use workloads::oracle::CrashPoint;
+
+use super::cuts::{Cut, CutPlan};
+use super::format::LINE;
+use super::lines::{Golden, InFlight, LineData, LineModel, LineState};
+use super::trace::Trace;
+
+/// Bounds on the states built per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateBounds {
+    /// Random subsets of the in-flight lines per cut (besides worst and best case).
+    pub subsets_per_cut: usize,
+    /// Most states per run.
+    pub max_states: usize,
+    /// Seed of the subset choice.
+    pub seed: u64,
+}
+
+/// Which in-flight lines a state persists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// None.
+    Worst,
+    /// All.
+    Best,
+    /// A seeded subset (the index of the draw at this cut).
+    Subset(usize),
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Variant::Worst => f.write_str("worst"),
+            Variant::Best => f.write_str("best"),
+            Variant::Subset(i) => write!(f, "subset{i}"),
+        }
+    }
+}
+
+/// An in-flight line the state did not persist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostLine {
+    /// pmem offset of the line.
+    pub off: u64,
+    /// Why it was in flight.
+    pub why: InFlight,
+    /// Trace position of the last store to it.
+    pub last_store: u64,
+    /// Op context of that store.
+    pub stored_in: Option<CrashPoint>,
+}
+
+/// One crash state.
+#[derive(Debug, Clone)]
+pub struct CrashState {
+    /// Where the power was cut.
+    pub cut: Cut,
+    /// Which in-flight lines survive.
+    pub variant: Variant,
+    /// Lines that differ from the golden image: (line index, content), by index.
+    pub patches: Vec<(u64, LineData)>,
+    /// In-flight lines at the cut.
+    pub in_flight: usize,
+    /// In-flight lines this state persisted.
+    pub persisted: usize,
+    /// In-flight lines lost, by offset.
+    pub lost: Vec<LostLine>,
+    /// SHA-256 of the patches.
+    pub hash: [u8; 32],
+}
+
+impl CrashState {
+    /// The crash point (for the oracle).
+    pub fn point(&self) -> CrashPoint {
+        self.cut.point
+    }
+}
+
+/// What a build produced besides the states.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSummary {
+    /// States emitted.
+    pub states: usize,
+    /// States dropped as duplicates.
+    pub duplicates: usize,
+    /// Planned (cut, variant) pairs dropped by the per-run bound.
+    pub over_bound: usize,
+    /// Lines touched by the trace.
+    pub lines_touched: usize,
+    /// The latest content of every touched line, by index (for checking the trace against
+    /// the final pmem file).
+    pub final_lines: BTreeMap<u64, LineData>,
+}
+
+/// Planned (cut index, variant) pairs within the bound: mandatory cuts' worst and best
+/// first, then the other cuts', then subsets, each in trace order.
+fn plan_variants(plan: &CutPlan, b: &StateBounds) -> (Vec<Vec<Variant>>, usize) {
+    let mut all: Vec<(u8, usize, Variant)> = Vec::new();
+    for (i, c) in plan.cuts.iter().enumerate() {
+        let m = if c.reason.mandatory() { 0 } else { 2 };
+        all.push((m, i, Variant::Worst));
+        all.push((m + 1, i, Variant::Best));
+        for s in 0..b.subsets_per_cut {
+            all.push((4 + m / 2, i, Variant::Subset(s)));
+        }
+    }
+    all.sort();
+    let over = all.len().saturating_sub(b.max_states);
+    let mut per_cut = vec![Vec::new(); plan.cuts.len()];
+    for (_, i, v) in all.into_iter().take(b.max_states) {
+        per_cut[i].push(v);
+    }
+    (per_cut, over)
+}
+
+/// Which in-flight lines a variant persists.
+fn choose(variant: Variant, inflight: &[u64], rng: &mut ChaCha8Rng) -> HashSet<u64> {
+    match variant {
+        Variant::Worst => HashSet::new(),
+        Variant::Best => inflight.iter().copied().collect(),
+        Variant::Subset(i) => {
+            let n = inflight.len();
+            // First draws: single lines and pairs (the small subsets that isolate one
+            // line's loss); later draws: each line persisted with probability 1/2.
+            if i < 2 && n > 1 {
+                let k = (i + 1).min(n - 1);
+                inflight.choose_multiple(rng, k).copied().collect()
+            } else {
+                inflight.iter().copied().filter(|_| rng.gen_bool(0.5)).collect()
+            }
+        }
+    }
+}
+
+fn make_state<G: Golden + ?Sized>(
+    model: &LineModel<'_, G>,
+    plan: &CutPlan,
+    cut: Cut,
+    variant: Variant,
+    persist: &HashSet<u64>,
+) -> CrashState {
+    let mut patches: Vec<(u64, LineData)> = model
+        .lines()
+        .filter_map(|(idx, l): (u64, &LineState)| {
+            let data = if persist.contains(&idx) {
+                l.persisted_alternative()
+            } else {
+                l.durable.data
+            };
+            (data != l.golden).then_some((idx, data))
+        })
+        .collect();
+    patches.sort_unstable_by_key(|(i, _)| *i);
+    let mut h = Sha256::new();
+    for (i, d) in &patches {
+        h.update(i.to_le_bytes());
+        h.update(d);
+    }
+    let mut lost = Vec::new();
+    let mut in_flight = 0;
+    for (idx, l) in model.in_flight() {
+        in_flight += 1;
+        if !persist.contains(&idx) {
+            if let Some(why) = l.in_flight() {
+                lost.push(LostLine {
+                    off: idx * LINE,
+                    why,
+                    last_store: l.last_store,
+                    stored_in: plan.timeline.point_at(l.last_store),
+                });
+            }
+        }
+    }
+    CrashState {
+        cut,
+        variant,
+        persisted: in_flight - lost.len(),
+        in_flight,
+        patches,
+        lost,
+        hash: h.finalize().into(),
+    }
+}
+
+/// Replay `trace` over `golden` and emit the planned crash states to `sink`, in trace
+/// order, skipping duplicates (same crash point and content). Stops at the first sink error.
+pub fn build_states<G: Golden + ?Sized, E>(
+    golden: &G,
+    trace: &Trace,
+    plan: &CutPlan,
+    bounds: &StateBounds,
+    mut sink: impl FnMut(CrashState) -> Result<(), E>,
+) -> Result<BuildSummary, E> {
+    let (variants, over_bound) = plan_variants(plan, bounds);
+    let mut summary = BuildSummary {
+        over_bound,
+        ..BuildSummary::default()
+    };
+    let mut model = LineModel::new(golden, trace.header.size);
+    let mut seen: HashSet<(String, [u8; 32])> = HashSet::new();
+    let mut next = 0;
+    for ev in trace.events() {
+        model.apply(&ev);
+        while let Some(cut) = plan.cuts.get(next).filter(|c| c.seq == model.seq()) {
+            let inflight: Vec<u64> = model.in_flight().map(|(i, _)| i).collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(bounds.seed ^ cut.seq.rotate_left(17));
+            for &v in &variants[next] {
+                if v != Variant::Worst && inflight.is_empty() {
+                    continue;
+                }
+                let persist = choose(v, &inflight, &mut rng);
+                let state = make_state(&model, plan, *cut, v, &persist);
+                if !seen.insert((format!("{:?}", cut.point), state.hash)) {
+                    summary.duplicates += 1;
+                    continue;
+                }
+                summary.states += 1;
+                sink(state)?;
+            }
+            next += 1;
+        }
+    }
+    summary.lines_touched = model.lines().count();
+    summary.final_lines = model.lines().map(|(i, l)| (i, l.latest)).collect();
+    Ok(summary)
+}
+
+#[cfg(test)]
+#[path = "states_tests.rs"]
+mod tests;

@@ -1,0 +1,387 @@
+//! One workload run under the cache crash model: boot the workload VM (TCG) with the
+//! tracing plugin, run the workload with op markers and no barriers, quit QEMU so the plugin
+//! finishes its trace, check the trace against the final pmem file, then build crash states
+//! ([`crate::cache_model`]) and write them as crash images the campaign checks like
+//! snapshot images. Each image gets a `*.lost-lines.txt` beside it naming the cache lines
+//! the state lost (copied into the failure directory on a failure).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use workloads::oracle::{file_names, CrashPoint};
+use workloads::protocol::{AgentMsg, HostMsg};
+use workloads::{OpOutcome, Workload};
+
+use super::cache_env::CacheEnv;
+use super::config::CacheModelConfig;
+use super::run::{read_files, start_agent, CrashImage, RunResult, RunSetup, GUEST_DIR};
+use crate::cache_model::{
+    build_states, plan_cuts, BuildSummary, CrashState, LineData, StateBounds, Trace,
+};
+use crate::image::golden::mount_dax;
+use crate::image::Filesystem;
+use crate::vm::{Accel, Vm, VmError, VmSpec};
+
+/// Summary of a traced run (also written as `cache-run.json` in the seed directory).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TraceSummary {
+    /// Trace file size.
+    pub trace_bytes: usize,
+    /// The plugin's statistics.
+    pub plugin: serde_json::Value,
+    /// Fences in op context (cut candidates).
+    pub candidates: usize,
+    /// Cuts planned.
+    pub cuts: usize,
+    /// Crash states written.
+    pub states: usize,
+    /// Duplicates dropped.
+    pub duplicates: usize,
+    /// (cut, variant) pairs dropped by `max_states_per_run`.
+    pub over_bound: usize,
+    /// Lines the trace touched.
+    pub lines_touched: usize,
+    /// Seconds spent building and writing the states.
+    pub build_secs: f64,
+}
+
+/// Path of the lost-lines report beside a crash image.
+pub fn lost_lines_path(image: &Path) -> PathBuf {
+    image.with_extension("lost-lines.txt")
+}
+
+fn guest(msg: String) -> VmError {
+    VmError::Guest(msg)
+}
+
+/// Run `workload` traced; `cache` is the campaign's [`CacheEnv`].
+pub fn run_workload(
+    setup: &RunSetup,
+    cache: Option<&CacheEnv>,
+    cfg: &CacheModelConfig,
+    workload: &Workload,
+    dir: &Path,
+    name: &str,
+) -> Result<RunResult, VmError> {
+    let cache = cache.ok_or_else(|| guest("cache model selected but not prepared".into()))?;
+    if setup.accel != Accel::Tcg {
+        return Err(guest(
+            "the cache crash model needs TCG (the tracing plugin does not run under KVM)".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(VmError::Spawn)?;
+    let pmem = dir.join("work.pmem");
+    let trace_path = dir.join("trace.bin");
+    setup
+        .golden
+        .copy_to(&pmem)
+        .map_err(|e| guest(e.to_string()))?;
+    let mut spec = VmSpec::new(name, &setup.image, &pmem, setup.accel, dir);
+    spec.debug = setup.debug;
+    spec.extra_args = vec!["-plugin".into(), cache.plugin_arg(&trace_path).map_err(guest)?];
+    let mut vm = Vm::boot(&spec)?;
+    let res = drive(&mut vm, setup, cache, workload);
+    let console = vm.console_path().to_owned();
+    let boot = vm.boot_time();
+    let quit = vm.quit(QUIT_TIMEOUT);
+    let (outcomes, live, op_micros) = res?;
+    quit?;
+    let images = build_images(setup, cfg, workload, dir, &pmem, &trace_path)?;
+    let _ = std::fs::remove_file(&pmem);
+    let _ = std::fs::remove_file(&trace_path);
+    Ok(RunResult {
+        outcomes,
+        images,
+        live,
+        op_micros,
+        boot,
+        console,
+    })
+}
+
+type Driven = (
+    Vec<Option<OpOutcome>>,
+    BTreeMap<String, workloads::oracle::Observed>,
+    u64,
+);
+
+fn drive(
+    vm: &mut Vm,
+    setup: &RunSetup,
+    cache: &CacheEnv,
+    workload: &Workload,
+) -> Result<Driven, VmError> {
+    let seen = vm.qmp().nvdimm("nv0")?;
+    if seen != cache.nvdimm {
+        return Err(guest(format!(
+            "the NVDIMM sits at {:#x}+{:#x} in this VM, the plugin traces {:#x}+{:#x}",
+            seen.base, seen.size, cache.nvdimm.base, cache.nvdimm.size
+        )));
+    }
+    let opts = match setup.golden.fs {
+        Filesystem::Ext4 => format!("commit={}", setup.ext4_commit_secs),
+        Filesystem::Xfs => String::new(),
+    };
+    mount_dax(vm, setup.golden.fs, "/mnt", &opts)?;
+    if let Some(m) = &setup.mutant {
+        if !setup.image.has_mutant_module {
+            return Err(guest(format!(
+                "--mutant {m}: the image has no mutant module; install linux-headers-{} (ci/setup) and rebuild",
+                setup.image.kernel_version
+            )));
+        }
+        vm.run(&format!(
+            "insmod /lib/modules/powercut_mutant.ko mutants={m}"
+        ))?;
+    }
+    let mut agent = start_agent(vm)?;
+    agent.send(&HostMsg::Run {
+        dir: GUEST_DIR.into(),
+        workload: workload.clone(),
+        barriers: Vec::new(),
+        markers: true,
+    })?;
+    let deadline = Instant::now() + setup.timeout;
+    let mut outcomes = vec![None; workload.ops.len()];
+    let op_micros = loop {
+        if Instant::now() > deadline {
+            return Err(guest(format!(
+                "run did not finish within {} s (timeout)",
+                setup.timeout.as_secs()
+            )));
+        }
+        let msg = match agent.recv() {
+            Ok(m) => m,
+            Err(e) => {
+                vm.check_alive("while the workload ran")?;
+                return Err(e.into());
+            }
+        };
+        match msg {
+            AgentMsg::OpStarted { .. } => {}
+            AgentMsg::OpDone { k, outcome } => {
+                if let Some(slot) = outcomes.get_mut(k) {
+                    *slot = Some(outcome);
+                }
+            }
+            AgentMsg::Finished { micros, .. } => break micros,
+            AgentMsg::Error { message } => return Err(guest(format!("agent error: {message}"))),
+            other => return Err(guest(format!("unexpected agent message {other:?}"))),
+        }
+    };
+    let names = file_names(workload)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let live = read_files(&mut agent, GUEST_DIR, names)?;
+    let _ = agent.send(&HostMsg::Quit);
+    Ok((outcomes, live, op_micros))
+}
+
+fn read_all(path: &Path) -> Result<Vec<u8>, VmError> {
+    let mut v = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut v))
+        .map_err(|e| guest(format!("reading {}: {e}", path.display())))?;
+    Ok(v)
+}
+
+/// Parse the trace, check it against the final pmem, write the crash images.
+fn build_images(
+    setup: &RunSetup,
+    cfg: &CacheModelConfig,
+    workload: &Workload,
+    dir: &Path,
+    pmem: &Path,
+    trace_path: &Path,
+) -> Result<Vec<CrashImage>, VmError> {
+    let started = Instant::now();
+    let trace = Trace::parse(read_all(trace_path)?)
+        .map_err(|e| guest(format!("{}: {e}", trace_path.display())))?;
+    let golden = read_all(&setup.golden.path)?;
+    let plan = plan_cuts(
+        trace.events(),
+        |k| workload.ops.get(k).is_some_and(|op| op.is_durability_point()),
+        cfg.sampled_cuts,
+        workload.seed,
+    );
+    let bounds = StateBounds {
+        subsets_per_cut: cfg.subsets_per_cut,
+        max_states: cfg.max_states_per_run,
+        seed: workload.seed,
+    };
+    let base = trace.header.base;
+    let mut images = Vec::new();
+    let summary = build_states(golden.as_slice(), &trace, &plan, &bounds, |state| {
+        images.push(write_state(setup, dir, base, &state)?);
+        Ok::<(), VmError>(())
+    })?;
+    verify_final(&golden, pmem, &summary)?;
+    let info = TraceSummary {
+        trace_bytes: trace.bytes,
+        plugin: trace.stats.clone(),
+        candidates: plan.candidates,
+        cuts: plan.cuts.len(),
+        states: summary.states,
+        duplicates: summary.duplicates,
+        over_bound: summary.over_bound,
+        lines_touched: summary.lines_touched,
+        build_secs: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(?info, "crash states built");
+    let _ = std::fs::write(
+        dir.join("cache-run.json"),
+        serde_json::to_string_pretty(&info).unwrap_or_default(),
+    );
+    Ok(images)
+}
+
+/// The trace must explain the final pmem file exactly: golden + every traced store. A
+/// difference means stores the plugin missed, and crash states built from it could accuse
+/// a correct kernel: refuse.
+fn verify_final(golden: &[u8], pmem: &Path, summary: &BuildSummary) -> Result<(), VmError> {
+    let f = File::open(pmem).map_err(|e| guest(format!("{}: {e}", pmem.display())))?;
+    const BLOCK: usize = 1 << 20;
+    let mut buf = vec![0u8; BLOCK];
+    let mut expect = vec![0u8; BLOCK];
+    let mut bad: Vec<u64> = Vec::new();
+    let mut bad_count = 0usize;
+    for (i, chunk) in golden.chunks(BLOCK).enumerate() {
+        let start = (i * BLOCK) as u64;
+        let n = chunk.len();
+        f.read_exact_at(&mut buf[..n], start)
+            .map_err(|e| guest(format!("reading {}: {e}", pmem.display())))?;
+        expect[..n].copy_from_slice(chunk);
+        let first = start / 64;
+        let last = (start + n as u64) / 64;
+        for (idx, data) in summary.final_lines.range(first..last) {
+            let o = (idx * 64 - start) as usize;
+            expect[o..o + 64].copy_from_slice(data);
+        }
+        if buf[..n] != expect[..n] {
+            for l in 0..n / 64 {
+                if buf[l * 64..l * 64 + 64] != expect[l * 64..l * 64 + 64] {
+                    bad_count += 1;
+                    if bad.len() < 8 {
+                        bad.push(start + (l * 64) as u64);
+                    }
+                }
+            }
+        }
+    }
+    if bad_count > 0 {
+        return Err(guest(format!(
+            "the trace does not explain the final pmem: {bad_count} lines differ (first at pmem offsets {}); stores were missed, no crash states built",
+            bad.iter().map(|o| format!("{o:#x}")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn point_label(p: CrashPoint) -> String {
+    match p {
+        CrashPoint::AfterOp(k) => format!("after op {k}"),
+        CrashPoint::InsideOp(k) => format!("inside op {k}"),
+    }
+}
+
+/// Write one crash state as an image (golden copy + patched lines) and its lost-lines file.
+fn write_state(
+    setup: &RunSetup,
+    dir: &Path,
+    base: u64,
+    state: &CrashState,
+) -> Result<CrashImage, VmError> {
+    let path = dir.join(format!("crash-{:09}-{}.img", state.cut.seq, state.variant));
+    let io = |e: std::io::Error| guest(format!("writing crash image {}: {e}", path.display()));
+    setup
+        .golden
+        .copy_to(&path)
+        .map_err(|e| guest(e.to_string()))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    // Coalesce adjacent lines into one write.
+    let mut run: Vec<u8> = Vec::new();
+    let mut run_start = 0u64;
+    let mut next_idx = u64::MAX;
+    let flush = |run: &mut Vec<u8>, start: u64| -> std::io::Result<()> {
+        if !run.is_empty() {
+            f.write_all_at(run, start * 64)?;
+            run.clear();
+        }
+        Ok(())
+    };
+    for (idx, data) in &state.patches {
+        if *idx != next_idx {
+            flush(&mut run, run_start).map_err(io)?;
+            run_start = *idx;
+        }
+        run.extend_from_slice(data as &LineData);
+        next_idx = idx + 1;
+    }
+    flush(&mut run, run_start).map_err(io)?;
+    std::fs::write(lost_lines_path(&path), lost_lines_text(base, state)).map_err(io)?;
+    Ok(CrashImage {
+        point: state.point(),
+        path,
+        model: format!("cache:{}", state.variant),
+        pause_ms: 0,
+    })
+}
+
+/// The lost-lines report of one state.
+pub fn lost_lines_text(base: u64, state: &CrashState) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Cache lines in flight at the power cut that this crash state did not persist.\n\
+         cut: trace event {}, {} ({:?})\nvariant: {}\nin-flight lines: {}, persisted: {}, lost: {}\n",
+        state.cut.seq,
+        point_label(state.point()),
+        state.cut.reason,
+        state.variant,
+        state.in_flight,
+        state.persisted,
+        state.lost.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:<14} {:<18} last store",
+        "pmem offset", "guest-phys", "why"
+    );
+    for l in &state.lost {
+        let why = serde_json::to_value(l.why)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<#12x} {:<#14x} {:<18} trace event {} ({})",
+            l.off,
+            base + l.off,
+            why,
+            l.last_store,
+            l.stored_in
+                .map_or_else(|| "before the first op".to_owned(), point_label)
+        );
+    }
+    out
+}
+
+/// Deadline for QEMU to write the trace's end and exit after QMP `quit`.
+pub const QUIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Copy the lost-lines report of `image` (cache model only) into failure directory `dir`.
+pub fn copy_lost_lines(image: &Path, dir: &Path) {
+    let side = lost_lines_path(image);
+    if side.exists() {
+        let _ = std::fs::copy(side, dir.join("lost-lines.txt"));
+    }
+}

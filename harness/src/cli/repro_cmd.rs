@@ -1,0 +1,275 @@
+//! `powercut repro <failure-dir | --seed N>`, and the setup `repro` and `minimize` share:
+//! which config, mutant, kernel image and golden pmem a failure is re-run with.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use workloads::generator::{generate, Profile};
+use workloads::oracle::FsRules;
+
+use super::exit;
+use crate::cache::{cache_root, workspace_root};
+use crate::campaign::config::CampaignConfig;
+use crate::campaign::plan::plan;
+use crate::campaign::run::RunSetup;
+use crate::image::{self, golden_image, Filesystem, ImageOptions};
+use crate::triage::faildir::{parse_mutant, point_parts, FailureDir};
+use crate::triage::repro::{inside_delay_us, repro_failure, repro_seed};
+use crate::triage::session::{Session, TriageEnv};
+use crate::vm::{resolve_accel, AccelChoice};
+
+/// Options of `repro` and `minimize` that choose the environment of the runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TriageOptions {
+    /// Mutant to load (m1..m5, or `none` for the stock kernel); default: the one the failure
+    /// directory records (`mutant.txt`), else the campaign config's.
+    #[arg(long)]
+    pub mutant: Option<String>,
+    /// Campaign config; default: the failure's campaign (`<run>/config.yaml`), else
+    /// ci/smoke.yaml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Kernel package (.deb); default: the config's, else the newest in the cache.
+    #[arg(long)]
+    pub kernel_deb: Option<PathBuf>,
+    /// Accelerator; default: the config's.
+    #[arg(long, value_enum)]
+    pub accel: Option<AccelChoice>,
+}
+
+/// `repro` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReproArgs {
+    /// Failure directory (`<run>/failures/<slug>/`).
+    #[arg(required_unless_present = "seed", conflicts_with = "seed")]
+    pub failure_dir: Option<PathBuf>,
+    /// Re-run the generated workload of this seed with its planned crash points instead.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of runs.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// With --seed: write repro.json into this directory.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Environment.
+    #[command(flatten)]
+    pub env: TriageOptions,
+}
+
+/// Everything a triage command runs with, and the scratch directory it lives in.
+pub(super) struct Prepared {
+    pub env: TriageEnv,
+    pub cfg: CampaignConfig,
+    pub mutant: Option<String>,
+    pub kernel: String,
+    pub fs: Filesystem,
+    _scratch: tempfile::TempDir,
+}
+
+/// Load a failure directory; a bad one is a usage error (printed), not an infrastructure one.
+pub(super) fn load_failure_dir(dir: &Path) -> Result<FailureDir, i32> {
+    FailureDir::load(dir).map_err(|e| {
+        let mut msg = format!("error: {e}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        eprintln!("{msg}\n(a failure directory is <run dir>/failures/<slug>/ of a campaign)");
+        exit::USAGE
+    })
+}
+
+/// Resolve config, mutant, image, accelerator and golden pmem for `fd` (or a seed).
+pub(super) fn prepare(
+    opts: &TriageOptions,
+    fd: Option<&FailureDir>,
+    debug: bool,
+) -> anyhow::Result<Result<Prepared, i32>> {
+    let loaded = match (&opts.config, fd.and_then(|f| f.campaign_config.clone())) {
+        (Some(p), _) => CampaignConfig::load(p),
+        (None, Some(c)) => Ok(c),
+        (None, None) => CampaignConfig::load(&workspace_root().join("ci/smoke.yaml")),
+    };
+    let mut cfg = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Err(exit::USAGE));
+        }
+    };
+    if let Some(f) = fd {
+        match f.rules.as_str() {
+            "ext4" => cfg.filesystem = Filesystem::Ext4,
+            "xfs" => cfg.filesystem = Filesystem::Xfs,
+            _ => {}
+        }
+    }
+    let mutant = match (&opts.mutant, fd) {
+        (Some(m), _) => parse_mutant(m),
+        (None, Some(f)) => f.mutant.clone(),
+        (None, None) => cfg.mutant.clone(),
+    };
+    if let Some(m) = &mutant {
+        if !crate::image::mutant::MUTANTS.iter().any(|(n, _)| n == m) {
+            eprintln!("error: unknown mutant `{m}` (m1..m5, or none)");
+            return Ok(Err(exit::USAGE));
+        }
+    }
+    let cache = cache_root();
+    let (img, _) = image::build_image(&ImageOptions {
+        cache: cache.clone(),
+        kernel_deb: opts.kernel_deb.clone().or_else(|| cfg.kernel_deb.clone()),
+    })
+    .context("building the guest image")?;
+    if let Some((hash, kernel)) = fd.and_then(campaign_image) {
+        if kernel != img.kernel_version {
+            eprintln!(
+                "warning: the failure was found on kernel {kernel}, this run uses {}: pass the campaign's --kernel-deb to re-run on the same kernel",
+                img.kernel_version
+            );
+        } else if hash != img.hash {
+            eprintln!(
+                "note: same kernel {kernel}, but the guest image changed since the campaign ({hash} → {}: agent, init script or mutant module)",
+                img.hash
+            );
+        }
+    }
+    let accel = resolve_accel(opts.accel.unwrap_or(cfg.accel), &img, &cache)
+        .context("choosing the accelerator")?;
+    eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
+    let golden = golden_image(
+        &img,
+        cfg.filesystem,
+        cfg.pmem_mib << 20,
+        accel.accel,
+        &cache,
+        debug,
+    )
+    .context("building the golden pmem image")?;
+    let scratch = tempfile::Builder::new()
+        .prefix("powercut-triage-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let kernel = img.kernel_version.clone();
+    let env = TriageEnv {
+        setup: RunSetup {
+            image: img,
+            golden,
+            accel: accel.accel,
+            mutant: mutant.clone(),
+            ext4_commit_secs: cfg.ext4_commit_secs,
+            timeout: Duration::from_secs(cfg.run_timeout_secs),
+            debug,
+        },
+        check_timeout: Duration::from_secs(cfg.check_timeout_secs),
+        work_dir: scratch.path().to_owned(),
+    };
+    Ok(Ok(Prepared {
+        env,
+        fs: cfg.filesystem,
+        cfg,
+        mutant,
+        kernel,
+        _scratch: scratch,
+    }))
+}
+
+/// The image hash and kernel the failure's campaign recorded in `<run>/report.json`.
+fn campaign_image(fd: &FailureDir) -> Option<(String, String)> {
+    let report = fd.dir.parent()?.parent()?.join("report.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(report).ok()?).ok()?;
+    Some((v["image"].as_str()?.to_owned(), v["kernel"].as_str()?.to_owned()))
+}
+
+/// `powercut repro`: exit 1 when the failure came back at least once (the bug is real),
+/// 0 when it never did (flaky), 69 when no run completed.
+pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
+    if args.runs == 0 {
+        eprintln!("error: --runs must be at least 1");
+        return Ok(exit::USAGE);
+    }
+    let fd = match &args.failure_dir {
+        Some(d) => match load_failure_dir(d) {
+            Ok(f) => Some(f),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let p = match prepare(&args.env, fd.as_ref(), debug)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let mutant_name = p.mutant.clone().unwrap_or_else(|| "none".into());
+    let mut say = |l: &str| eprintln!("{l}");
+    let (report, out_dir) = match (&fd, args.seed) {
+        (Some(fd), _) => {
+            eprintln!(
+                "repro: {}\n  workload {} ({} ops), crash {}, mutant {mutant_name}, {} runs",
+                fd.title,
+                fd.workload.name,
+                fd.workload.ops.len(),
+                fd.crash_label(),
+                args.runs
+            );
+            let (k, inside) = point_parts(fd.point);
+            let delay = if inside {
+                inside_delay_us(&fd.workload, &p.cfg.crash_points, fd.seed, k)
+            } else {
+                0
+            };
+            let mut session = Session::new(p.env.clone(), FsRules::for_fs(&fd.rules));
+            let r = repro_failure(&mut session, fd, args.runs, delay, &mut say);
+            session.stop();
+            (r, Some(fd.dir.clone()))
+        }
+        (None, Some(seed)) => {
+            let profile: Profile = match p.cfg.profile.parse() {
+                Ok(pr) => pr,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(exit::USAGE);
+                }
+            };
+            let workload = generate(seed, profile);
+            let plan = plan(&workload, &p.cfg.crash_points, seed);
+            eprintln!(
+                "repro: seed {seed} ({} ops, {} crash points), mutant {mutant_name}, {} runs",
+                workload.ops.len(),
+                plan.images(),
+                args.runs
+            );
+            let mut session = Session::new(p.env.clone(), FsRules::for_fs(p.fs.name()));
+            let r = repro_seed(
+                &mut session,
+                &workload,
+                &plan,
+                p.mutant.clone(),
+                args.runs,
+                &mut say,
+            );
+            session.stop();
+            (r, args.output.clone())
+        }
+        (None, None) => {
+            eprintln!("error: give a failure directory or --seed N");
+            return Ok(exit::USAGE);
+        }
+    };
+    if let Some(dir) = out_dir {
+        report
+            .write(&dir)
+            .with_context(|| format!("writing repro.json into {}", dir.display()))?;
+        eprintln!("wrote {}", dir.join("repro.json").display());
+    }
+    println!("{}", report.summary());
+    Ok(if report.reproduced > 0 {
+        exit::FAILURE
+    } else if report.infra == report.runs {
+        exit::INFRA
+    } else {
+        exit::PASS
+    })
+}
