@@ -40,6 +40,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Bench {
             action: BenchAction::Checker { rounds, image },
         } => cli::bench_checker(image, *rounds, cli.debug).map(|()| exit::PASS),
+        Command::Bench {
+            action: BenchAction::Trace(args),
+        } => cli::bench_trace(args, cli.debug).map(|()| exit::PASS),
         Command::Run(args) => cli::run_one(args, cli.debug),
         Command::Report(args) => cli::report(args),
         Command::Repro(args) => cli::repro(args, cli.debug),

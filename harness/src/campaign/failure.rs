@@ -147,9 +147,21 @@ pub fn write_failure_dir(
             let _ = std::fs::copy(c, dir.join(name));
         }
     }
-    // Keep the crash image itself (sparse copy: zero blocks stay holes), within the cap.
+    // Keep the crash image itself, within the cap, compressed (`zstd -d crash.img.zst`);
+    // if zstd is missing, as a sparse copy.
     if let Some(img) = crash_image {
-        let _ = super::snapshot::sparse_copy(img, &dir.join("crash.img"));
+        let zst = dir.join("crash.img.zst");
+        let compressed = std::process::Command::new("zstd")
+            .args(["-q", "-f", "-3"])
+            .arg(img)
+            .arg("-o")
+            .arg(&zst)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !compressed {
+            let _ = std::fs::remove_file(&zst);
+            let _ = super::snapshot::sparse_copy(img, &dir.join("crash.img"));
+        }
     }
     std::fs::write(
         dir.join("reproduce.sh"),

@@ -2,6 +2,7 @@
 //! `main` only parses, sets up logging and maps results to exit codes.
 
 mod bench_cmd;
+mod bench_trace;
 mod campaign_cmd;
 mod image_cmd;
 mod minimize_cmd;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use bench_cmd::bench_checker;
+pub use bench_trace::{bench_trace, BenchTraceArgs};
 pub use campaign_cmd::{campaign, CampaignArgs};
 pub use image_cmd::image_build;
 pub use minimize_cmd::{minimize, MinimizeArgs};
@@ -108,6 +110,9 @@ pub enum BenchAction {
         #[command(flatten)]
         image: ImageArgs,
     },
+    /// Cache crash model cost: plugin slowdown, trace bytes per op, crash states per run
+    /// and per minute.
+    Trace(BenchTraceArgs),
 }
 
 /// `workload` subcommands.

@@ -1,0 +1,128 @@
+//! `powercut bench trace`: what the cache crash model costs. One workload run without the
+//! tracing plugin and one with it (same seed, TCG both), their wall-time ratio; trace bytes
+//! per op; crash states built per run and per minute; crash states checked per minute by
+//! one checker VM. Figures are printed, never asserted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use workloads::generator::{generate, Profile};
+use workloads::oracle::{expectation, FsRules};
+
+use super::image_cmd::prepare;
+use super::ImageArgs;
+use crate::campaign::cache_env::CacheEnv;
+use crate::campaign::cache_run;
+use crate::campaign::config::CacheModelConfig;
+use crate::campaign::plan::CrashPlan;
+use crate::campaign::run::{self, RunSetup};
+use crate::checker::Checker;
+use crate::vm::{Accel, AccelChoice};
+
+/// Options of `bench trace`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchTraceArgs {
+    /// Workload seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Generator profile.
+    #[arg(long, default_value = "smoke")]
+    pub profile: String,
+    /// Most crash states to build (and check).
+    #[arg(long, default_value_t = 24)]
+    pub max_states: usize,
+    /// Image options (the accelerator is always TCG here).
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// Run the benchmark.
+pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
+    let mut image_args = args.image.clone();
+    image_args.accel = AccelChoice::Tcg;
+    let (img, _, goldens) = prepare(&image_args, debug)?;
+    let golden = goldens
+        .into_iter()
+        .next()
+        .context("no file system selected")?;
+    let profile: Profile = args.profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let workload = generate(args.seed, profile);
+    let cache = CacheEnv::prepare(&img, &golden).context("preparing the cache model")?;
+    let dir = tempfile::Builder::new()
+        .prefix("powercut-bench-trace-")
+        .tempdir()?;
+    let setup = RunSetup {
+        image: img.clone(),
+        golden: golden.clone(),
+        accel: Accel::Tcg,
+        mutant: None,
+        ext4_commit_secs: 600,
+        timeout: Duration::from_secs(600),
+        debug,
+    };
+
+    let t = Instant::now();
+    let plain = run::run_workload(
+        &setup,
+        &workload,
+        &CrashPlan::default(),
+        &dir.path().join("plain"),
+        "bench-plain",
+    )?;
+    let plain_secs = t.elapsed().as_secs_f64();
+
+    let cfg = CacheModelConfig {
+        max_states_per_run: args.max_states,
+        ..CacheModelConfig::default()
+    };
+    let traced_dir = dir.path().join("traced");
+    let t = Instant::now();
+    let traced = cache_run::run_workload(
+        &setup,
+        Some(&cache),
+        &cfg,
+        &workload,
+        &traced_dir,
+        "bench-traced",
+    )?;
+    let traced_secs = t.elapsed().as_secs_f64();
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(traced_dir.join("cache-run.json")).context("reading cache-run.json")?,
+    )?;
+
+    let rules = FsRules::for_fs(golden.fs.name());
+    let mut checker = Checker::start(
+        &img,
+        &golden,
+        Accel::Tcg,
+        dir.path(),
+        "bench-checker",
+        debug,
+        crate::vm::COMMUNICATION_TIMEOUT,
+    )?;
+    let t = Instant::now();
+    let mut passed = 0;
+    for image in &traced.images {
+        let exp = expectation(&workload, &traced.outcomes, image.point, &rules);
+        if checker.check(&image.path, &exp)?.verdict == workloads::oracle::Verdict::Pass {
+            passed += 1;
+        }
+    }
+    let check_secs = t.elapsed().as_secs_f64();
+    checker.stop();
+
+    let ops = workload.ops.len().max(1) as f64;
+    let n = |k: &str| summary[k].as_f64().unwrap_or(0.0);
+    let states = traced.images.len() as f64;
+    println!("workload                    seed {} ({}), {} ops", args.seed, args.profile, workload.ops.len());
+    println!("run without plugin          {plain_secs:.1} s (boot {:.1} s, ops {:.2} s)", plain.boot.as_secs_f64(), plain.op_micros as f64 / 1e6);
+    println!("run with plugin             {traced_secs:.1} s (boot {:.1} s, ops {:.2} s; includes building states)", traced.boot.as_secs_f64(), traced.op_micros as f64 / 1e6);
+    println!("slowdown (whole run)        {:.2}x", traced_secs / plain_secs);
+    println!("slowdown (boot)             {:.2}x", traced.boot.as_secs_f64() / plain.boot.as_secs_f64().max(1e-3));
+    println!("slowdown (ops)              {:.2}x", traced.op_micros as f64 / (plain.op_micros as f64).max(1.0));
+    println!("trace                       {:.0} bytes ({:.0} bytes per op; {} pmem stores, {} lines)", n("trace_bytes"), n("trace_bytes") / ops, summary["plugin"]["stores"], summary["lines_touched"]);
+    println!("crash states per run        {} ({} cuts, {} duplicates, {} over the bound)", traced.images.len(), summary["cuts"], summary["duplicates"], summary["over_bound"]);
+    println!("states built per minute     {:.0}", states * 60.0 / n("build_secs").max(1e-3));
+    println!("states checked per minute   {:.1} ({passed} of {} passed)", states * 60.0 / check_secs.max(1e-3), traced.images.len());
+    Ok(())
+}
