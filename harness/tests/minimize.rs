@@ -165,33 +165,25 @@ fn the_minimized_reproducer_builds_static_and_verifies_on_the_host() {
     assert!(verify_out.contains("verify: ok"), "{verify_out}");
 }
 
-/// Copy `bin` into the guest as `/tmp/repro` (base64 in chunks through SSH).
+/// Copy `bin` into the guest as `/tmp/repro`: gzip, base64, in chunks through SSH.
 fn upload(vm: &mut Vm, bin: &Path) {
-    use std::io::Write as _;
-    let data = std::fs::read(bin).expect("read binary");
-    let mut enc = Vec::new();
-    {
-        let mut child = Command::new("base64")
-            .arg("-w0")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("base64");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&data)
-            .expect("write");
-        enc.extend(child.wait_with_output().expect("base64 output").stdout);
-    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -9 -c '{}' | base64 -w0", bin.display()))
+        .output()
+        .expect("gzip | base64");
+    assert!(out.status.success());
     vm.run("rm -f /tmp/repro.b64").expect("rm");
-    for chunk in enc.chunks(48 * 1024) {
+    // dropbear takes commands of at most 9000 bytes.
+    for (i, chunk) in out.stdout.chunks(8000).enumerate() {
         let text = std::str::from_utf8(chunk).expect("base64 is ASCII");
-        vm.run(&format!("printf '%s' '{text}' >> /tmp/repro.b64"))
-            .expect("upload chunk");
+        if let Err(e) = vm.run(&format!("printf '%s' '{text}' >> /tmp/repro.b64")) {
+            let msg = e.to_string();
+            let tail = &msg[msg.len().saturating_sub(300)..];
+            panic!("upload chunk {i}: {tail}");
+        }
     }
-    vm.run("base64 -d /tmp/repro.b64 > /tmp/repro && chmod +x /tmp/repro")
+    vm.run("base64 -d /tmp/repro.b64 | gunzip > /tmp/repro && chmod +x /tmp/repro")
         .expect("decode");
 }
 

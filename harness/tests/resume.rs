@@ -22,7 +22,13 @@ fn totals(dir: &Path) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json"))
             .expect("JSON");
     let t = &report["totals"];
-    serde_json::json!([t["seeds"], t["checks"], t["passed"], t["failures"], t["infra"]])
+    serde_json::json!([
+        t["seeds"],
+        t["checks"],
+        t["passed"],
+        t["failures"],
+        t["infra"]
+    ])
 }
 
 #[test]
@@ -42,8 +48,12 @@ fn killed_and_resumed_campaign_matches_an_uninterrupted_one() {
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         std::thread::sleep(Duration::from_millis(500));
-        assert!(common::qemu_processes_with(&cut).is_empty(), "QEMU outlived a SIGKILLed harness");
-        lines_before_kill.push(std::fs::read_to_string(cut.join("journal.jsonl")).unwrap_or_default());
+        assert!(
+            common::qemu_processes_with(&cut).is_empty(),
+            "QEMU outlived a SIGKILLed harness"
+        );
+        lines_before_kill
+            .push(std::fs::read_to_string(cut.join("journal.jsonl")).unwrap_or_default());
     }
     let status = campaign(&cut, true).status().expect("resume");
     let journal = std::fs::read_to_string(cut.join("journal.jsonl")).expect("journal");
@@ -51,6 +61,9 @@ fn killed_and_resumed_campaign_matches_an_uninterrupted_one() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(totals(&cut), totals(&whole));
     for before in lines_before_kill {
-        assert!(journal.starts_with(before.trim_end_matches(|c| c != '\n')), "journal lost lines");
+        assert!(
+            journal.starts_with(before.trim_end_matches(|c| c != '\n')),
+            "journal lost lines"
+        );
     }
 }

@@ -102,10 +102,8 @@ pub fn decode(bytes: &[u8], vaddr: u64) -> Decoded {
                 d.nt_store = true;
             }
         }
-        0x86 | 0x87 => {
-            if bytes.get(i + 1).is_some_and(|m| m >> 6 != 3) {
-                d.fence = Some(FenceKind::Locked);
-            }
+        0x86 | 0x87 if bytes.get(i + 1).is_some_and(|m| m >> 6 != 3) => {
+            d.fence = Some(FenceKind::Locked);
         }
         0x0F => decode_0f(bytes, i + 1, vaddr, &p, &mut d),
         _ => {}
@@ -243,11 +241,23 @@ mod tests {
 
     #[test]
     fn fences_and_flushes() {
-        assert_eq!(decode(&[0x0F, 0xAE, 0xF8], 0).fence, Some(FenceKind::Sfence));
-        assert_eq!(decode(&[0x0F, 0xAE, 0xF0], 0).fence, Some(FenceKind::Mfence));
+        assert_eq!(
+            decode(&[0x0F, 0xAE, 0xF8], 0).fence,
+            Some(FenceKind::Sfence)
+        );
+        assert_eq!(
+            decode(&[0x0F, 0xAE, 0xF0], 0).fence,
+            Some(FenceKind::Mfence)
+        );
         assert_eq!(decode(&[0x0F, 0xAE, 0xE8], 0).fence, None); // lfence
-        assert_eq!(decode(&[0xF0, 0x48, 0x0F, 0xB1, 0x17], 0).fence, Some(FenceKind::Locked));
-        assert_eq!(decode(&[0x48, 0x87, 0x07], 0).fence, Some(FenceKind::Locked));
+        assert_eq!(
+            decode(&[0xF0, 0x48, 0x0F, 0xB1, 0x17], 0).fence,
+            Some(FenceKind::Locked)
+        );
+        assert_eq!(
+            decode(&[0x48, 0x87, 0x07], 0).fence,
+            Some(FenceKind::Locked)
+        );
         assert_eq!(decode(&[0x48, 0x87, 0xC7], 0).fence, None);
         // clwb (%rdi)
         let d = decode(&[0x66, 0x0F, 0xAE, 0x37], 0);
@@ -277,11 +287,13 @@ mod tests {
         let (_, m) = decode(&[0x66, 0x0F, 0xAE, 0x74, 0x8F, 0xF0], 0)
             .flush
             .expect("clwb -0x10(%rdi,%rcx,4)");
-        let regs = |r: u8| Some(match r {
-            7 => 0x1000,
-            1 => 3,
-            _ => 0,
-        });
+        let regs = |r: u8| {
+            Some(match r {
+                7 => 0x1000,
+                1 => 3,
+                _ => 0,
+            })
+        };
         assert_eq!(m.address(regs, None), Some(0x1000 + 12 - 0x10));
     }
 

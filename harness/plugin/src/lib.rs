@@ -41,6 +41,8 @@ const MARKER_LEAF_BASE: u64 = 0x4A58_0000;
 static BASE: AtomicU64 = AtomicU64::new(0);
 static SIZE: AtomicU64 = AtomicU64::new(0);
 static TRACER: Mutex<Option<Tracer>> = Mutex::new(None);
+static TLB_MISSES: AtomicU64 = AtomicU64::new(0);
+static TLB_FLUSHES: AtomicU64 = AtomicU64::new(0);
 static REGS: OnceLock<Regs> = OnceLock::new();
 static FLUSH_OPS: Mutex<Option<HashMap<(FlushKind, MemOperand), usize>>> = Mutex::new(None);
 
@@ -131,7 +133,7 @@ unsafe fn store_paddr(info: qemu_plugin_meminfo_t, vaddr: u64) -> Option<u64> {
     // SAFETY: as above.
     let pa = unsafe { qemu_plugin_hwaddr_phys_addr(hw) };
     TLB.with(|t| t.borrow_mut().insert(vpage, pa >> PAGE_SHIFT));
-    with_tracer(|t| t.stats.tlb_misses += 1);
+    TLB_MISSES.fetch_add(1, Relaxed);
     Some(pa)
 }
 
@@ -139,15 +141,23 @@ fn in_pmem(pa: u64) -> bool {
     pa.wrapping_sub(BASE.load(Relaxed)) < SIZE.load(Relaxed)
 }
 
-unsafe extern "C" fn on_store(_vcpu: c_uint, info: qemu_plugin_meminfo_t, vaddr: u64, ud: *mut c_void) {
+unsafe extern "C" fn on_store(
+    _vcpu: c_uint,
+    info: qemu_plugin_meminfo_t,
+    vaddr: u64,
+    ud: *mut c_void,
+) {
     // SAFETY: `info` comes from QEMU for this callback.
     let Some(pa) = (unsafe { store_paddr(info, vaddr) }) else {
         return;
     };
+    // No store is wider than 16 bytes: most stores leave here, before any other call.
+    if !in_pmem(pa) && !in_pmem(pa.wrapping_add(15)) {
+        return;
+    }
     // SAFETY: as above.
     let size = 1usize << unsafe { qemu_plugin_mem_size_shift(info) };
-    let last = pa.wrapping_add(size as u64 - 1);
-    if !in_pmem(pa) && !in_pmem(last) {
+    if !in_pmem(pa) && !in_pmem(pa.wrapping_add(size as u64 - 1)) {
         return;
     }
     // SAFETY: as above; the union member read matches the reported type.
@@ -261,8 +271,9 @@ unsafe extern "C" fn on_fence(_vcpu: c_uint, ud: *mut c_void) {
 unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
     let Some(regs) = REGS.get() else { return };
     // SAFETY: registered with R_REGS.
-    let (Some(eax), Some(ecx)) = (unsafe { read_reg(regs.gpr[0]) }, unsafe { read_reg(regs.gpr[1]) })
-    else {
+    let (Some(eax), Some(ecx)) = (unsafe { read_reg(regs.gpr[0]) }, unsafe {
+        read_reg(regs.gpr[1])
+    }) else {
         return;
     };
     let eax = eax & 0xFFFF_FFFF;
@@ -273,7 +284,7 @@ unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
 
 unsafe extern "C" fn on_tlb_change(_vcpu: c_uint, _ud: *mut c_void) {
     TLB.with(|t| t.borrow_mut().clear());
-    with_tracer(|t| t.stats.tlb_flushes += 1);
+    TLB_FLUSHES.fetch_add(1, Relaxed);
 }
 
 fn intern_flush(kind: FlushKind, mem: MemOperand) -> *mut c_void {
@@ -288,7 +299,9 @@ fn intern_flush(kind: FlushKind, mem: MemOperand) -> *mut c_void {
 }
 
 unsafe extern "C" fn on_tb(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
-    use qemu_plugin_cb_flags::{QEMU_PLUGIN_CB_NO_REGS as NO_REGS, QEMU_PLUGIN_CB_R_REGS as R_REGS};
+    use qemu_plugin_cb_flags::{
+        QEMU_PLUGIN_CB_NO_REGS as NO_REGS, QEMU_PLUGIN_CB_R_REGS as R_REGS,
+    };
     // SAFETY: `tb` is valid during the translation callback; so are its instructions.
     unsafe {
         let n = qemu_plugin_tb_n_insns(tb);
@@ -309,12 +322,26 @@ unsafe extern "C" fn on_tb(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
                 qemu_plugin_register_vcpu_insn_exec_cb(insn, Some(on_fence), NO_REGS, ud);
             }
             if d.cpuid {
-                qemu_plugin_register_vcpu_insn_exec_cb(insn, Some(on_cpuid), R_REGS, std::ptr::null_mut());
+                qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    Some(on_cpuid),
+                    R_REGS,
+                    std::ptr::null_mut(),
+                );
             }
             if d.tlb_change {
-                qemu_plugin_register_vcpu_insn_exec_cb(insn, Some(on_tlb_change), NO_REGS, std::ptr::null_mut());
+                qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    Some(on_tlb_change),
+                    NO_REGS,
+                    std::ptr::null_mut(),
+                );
             }
-            let ud = if d.nt_store { 1usize as *mut c_void } else { std::ptr::null_mut() };
+            let ud = if d.nt_store {
+                std::ptr::dangling_mut::<c_void>()
+            } else {
+                std::ptr::null_mut()
+            };
             qemu_plugin_register_vcpu_mem_cb(
                 insn,
                 Some(on_store),
@@ -368,6 +395,8 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, _vcpu: c_uint) {
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _ud: *mut c_void) {
     if let Ok(mut g) = TRACER.lock() {
         if let Some(mut t) = g.take() {
+            t.stats.tlb_misses = TLB_MISSES.load(Relaxed);
+            t.stats.tlb_flushes = TLB_FLUSHES.load(Relaxed);
             t.finish();
             if let Some(e) = &t.error {
                 say(&format!("writing the trace failed: {e}"));
@@ -397,14 +426,18 @@ pub unsafe extern "C" fn qemu_plugin_install(
     let (mut base, mut size, mut out, mut qemu) = (None, None, None, String::from("unknown"));
     for i in 0..argc.max(0) as usize {
         // SAFETY: QEMU passes `argc` valid C strings.
-        let arg = unsafe { CStr::from_ptr(*argv.add(i)) }.to_string_lossy().into_owned();
+        let arg = unsafe { CStr::from_ptr(*argv.add(i)) }
+            .to_string_lossy()
+            .into_owned();
         match arg.split_once('=') {
             Some(("base", v)) => base = parse_u64(v),
             Some(("size", v)) => size = parse_u64(v),
             Some(("out", v)) => out = Some(v.to_owned()),
             Some(("qemu", v)) => qemu = v.to_owned(),
             _ => {
-                say(&format!("unknown argument `{arg}` (base=, size=, out=, qemu=)"));
+                say(&format!(
+                    "unknown argument `{arg}` (base=, size=, out=, qemu=)"
+                ));
                 return -1;
             }
         }

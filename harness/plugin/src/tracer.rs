@@ -220,3 +220,53 @@ impl Tracer {
         let _ = self.file.sync_data();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracer(name: &str) -> (Tracer, std::path::PathBuf) {
+        let path =
+            std::env::temp_dir().join(format!("powercut-tracer-{name}-{}", std::process::id()));
+        let file = File::create(&path).expect("create");
+        (Tracer::new(file, 0x1_0000_0000, 1 << 20, "test"), path)
+    }
+
+    #[test]
+    fn flushes_are_placed_through_learned_pages_and_idle_fences_elided() {
+        let (mut t, path) = tracer("flush");
+        t.fence(FenceKind::Sfence); // nothing pending: elided
+        t.store(0xffff_0000_1234_5008, 0x1_0000_3008, &[1; 8], false);
+        t.flush(FlushKind::Clwb, 0xffff_0000_1234_5010);
+        t.fence(FenceKind::Locked);
+        t.fence(FenceKind::Locked); // nothing pending any more
+        t.flush(FlushKind::Clwb, 0x7fff_0000_0000); // never stored through: unresolved
+        t.finish();
+        let bytes = std::fs::read(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+
+        assert_eq!(t.stats.elided_fences, 2);
+        assert_eq!(t.stats.fences[FenceKind::Locked as usize], 1);
+        assert_eq!(t.stats.flushes[FlushKind::Clwb as usize], 1);
+        assert_eq!(t.stats.flush_unresolved, 1);
+        let mut flush = Vec::new();
+        format::put_flush(&mut flush, FlushKind::Clwb, 0x3000);
+        assert!(bytes.windows(flush.len()).any(|w| w == flush.as_slice()));
+    }
+
+    #[test]
+    fn kernel_flushes_fall_back_to_the_learned_direct_map_offset() {
+        let (mut t, path) = tracer("delta");
+        let delta = 0xff11_0000_0000_0000u64;
+        t.store(delta + 0x1_0000_5000, 0x1_0000_5000, &[2; 8], true);
+        t.flush(FlushKind::Clflushopt, delta + 0x1_0000_9040);
+        t.fence(FenceKind::Sfence);
+        t.finish();
+        let _ = std::fs::remove_file(&path);
+
+        assert_eq!(t.stats.flush_via_delta, 1);
+        assert_eq!(t.stats.flushes[FlushKind::Clflushopt as usize], 1);
+        assert_eq!(t.stats.fences[FenceKind::Sfence as usize], 1);
+        assert_eq!(t.stats.nt_stores, 1);
+    }
+}

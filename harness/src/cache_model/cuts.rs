@@ -181,15 +181,15 @@ mod tests {
     fn durability_ops_get_done_last_and_first_fence_cuts() {
         // op 0 (not durability), op 1 (fsync) with two fences inside, a fence after.
         let ev = vec![
-            fence(),          // 1: before any op: never a cut
+            fence(),           // 1: before any op: never a cut
             Event::OpStart(0), // 2
-            fence(),          // 3
-            Event::OpDone(0), // 4
+            fence(),           // 3
+            Event::OpDone(0),  // 4
             Event::OpStart(1), // 5
-            fence(),          // 6
-            fence(),          // 7
-            Event::OpDone(1), // 8
-            fence(),          // 9
+            fence(),           // 6
+            fence(),           // 7
+            Event::OpDone(1),  // 8
+            fence(),           // 9
         ];
         let p = plan_cuts(ev.into_iter(), |k| k == 1, 0, 1);
         let got: Vec<(u64, CrashPoint, CutReason)> =
@@ -198,9 +198,17 @@ mod tests {
             got,
             vec![
                 (6, CrashPoint::InsideOp(1), CutReason::FenceInDurabilityOp),
-                (7, CrashPoint::InsideOp(1), CutReason::LastFenceInDurabilityOp),
+                (
+                    7,
+                    CrashPoint::InsideOp(1),
+                    CutReason::LastFenceInDurabilityOp
+                ),
                 (8, CrashPoint::AfterOp(1), CutReason::DurabilityOpDone),
-                (9, CrashPoint::AfterOp(1), CutReason::FirstFenceAfterDurabilityOp),
+                (
+                    9,
+                    CrashPoint::AfterOp(1),
+                    CutReason::FirstFenceAfterDurabilityOp
+                ),
             ]
         );
         assert_eq!(p.timeline.point_at(1), None);

@@ -103,7 +103,10 @@ impl LineState {
     pub fn in_flight(&self) -> Option<InFlight> {
         if self.pending_nt.is_some_and(|s| s.data != self.durable.data) {
             Some(InFlight::NonTemporal)
-        } else if self.pending_flush.is_some_and(|s| s.data != self.durable.data) {
+        } else if self
+            .pending_flush
+            .is_some_and(|s| s.data != self.durable.data)
+        {
             Some(InFlight::FlushedUnfenced)
         } else if self.latest != self.durable.data {
             Some(InFlight::Dirty)
@@ -179,7 +182,12 @@ impl<'g, G: Golden + ?Sized> LineModel<'g, G> {
         self.seq += 1;
         let seq = self.seq;
         match ev {
-            Event::Store { off, len, value, nt } => {
+            Event::Store {
+                off,
+                len,
+                value,
+                nt,
+            } => {
                 let end = off.saturating_add(u64::from(*len)).min(self.size);
                 let mut a = *off;
                 while a < end {
@@ -310,7 +318,11 @@ mod tests {
         m.apply(&Event::Fence(FenceKind::Locked));
         let l = m.get(1).expect("line");
         assert_eq!(&l.durable.data[..8], &[1; 8]);
-        assert_eq!(&l.durable.data[8..16], &[0; 8], "the store after clwb is not durable");
+        assert_eq!(
+            &l.durable.data[8..16],
+            &[0; 8],
+            "the store after clwb is not durable"
+        );
         assert_eq!(l.in_flight(), Some(InFlight::Dirty));
     }
 
@@ -320,7 +332,10 @@ mod tests {
         let mut m = LineModel::new(golden.as_slice(), 4096);
         m.apply(&store(0, 5, true));
         m.apply(&Event::Fence(FenceKind::Locked));
-        assert_eq!(m.get(0).expect("line").in_flight(), Some(InFlight::NonTemporal));
+        assert_eq!(
+            m.get(0).expect("line").in_flight(),
+            Some(InFlight::NonTemporal)
+        );
         m.apply(&Event::Fence(FenceKind::Sfence));
         assert_eq!(m.get(0).expect("line").in_flight(), None);
         assert_eq!(m.in_flight_count(), 0);

@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use workloads::oracle::CrashPoint;
 
-use super::cuts::{Cut, CutPlan};
+use super::cuts::{Cut, CutPlan, CutReason};
 use super::format::LINE;
 use super::lines::{Golden, InFlight, LineData, LineModel, LineState};
 use super::trace::Trace;
@@ -108,16 +108,33 @@ pub struct BuildSummary {
     pub final_lines: BTreeMap<u64, LineData>,
 }
 
-/// Planned (cut index, variant) pairs within the bound: mandatory cuts' worst and best
-/// first, then the other cuts', then subsets, each in trace order.
-fn plan_variants(plan: &CutPlan, b: &StateBounds) -> (Vec<Vec<Variant>>, usize) {
+/// Planned (cut index, variant) pairs within the bound, by priority, each in trace order:
+/// the worst case at every durability op's return (where a missing flush shows), the worst
+/// case at the other mandatory cuts, the best cases of those, then the other cuts' worst
+/// and best cases, then subsets.
+/// `in_flight[i]` is the number of in-flight lines at cut `i`: without any, only the worst
+/// case exists; with one, best case is its only subset.
+fn plan_variants(
+    plan: &CutPlan,
+    in_flight: &[usize],
+    b: &StateBounds,
+) -> (Vec<Vec<Variant>>, usize) {
     let mut all: Vec<(u8, usize, Variant)> = Vec::new();
     for (i, c) in plan.cuts.iter().enumerate() {
-        let m = if c.reason.mandatory() { 0 } else { 2 };
-        all.push((m, i, Variant::Worst));
-        all.push((m + 1, i, Variant::Best));
-        for s in 0..b.subsets_per_cut {
-            all.push((4 + m / 2, i, Variant::Subset(s)));
+        let n = in_flight.get(i).copied().unwrap_or(usize::MAX);
+        let (worst, best, subset) = match c.reason {
+            CutReason::DurabilityOpDone => (0, 2, 6),
+            r if r.mandatory() => (1, 3, 6),
+            _ => (4, 5, 7),
+        };
+        all.push((worst, i, Variant::Worst));
+        if n > 0 {
+            all.push((best, i, Variant::Best));
+        }
+        if n > 1 {
+            for s in 0..b.subsets_per_cut {
+                all.push((subset, i, Variant::Subset(s)));
+            }
         }
     }
     all.sort();
@@ -142,7 +159,11 @@ fn choose(variant: Variant, inflight: &[u64], rng: &mut ChaCha8Rng) -> HashSet<u
                 let k = (i + 1).min(n - 1);
                 inflight.choose_multiple(rng, k).copied().collect()
             } else {
-                inflight.iter().copied().filter(|_| rng.gen_bool(0.5)).collect()
+                inflight
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.gen_bool(0.5))
+                    .collect()
             }
         }
     }
@@ -198,6 +219,23 @@ fn make_state<G: Golden + ?Sized>(
     }
 }
 
+/// In-flight line counts at each cut (a first, cheap replay).
+fn in_flight_at_cuts<G: Golden + ?Sized>(golden: &G, trace: &Trace, plan: &CutPlan) -> Vec<usize> {
+    let mut model = LineModel::new(golden, trace.header.size);
+    let mut out = Vec::with_capacity(plan.cuts.len());
+    for ev in trace.events() {
+        model.apply(&ev);
+        while plan
+            .cuts
+            .get(out.len())
+            .is_some_and(|c| c.seq == model.seq())
+        {
+            out.push(model.in_flight_count());
+        }
+    }
+    out
+}
+
 /// Replay `trace` over `golden` and emit the planned crash states to `sink`, in trace
 /// order, skipping duplicates (same crash point and content). Stops at the first sink error.
 pub fn build_states<G: Golden + ?Sized, E>(
@@ -207,7 +245,8 @@ pub fn build_states<G: Golden + ?Sized, E>(
     bounds: &StateBounds,
     mut sink: impl FnMut(CrashState) -> Result<(), E>,
 ) -> Result<BuildSummary, E> {
-    let (variants, over_bound) = plan_variants(plan, bounds);
+    let (variants, over_bound) =
+        plan_variants(plan, &in_flight_at_cuts(golden, trace, plan), bounds);
     let mut summary = BuildSummary {
         over_bound,
         ..BuildSummary::default()

@@ -15,7 +15,12 @@ fn trace_of(events: &[Event]) -> Trace {
     let mut prev = 0;
     for e in events {
         match e {
-            Event::Store { off, len, value, nt } => {
+            Event::Store {
+                off,
+                len,
+                value,
+                nt,
+            } => {
                 format::put_store(&mut b, &mut prev, *off, &value[..usize::from(*len)], *nt);
             }
             Event::Flush { line, kind } => format::put_flush(&mut b, *kind, line * LINE),
@@ -140,7 +145,12 @@ fn reference(golden: &[u8], ev: &[Event], l: u64, cut: usize) -> (Vec<LineData>,
     let mut pending_nt: Option<usize> = None;
     for (i, e) in ev.iter().take(cut).enumerate() {
         match e {
-            Event::Store { off, len, value, nt } => {
+            Event::Store {
+                off,
+                len,
+                value,
+                nt,
+            } => {
                 for b in 0..u64::from(*len) {
                     let a = off + b;
                     if a / LINE == l {
@@ -224,4 +234,25 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_tight_bound_keeps_the_worst_case_at_every_durability_return() {
+    let golden = vec![0u8; SIZE as usize];
+    let mut ev = Vec::new();
+    for k in 0..6 {
+        ev.push(Event::OpStart(k));
+        ev.push(st(64 * k as u64, 1, false));
+        ev.push(Event::Fence(FenceKind::Sfence));
+        ev.push(Event::Fence(FenceKind::Sfence));
+        ev.push(Event::OpDone(k));
+        ev.push(Event::Fence(FenceKind::Mfence));
+    }
+    let t = trace_of(&ev);
+    let plan = plan_cuts(t.events(), |_| true, 0, 1);
+    let states = collect(&golden, &t, &plan, &bounds(6));
+    assert_eq!(states.len(), 6);
+    assert!(states
+        .iter()
+        .all(|s| s.variant == Variant::Worst && s.cut.reason == CutReason::DurabilityOpDone));
 }

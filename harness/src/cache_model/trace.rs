@@ -253,8 +253,24 @@ mod tests {
         assert_eq!(t.stats["stores"], 2);
         let ev: Vec<Event> = t.events().collect();
         assert_eq!(ev.len(), 6);
-        assert!(matches!(ev[0], Event::Store { off: 128, len: 8, nt: false, .. }));
-        assert!(matches!(ev[1], Event::Store { off: 64, len: 16, nt: true, .. }));
+        assert!(matches!(
+            ev[0],
+            Event::Store {
+                off: 128,
+                len: 8,
+                nt: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            ev[1],
+            Event::Store {
+                off: 64,
+                len: 16,
+                nt: true,
+                ..
+            }
+        ));
         assert_eq!(
             ev[2],
             Event::Flush {

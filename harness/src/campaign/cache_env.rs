@@ -104,13 +104,20 @@ fn qemu_version() -> String {
                 .split_whitespace()
                 .skip_while(|w| *w != "version")
                 .nth(1)
-                .map(|v| v.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect())
+                .map(|v| {
+                    v.chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+                        .collect()
+                })
         })
         .unwrap_or_else(|| "unknown".into())
 }
 
 /// Start QEMU with the campaign's memory layout and `-S`, read the NVDIMM range, quit.
-pub fn probe_nvdimm(image: &GuestImage, golden: &GoldenImage) -> Result<NvdimmRange, CacheEnvError> {
+pub fn probe_nvdimm(
+    image: &GuestImage,
+    golden: &GoldenImage,
+) -> Result<NvdimmRange, CacheEnvError> {
     let err = |m: String| CacheEnvError::Probe(m);
     let dir = tempfile::Builder::new()
         .prefix("powercut-probe-")
@@ -137,8 +144,8 @@ pub fn probe_nvdimm(image: &GuestImage, golden: &GoldenImage) -> Result<NvdimmRa
         extra: vec!["-S".into()],
     };
     let log = dir.path().join("qemu.log");
-    let mut guard =
-        ChildGuard::spawn(Command::new(&cfg.qemu).args(cfg.args()), &log).map_err(|e| err(e.to_string()))?;
+    let mut guard = ChildGuard::spawn(Command::new(&cfg.qemu).args(cfg.args()), &log)
+        .map_err(|e| err(e.to_string()))?;
     let res = QmpClient::connect(&cfg.qmp_socket, Instant::now() + PROBE_TIMEOUT)
         .and_then(|mut q| {
             let r = q.nvdimm("nv0");

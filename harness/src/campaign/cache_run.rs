@@ -83,16 +83,23 @@ pub fn run_workload(
         .map_err(|e| guest(e.to_string()))?;
     let mut spec = VmSpec::new(name, &setup.image, &pmem, setup.accel, dir);
     spec.debug = setup.debug;
-    spec.extra_args = vec!["-plugin".into(), cache.plugin_arg(&trace_path).map_err(guest)?];
+    spec.extra_args = vec![
+        "-plugin".into(),
+        cache.plugin_arg(&trace_path).map_err(guest)?,
+    ];
     let mut vm = Vm::boot(&spec)?;
     let res = drive(&mut vm, setup, cache, workload);
     let console = vm.console_path().to_owned();
     let boot = vm.boot_time();
     let quit = vm.quit(QUIT_TIMEOUT);
-    let (outcomes, live, op_micros) = res?;
-    quit?;
-    let images = build_images(setup, cfg, workload, dir, &pmem, &trace_path)?;
+    let built = res.and_then(|driven| {
+        quit?;
+        let images = build_images(setup, cfg, workload, dir, &pmem, &trace_path)?;
+        Ok((driven, images))
+    });
     let _ = std::fs::remove_file(&pmem);
+    // The trace stays when something went wrong (it explains what the plugin saw).
+    let ((outcomes, live, op_micros), images) = built?;
     let _ = std::fs::remove_file(&trace_path);
     Ok(RunResult {
         outcomes,
@@ -206,7 +213,12 @@ fn build_images(
     let golden = read_all(&setup.golden.path)?;
     let plan = plan_cuts(
         trace.events(),
-        |k| workload.ops.get(k).is_some_and(|op| op.is_durability_point()),
+        |k| {
+            workload
+                .ops
+                .get(k)
+                .is_some_and(|op| op.is_durability_point())
+        },
         cfg.sampled_cuts,
         workload.seed,
     );
@@ -383,5 +395,45 @@ pub fn copy_lost_lines(image: &Path, dir: &Path) {
     let side = lost_lines_path(image);
     if side.exists() {
         let _ = std::fs::copy(side, dir.join("lost-lines.txt"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache_model::{Cut, CutReason, InFlight, LostLine, Variant};
+
+    #[test]
+    fn lost_lines_name_offset_address_reason_and_last_store() {
+        let state = CrashState {
+            cut: Cut {
+                seq: 900,
+                point: CrashPoint::AfterOp(4),
+                reason: CutReason::DurabilityOpDone,
+            },
+            variant: Variant::Worst,
+            patches: Vec::new(),
+            in_flight: 1,
+            persisted: 0,
+            lost: vec![LostLine {
+                off: 0x1040,
+                why: InFlight::Dirty,
+                last_store: 812,
+                stored_in: Some(CrashPoint::InsideOp(3)),
+            }],
+            hash: [0; 32],
+        };
+
+        let text = lost_lines_text(0x1_0000_0000, &state);
+
+        assert!(text.contains("after op 4"), "{text}");
+        assert!(text.contains("0x1040"), "{text}");
+        assert!(text.contains("0x100001040"), "{text}");
+        assert!(text.contains("dirty"), "{text}");
+        assert!(text.contains("trace event 812 (inside op 3)"), "{text}");
+        assert_eq!(
+            lost_lines_path(Path::new("/r/crash-000000900-worst.img")),
+            Path::new("/r/crash-000000900-worst.lost-lines.txt")
+        );
     }
 }

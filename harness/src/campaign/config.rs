@@ -375,6 +375,23 @@ mod tests {
     }
 
     #[test]
+    fn cache_model_settings_parse_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "crash_model: cache\ncache:\n  max_states_per_run: 5\n").expect("write");
+        let cfg = CampaignConfig::load(&p).expect("loads");
+        assert_eq!(cfg.crash_model, CrashModel::Cache);
+        assert_eq!(cfg.cache.max_states_per_run, 5);
+        assert_eq!(
+            cfg.cache.sampled_cuts,
+            CacheModelConfig::default().sampled_cuts
+        );
+        std::fs::write(&p, "cache:\n  max_states_per_run: 0\n").expect("write");
+        let msg = CampaignConfig::load(&p).expect_err("zero").to_string();
+        assert!(msg.contains("`cache`"), "{msg}");
+    }
+
+    #[test]
     fn semantic_errors_name_the_field() {
         let cfg = CampaignConfig {
             mutant: Some("m9".into()),

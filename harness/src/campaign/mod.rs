@@ -234,7 +234,10 @@ pub fn run_campaign(cfg: &CampaignConfig, env: &CampaignEnv) -> anyhow::Result<T
                                     .findings
                                     .iter()
                                     .find(|f| f.verdict == outcome.verdict)
-                                    .map_or_else(|| format!("{}: {label}", outcome.verdict), |f| f.title())
+                                    .map_or_else(
+                                        || format!("{}: {label}", outcome.verdict),
+                                        |f| f.title(),
+                                    )
                             });
                             let suppressed = title
                                 .as_ref()

@@ -77,9 +77,14 @@ pub fn execute_run(
 ) -> Result<RunResult, VmError> {
     match cfg.crash_model {
         CrashModel::Snapshot => run::run_workload(setup, workload, plan, dir, name),
-        CrashModel::Cache => {
-            super::cache_run::run_workload(setup, env.cache.as_ref(), &cfg.cache, workload, dir, name)
-        }
+        CrashModel::Cache => super::cache_run::run_workload(
+            setup,
+            env.cache.as_ref(),
+            &cfg.cache,
+            workload,
+            dir,
+            name,
+        ),
     }
 }
 

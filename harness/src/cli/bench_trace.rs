@@ -114,15 +114,52 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     let ops = workload.ops.len().max(1) as f64;
     let n = |k: &str| summary[k].as_f64().unwrap_or(0.0);
     let states = traced.images.len() as f64;
-    println!("workload                    seed {} ({}), {} ops", args.seed, args.profile, workload.ops.len());
-    println!("run without plugin          {plain_secs:.1} s (boot {:.1} s, ops {:.2} s)", plain.boot.as_secs_f64(), plain.op_micros as f64 / 1e6);
+    println!(
+        "workload                    seed {} ({}), {} ops",
+        args.seed,
+        args.profile,
+        workload.ops.len()
+    );
+    println!(
+        "run without plugin          {plain_secs:.1} s (boot {:.1} s, ops {:.2} s)",
+        plain.boot.as_secs_f64(),
+        plain.op_micros as f64 / 1e6
+    );
     println!("run with plugin             {traced_secs:.1} s (boot {:.1} s, ops {:.2} s; includes building states)", traced.boot.as_secs_f64(), traced.op_micros as f64 / 1e6);
-    println!("slowdown (whole run)        {:.2}x", traced_secs / plain_secs);
-    println!("slowdown (boot)             {:.2}x", traced.boot.as_secs_f64() / plain.boot.as_secs_f64().max(1e-3));
-    println!("slowdown (ops)              {:.2}x", traced.op_micros as f64 / (plain.op_micros as f64).max(1.0));
-    println!("trace                       {:.0} bytes ({:.0} bytes per op; {} pmem stores, {} lines)", n("trace_bytes"), n("trace_bytes") / ops, summary["plugin"]["stores"], summary["lines_touched"]);
-    println!("crash states per run        {} ({} cuts, {} duplicates, {} over the bound)", traced.images.len(), summary["cuts"], summary["duplicates"], summary["over_bound"]);
-    println!("states built per minute     {:.0}", states * 60.0 / n("build_secs").max(1e-3));
-    println!("states checked per minute   {:.1} ({passed} of {} passed)", states * 60.0 / check_secs.max(1e-3), traced.images.len());
+    println!(
+        "slowdown (whole run)        {:.2}x",
+        traced_secs / plain_secs
+    );
+    println!(
+        "slowdown (boot)             {:.2}x",
+        traced.boot.as_secs_f64() / plain.boot.as_secs_f64().max(1e-3)
+    );
+    println!(
+        "slowdown (ops)              {:.2}x",
+        traced.op_micros as f64 / (plain.op_micros as f64).max(1.0)
+    );
+    println!(
+        "trace                       {:.0} bytes ({:.0} bytes per op; {} pmem stores, {} lines)",
+        n("trace_bytes"),
+        n("trace_bytes") / ops,
+        summary["plugin"]["stores"],
+        summary["lines_touched"]
+    );
+    println!(
+        "crash states per run        {} ({} cuts, {} duplicates, {} over the bound)",
+        traced.images.len(),
+        summary["cuts"],
+        summary["duplicates"],
+        summary["over_bound"]
+    );
+    println!(
+        "states built per minute     {:.0}",
+        states * 60.0 / n("build_secs").max(1e-3)
+    );
+    println!(
+        "states checked per minute   {:.1} ({passed} of {} passed)",
+        states * 60.0 / check_secs.max(1e-3),
+        traced.images.len()
+    );
     Ok(())
 }

@@ -10,7 +10,7 @@ use workloads::oracle::FsRules;
 
 use super::exit;
 use crate::cache::{cache_root, workspace_root};
-use crate::campaign::config::CampaignConfig;
+use crate::campaign::config::{CampaignConfig, CrashModel};
 use crate::campaign::plan::plan;
 use crate::campaign::run::RunSetup;
 use crate::image::{self, golden_image, Filesystem, ImageOptions};
@@ -100,6 +100,12 @@ pub(super) fn prepare(
             return Ok(Err(exit::USAGE));
         }
     };
+    if cfg.crash_model == CrashModel::Cache {
+        eprintln!(
+            "error: this campaign used the cache crash model; repro and minimize re-run with the snapshot model only, which cannot see a missing cache flush"
+        );
+        return Ok(Err(exit::USAGE));
+    }
     if let Some(f) = fd {
         match f.rules.as_str() {
             "ext4" => cfg.filesystem = Filesystem::Ext4,
@@ -181,7 +187,10 @@ pub(super) fn prepare(
 fn campaign_image(fd: &FailureDir) -> Option<(String, String)> {
     let report = fd.dir.parent()?.parent()?.join("report.json");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(report).ok()?).ok()?;
-    Some((v["image"].as_str()?.to_owned(), v["kernel"].as_str()?.to_owned()))
+    Some((
+        v["image"].as_str()?.to_owned(),
+        v["kernel"].as_str()?.to_owned(),
+    ))
 }
 
 /// `powercut repro`: exit 1 when the failure came back at least once (the bug is real),

@@ -1,7 +1,8 @@
 //! The standalone C reproducer: `repro.c` (the workload's ops up to the crash point as a
 //! table, the oracle's expectation at the crash point as tables, and a fixed program from
-//! `images/repro/repro.c.in` that runs the ops, stops at the crash point and verifies the
-//! files after the crash) and `repro.sh` (build / run / verify in a guest).
+//! `images/repro/repro_run.c.in` + `repro_verify.c.in` that runs the ops, stops at the crash
+//! point and verifies the files after the crash) and `repro.sh` (build / run / verify in a
+//! guest).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,8 +14,10 @@ use workloads::{FallocMode, Op, OpOutcome, Workload};
 use super::faildir::{label_of, point_parts};
 use super::TriageError;
 
-/// The fixed part of `repro.c`.
-const C_TEMPLATE: &str = include_str!("../../../images/repro/repro.c.in");
+/// The fixed part of `repro.c`: header, types, patterns and running the ops …
+const C_RUN: &str = include_str!("../../../images/repro/repro_run.c.in");
+/// … then verifying after the crash and `main`.
+const C_VERIFY: &str = include_str!("../../../images/repro/repro_verify.c.in");
 /// The fixed part of `repro.sh`.
 const SH_TEMPLATE: &str = include_str!("../../../images/repro/repro.sh.in");
 
@@ -93,7 +96,8 @@ fn fill_header(template: &str, input: &CReproInput<'_>) -> String {
 
 /// `repro.c`.
 pub fn render_c(input: &CReproInput<'_>) -> String {
-    fill_header(C_TEMPLATE, input).replace("@GENERATED@", &generated(input))
+    let program = format!("{C_RUN}\n{C_VERIFY}");
+    fill_header(&program, input).replace("@GENERATED@", &generated(input))
 }
 
 /// `repro.sh`.

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use workloads::oracle::{CrashPoint, Verdict};
+use workloads::oracle::Verdict;
 use workloads::Workload;
 
-use super::faildir::{point_parts, FailureDir};
+use super::faildir::FailureDir;
 use super::session::{single_point_plan, Attempt, Session};
 use super::TriageError;
 use crate::campaign::config::CrashPointConfig;
@@ -225,14 +225,6 @@ pub fn repro_seed(
         attempts.push(r);
     }
     report(None, workload.seed, None, mutant, attempts)
-}
-
-/// Is `point` an inside-op point, and at which op?
-pub fn inside_op(point: CrashPoint) -> Option<usize> {
-    match point_parts(point) {
-        (k, true) => Some(k),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -48,9 +48,9 @@ impl ChildGuard {
         // The child dies with us even when we are SIGKILLed (no destructor runs then).
         // PR_SET_PDEATHSIG fires when the spawning *thread* exits: guards are dropped on the
         // thread that created them, so that is never earlier than the guard's own drop.
-        // SAFETY: the closure only calls async-signal-safe functions (signal, prctl,
-        // getppid) between fork and exec.
         let parent = i32::try_from(std::process::id()).unwrap_or(0);
+        // SAFETY: the closure only calls async-signal-safe functions (signal, prctl,
+        // getppid, _exit) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 libc::signal(libc::SIGINT, libc::SIG_IGN);
