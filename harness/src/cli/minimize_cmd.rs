@@ -18,7 +18,7 @@ use crate::triage::session::Session;
 pub struct MinimizeArgs {
     /// Failure directory (`<run>/failures/<slug>/`).
     pub failure_dir: PathBuf,
-    /// Most VM runs to spend (each is a workload VM run plus a check, ≈20–30 s under TCG).
+    /// Most VM runs to spend (each is a workload VM run plus a check, ≈10–15 s under TCG).
     #[arg(long, default_value_t = 40)]
     pub max_runs: usize,
     /// Environment.

@@ -268,6 +268,7 @@ pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
         }
     };
     if let Some(dir) = out_dir {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         report
             .write(&dir)
             .with_context(|| format!("writing repro.json into {}", dir.display()))?;

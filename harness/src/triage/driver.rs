@@ -94,7 +94,7 @@ pub fn minimize_failure(
     // The minimizer and the test both print; they never run at the same time.
     let progress = RefCell::new(progress);
     let say = |l: &str| (progress.borrow_mut())(l);
-    let mut test = |case: &Case| -> Result<bool, TriageError> {
+    let mut test = |case: &Case| -> Result<Option<bool>, TriageError> {
         let plan = single_point_plan(case.point, delay_us);
         match session.attempt(&case.workload, &plan) {
             Ok(a) => {
@@ -115,7 +115,7 @@ pub fn minimize_failure(
                 if hit {
                     outcomes.insert(case_key(case), a.outcomes);
                 }
-                Ok(hit)
+                Ok(Some(hit))
             }
             Err(e) => {
                 streak += 1;
@@ -127,10 +127,8 @@ pub fn minimize_failure(
                         last: line,
                     });
                 }
-                say(&format!(
-                    "    infrastructure error (counted as not reproducing): {line}"
-                ));
-                Ok(false)
+                say(&format!("    infrastructure error: {line}"));
+                Ok(None)
             }
         }
     };

@@ -293,9 +293,13 @@ pub struct Minimized {
     pub stats: Stats,
 }
 
+/// The expensive test: `Some(true)` the failure reproduced, `Some(false)` it did not,
+/// `None` no answer (an infrastructure error: taken as not reproducing, not cached).
+pub type Test<'a, E> = dyn FnMut(&Case) -> Result<Option<bool>, E> + 'a;
+
 /// Validation, cache and budget in front of the expensive test.
 struct Prober<'a, E> {
-    test: &'a mut dyn FnMut(&Case) -> Result<bool, E>,
+    test: &'a mut Test<'a, E>,
     progress: &'a mut dyn FnMut(&str),
     cache: HashMap<String, bool>,
     max_runs: usize,
@@ -325,23 +329,29 @@ impl<E> Prober<'_, E> {
             case.workload.ops.len(),
             case.label()
         ));
-        let r = (self.test)(case)?;
-        (self.progress)(if r {
-            "    → reproduces"
-        } else {
-            "    → does not reproduce"
+        let answer = (self.test)(case)?;
+        (self.progress)(match answer {
+            Some(true) => "    → reproduces",
+            Some(false) => "    → does not reproduce",
+            None => "    → no answer (taken as not reproducing)",
         });
-        self.cache.insert(key, r);
-        Ok(if r { Probe::Reproduces } else { Probe::Passes })
+        if let Some(r) = answer {
+            self.cache.insert(key, r);
+        }
+        Ok(if answer == Some(true) {
+            Probe::Reproduces
+        } else {
+            Probe::Passes
+        })
     }
 }
 
 /// Shrink `input` while `test` says the failure still reproduces, with at most `max_runs`
 /// calls of `test`. `progress` gets one line per run.
-pub fn minimize<E>(
+pub fn minimize<'a, E>(
     input: &Case,
     max_runs: usize,
-    test: &mut dyn FnMut(&Case) -> Result<bool, E>,
+    test: &'a mut Test<'a, E>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Minimized, E> {
     let pinned = Case {

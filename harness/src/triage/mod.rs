@@ -23,7 +23,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {
     /// A file of the failure directory could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("failed to access {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -134,11 +134,11 @@ fn minimize_keeps_create_and_the_crash_op_and_skips_invalid_candidates() {
     let out = minimize(
         &input,
         40,
-        &mut |c: &Case| -> Result<bool, Infallible> {
+        &mut |c: &Case| -> Result<Option<bool>, Infallible> {
             runs += 1;
             assert!(validate(&c.workload).is_ok(), "invalid candidate was run");
             assert!(seen.insert(case_key(c)), "a case ran twice");
-            Ok(missing_after_fsync(c))
+            Ok(Some(missing_after_fsync(c)))
         },
         &mut |_| {},
     )
@@ -167,12 +167,10 @@ fn lengths_and_offsets_shrink_while_the_failure_holds() {
     let out = minimize(
         &input,
         40,
-        &mut |c: &Case| -> Result<bool, Infallible> {
+        &mut |c: &Case| -> Result<Option<bool>, Infallible> {
             // Fails while some pwrite of f0 writes at least 100 bytes.
-            Ok(c.workload
-                .ops
-                .iter()
-                .any(|op| matches!(op, Op::Pwrite { len, .. } if *len >= 100)))
+            let big = |op: &Op| matches!(op, Op::Pwrite { len, .. } if *len >= 100);
+            Ok(Some(c.workload.ops.iter().any(big)))
         },
         &mut |_| {},
     )
@@ -204,7 +202,7 @@ fn the_crash_point_follows_its_op_and_stays_inside() {
     let out = minimize(
         &input,
         40,
-        &mut |c: &Case| -> Result<bool, Infallible> { Ok(missing_after_fsync(c)) },
+        &mut |c: &Case| -> Result<Option<bool>, Infallible> { Ok(Some(missing_after_fsync(c))) },
         &mut |_| {},
     )
     .expect("infallible");
@@ -221,7 +219,7 @@ fn a_spent_budget_returns_the_smallest_failing_case_so_far() {
     let out = minimize(
         &input,
         1,
-        &mut |c: &Case| -> Result<bool, Infallible> { Ok(missing_after_fsync(c)) },
+        &mut |c: &Case| -> Result<Option<bool>, Infallible> { Ok(Some(missing_after_fsync(c))) },
         &mut |_| {},
     )
     .expect("infallible");
@@ -239,7 +237,7 @@ fn a_failure_that_never_reproduces_is_reported_not_shrunk() {
     let out = minimize(
         &input,
         40,
-        &mut |_: &Case| -> Result<bool, Infallible> { Ok(false) },
+        &mut |_: &Case| -> Result<Option<bool>, Infallible> { Ok(Some(false)) },
         &mut |_| {},
     )
     .expect("infallible");
@@ -254,7 +252,7 @@ fn errors_of_the_test_stop_the_minimization() {
     let out = minimize(
         &m5_like(),
         40,
-        &mut |_: &Case| -> Result<bool, String> { Err("VM died".into()) },
+        &mut |_: &Case| -> Result<Option<bool>, String> { Err("VM died".into()) },
         &mut |_| {},
     );
 
@@ -295,4 +293,31 @@ fn shrink_candidates_go_from_most_to_least_aggressive() {
     );
     assert!(shrink_candidates(&fsync("f0")).is_empty());
     assert!(shrink_candidates(&pwrite("f0", 0, 8)).is_empty());
+}
+
+#[test]
+fn answers_lost_to_infrastructure_errors_are_not_cached() {
+    let case = m5_like();
+    let mut calls = 0;
+    let mut test = |_: &Case| -> Result<Option<bool>, Infallible> {
+        calls += 1;
+        Ok((calls > 1).then_some(true))
+    };
+    let mut prober = Prober {
+        test: &mut test,
+        progress: &mut |_| {},
+        cache: HashMap::new(),
+        max_runs: 5,
+        stats: Stats::default(),
+    };
+
+    let first = prober.probe(&case, "first").expect("infallible");
+    let second = prober.probe(&case, "again").expect("infallible");
+    let third = prober.probe(&case, "cached").expect("infallible");
+
+    assert_eq!(
+        (first, second, third),
+        (Probe::Passes, Probe::Reproduces, Probe::Reproduces)
+    );
+    assert_eq!((prober.stats.runs, prober.stats.cache_hits), (2, 1));
 }
