@@ -19,12 +19,10 @@ use workloads::{OpOutcome, Workload};
 
 use super::cache_env::CacheEnv;
 use super::config::CacheModelConfig;
-use super::run::{read_files, start_agent, CrashImage, RunResult, RunSetup, GUEST_DIR};
+use super::run::{read_files, CrashImage, RunResult, RunSetup, GUEST_DIR};
 use crate::cache_model::{
     build_states, plan_cuts, BuildSummary, CrashState, LineData, StateBounds, Trace,
 };
-use crate::image::golden::mount_dax;
-use crate::image::Filesystem;
 use crate::vm::{Accel, Vm, VmError, VmSpec};
 
 /// Summary of a traced run (also written as `cache-run.json` in the seed directory).
@@ -130,23 +128,7 @@ fn drive(
             seen.base, seen.size, cache.nvdimm.base, cache.nvdimm.size
         )));
     }
-    let opts = match setup.golden.fs {
-        Filesystem::Ext4 => format!("commit={}", setup.ext4_commit_secs),
-        Filesystem::Xfs => String::new(),
-    };
-    mount_dax(vm, setup.golden.fs, "/mnt", &opts)?;
-    if let Some(m) = &setup.mutant {
-        if !setup.image.has_mutant_module {
-            return Err(guest(format!(
-                "--mutant {m}: the image has no mutant module; install linux-headers-{} (ci/setup) and rebuild",
-                setup.image.kernel_version
-            )));
-        }
-        vm.run(&format!(
-            "insmod /lib/modules/powercut_mutant.ko mutants={m}"
-        ))?;
-    }
-    let mut agent = start_agent(vm)?;
+    let mut agent = super::run::prepare_workload_vm(vm, setup)?;
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),

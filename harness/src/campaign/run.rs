@@ -151,21 +151,9 @@ pub fn run_workload(
     })
 }
 
-type Driven = (
-    Vec<Option<OpOutcome>>,
-    Vec<CrashImage>,
-    BTreeMap<String, Observed>,
-    u64,
-);
-
-fn drive(
-    vm: &mut Vm,
-    setup: &RunSetup,
-    workload: &Workload,
-    plan: &CrashPlan,
-    dir: &Path,
-    pmem: &Path,
-) -> Result<Driven, VmError> {
+/// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
+/// commit is not hidden by the periodic one), load the mutant if any, start the agent.
+pub fn prepare_workload_vm(vm: &mut Vm, setup: &RunSetup) -> Result<AgentChannel, VmError> {
     let fs = setup.golden.fs;
     let opts = match fs {
         Filesystem::Ext4 => format!("commit={}", setup.ext4_commit_secs),
@@ -183,7 +171,25 @@ fn drive(
             "insmod /lib/modules/powercut_mutant.ko mutants={m}"
         ))?;
     }
-    let mut agent = start_agent(vm)?;
+    start_agent(vm)
+}
+
+type Driven = (
+    Vec<Option<OpOutcome>>,
+    Vec<CrashImage>,
+    BTreeMap<String, Observed>,
+    u64,
+);
+
+fn drive(
+    vm: &mut Vm,
+    setup: &RunSetup,
+    workload: &Workload,
+    plan: &CrashPlan,
+    dir: &Path,
+    pmem: &Path,
+) -> Result<Driven, VmError> {
+    let mut agent = prepare_workload_vm(vm, setup)?;
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),
