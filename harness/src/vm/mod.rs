@@ -413,10 +413,14 @@ fn exit_error(
     console: &Path,
 ) -> VmError {
     let console_text = console_tail(console, TAIL_LINES);
-    if console_text.contains("Kernel panic") {
+    // The panic line comes before its (long) call trace: search the whole console, and put
+    // the panic line first so the message says why.
+    let full = std::fs::read(console).unwrap_or_default();
+    let full = String::from_utf8_lossy(&full);
+    if let Some(panic_line) = full.lines().find(|l| l.contains("Kernel panic")) {
         return VmError::GuestPanic {
             when: when.to_owned(),
-            console: console_text,
+            console: format!("{}\n...\n{console_text}", panic_line.trim()),
         };
     }
     VmError::QemuDied {
