@@ -77,20 +77,22 @@ pub fn render_missing(f: &Finding, exp: &Expectation) -> String {
         return out;
     };
     let _ = writeln!(out, "expected: {} must exist, size {}", f.file, state.sizes);
-    let mut bytes = Vec::new();
-    for w in 0..(256 / WORD) {
-        match state.span(w) {
-            Some(span) => bytes.extend_from_slice(&span.durable.bytes(exp.seed, w)),
-            None => break,
-        }
-    }
-    if bytes.iter().any(|&b| b != 0) {
+    // The first 256 bytes of durable data (from the first word holding any), within 1 MiB.
+    let words = state.sizes.max().min(1 << 20).div_ceil(WORD);
+    let durable = |w: u64| state.span(w).map(|span| span.durable.bytes(exp.seed, w));
+    let first = (0..words).find(|&w| durable(w).is_some_and(|b| b.iter().any(|&x| x != 0)));
+    if let Some(first) = first {
+        let bytes: Vec<u8> = (first..words.min(first + 256 / WORD))
+            .filter_map(durable)
+            .flatten()
+            .collect();
         let _ = writeln!(
             out,
-            "durable content that was lost (first {} bytes):",
-            bytes.len()
+            "durable content that was lost ({} bytes from offset {}):",
+            bytes.len(),
+            first * WORD
         );
-        out.push_str(&hex_rows(0, &bytes, None));
+        out.push_str(&hex_rows(first * WORD, &bytes, None));
     }
     out.push_str("found: (file absent)\n");
     out
