@@ -138,20 +138,7 @@ fn drive(
     let deadline = Instant::now() + setup.timeout;
     let mut outcomes = vec![None; workload.ops.len()];
     let op_micros = loop {
-        if Instant::now() > deadline {
-            return Err(guest(format!(
-                "run did not finish within {} s (timeout)",
-                setup.timeout.as_secs()
-            )));
-        }
-        let msg = match agent.recv() {
-            Ok(m) => m,
-            Err(e) => {
-                vm.check_alive("while the workload ran")?;
-                return Err(e.into());
-            }
-        };
-        match msg {
+        match super::run::next_agent_msg(&mut agent, vm, deadline, setup.timeout)? {
             AgentMsg::OpStarted { .. } => {}
             AgentMsg::OpDone { k, outcome } => {
                 if let Some(slot) = outcomes.get_mut(k) {

@@ -151,6 +151,29 @@ pub fn run_workload(
     })
 }
 
+/// The agent's next message during a run: a timeout past `deadline`, and when the channel
+/// fails, the VM's own death (panic, QEMU exit) in preference to the SSH error.
+pub fn next_agent_msg(
+    agent: &mut AgentChannel,
+    vm: &mut Vm,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<AgentMsg, VmError> {
+    if Instant::now() > deadline {
+        return Err(VmError::Guest(format!(
+            "run did not finish within {} s (timeout)",
+            timeout.as_secs()
+        )));
+    }
+    match agent.recv() {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            vm.check_alive("while the workload ran")?;
+            Err(e.into())
+        }
+    }
+}
+
 /// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
 /// commit is not hidden by the periodic one), load the mutant if any, start the agent.
 pub fn prepare_workload_vm(vm: &mut Vm, setup: &RunSetup) -> Result<AgentChannel, VmError> {
@@ -217,20 +240,7 @@ fn drive(
         Ok(())
     };
     let op_micros = loop {
-        if Instant::now() > deadline {
-            return Err(VmError::Guest(format!(
-                "run did not finish within {} s (timeout)",
-                setup.timeout.as_secs()
-            )));
-        }
-        let msg = match agent.recv() {
-            Ok(m) => m,
-            Err(e) => {
-                vm.check_alive("while the workload ran")?;
-                return Err(e.into());
-            }
-        };
-        match msg {
+        match next_agent_msg(&mut agent, vm, deadline, setup.timeout)? {
             AgentMsg::OpStarted { k } => {
                 if let Some(&us) = inside_delays.get(&k) {
                     std::thread::sleep(Duration::from_micros(us));

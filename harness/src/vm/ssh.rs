@@ -83,8 +83,8 @@ impl SshSession {
             .set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
     }
 
-    /// Run `command` (through the guest's `sh -c`) and collect its output.
-    pub fn exec(&self, command: &str) -> Result<CommandOutput, SshError> {
+    /// Open a session channel running `command`.
+    fn start(&self, command: &str) -> Result<ssh2::Channel, SshError> {
         let cerr = |detail: String| SshError::Channel {
             command: command.to_owned(),
             detail,
@@ -94,6 +94,16 @@ impl SshSession {
             .channel_session()
             .map_err(|e| cerr(e.to_string()))?;
         ch.exec(command).map_err(|e| cerr(e.to_string()))?;
+        Ok(ch)
+    }
+
+    /// Run `command` (through the guest's `sh -c`) and collect its output.
+    pub fn exec(&self, command: &str) -> Result<CommandOutput, SshError> {
+        let cerr = |detail: String| SshError::Channel {
+            command: command.to_owned(),
+            detail,
+        };
+        let mut ch = self.start(command)?;
         let mut stdout = String::new();
         ch.read_to_string(&mut stdout)
             .map_err(|e| cerr(format!("reading stdout: {e}")))?;
@@ -125,15 +135,7 @@ impl SshSession {
 
     /// Start the guest agent (`command`, e.g. `powercut-agent serve`) and return its channel.
     pub fn agent(&self, command: &str) -> Result<AgentChannel, SshError> {
-        let cerr = |detail: String| SshError::Channel {
-            command: command.to_owned(),
-            detail,
-        };
-        let mut ch = self
-            .session
-            .channel_session()
-            .map_err(|e| cerr(e.to_string()))?;
-        ch.exec(command).map_err(|e| cerr(e.to_string()))?;
+        let ch = self.start(command)?;
         let writer = ch.stream(0);
         Ok(AgentChannel {
             reader: BufReader::new(ch.stream(0)),
