@@ -17,7 +17,10 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    powercut::campaign::signals::install();
+    // A campaign's coordinator handles SIGINT and SIGTERM itself (an orderly stop).
+    if !matches!(cli.command, Command::Campaign(_)) {
+        powercut::signals::install();
+    }
     let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {

@@ -1,11 +1,13 @@
-//! Terminal output of a campaign: progress bars (only on a TTY) and the summary table.
+//! Terminal output of a campaign, a consumer of its events: progress bars (only on a TTY),
+//! one line per failure and infrastructure problem, and the summary table at the end.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use workloads::oracle::Verdict;
 
-use crate::campaign::Totals;
+use crate::campaign::events::Event;
+use crate::campaign::fold::{CampaignState, Totals};
 
-/// Progress bars for seeds and checks; all no-ops when not on a TTY.
+/// Progress bars for seeds and checks; hidden when not on a TTY (the lines still print).
 pub struct Progress {
     multi: Option<MultiProgress>,
     seeds: ProgressBar,
@@ -13,7 +15,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Bars for `seeds` seeds, shown only if `enabled`.
+    /// Bars for `seeds` listed seeds, shown only if `enabled`.
     pub fn new(enabled: bool, seeds: u64) -> Self {
         if !enabled {
             return Progress {
@@ -39,38 +41,76 @@ impl Progress {
         }
     }
 
-    /// Status text.
-    pub fn message(&self, m: &str) {
-        self.seeds.set_message(m.to_owned());
-        tracing::info!("{m}");
+    /// Count the listed seeds an earlier run finished.
+    pub fn resume(&self, state: &CampaignState, listed: &[u64]) {
+        let done = state.finished_seeds();
+        self.seeds
+            .inc(listed.iter().filter(|s| done.contains(s)).count() as u64);
     }
 
     /// Print a line above the bars (or plainly).
     pub fn println(&self, m: &str) {
         match &self.multi {
             Some(multi) => {
-                let _ = multi.println(m);
+                if multi.println(m).is_err() {
+                    eprintln!("{m}");
+                }
             }
             None => eprintln!("{m}"),
         }
     }
 
-    /// More checks to do.
-    pub fn add_checks(&self, n: u64) {
-        self.checks.inc_length(n);
-    }
-
-    /// One check done.
-    pub fn check_done(&self, v: Verdict) {
-        self.checks.inc(1);
-        if v != Verdict::Pass {
-            self.checks.set_message(format!("last non-pass: {v}"));
+    /// Show one recorded event (`state` already includes it).
+    pub fn on_event(&self, e: &Event, state: &CampaignState, suppressions: &[regex::Regex]) {
+        match e {
+            Event::SeedStarted { seed } => {
+                self.seeds.set_message(format!("seed {seed}: running"));
+                tracing::info!(seed, "seed started");
+            }
+            Event::RunFailed {
+                seed,
+                verdict,
+                problem,
+            } => self.println(&format!("INFRA seed {seed}: {verdict}: {problem}")),
+            Event::RunDone {
+                seed,
+                images,
+                live_mismatch,
+                ..
+            } => {
+                self.checks.inc_length(*images as u64);
+                if let Some(m) = live_mismatch {
+                    self.println(&format!(
+                        "INFRA seed {seed}: the live file system differs from the oracle ({m}): oracle/agent disagreement, not a kernel bug"
+                    ));
+                }
+            }
+            Event::Checked(c) => {
+                self.checks.inc(1);
+                if c.verdict != Verdict::Pass {
+                    self.checks
+                        .set_message(format!("last non-pass: {}", c.verdict));
+                }
+                if let Some(p) = &c.problem {
+                    self.println(&format!("INFRA seed {} {}: {p}", c.seed, c.at));
+                }
+                let known = c
+                    .title()
+                    .is_some_and(|t| suppressions.iter().any(|r| r.is_match(t)));
+                if known {
+                    tracing::info!(seed = c.seed, title = c.title(), "known bug (suppressed)");
+                }
+            }
+            Event::FailureSaved { title, dir, .. } => {
+                self.println(&format!("FAIL {title}\n     {dir}"));
+            }
+            Event::SeedDone { .. } => {
+                let done = state.finished_seeds().len() as u64;
+                self.seeds
+                    .set_position(done.min(self.seeds.length().unwrap_or(done)));
+            }
+            Event::Journal { .. } | Event::Started { .. } | Event::Stopped { .. } => {}
         }
-    }
-
-    /// One seed done.
-    pub fn seed_done(&self) {
-        self.seeds.inc(1);
     }
 
     /// Remove the bars.
@@ -91,6 +131,7 @@ pub fn summary_table(t: &Totals, accel: &str, dir: &std::path::Path) -> String {
         ("pass", t.passed),
         ("durability failures", t.failures),
         ("distinct failures", t.distinct_failures.len()),
+        ("known bugs (suppressed)", t.suppressed.len()),
         ("infrastructure problems", t.infra),
     ] {
         s.push_str(&format!("  {k:<26}{v:>8}\n"));

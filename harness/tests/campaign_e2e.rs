@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use powercut::campaign::run::GUEST_DIR;
 use powercut::checker::Checker;
+use powercut::vm::agent::GUEST_DIR;
 use workloads::oracle::{expectation, CrashPoint, FsRules, Verdict};
 
 fn powercut(args: &[&str]) -> (i32, String) {
@@ -70,7 +70,7 @@ fn mutant_m5_fsync_noop_is_caught_with_a_failure_dir() {
             "diff.txt",
             "expectation.json",
             "reproduce.sh",
-            "crash-point.txt",
+            "failure.json",
         ] {
             assert!(f.join(file).exists(), "{} lacks {file}", f.display());
         }

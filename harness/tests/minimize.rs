@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use powercut::campaign::snapshot;
 use powercut::image::golden::mount_dax;
+use powercut::rundir::failure::FailureDir;
 use powercut::triage::creproducer::{render_c, CReproInput};
-use powercut::triage::faildir::parse_crash_label;
+use powercut::trial::blocks::{sparse_copy, sync_blocks};
+use powercut::trial::finding::CrashLabel;
+use powercut::trial::snapshot;
 use powercut::vm::{Vm, VmSpec};
 use workloads::oracle::{expectation, CrashPoint, FsRules};
 use workloads::{Op, OpOutcome, Workload};
@@ -53,12 +55,9 @@ fn m5_failure() -> &'static Path {
         std::fs::read_dir(run.join("failures"))
             .expect("failures dir")
             .map(|e| e.expect("entry").path())
-            .filter_map(|d| {
-                let cp = std::fs::read_to_string(d.join("crash-point.txt")).ok()?;
-                match parse_crash_label(cp.lines().next()?).ok()?.0 {
-                    CrashPoint::AfterOp(k) => Some((k, d)),
-                    CrashPoint::InsideOp(_) => None,
-                }
+            .filter_map(|d| match FailureDir::load(&d).ok()?.record.crash.point {
+                CrashPoint::AfterOp(k) => Some((k, d)),
+                CrashPoint::InsideOp(_) => None,
             })
             .max()
             .map(|(_, d)| d)
@@ -126,14 +125,14 @@ fn minimize_shrinks_an_m5_failure_to_a_smaller_valid_workload() {
     assert!(after < before, "{report}");
     assert_eq!(minimal.ops.len() as u64, after);
     assert!(report["runs_used"].as_u64().expect("runs") <= 16);
-    let (point, kind) = parse_crash_label(report["crash_point_after"].as_str().expect("point"))
-        .expect("crash label");
-    let CrashPoint::AfterOp(k) = point else {
+    let at: CrashLabel =
+        serde_json::from_value(report["crash_after"].clone()).expect("typed crash point");
+    let CrashPoint::AfterOp(k) = at.point else {
         panic!("{report}")
     };
     assert_eq!(
         minimal.ops[k].kind(),
-        kind,
+        at.kind,
         "the crash point follows its op"
     );
 }
@@ -252,7 +251,7 @@ fn the_c_reproducer_loses_the_file_under_m5_and_keeps_it_on_the_stock_kernel() {
     vm.kill();
     // Verify VM: boots on the m5 crash image, then gets the stock one swapped in.
     let vpmem = work.join("verify.pmem");
-    snapshot::sparse_copy(&m5_img, &vpmem).expect("copy crash image");
+    sparse_copy(&m5_img, &vpmem).expect("copy crash image");
     let mut vvm =
         Vm::boot(&VmSpec::new("repro-verify", &img, &vpmem, accel, &work)).expect("boot verify VM");
     mount_dax(&mut vvm, golden.fs, "/mnt", "").expect("mount crash image");
@@ -263,7 +262,7 @@ fn the_c_reproducer_loses_the_file_under_m5_and_keeps_it_on_the_stock_kernel() {
         .exec("/tmp/repro verify /mnt/w")
         .expect("verify m5");
     vvm.run("umount /mnt").expect("umount");
-    snapshot::sync_blocks(&stock_img, &vpmem).expect("swap image");
+    sync_blocks(&stock_img, &vpmem).expect("swap image");
     vvm.run("echo 3 > /proc/sys/vm/drop_caches; blockdev --flushbufs /dev/pmem0")
         .expect("drop caches");
     mount_dax(&mut vvm, golden.fs, "/mnt", "").expect("mount stock image");

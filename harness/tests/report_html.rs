@@ -8,12 +8,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use powercut::campaign::config::CampaignConfig;
-use powercut::campaign::failure::slug;
-use powercut::campaign::journal::JournalEntry;
-use powercut::campaign::CheckRecord;
+use powercut::campaign::events::{CheckRecord, Event};
+use powercut::campaign::journal::JournalWriter;
 use powercut::checker::CheckOutcome;
-use powercut::report::RunInfo;
-use workloads::oracle::{AllowedVersion, Finding, Verdict};
+use powercut::rundir::diff::slug;
+use powercut::rundir::failure::{self, FailureRecord, NewFailure, FAILURE_SCHEMA};
+use powercut::rundir::{RunDir, RunInfo};
+use powercut::trial::finding::{deciding_failure, CrashLabel};
+use workloads::oracle::{expectation, AllowedVersion, CrashPoint, Finding, FsRules, Verdict};
 use workloads::{Op, Workload};
 
 /// How long Chromium may take to load the page and dump its DOM.
@@ -46,37 +48,53 @@ fn workload(seed: u64) -> Workload {
     }
 }
 
-fn check(seed: u64, point: &str, verdict: Verdict, title: Option<&str>) -> JournalEntry {
-    JournalEntry::Check(CheckRecord {
+fn label(k: usize, kind: &str) -> CrashLabel {
+    CrashLabel {
+        point: CrashPoint::AfterOp(k),
+        kind: kind.into(),
+    }
+}
+
+fn pass(seed: u64, k: usize, kind: &str) -> Event {
+    Event::Checked(CheckRecord {
         seed,
-        point: point.into(),
-        verdict,
-        title: title.map(str::to_owned),
+        at: label(k, kind),
+        model: "snapshot".into(),
+        verdict: Verdict::Pass,
+        failure: None,
+        problem: None,
         millis: 250,
-        suppressed: false,
     })
 }
 
-/// Write what a campaign over seeds 1..=3 with mutant m5 writes: seed 1 loses data after
-/// op 2 (fsync), seed 2 passes, seed 3 fails to boot. Returns the failure title.
+fn ran(seed: u64, images: usize) -> Event {
+    Event::RunDone {
+        seed,
+        images,
+        boot_ms: 6500,
+        op_micros: 1200,
+        live_mismatch: None,
+    }
+}
+
+/// Write what a campaign over seeds 1..=3 with mutant m5 writes (through the same writers
+/// the campaign uses): seed 1 loses data after op 2 (fsync), seed 2 passes, seed 3 fails to
+/// boot. Returns the failure title.
 fn synthetic_run_dir(dir: &Path) -> String {
-    let cfg = CampaignConfig {
+    let run = RunDir::create(dir).expect("run dir");
+    run.write_config(&CampaignConfig {
         mutant: Some("m5".into()),
         seeds: "1..=3".into(),
         ..CampaignConfig::default()
-    };
-    write(
-        &dir.join("config.yaml"),
-        &serde_yaml::to_string(&cfg).expect("yaml"),
-    );
-    RunInfo {
+    })
+    .expect("config.yaml");
+    run.write_run_info(&RunInfo {
         powercut: "0.1.0".into(),
         rng: workloads::generator::RNG.into(),
         kernel: "6.12.95+deb12-amd64".into(),
         image: "fd15f05972f0418e".into(),
         accelerator: "tcg".into(),
-    }
-    .write(dir)
+    })
     .expect("run-info.json");
     let finding = Finding {
         verdict: Verdict::DataLoss,
@@ -93,53 +111,6 @@ fn synthetic_run_dir(dir: &Path) -> String {
         promised_by: Some(2),
         at: "after op 2 (fsync)".into(),
     };
-    let title = finding.title();
-    let journal = [
-        JournalEntry::SeedStarted { seed: 1 },
-        check(1, "after op 0 (create)", Verdict::Pass, None),
-        check(1, "inside op 1 (pwrite)", Verdict::Pass, None),
-        check(1, "after op 2 (fsync)", Verdict::DataLoss, Some(&title)),
-        JournalEntry::SeedDone {
-            seed: 1,
-            infra: None,
-        },
-        JournalEntry::SeedStarted { seed: 2 },
-        check(2, "after op 2 (fsync)", Verdict::Pass, None),
-        JournalEntry::SeedDone {
-            seed: 2,
-            infra: None,
-        },
-        JournalEntry::SeedStarted { seed: 3 },
-        JournalEntry::SeedDone {
-            seed: 3,
-            infra: Some("seed 3: boot-failed: QEMU exited during boot".into()),
-        },
-    ]
-    .iter()
-    .map(|e| serde_json::to_string(e).expect("json") + "\n")
-    .collect::<String>();
-    write(&dir.join("journal.jsonl"), &journal);
-    for seed in 1..=3 {
-        let sdir = dir.join("seeds").join(seed.to_string());
-        write(
-            &sdir.join("workload.yaml"),
-            &serde_yaml::to_string(&workload(seed)).expect("yaml"),
-        );
-        write(
-            &sdir.join(format!("work-{seed}.console.log")),
-            "[    1.2] EXT4-fs (pmem0): mounted filesystem with ordered data mode\npowercut: ready\n",
-        );
-    }
-    let fdir = dir.join("failures").join(slug(&title));
-    write(&fdir.join("title.txt"), &format!("{title}\n"));
-    write(
-        &fdir.join("crash-point.txt"),
-        "after op 2 (fsync)\nseed 1\nrules ext4\n",
-    );
-    write(
-        &fdir.join("workload.yaml"),
-        &serde_yaml::to_string(&workload(1)).expect("yaml"),
-    );
     let outcome = CheckOutcome {
         verdict: Verdict::DataLoss,
         findings: vec![finding],
@@ -147,19 +118,82 @@ fn synthetic_run_dir(dir: &Path) -> String {
         millis: 250,
         bytes_written: 65536,
     };
-    write(
-        &fdir.join("check.json"),
-        &serde_json::to_string_pretty(&outcome).expect("json"),
-    );
-    write(
-        &fdir.join("diff.txt"),
-        &format!("{title}\npromised durable by op 2\n"),
-    );
-    write(
-        &fdir.join("reproduce.sh"),
-        "#!/bin/sh\n# Re-run the seed that produced this failure.\ncargo run --release -- campaign --mutant m5 --seeds 1..=1\n",
-    );
-    title
+    let w1 = workload(1);
+    let exp = expectation(&w1, &[], CrashPoint::AfterOp(2), &FsRules::ext4());
+    let fail = deciding_failure(&outcome, &exp).expect("a failure");
+    for seed in 1..=3 {
+        let sdir = run.write_workload(seed, &workload(seed)).expect("workload");
+        write(
+            &sdir.join(format!("work-{seed}.console.log")),
+            "[    1.2] EXT4-fs (pmem0): mounted filesystem with ordered data mode\npowercut: ready\n",
+        );
+    }
+    let record = FailureRecord {
+        schema: FAILURE_SCHEMA,
+        title: fail.title.clone(),
+        verdict: fail.verdict,
+        signature: fail.signature.clone(),
+        crash: label(2, "fsync"),
+        crash_model: "snapshot".into(),
+        seed: 1,
+        filesystem: "ext4".into(),
+        mutant: Some("m5".into()),
+        reproduce: "cargo run --release -- repro --config runs/x/config.yaml --seed 1".into(),
+    };
+    let fdir = failure::write(
+        &run,
+        &NewFailure {
+            record: &record,
+            workload: &w1,
+            expectation: &exp,
+            outcome: &outcome,
+            console: &run.seed_dir(1).join("work-1.console.log"),
+            image: None,
+            lost_lines: None,
+        },
+    )
+    .expect("failure dir");
+    let (mut journal, _) = JournalWriter::open(&run.journal()).expect("journal");
+    for e in [
+        Event::Started {
+            resumed: false,
+            workers: 1,
+            checkers: 1,
+        },
+        Event::SeedStarted { seed: 1 },
+        ran(1, 3),
+        pass(1, 0, "create"),
+        pass(1, 1, "pwrite"),
+        Event::Checked(CheckRecord {
+            seed: 1,
+            at: label(2, "fsync"),
+            model: "snapshot".into(),
+            verdict: Verdict::DataLoss,
+            failure: Some(fail.clone()),
+            problem: None,
+            millis: 250,
+        }),
+        Event::FailureSaved {
+            seed: 1,
+            title: fail.title.clone(),
+            dir: fdir,
+        },
+        Event::SeedDone { seed: 1 },
+        Event::SeedStarted { seed: 2 },
+        ran(2, 1),
+        pass(2, 2, "fsync"),
+        Event::SeedDone { seed: 2 },
+        Event::SeedStarted { seed: 3 },
+        Event::RunFailed {
+            seed: 3,
+            verdict: Verdict::BootFailed,
+            problem: "QEMU exited during boot".into(),
+        },
+        Event::SeedDone { seed: 3 },
+    ] {
+        journal.append(&e).expect("append");
+    }
+    fail.title
 }
 
 /// Chromium's `--dump-dom` of `page` and its stderr (console messages are logged there).
@@ -250,11 +284,11 @@ fn report_html_loads_in_chromium_and_shows_the_failure_count() {
         "a file name ran as a script"
     );
     assert!(dom.contains(&format!("id=\"f-{}\"", slug(&title))), "{dom}");
-    assert!(dom.contains("cargo run --release -- campaign --mutant m5 --seeds 1..=1"));
+    assert!(dom.contains("cargo run --release -- repro --config runs/x/config.yaml --seed 1"));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("json"))
             .expect("report.json parses");
-    assert_eq!(report["schema"], 2);
+    assert_eq!(report["schema"], 3);
     assert_eq!(report["totals"]["failures"], 1);
     assert_eq!(report["seeds"].as_array().map(Vec::len), Some(3));
     assert_eq!(report["failures"][0]["title"], title.as_str());

@@ -109,6 +109,9 @@ pub struct CampaignConfig {
     pub ext4_commit_secs: u32,
     /// Run directory root; each campaign gets a subdirectory.
     pub output: PathBuf,
+    /// Free disk space (MiB) the run directory's file system must have before the
+    /// campaign starts and before each seed; 0 disables the check.
+    pub min_free_mib: u64,
 }
 
 impl Default for CampaignConfig {
@@ -133,6 +136,7 @@ impl Default for CampaignConfig {
             check_timeout_secs: 60,
             ext4_commit_secs: 600,
             output: PathBuf::from("runs"),
+            min_free_mib: 1024,
         }
     }
 }

@@ -1,242 +1,287 @@
-//! The results journal: append-only JSON lines, fsync'd after every entry, so a campaign
-//! killed at any point keeps every recorded result and `--resume` skips finished seeds.
+//! `journal.jsonl`: the campaign's events, appended one JSON line at a time and fsync'd after
+//! each, so a campaign killed at any point keeps every recorded result. Reading is strict:
+//! only a torn *last* line (a crash mid-write, cut anywhere, even inside a UTF-8 character)
+//! is ignored; any other line that does not parse is an error naming its line number, so a
+//! damaged journal can never turn into a PASS.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{CheckRecord, Totals};
-use serde::{Deserialize, Serialize};
+use super::events::{Event, JOURNAL_VERSION};
 
-/// One journal line.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "entry", rename_all = "snake_case")]
-pub enum JournalEntry {
-    /// A worker started a seed (checks of an earlier, interrupted attempt are void).
-    SeedStarted {
-        /// Seed.
-        seed: u64,
+/// Errors of reading or appending to a journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The journal.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
     },
-    /// One crash image checked.
-    Check(CheckRecord),
-    /// A seed finished (all its checks are above it); `infra` if its run failed.
-    SeedDone {
-        /// Seed.
-        seed: u64,
-        /// Infrastructure problem, if the run failed.
-        infra: Option<String>,
+    /// A line (not the torn last one) is not an event.
+    #[error("{path}:{line}: not a journal event ({message}); the journal is damaged: restore it or start a new run directory")]
+    BadLine {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The first line is not a header of the version this powercut reads.
+    #[error("{path}:1: {message}")]
+    Version {
+        /// The journal.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
 }
 
-/// The open journal and what it already holds.
-pub struct Journal {
+/// A journal read from disk.
+#[derive(Debug, Default)]
+pub struct JournalContents {
+    /// Its events, in order (the header included).
+    pub events: Vec<Event>,
+    /// Bytes of complete lines: a torn last line starts here.
+    pub valid_len: u64,
+    /// A torn last line was found (and ignored).
+    pub torn: bool,
+}
+
+/// Read the journal at `path` strictly (see the module doc). A missing file is an empty
+/// journal.
+pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalContents::default()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut out = JournalContents::default();
+    let mut buf = Vec::new();
+    let mut line = 0usize;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let complete = buf.last() == Some(&b'\n');
+        match serde_json::from_slice::<Event>(&buf) {
+            Ok(event) => {
+                check_header(path, line, &event)?;
+                out.events.push(event);
+                if complete {
+                    out.valid_len += n as u64;
+                }
+            }
+            // The last line without its newline: a write cut short by a crash.
+            Err(_) if !complete => out.torn = true,
+            Err(e) => {
+                return Err(JournalError::BadLine {
+                    path: path.to_owned(),
+                    line,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_header(path: &Path, line: usize, event: &Event) -> Result<(), JournalError> {
+    let bad = |message: String| {
+        Err(JournalError::Version {
+            path: path.to_owned(),
+            message,
+        })
+    };
+    match (line, event) {
+        (1, Event::Journal { version, .. }) if *version == JOURNAL_VERSION => Ok(()),
+        (1, Event::Journal { version, powercut }) => bad(format!(
+            "journal version {version} (written by powercut {powercut}); this powercut reads version {JOURNAL_VERSION}"
+        )),
+        (1, _) => bad(format!(
+            "the first line is not a journal header (version {JOURNAL_VERSION}); was this run directory written by an older powercut?"
+        )),
+        (_, Event::Journal { .. }) => Err(JournalError::BadLine {
+            path: path.to_owned(),
+            line,
+            message: "a second journal header".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The journal open for appending.
+#[derive(Debug)]
+pub struct JournalWriter {
     file: File,
-    entries: Vec<JournalEntry>,
+    path: PathBuf,
 }
 
-impl Journal {
-    /// Open (or create) the journal at `path`, reading what is there. A torn last line (a
-    /// crash mid-write) is ignored.
-    pub fn open(path: &Path) -> std::io::Result<Journal> {
-        let entries = match read_entries(path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
+impl JournalWriter {
+    /// Open the journal at `path` for appending: read it strictly, cut off a torn last line
+    /// (so the next event starts on a line of its own), and write the header into a new one.
+    /// Returns the events already there.
+    pub fn open(path: &Path) -> Result<(JournalWriter, Vec<Event>), JournalError> {
+        let contents = read(path)?;
+        let io = |source| JournalError::Io {
+            path: path.to_owned(),
+            source,
         };
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)?;
-        // A torn last line gets its newline, so the next entry starts on a line of its own.
-        let bytes = std::fs::read(path)?;
-        if bytes.last().is_some_and(|&b| b != b'\n') {
-            file.write_all(b"\n")?;
+            .open(path)
+            .map_err(io)?;
+        if contents.torn || file.metadata().map_err(io)?.len() > contents.valid_len {
+            file.set_len(contents.valid_len).map_err(io)?;
         }
-        Ok(Journal { file, entries })
+        let mut w = JournalWriter {
+            file,
+            path: path.to_owned(),
+        };
+        if contents.events.is_empty() {
+            w.append(&Event::Journal {
+                version: JOURNAL_VERSION,
+                powercut: env!("CARGO_PKG_VERSION").to_owned(),
+            })?;
+            if let Some(dir) = path.parent() {
+                crate::rundir::fsync_dir(dir).map_err(io)?;
+            }
+        }
+        Ok((w, contents.events))
     }
 
-    /// Append one entry and fsync it.
-    pub fn append(&mut self, e: &JournalEntry) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
+    /// Append one event and fsync it.
+    pub fn append(&mut self, e: &Event) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_string(e).map_err(|e| io(std::io::Error::other(e)))?;
         line.push('\n');
-        self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()?;
-        self.entries.push(e.clone());
-        Ok(())
+        self.file.write_all(line.as_bytes()).map_err(io)?;
+        self.file.sync_data().map_err(io)
     }
-
-    /// Seeds whose runs are complete.
-    pub fn finished_seeds(&self) -> BTreeSet<u64> {
-        finished_seeds(&self.entries)
-    }
-
-    /// Check records of finished seeds, from each seed's last attempt only.
-    pub fn records(&self) -> Vec<CheckRecord> {
-        records(&self.entries)
-    }
-
-    /// Totals of the finished seeds (suppressions re-applied to the recorded titles).
-    pub fn totals(&self, suppressions: &[regex::Regex]) -> Totals {
-        totals(&self.entries, suppressions)
-    }
-}
-
-/// Read the entries of the journal at `path` without opening it for writing (reports read
-/// run directories this way). A torn line is ignored.
-pub fn read_entries(path: &Path) -> std::io::Result<Vec<JournalEntry>> {
-    let mut entries = Vec::new();
-    for line in BufReader::new(File::open(path)?).lines() {
-        if let Ok(e) = serde_json::from_str::<JournalEntry>(&line?) {
-            entries.push(e);
-        }
-    }
-    Ok(entries)
-}
-
-/// Seeds whose runs are complete.
-pub fn finished_seeds(entries: &[JournalEntry]) -> BTreeSet<u64> {
-    entries
-        .iter()
-        .filter_map(|e| match e {
-            JournalEntry::SeedDone { seed, .. } => Some(*seed),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Check records of finished seeds, from each seed's last attempt only: an attempt
-/// interrupted by a kill is redone from scratch on resume and its checks are void.
-pub fn records(entries: &[JournalEntry]) -> Vec<CheckRecord> {
-    let mut current: BTreeMap<u64, Vec<CheckRecord>> = BTreeMap::new();
-    let mut finished: BTreeMap<u64, Vec<CheckRecord>> = BTreeMap::new();
-    for e in entries {
-        match e {
-            JournalEntry::SeedStarted { seed } => {
-                current.insert(*seed, Vec::new());
-            }
-            JournalEntry::Check(r) => current.entry(r.seed).or_default().push(r.clone()),
-            JournalEntry::SeedDone { seed, .. } => {
-                finished.insert(*seed, current.remove(seed).unwrap_or_default());
-            }
-        }
-    }
-    finished.into_values().flatten().collect()
-}
-
-/// Totals of the finished seeds (suppressions re-applied to the recorded titles).
-pub fn totals(entries: &[JournalEntry], suppressions: &[regex::Regex]) -> Totals {
-    let mut t = Totals::default();
-    for mut r in records(entries) {
-        r.suppressed = r
-            .title
-            .as_ref()
-            .is_some_and(|title| suppressions.iter().any(|re| re.is_match(title)));
-        t.add(&r);
-    }
-    let mut last_done: BTreeMap<u64, &Option<String>> = BTreeMap::new();
-    for e in entries {
-        if let JournalEntry::SeedDone { seed, infra } = e {
-            last_done.insert(*seed, infra);
-        }
-    }
-    for infra in last_done.values() {
-        t.seeds += 1;
-        if let Some(line) = infra {
-            t.infra += 1;
-            t.infra_problems.push(line.clone());
-        }
-    }
-    t
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use workloads::oracle::Verdict;
+
+    fn started(seed: u64) -> Event {
+        Event::SeedStarted { seed }
+    }
+
+    fn journal_with(dir: &Path, events: &[Event]) -> PathBuf {
+        let p = dir.join("journal.jsonl");
+        let (mut w, _) = JournalWriter::open(&p).expect("open");
+        for e in events {
+            w.append(e).expect("append");
+        }
+        p
+    }
 
     #[test]
-    fn journal_survives_reopen_and_ignores_a_torn_line() {
+    fn a_journal_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&p).expect("open");
-        j.append(&JournalEntry::Check(CheckRecord {
-            seed: 3,
-            point: "after op 1 (fsync)".into(),
-            verdict: Verdict::Pass,
-            title: None,
-            millis: 5,
-            suppressed: false,
-        }))
-        .expect("append");
-        j.append(&JournalEntry::SeedDone {
-            seed: 3,
-            infra: None,
-        })
-        .expect("append");
-        drop(j);
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .expect("open");
-        f.write_all(b"{\"entry\":\"che").expect("torn write");
-        let mut j = Journal::open(&p).expect("reopen");
-        j.append(&JournalEntry::SeedDone {
-            seed: 4,
-            infra: None,
-        })
-        .expect("append");
-        let j = Journal::open(&p).expect("reopen");
-        assert_eq!(
-            j.finished_seeds().into_iter().collect::<Vec<_>>(),
-            vec![3, 4]
+        let p = journal_with(dir.path(), &[started(1), Event::SeedDone { seed: 1 }]);
+
+        let (_, events) = JournalWriter::open(&p).expect("reopen");
+
+        assert_eq!(events.len(), 3);
+        assert!(matches!(events[0], Event::Journal { version: 2, .. }));
+        assert_eq!(events[2], Event::SeedDone { seed: 1 });
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_cut_off_even_inside_a_character() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = journal_with(dir.path(), &[started(1)]);
+        let whole = std::fs::read(&p).expect("read");
+        let torn = "{\"event\":\"stopped\",\"reason\":\"é".as_bytes();
+        let mut bytes = whole.clone();
+        bytes.extend_from_slice(&torn[..torn.len() - 1]);
+        std::fs::write(&p, &bytes).expect("write");
+
+        let read_back = read(&p).expect("a torn last line is fine");
+        let (mut w, events) = JournalWriter::open(&p).expect("reopen");
+        w.append(&started(2)).expect("append");
+        let after = read(&p).expect("reads");
+
+        assert!(read_back.torn);
+        assert_eq!(events.len(), 2);
+        assert_eq!(after.events.len(), 3);
+        assert!(!after.torn);
+        assert!(std::fs::read(&p).expect("read").starts_with(&whole));
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_with_its_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = journal_with(dir.path(), &[started(1), Event::SeedDone { seed: 1 }]);
+        let text = std::fs::read_to_string(&p).expect("read");
+        let damaged = text.replacen("seed_done", "seed_d0ne", 1);
+        std::fs::write(&p, damaged).expect("write");
+
+        let err = read(&p).expect_err("damaged");
+        let reopened = JournalWriter::open(&p).expect_err("damaged");
+
+        assert!(
+            matches!(err, JournalError::BadLine { line: 3, .. }),
+            "{err}"
         );
-        assert_eq!(j.totals(&[]).passed, 1);
-    }
-
-    fn check(seed: u64, verdict: Verdict) -> JournalEntry {
-        JournalEntry::Check(CheckRecord {
-            seed,
-            point: "after op 1 (fsync)".into(),
-            verdict,
-            title: (verdict != Verdict::Pass).then(|| format!("{verdict}: f0 after op 1 (fsync)")),
-            millis: 1,
-            suppressed: false,
-        })
+        assert!(err.to_string().contains("journal.jsonl:3"), "{err}");
+        assert!(matches!(reopened, JournalError::BadLine { line: 3, .. }));
     }
 
     #[test]
-    fn an_interrupted_attempt_is_not_counted_twice() {
-        let entries = vec![
-            JournalEntry::SeedStarted { seed: 1 },
-            check(1, Verdict::Pass),
-            // killed here; resumed:
-            JournalEntry::SeedStarted { seed: 1 },
-            check(1, Verdict::Pass),
-            check(1, Verdict::DataLoss),
-            JournalEntry::SeedDone {
-                seed: 1,
-                infra: None,
-            },
-            JournalEntry::SeedStarted { seed: 2 },
-            check(2, Verdict::Pass),
-        ];
-        let t = totals(&entries, &[]);
-        assert_eq!((t.seeds, t.checks, t.passed, t.failures), (1, 2, 1, 1));
+    fn invalid_utf8_and_blank_lines_in_the_middle_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = journal_with(dir.path(), &[started(1)]);
+        let good = std::fs::read(&p).expect("read");
+        let next = b"{\"event\":\"seed_done\",\"seed\":1}\n";
+        let bad_bytes = [good.as_slice(), b"\xff\xfe\n", next].concat();
+        let blank_line = [good.as_slice(), b"\n", next].concat();
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, b"").expect("write");
+
+        std::fs::write(&p, &bad_bytes).expect("write");
+        let bad = read(&p).expect_err("bad bytes");
+        std::fs::write(&p, &blank_line).expect("write");
+        let blank = read(&p).expect_err("blank line");
+
+        assert!(
+            matches!(bad, JournalError::BadLine { line: 3, .. }),
+            "{bad}"
+        );
+        assert!(
+            matches!(blank, JournalError::BadLine { line: 3, .. }),
+            "{blank}"
+        );
+        assert!(read(&empty).expect("empty").events.is_empty());
     }
 
     #[test]
-    fn suppressed_failures_do_not_count_as_failures() {
-        let entries = vec![
-            JournalEntry::SeedStarted { seed: 1 },
-            check(1, Verdict::DataLoss),
-            JournalEntry::SeedDone {
-                seed: 1,
-                infra: None,
-            },
-        ];
-        let re = regex::Regex::new("^data-loss: f0").expect("regex");
-        let t = totals(&entries, &[re]);
-        assert_eq!((t.failures, t.suppressed.len()), (0, 1));
+    fn a_journal_without_a_header_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("journal.jsonl");
+        std::fs::write(&p, "{\"entry\":\"seed_done\",\"seed\":1,\"infra\":null}\n").expect("write");
+
+        let err = read(&p).expect_err("old format");
+
+        assert!(err.to_string().contains("journal.jsonl:1"), "{err}");
     }
 }

@@ -1,237 +1,339 @@
-//! The campaign's threads: workload workers (boot a VM per seed, run the workload, take crash
-//! images, compute expectations) and checker workers (each owns one checker VM and checks
-//! crash images). Both report to the coordinator as [`CampaignEvent`]s over a channel.
+//! The campaign's worker threads. Workload workers draw seeds, run each seed's trial
+//! (workload VM, crash images) and queue the images; checker workers each own one checker VM
+//! and check images. Both report to the coordinator as [`WorkerMsg`]s and stop as soon as
+//! the [`Stop`] says so: a stopped campaign draws no seed and boots no VM, and every crash
+//! image still queued is dropped (which deletes it).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedSender;
 use workloads::generator::{generate, Profile};
-use workloads::oracle::{expectation, live_state, Expectation, FsRules, Verdict};
-use workloads::Workload;
+use workloads::oracle::{FsRules, Verdict};
+use workloads::{OpOutcome, Workload};
 
 use super::budget::SeedSource;
-use super::config::{CampaignConfig, CrashModel};
-use super::run::{CrashImage, RunResult, RunSetup};
-use super::{infra_verdict, plan, run, signals, CampaignEnv};
-use crate::checker::{CheckOutcome, Checker};
-use crate::vm::VmError;
+use super::config::CampaignConfig;
+use super::CampaignEnv;
+use crate::checker::Checker;
+use crate::rundir::RunDir;
+use crate::trial::{self, first_line, infra_verdict, CrashImage, Judged, TrialSetup};
 
-/// One crash image to check.
+/// Whether workers may go on.
+#[derive(Debug, Default)]
+pub struct Stop(AtomicU8);
+
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const ABORTED: u8 = 2;
+
+impl Stop {
+    /// Draw no more seeds; work in flight finishes (first Ctrl-C, end of the time budget).
+    pub fn drain(&self) {
+        // Only upgrades: an abort is never turned back into a drain.
+        let _ = self
+            .0
+            .compare_exchange(RUNNING, DRAINING, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Stop everything now: nothing more can be recorded.
+    pub fn abort(&self) {
+        self.0.store(ABORTED, Ordering::SeqCst);
+    }
+
+    /// May a worker draw another seed?
+    pub fn may_draw(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == RUNNING
+    }
+
+    /// Was the campaign aborted?
+    pub fn aborted(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == ABORTED
+    }
+}
+
+/// One crash image to check, with what its check needs. Dropping it deletes the image.
 pub struct CheckJob {
-    /// Seed.
+    /// The seed.
     pub seed: u64,
     /// Its workload.
     pub workload: Arc<Workload>,
+    /// The outcome of every op of the run.
+    pub outcomes: Arc<Vec<Option<OpOutcome>>>,
     /// The image.
     pub image: CrashImage,
-    /// What the oracle expects in it.
-    pub exp: Expectation,
-    /// Console log of the workload VM.
+    /// The workload VM's console log.
     pub console: PathBuf,
 }
 
-/// What the threads tell the coordinator.
-pub enum CampaignEvent {
+/// What the workers tell the coordinator.
+pub enum WorkerMsg {
     /// A worker took a seed.
     SeedStarted {
-        /// Seed.
+        /// The seed.
         seed: u64,
     },
     /// The seed's run failed for infrastructure reasons (no checks follow).
     RunFailed {
-        /// Seed.
+        /// The seed.
         seed: u64,
-        /// Verdict (boot-failed, …).
+        /// Its verdict.
         verdict: Verdict,
         /// One line.
-        line: String,
+        problem: String,
     },
     /// The seed's run finished; `images` checks follow.
     RunDone {
-        /// Seed.
+        /// The seed.
         seed: u64,
-        /// Crash images sent to the checkers.
+        /// Crash images queued.
         images: usize,
-        /// Did the live file system match the oracle's no-crash state?
-        live_ok: bool,
+        /// Boot to SSH, ms.
+        boot_ms: u64,
+        /// Op wall time, µs.
+        op_micros: u64,
+        /// The live file system's difference from the oracle, if any.
+        live_mismatch: Option<String>,
     },
-    /// A crash image was checked (or its checker failed).
-    CheckDone {
-        /// The job.
+    /// A crash image was checked, or its check failed (verdict and one line).
+    Checked {
+        /// The job (its image is deleted when the coordinator drops it).
         job: Box<CheckJob>,
-        /// Outcome, or the infrastructure verdict and line.
-        outcome: Result<CheckOutcome, (Verdict, String)>,
+        /// The check, or the infrastructure verdict and problem.
+        result: Box<Result<Judged, (Verdict, String)>>,
+    },
+    /// Something that stops the campaign: the disk is full, a seed directory cannot be
+    /// written.
+    Fatal {
+        /// What happened.
+        cause: String,
     },
 }
 
-/// Run one seed's workload under the configured crash model. (Crash-model dispatch point.)
-pub fn execute_run(
-    (cfg, env): (&CampaignConfig, &CampaignEnv),
-    setup: &RunSetup,
-    workload: &Workload,
-    plan: &plan::CrashPlan,
-    dir: &std::path::Path,
-    name: &str,
-) -> Result<RunResult, VmError> {
-    match cfg.crash_model {
-        CrashModel::Snapshot => run::run_workload(setup, workload, plan, dir, name),
-        CrashModel::Cache => super::cache_run::run_workload(
-            setup,
-            env.cache.as_ref(),
-            &cfg.cache,
-            workload,
-            dir,
-            name,
-        ),
+/// What every worker shares (each holds its own sender, so the coordinator sees the
+/// channel close when the last worker ends).
+#[derive(Clone)]
+pub struct Shared<'a> {
+    /// The config.
+    pub cfg: &'a CampaignConfig,
+    /// The environment.
+    pub env: &'a CampaignEnv,
+    /// The workload VM setup.
+    pub setup: &'a TrialSetup,
+    /// The run directory.
+    pub run: &'a RunDir,
+    /// Where seeds come from.
+    pub seeds: &'a Mutex<SeedSource>,
+    /// Whether to go on.
+    pub stop: &'a Stop,
+    /// To the coordinator.
+    pub events: UnboundedSender<WorkerMsg>,
+}
+
+impl Shared<'_> {
+    /// Tell the coordinator; `false` if it is gone (then the worker stops).
+    fn tell(&self, msg: WorkerMsg) -> bool {
+        self.events.send(msg).is_ok()
+    }
+
+    /// The next seed, unless the campaign stops or the disk is too full to record it.
+    fn next_seed(&self) -> Option<u64> {
+        if !self.stop.may_draw() {
+            return None;
+        }
+        let min = self.cfg.min_free_mib;
+        match self.run.free_mib() {
+            Ok(free) if free < min => {
+                self.tell(WorkerMsg::Fatal {
+                    cause: format!(
+                        "only {free} MiB free in {} (min_free_mib is {min}): stopping before the disk fills",
+                        self.run.root().display()
+                    ),
+                });
+                return None;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.tell(WorkerMsg::Fatal {
+                    cause: format!("checking free space: {e}"),
+                });
+                return None;
+            }
+        }
+        self.seeds.lock().ok()?.next_seed()
     }
 }
 
-/// A workload worker: takes seeds until none are left or a stop is requested.
-pub fn workload_worker(
-    cfg: &CampaignConfig,
-    env: &CampaignEnv,
-    setup: &RunSetup,
-    seeds: &Mutex<SeedSource>,
-    jobs: &Sender<CheckJob>,
-    events: &Sender<CampaignEvent>,
-    worker: usize,
-) {
-    let Ok(profile) = cfg.profile.parse::<Profile>() else {
+/// A workload worker: takes seeds until none are left or the campaign stops.
+pub fn workload_worker(shared: &Shared<'_>, jobs: &Sender<CheckJob>, worker: usize) {
+    let Ok(profile) = shared.cfg.profile.parse::<Profile>() else {
+        shared.tell(WorkerMsg::Fatal {
+            cause: format!("unknown profile `{}`", shared.cfg.profile),
+        });
         return;
     };
-    let rules = FsRules::for_fs(cfg.filesystem.name());
-    loop {
-        if signals::stop_requested() {
-            break;
-        }
-        let Some(seed) = seeds.lock().ok().and_then(|mut s| s.next_seed()) else {
-            break;
-        };
+    while let Some(seed) = shared.next_seed() {
         let span = tracing::info_span!("seed", seed, worker);
         let _e = span.enter();
-        let _ = events.send(CampaignEvent::SeedStarted { seed });
-        let workload = Arc::new(generate(seed, profile));
-        let plan = plan::plan(&workload, &cfg.crash_points, seed);
-        let seed_dir = env.dir.join("seeds").join(seed.to_string());
-        let written = std::fs::create_dir_all(&seed_dir).and_then(|()| {
-            std::fs::write(
-                seed_dir.join("workload.yaml"),
-                serde_yaml::to_string(&*workload).unwrap_or_default(),
-            )
-        });
-        if let Err(e) = written {
-            let _ = events.send(CampaignEvent::RunFailed {
-                seed,
-                verdict: Verdict::BootFailed,
-                line: format!("seed {seed}: writing {}: {e}", seed_dir.display()),
-            });
-            continue;
+        if !shared.tell(WorkerMsg::SeedStarted { seed }) || !run_seed(shared, jobs, seed, profile) {
+            return;
         }
-        let name = format!("work-{seed}");
-        let run = match execute_run((cfg, env), setup, &workload, &plan, &seed_dir, &name) {
-            Ok(r) => r,
-            Err(e) => {
-                let verdict = infra_verdict(&e);
-                let first = e.to_string().lines().next().unwrap_or("").to_owned();
-                let _ = std::fs::write(seed_dir.join("error.txt"), e.to_string());
-                let _ = events.send(CampaignEvent::RunFailed {
-                    seed,
-                    verdict,
-                    line: format!("seed {seed}: {verdict}: {first}"),
-                });
-                continue;
-            }
-        };
-        let live = live_state(&workload, &run.outcomes);
-        let live_ok = live.len() == run.live.values().filter(|o| o.exists).count()
-            && live
-                .iter()
-                .all(|(n, d)| run.live.get(n).is_some_and(|o| o.exists && &o.data == d));
-        let images = run.images.len();
-        for image in run.images {
-            let exp = expectation(&workload, &run.outcomes, image.point, &rules);
-            let _ = jobs.send(CheckJob {
-                seed,
-                workload: workload.clone(),
-                image,
-                exp,
-                console: run.console.clone(),
-            });
-        }
-        let _ = events.send(CampaignEvent::RunDone {
-            seed,
-            images,
-            live_ok,
-        });
     }
 }
 
-/// A checker worker: owns one checker VM (booted on first use, replaced when it stops
-/// answering) and checks jobs until the job channel closes.
-pub fn checker_worker(
-    cfg: &CampaignConfig,
-    env: &CampaignEnv,
-    jobs: &Mutex<Receiver<CheckJob>>,
-    events: &Sender<CampaignEvent>,
-    index: usize,
-) {
+/// Run one seed; `false` when the worker must stop.
+fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Profile) -> bool {
+    let workload = Arc::new(generate(seed, profile));
+    let plan = trial::plan::plan(&workload, &shared.cfg.crash_points, seed);
+    let seed_dir = match shared.run.write_workload(seed, &workload) {
+        Ok(d) => d,
+        Err(e) => {
+            shared.tell(WorkerMsg::Fatal {
+                cause: format!("seed {seed}: {e}"),
+            });
+            return false;
+        }
+    };
+    let result = trial::run(
+        shared.setup,
+        &workload,
+        &plan,
+        &seed_dir,
+        &format!("work-{seed}"),
+    );
+    if shared.stop.aborted() {
+        return false;
+    }
+    let run = match result {
+        Ok(r) => r,
+        Err(e) if e.is_disk_full() => {
+            shared.tell(WorkerMsg::Fatal {
+                cause: format!("seed {seed}: {e}"),
+            });
+            return false;
+        }
+        Err(e) => {
+            let error_txt = seed_dir.join("error.txt");
+            if let Err(w) = std::fs::write(&error_txt, e.to_string()) {
+                shared.tell(WorkerMsg::Fatal {
+                    cause: format!("writing {}: {w}", error_txt.display()),
+                });
+                return false;
+            }
+            return shared.tell(WorkerMsg::RunFailed {
+                seed,
+                verdict: infra_verdict(&e),
+                problem: first_line(&e),
+            });
+        }
+    };
+    let live_mismatch = trial::live_mismatches(&workload, &run).into_iter().next();
+    let images = run.images.len();
+    let outcomes = Arc::new(run.outcomes);
+    let told = shared.tell(WorkerMsg::RunDone {
+        seed,
+        images,
+        boot_ms: u64::try_from(run.boot.as_millis()).unwrap_or(u64::MAX),
+        op_micros: run.op_micros,
+        live_mismatch,
+    });
+    for image in run.images {
+        let job = CheckJob {
+            seed,
+            workload: workload.clone(),
+            outcomes: outcomes.clone(),
+            image,
+            console: run.console.clone(),
+        };
+        // A closed queue means the campaign stopped; the job (and its image) is dropped.
+        if jobs.send(job).is_err() {
+            return false;
+        }
+    }
+    told
+}
+
+/// A checker worker: owns one checker VM (booted on first use, replaced when it fails) and
+/// checks jobs until the queue closes. After an abort, queued jobs are dropped unchecked.
+pub fn checker_worker(shared: &Shared<'_>, jobs: &Mutex<Receiver<CheckJob>>, index: usize) {
     let mut checker: Option<Checker> = None;
     let name = format!("checker-{index}");
+    let rules = FsRules::for_fs(shared.cfg.filesystem.name());
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => break,
         };
         let Ok(job) = job else { break };
-        if checker.is_none() {
-            match Checker::start(
-                &env.image,
-                &env.golden,
-                env.accel,
-                &env.dir.join("checkers"),
-                &name,
-                env.debug,
-                Duration::from_secs(cfg.check_timeout_secs),
-            ) {
-                Ok(c) => checker = Some(c),
-                Err(e) => {
-                    let v = infra_verdict(&e);
-                    let line = format!(
-                        "{name} failed to boot: {}",
-                        e.to_string().lines().next().unwrap_or("")
-                    );
-                    let _ = events.send(CampaignEvent::CheckDone {
-                        job: Box::new(job),
-                        outcome: Err((v, line)),
-                    });
-                    continue;
-                }
-            }
+        if shared.stop.aborted() {
+            continue;
         }
-        let Some(ck) = checker.as_mut() else { continue };
-        let outcome = match ck.check(&job.image.path, &job.exp) {
-            Ok(o) => Ok(o),
-            Err(e) => {
-                // The checker VM stopped answering or failed: replace it for the next job.
-                checker = None;
-                let v = infra_verdict(&e);
-                Err((
-                    v,
-                    format!(
-                        "{name}: {v}: {}",
-                        e.to_string().lines().next().unwrap_or("")
-                    ),
-                ))
+        let result = match check(shared, &mut checker, &name, &job, &rules) {
+            Ok(r) => r,
+            Err(cause) => {
+                shared.tell(WorkerMsg::Fatal { cause });
+                break;
             }
         };
-        let _ = events.send(CampaignEvent::CheckDone {
+        if shared.stop.aborted() {
+            continue;
+        }
+        if !shared.tell(WorkerMsg::Checked {
             job: Box::new(job),
-            outcome,
-        });
+            result: Box::new(result),
+        }) {
+            break;
+        }
     }
     if let Some(ck) = checker {
         ck.stop();
+    }
+}
+
+/// The check's result, or `Err` with the cause when the campaign must stop (disk full).
+fn check(
+    shared: &Shared<'_>,
+    checker: &mut Option<Checker>,
+    name: &str,
+    job: &CheckJob,
+    rules: &FsRules,
+) -> Result<Result<Judged, (Verdict, String)>, String> {
+    if checker.is_none() {
+        let env = shared.env;
+        let started = Checker::start(
+            &env.image,
+            &env.golden,
+            env.accel,
+            &shared.run.checkers(),
+            name,
+            env.debug,
+            Duration::from_secs(shared.cfg.check_timeout_secs),
+        );
+        match started {
+            Ok(c) => *checker = Some(c),
+            Err(e) if e.is_disk_full() => return Err(format!("{name}: {e}")),
+            Err(e) => {
+                return Ok(Err((
+                    infra_verdict(&e),
+                    format!("{name} failed to boot: {}", first_line(&e)),
+                )))
+            }
+        }
+    }
+    let Some(ck) = checker.as_mut() else {
+        return Ok(Err((Verdict::AgentLost, format!("{name} vanished"))));
+    };
+    match trial::check_image(ck, &job.workload, &job.outcomes, &job.image, rules) {
+        Ok(judged) => Ok(Ok(judged)),
+        Err(e) if e.is_disk_full() => Err(format!("{name}: {e}")),
+        Err(e) => {
+            // A checker VM that failed once is not trusted again: replace it next time.
+            *checker = None;
+            let v = infra_verdict(&e);
+            Ok(Err((v, format!("{name}: {v}: {}", first_line(&e)))))
+        }
     }
 }

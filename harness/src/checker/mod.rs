@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use workloads::oracle::{Expectation, Finding, Verdict};
 
-use crate::campaign::run::{read_files, start_agent, GUEST_DIR};
-use crate::campaign::snapshot::sync_blocks;
 use crate::image::{Filesystem, GoldenImage, GuestImage};
+use crate::trial::blocks::sync_blocks;
+use crate::vm::agent::{read_files, start_agent, GUEST_DIR};
 use crate::vm::{Accel, AgentChannel, Vm, VmError, VmSpec};
 
 /// The verdict on one crash image and what explains it.
@@ -53,11 +53,14 @@ impl Checker {
         debug: bool,
         check_timeout: Duration,
     ) -> Result<Checker, VmError> {
-        std::fs::create_dir_all(dir).map_err(VmError::Spawn)?;
+        std::fs::create_dir_all(dir).map_err(|source| VmError::HostIo {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
         let pmem = dir.join(format!("{name}.pmem"));
         golden
             .copy_to(&pmem)
-            .map_err(|e| VmError::Guest(e.to_string()))?;
+            .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))?;
         let mut spec = VmSpec::new(name, image, &pmem, accel, dir);
         spec.debug = debug;
         let vm = Vm::boot(&spec)?;
@@ -88,12 +91,14 @@ impl Checker {
         // the new bytes.
         self.vm
             .run("echo 3 > /proc/sys/vm/drop_caches; blockdev --flushbufs /dev/pmem0")?;
-        let bytes_written = sync_blocks(crash_image, &self.pmem).map_err(|e| {
-            VmError::Guest(format!(
-                "writing crash image {} into the checker: {e}",
-                crash_image.display()
-            ))
-        })?;
+        let bytes_written =
+            sync_blocks(crash_image, &self.pmem).map_err(|source| VmError::HostIo {
+                what: format!(
+                    "writing crash image {} into the checker",
+                    crash_image.display()
+                ),
+                source,
+            })?;
         let done = |verdict, findings, detail: String| CheckOutcome {
             verdict,
             findings,

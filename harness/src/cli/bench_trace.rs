@@ -7,16 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use workloads::generator::{generate, Profile};
-use workloads::oracle::{expectation, FsRules};
 
 use super::image_cmd::prepare;
 use super::ImageArgs;
-use crate::campaign::cache_env::CacheEnv;
-use crate::campaign::cache_run;
 use crate::campaign::config::CacheModelConfig;
-use crate::campaign::plan::CrashPlan;
-use crate::campaign::run::{self, RunSetup};
 use crate::checker::Checker;
+use crate::trial::cache_env::CacheEnv;
+use crate::trial::plan::CrashPlan;
+use crate::trial::{self, ModelSetup, TrialSetup};
 use crate::vm::{Accel, AccelChoice};
 
 /// Options of `bench trace`.
@@ -51,7 +49,7 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("powercut-bench-trace-")
         .tempdir()?;
-    let setup = RunSetup {
+    let plain_setup = TrialSetup {
         image: img.clone(),
         golden: golden.clone(),
         accel: Accel::Tcg,
@@ -59,38 +57,39 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
         ext4_commit_secs: 600,
         timeout: Duration::from_secs(600),
         debug,
+        model: ModelSetup::Snapshot,
     };
+    let traced_setup = TrialSetup {
+        model: ModelSetup::Cache {
+            env: cache,
+            cfg: CacheModelConfig {
+                max_states_per_run: args.max_states,
+                ..CacheModelConfig::default()
+            },
+        },
+        ..plain_setup.clone()
+    };
+    let none = CrashPlan::default();
 
     let t = Instant::now();
-    let plain = run::run_workload(
-        &setup,
+    let plain = trial::run(
+        &plain_setup,
         &workload,
-        &CrashPlan::default(),
+        &none,
         &dir.path().join("plain"),
         "bench-plain",
     )?;
     let plain_secs = t.elapsed().as_secs_f64();
 
-    let cfg = CacheModelConfig {
-        max_states_per_run: args.max_states,
-        ..CacheModelConfig::default()
-    };
     let traced_dir = dir.path().join("traced");
     let t = Instant::now();
-    let traced = cache_run::run_workload(
-        &setup,
-        Some(&cache),
-        &cfg,
-        &workload,
-        &traced_dir,
-        "bench-traced",
-    )?;
+    let traced = trial::run(&traced_setup, &workload, &none, &traced_dir, "bench-traced")?;
     let traced_secs = t.elapsed().as_secs_f64();
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(traced_dir.join("cache-run.json")).context("reading cache-run.json")?,
     )?;
 
-    let rules = FsRules::for_fs(golden.fs.name());
+    let rules = traced_setup.rules();
     let mut checker = Checker::start(
         &img,
         &golden,
@@ -103,8 +102,8 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut passed = 0;
     for image in &traced.images {
-        let exp = expectation(&workload, &traced.outcomes, image.point, &rules);
-        if checker.check(&image.path, &exp)?.verdict == workloads::oracle::Verdict::Pass {
+        let judged = trial::check_image(&mut checker, &workload, &traced.outcomes, image, &rules)?;
+        if judged.failure.is_none() {
             passed += 1;
         }
     }

@@ -1,15 +1,19 @@
-//! `powercut campaign` and `powercut run --seed N`.
+//! `powercut campaign`: the config (file, flags, or the run directory's own on `--resume`),
+//! the guest image and accelerator, then the engine, the reports and the exit code.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::exit;
 use crate::cache::cache_root;
 use crate::campaign::config::{CampaignConfig, CrashModel};
-use crate::campaign::{run_campaign, CampaignEnv};
+use crate::campaign::{run_campaign, CampaignEnv, CampaignError};
 use crate::image::{self, golden_image, ImageOptions};
+use crate::rundir::{RunDir, RunInfo};
+use crate::trial::cache_env::CacheEnv;
+use crate::trial::ModelSetup;
 use crate::vm::resolve_accel;
 
 /// `campaign` options (override the config file).
@@ -50,17 +54,23 @@ pub struct CampaignArgs {
     pub junit: Option<PathBuf>,
 }
 
-fn load_config(args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
+/// The config file's config with the flags applied; `None` when neither a file nor a flag
+/// was given (a resume then takes the run directory's own).
+fn configured(args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
     let path = args
         .config
         .clone()
         .unwrap_or_else(|| crate::cache::workspace_root().join("ci/smoke.yaml"));
-    let mut cfg = CampaignConfig::load(&path)?;
+    let cfg = CampaignConfig::load(&path)?;
+    with_flags(cfg, args)
+}
+
+fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
     if let Some(s) = &args.seeds {
         cfg.seeds = s.clone();
     }
     if let Some(m) = &args.mutant {
-        cfg.mutant = Some(m.clone());
+        cfg.mutant = super::mutant_arg(m);
     }
     if let Some(c) = args.crash_model {
         cfg.crash_model = c;
@@ -81,22 +91,85 @@ fn load_config(args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
     Ok(cfg)
 }
 
+/// The first top-level key whose value differs between two configs.
+fn first_difference(a: &CampaignConfig, b: &CampaignConfig) -> Option<String> {
+    let (Ok(serde_yaml::Value::Mapping(a)), Ok(serde_yaml::Value::Mapping(b))) =
+        (serde_yaml::to_value(a), serde_yaml::to_value(b))
+    else {
+        return Some("(unreadable)".into());
+    };
+    a.iter()
+        .find(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, _)| k.as_str().unwrap_or("?").to_owned())
+}
+
+/// The config of a campaign in `run`: a new one's from the file and flags; a resumed one's
+/// from its `config.yaml` (with flags on top), refusing a `--config` that differs.
+fn campaign_config(args: &CampaignArgs, run: &RunDir) -> anyhow::Result<CampaignConfig> {
+    if !args.resume {
+        return configured(args);
+    }
+    let recorded = run
+        .read_config()?
+        .with_context(|| format!("{} has a journal but no config.yaml", run.root().display()))?;
+    let cfg = match &args.config {
+        Some(_) => configured(args)?,
+        None => with_flags(recorded.clone(), args)?,
+    };
+    if let Some(field) = first_difference(&recorded, &cfg) {
+        anyhow::bail!(
+            "--resume: `{field}` differs from the run directory's config.yaml; a resumed campaign keeps its config (drop the flag, or start a new --output)"
+        );
+    }
+    Ok(cfg)
+}
+
+/// The run directory and whether it is a resume, or the usage error to print.
+fn run_dir(args: &CampaignArgs, output: &Path) -> Result<PathBuf, String> {
+    match (&args.output, args.resume) {
+        (Some(d), true) if !RunDir::new(d).has_journal() => Err(format!(
+            "--resume: {} holds no campaign journal",
+            d.display()
+        )),
+        (Some(d), false) if RunDir::new(d).has_journal() => Err(format!(
+            "{} already holds a campaign journal: pass --resume to continue it, or another --output",
+            d.display()
+        )),
+        (Some(d), _) => Ok(d.clone()),
+        (None, true) => Err("--resume needs --output <run dir>".into()),
+        (None, false) => Ok(output.join(chrono_stamp())),
+    }
+}
+
 /// `powercut campaign`: returns the exit code.
 pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
-    let cfg = match load_config(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(exit::USAGE);
+    let usage = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        Ok(exit::USAGE)
+    };
+    let default_out = match configured(args) {
+        Ok(c) => c.output,
+        Err(e) if args.resume => {
+            tracing::debug!("no usable config file for the default output: {e:#}");
+            PathBuf::from("runs")
         }
+        Err(e) => return usage(&format!("{e:#}")),
+    };
+    let dir = match run_dir(args, &default_out) {
+        Ok(d) => d,
+        Err(e) => return usage(&e),
+    };
+    let run = RunDir::new(&dir);
+    let cfg = match campaign_config(args, &run) {
+        Ok(c) => c,
+        Err(e) => return usage(&format!("{e:#}")),
     };
     let cache_model = cfg.crash_model == CrashModel::Cache;
     if cache_model && cfg.accel == crate::vm::AccelChoice::Kvm {
-        eprintln!(
-            "error: crash_model `cache` needs TCG: its QEMU plugin traces stores and cache \
-             flushes, which KVM executes natively; use --accel tcg (or auto), or --crash-model snapshot"
+        return usage(
+            &"crash_model `cache` needs TCG: its QEMU plugin traces stores and cache \
+              flushes, which KVM executes natively; use --accel tcg (or auto), or --crash-model snapshot",
         );
-        return Ok(exit::USAGE);
     }
     let cache = cache_root();
     let (img, _) = image::build_image(&ImageOptions {
@@ -122,9 +195,8 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         debug,
     )
     .context("building the golden pmem image")?;
-    let cache_env = if cache_model {
-        let env = crate::campaign::cache_env::CacheEnv::prepare(&img, &golden)
-            .context("preparing the cache crash model")?;
+    let model = if cache_model {
+        let env = CacheEnv::prepare(&img, &golden).context("preparing the cache crash model")?;
         eprintln!(
             "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
             env.plugin.display(),
@@ -132,80 +204,78 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
             env.nvdimm.size,
             env.qemu_version
         );
-        Some(env)
-    } else {
-        None
-    };
-    let dir = match (&args.output, args.resume) {
-        (Some(d), _) => d.clone(),
-        (None, true) => {
-            eprintln!("error: --resume needs --output <run dir>");
-            return Ok(exit::USAGE);
+        ModelSetup::Cache {
+            env,
+            cfg: cfg.cache.clone(),
         }
-        (None, false) => cfg.output.join(chrono_stamp()),
-    };
-    if dir.join("journal.jsonl").exists() && !args.resume {
-        eprintln!(
-            "error: {} already holds a campaign journal: pass --resume to continue it, or another --output",
-            dir.display()
-        );
-        return Ok(exit::USAGE);
-    }
-    let config_arg = args
-        .config
-        .as_ref()
-        .map(|c| format!(" --config {}", c.display()))
-        .unwrap_or_default();
-    let mutant_arg = cfg
-        .mutant
-        .as_ref()
-        .map(|m| format!(" --mutant {m}"))
-        .unwrap_or_default();
-    let model_arg = if cache_model {
-        " --crash-model cache"
     } else {
-        ""
+        ModelSetup::Snapshot
     };
+    let info = RunInfo {
+        powercut: env!("CARGO_PKG_VERSION").to_owned(),
+        rng: workloads::generator::RNG.to_owned(),
+        kernel: img.kernel_version.clone(),
+        image: img.hash.clone(),
+        accelerator: accel.accel.to_string(),
+    };
+    if args.resume {
+        if let Some(before) = run.read_run_info()? {
+            if before.kernel != info.kernel || before.image != info.image {
+                return usage(&format!(
+                    "--resume: the campaign in {} ran on kernel {} (image {}); this one would use kernel {} (image {}); results of two kernels do not mix: start a new --output",
+                    dir.display(), before.kernel, before.image, info.kernel, info.image
+                ));
+            }
+        }
+    }
+    let run = RunDir::create(&dir).context("creating the run directory")?;
+    if !args.resume {
+        run.write_config(&cfg).context("writing config.yaml")?;
+    }
+    run.write_run_info(&info)
+        .context("recording the campaign's environment")?;
     let env = CampaignEnv {
         image: img,
         golden,
         accel: accel.accel,
+        model,
         dir: dir.clone(),
         debug,
         progress: std::io::stderr().is_terminal(),
-        repro_base: format!("cargo run --release -- campaign{config_arg}{mutant_arg}{model_arg}"),
-        cache: cache_env,
+        repro_base: repro_base(&dir),
     };
+    let (workers, checkers) = cfg.parallelism();
     eprintln!(
-        "campaign: {} seeds ({}), {} on {}, crash model {}, mutant {}, run dir {}",
+        "campaign: {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
         cfg.seed_list().len(),
         cfg.profile,
         cfg.filesystem,
         env.image.kernel_version,
-        serde_yaml::to_string(&cfg.crash_model)
-            .unwrap_or_default()
-            .trim(),
+        env.model.name(),
         cfg.mutant.as_deref().unwrap_or("none"),
         dir.display()
     );
-    let (workers, checkers) = cfg.parallelism();
-    eprintln!("parallelism: {workers} workload VM(s), {checkers} checker VM(s)");
-    crate::campaign::signals::set_graceful(true);
-    crate::report::RunInfo::of(&env)
-        .write(&dir)
-        .context("recording the campaign's environment")?;
-    let totals = run_campaign(&cfg, &env)?;
+    let outcome = match run_campaign(&cfg, &env) {
+        Ok(o) => o,
+        Err(e @ CampaignError::Journal(_)) => return usage(&e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            crate::vm::process::kill_all();
+            return Ok(exit::INFRA);
+        }
+    };
     let reports = crate::report::write_reports(&dir, args.junit.as_deref())
         .with_context(|| format!("writing the reports of {}", dir.display()))?;
+    let totals = &outcome.totals;
     println!(
         "{}",
-        crate::ui::summary_table(&totals, &accel.accel.to_string(), &dir)
+        crate::ui::summary_table(totals, &accel.accel.to_string(), &dir)
     );
     println!("  report: {}", reports.html.display());
     if let Some(j) = &reports.junit {
         println!("  junit: {}", j.display());
     }
-    Ok(if crate::campaign::signals::stop_requested() {
+    Ok(if outcome.interrupted {
         130
     } else if totals.failures > 0 {
         exit::FAILURE
@@ -214,6 +284,16 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     } else {
         exit::PASS
     })
+}
+
+/// The command that re-runs one seed of this campaign (append the seed number): its
+/// generated workload and planned crash points, with the run directory's config.
+fn repro_base(dir: &Path) -> String {
+    let config = dir.join(crate::rundir::CONFIG);
+    format!(
+        "cargo run --release -- repro --config {} --seed",
+        crate::vm::cmdline::shell_quote(&config.to_string_lossy()),
+    )
 }
 
 fn chrono_stamp() -> String {

@@ -3,15 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use workloads::oracle::FsRules;
-
 use super::exit;
 use super::repro_cmd::{load_failure_dir, prepare, TriageOptions};
 use crate::triage::driver::{minimize_failure, write_outputs, RunContext};
-use crate::triage::faildir::point_parts;
-use crate::triage::repro::inside_delay_us;
 use crate::triage::session::Session;
+use crate::trial::finding::point_parts;
+use crate::trial::plan::inside_delay_us;
+use anyhow::Context;
 
 /// `minimize` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,20 +42,20 @@ pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
     };
     eprintln!(
         "minimize: {}\n  signature {}; workload {} ops, crash {}, mutant {}, at most {} runs",
-        fd.title,
-        fd.signature(),
+        fd.record.title,
+        fd.record.signature,
         fd.workload.ops.len(),
-        fd.crash_label(),
+        fd.record.crash,
         p.mutant.as_deref().unwrap_or("none"),
         args.max_runs
     );
-    let (k, inside) = point_parts(fd.point);
+    let (k, inside) = point_parts(fd.record.crash.point);
     let delay = if inside {
-        inside_delay_us(&fd.workload, &p.cfg.crash_points, fd.seed, k)
+        inside_delay_us(&fd.workload, &p.cfg.crash_points, fd.record.seed, k)
     } else {
         0
     };
-    let mut session = Session::new(p.env.clone(), FsRules::for_fs(&fd.rules));
+    let mut session = Session::new(p.env.clone());
     let result = minimize_failure(&mut session, &fd, args.max_runs, delay, &mut |l| {
         eprintln!("{l}");
     });

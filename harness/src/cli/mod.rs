@@ -28,6 +28,12 @@ pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
 use crate::image::Filesystem;
 use crate::vm::AccelChoice;
 
+/// A `--mutant` argument: `none` (or empty) is the stock kernel.
+pub(crate) fn mutant_arg(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && s != "none").then(|| s.to_owned())
+}
+
 /// Exit codes (stable, documented in the README).
 pub mod exit {
     /// Everything passed.

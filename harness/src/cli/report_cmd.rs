@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::exit;
-use crate::report::{write_reports, ReportError};
+use crate::report::write_reports;
 
 /// `report` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -19,11 +19,12 @@ pub struct ReportArgs {
 }
 
 /// `powercut report`: exit 0 once the reports are written (whatever the campaign found: its
-/// verdicts are in them), 2 if the directory is not a run directory.
+/// verdicts are in them), 2 if the directory is not a run directory or its journal is
+/// damaged (never a report of a journal it could not read whole).
 pub fn report(args: &ReportArgs) -> anyhow::Result<i32> {
     let written = match write_reports(&args.run_dir, args.junit.as_deref()) {
         Ok(w) => w,
-        Err(e @ ReportError::NotARunDir { .. }) => {
+        Err(e) if e.is_bad_input() => {
             eprintln!("error: {e}");
             return Ok(exit::USAGE);
         }

@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use workloads::generator::{generate, Profile};
-use workloads::oracle::FsRules;
 
-use super::exit;
+use super::{exit, mutant_arg};
 use crate::cache::{cache_root, workspace_root};
 use crate::campaign::config::{CampaignConfig, CrashModel};
-use crate::campaign::plan::plan;
-use crate::campaign::run::RunSetup;
 use crate::image::{self, golden_image, Filesystem, ImageOptions};
-use crate::triage::faildir::{parse_mutant, point_parts, FailureDir};
-use crate::triage::repro::{inside_delay_us, repro_failure, repro_seed};
+use crate::rundir::failure::FailureDir;
+use crate::triage::repro::{repro_failure, repro_seed};
 use crate::triage::session::{Session, TriageEnv};
+use crate::trial::finding::point_parts;
+use crate::trial::plan::{inside_delay_us, plan};
+use crate::trial::{ModelSetup, TrialSetup};
 use crate::vm::{resolve_accel, AccelChoice};
 
 /// Options of `repro` and `minimize` that choose the environment of the runs.
@@ -88,10 +88,19 @@ pub(super) fn prepare(
     fd: Option<&FailureDir>,
     debug: bool,
 ) -> anyhow::Result<Result<Prepared, i32>> {
-    let loaded = match (&opts.config, fd.and_then(|f| f.campaign_config.clone())) {
-        (Some(p), _) => CampaignConfig::load(p),
+    let recorded = match fd.map(FailureDir::campaign_config).transpose() {
+        Ok(c) => c.flatten(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Err(exit::USAGE));
+        }
+    };
+    let loaded = match (&opts.config, recorded) {
+        (Some(p), _) => CampaignConfig::load(p).map_err(|e| e.to_string()),
         (None, Some(c)) => Ok(c),
-        (None, None) => CampaignConfig::load(&workspace_root().join("ci/smoke.yaml")),
+        (None, None) => {
+            CampaignConfig::load(&workspace_root().join("ci/smoke.yaml")).map_err(|e| e.to_string())
+        }
     };
     let mut cfg = match loaded {
         Ok(c) => c,
@@ -107,20 +116,20 @@ pub(super) fn prepare(
         return Ok(Err(exit::USAGE));
     }
     if let Some(f) = fd {
-        match f.rules.as_str() {
+        match f.record.filesystem.as_str() {
             "ext4" => cfg.filesystem = Filesystem::Ext4,
             "xfs" => cfg.filesystem = Filesystem::Xfs,
             _ => {}
         }
     }
     let mutant = match (&opts.mutant, fd) {
-        (Some(m), _) => parse_mutant(m),
-        (None, Some(f)) => f.mutant.clone(),
+        (Some(m), _) => mutant_arg(m),
+        (None, Some(f)) => f.record.mutant.clone(),
         (None, None) => cfg.mutant.clone(),
     };
     if let Some(m) = &mutant {
-        if !crate::image::mutant::MUTANTS.iter().any(|(n, _)| n == m) {
-            eprintln!("error: unknown mutant `{m}` (m1..m5, or none)");
+        if let Err(e) = crate::image::mutant::validate_mutant(m) {
+            eprintln!("error: --mutant: {e}");
             return Ok(Err(exit::USAGE));
         }
     }
@@ -161,7 +170,7 @@ pub(super) fn prepare(
         .context("creating a scratch directory")?;
     let kernel = img.kernel_version.clone();
     let env = TriageEnv {
-        setup: RunSetup {
+        setup: TrialSetup {
             image: img,
             golden,
             accel: accel.accel,
@@ -169,6 +178,7 @@ pub(super) fn prepare(
             ext4_commit_secs: cfg.ext4_commit_secs,
             timeout: Duration::from_secs(cfg.run_timeout_secs),
             debug,
+            model: ModelSetup::Snapshot,
         },
         check_timeout: Duration::from_secs(cfg.check_timeout_secs),
         work_dir: scratch.path().to_owned(),
@@ -183,14 +193,10 @@ pub(super) fn prepare(
     }))
 }
 
-/// The image hash and kernel the failure's campaign recorded in `<run>/report.json`.
+/// The image hash and kernel the failure's campaign recorded in its `run-info.json`.
 fn campaign_image(fd: &FailureDir) -> Option<(String, String)> {
-    let report = fd.dir.parent()?.parent()?.join("report.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(report).ok()?).ok()?;
-    Some((
-        v["image"].as_str()?.to_owned(),
-        v["kernel"].as_str()?.to_owned(),
-    ))
+    let info = fd.run_dir()?.read_run_info().ok()??;
+    Some((info.image, info.kernel))
 }
 
 /// `powercut repro`: exit 1 when the failure came back at least once (the bug is real),
@@ -217,19 +223,19 @@ pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
         (Some(fd), _) => {
             eprintln!(
                 "repro: {}\n  workload {} ({} ops), crash {}, mutant {mutant_name}, {} runs",
-                fd.title,
+                fd.record.title,
                 fd.workload.name,
                 fd.workload.ops.len(),
-                fd.crash_label(),
+                fd.record.crash,
                 args.runs
             );
-            let (k, inside) = point_parts(fd.point);
+            let (k, inside) = point_parts(fd.record.crash.point);
             let delay = if inside {
-                inside_delay_us(&fd.workload, &p.cfg.crash_points, fd.seed, k)
+                inside_delay_us(&fd.workload, &p.cfg.crash_points, fd.record.seed, k)
             } else {
                 0
             };
-            let mut session = Session::new(p.env.clone(), FsRules::for_fs(&fd.rules));
+            let mut session = Session::new(p.env.clone());
             let r = repro_failure(&mut session, fd, args.runs, delay, &mut say);
             session.stop();
             (r, Some(fd.dir.clone()))
@@ -250,7 +256,7 @@ pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
                 plan.images(),
                 args.runs
             );
-            let mut session = Session::new(p.env.clone(), FsRules::for_fs(p.fs.name()));
+            let mut session = Session::new(p.env.clone());
             let r = repro_seed(
                 &mut session,
                 &workload,

@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use workloads::generator::{generate, Profile};
-use workloads::oracle::live_state;
 use workloads::Workload;
 
 use super::exit;
 use super::image_cmd::prepare;
 use super::ImageArgs;
-use crate::campaign::plan::CrashPlan;
-use crate::campaign::run::{run_workload, RunSetup};
+use crate::trial::plan::CrashPlan;
+use crate::trial::{self, ModelSetup, TrialSetup};
 
 /// `workload gen`: print the generated workload's YAML.
 pub fn workload_gen(seed: u64, profile: &str) -> anyhow::Result<i32> {
@@ -84,42 +83,32 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
             return Ok(exit::USAGE);
         }
     };
+    let mutant = args.mutant.as_deref().and_then(super::mutant_arg);
+    if let Some(m) = &mutant {
+        if let Err(e) = crate::image::mutant::validate_mutant(m) {
+            eprintln!("error: --mutant: {e}");
+            return Ok(exit::USAGE);
+        }
+    }
     let (img, accel, goldens) = prepare(&args.image, debug)?;
     let golden = goldens
         .into_iter()
         .next()
         .context("no file system selected")?;
-    let setup = RunSetup {
+    let setup = TrialSetup {
         image: img,
         golden,
         accel: accel.accel,
-        mutant: args.mutant.clone(),
+        mutant,
         ext4_commit_secs: 600,
         timeout: Duration::from_secs(300),
         debug,
+        model: ModelSetup::Snapshot,
     };
     let dir = tempfile::Builder::new().prefix("powercut-run-").tempdir()?;
-    let res = run_workload(&setup, &workload, &CrashPlan::default(), dir.path(), "run")
+    let res = trial::run(&setup, &workload, &CrashPlan::default(), dir.path(), "run")
         .with_context(|| format!("running workload {}", workload.name))?;
-    let expected = live_state(&workload, &res.outcomes);
-    let mut mismatches = Vec::new();
-    for (name, obs) in &res.live {
-        match (expected.get(name), obs.exists) {
-            (Some(d), true) if *d == obs.data => {}
-            (None, false) => {}
-            (Some(d), true) => mismatches.push(format!(
-                "{name}: {} bytes, expected {} (first difference at byte {})",
-                obs.data.len(),
-                d.len(),
-                d.iter()
-                    .zip(&obs.data)
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(d.len().min(obs.data.len()))
-            )),
-            (Some(_), false) => mismatches.push(format!("{name}: missing, expected to exist")),
-            (None, true) => mismatches.push(format!("{name}: exists, expected absent")),
-        }
-    }
+    let mismatches = trial::live_mismatches(&workload, &res);
     let failed_ops = res
         .outcomes
         .iter()
@@ -138,7 +127,7 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
     if mismatches.is_empty() {
         println!(
             "live file system matches the oracle's no-crash state ({} files)",
-            expected.len()
+            res.live.values().filter(|o| o.exists).count()
         );
         Ok(exit::PASS)
     } else {

@@ -19,6 +19,20 @@ pub const MUTANTS: &[(&str, &str)] = &[
     ("m5", "ext4 fsync is a no-op (snapshot model)"),
 ];
 
+/// A mutant name that is not one of [`MUTANTS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown mutant `{0}` (m1..m5; `none` is the stock kernel)")]
+pub struct UnknownMutant(pub String);
+
+/// Check a mutant name before it reaches a guest shell.
+pub fn validate_mutant(name: &str) -> Result<(), UnknownMutant> {
+    if MUTANTS.iter().any(|(n, _)| *n == name) {
+        Ok(())
+    } else {
+        Err(UnknownMutant(name.to_owned()))
+    }
+}
+
 /// Where Debian installs the headers for `kver`.
 pub fn headers_dir(kver: &str) -> PathBuf {
     PathBuf::from(format!("/usr/src/linux-headers-{kver}"))

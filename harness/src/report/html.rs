@@ -8,8 +8,9 @@ use std::fmt::Write as _;
 use workloads::oracle::Verdict;
 
 use super::model::{FailureEntry, Report, SeedEntry, SeedStatus};
-use super::rundir::{FailureDir, RunData, CONSOLE_TAIL_LINES};
 use super::{hexdiff, timeline};
+use crate::rundir::failure::FailureDir;
+use crate::rundir::read::{ConsoleTail, RunData, CONSOLE_TAIL_LINES};
 
 /// Escape text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -289,35 +290,44 @@ fn seeds(r: &Report, out: &mut String) {
 fn failures(r: &Report, data: &RunData, out: &mut String) {
     let _ = write!(
         out,
-        "<section id=\"failures\"><h2>Failures ({} directories)</h2>",
+        "<section id=\"failures\"><h2>Failures ({} distinct)</h2>",
         r.failures.len()
     );
     if r.failures.is_empty() {
-        out.push_str("<p class=\"muted\">No failure directory.</p>");
+        out.push_str("<p class=\"muted\">No failure.</p>");
     }
     for f in &r.failures {
-        let dir = data.failures.iter().find(|d| d.slug == f.slug);
-        failure(f, dir, out);
+        let dir = data
+            .failures
+            .iter()
+            .find(|d| Some(d.slug().as_str()) == f.slug());
+        let console = f.slug().and_then(|s| data.failure_consoles.get(s));
+        failure(f, dir, console, out);
     }
     out.push_str("</section>");
 }
 
-fn failure(f: &FailureEntry, dir: Option<&FailureDir>, out: &mut String) {
-    let verdict = f.verdict.map_or("unknown", |v| v.name());
+fn failure(
+    f: &FailureEntry,
+    dir: Option<&FailureDir>,
+    console: Option<&ConsoleTail>,
+    out: &mut String,
+) {
+    let verdict = f.verdict.name();
     let _ = write!(
         out,
         "<article class=\"failure{}\" id=\"{}\"><h3><span class=\"pill {}\">{}</span> {}</h3><table class=\"kv\">",
         if f.suppressed { " known" } else { "" },
-        escape(&failure_anchor(&f.slug)),
-        f.verdict.map_or("v-none", |v| verdict_class(v, f.suppressed)),
+        escape(&failure_anchor(f.slug().unwrap_or(&f.title))),
+        verdict_class(f.verdict, f.suppressed),
         escape(verdict),
         escape(&f.title)
     );
     let seeds: Vec<String> = f.seeds.iter().map(u64::to_string).collect();
     for (k, v) in [
-        ("seed", f.seed.map(|s| s.to_string())),
-        ("crash point", f.point.clone()),
-        ("directory", Some(f.dir.clone())),
+        ("seed", Some(f.seed.to_string())),
+        ("crash point", Some(f.point.clone())),
+        ("directory", f.dir.clone()),
         (
             "occurrences",
             Some(format!(
@@ -329,20 +339,20 @@ fn failure(f: &FailureEntry, dir: Option<&FailureDir>, out: &mut String) {
             )),
         ),
     ] {
-        let v = v.unwrap_or_else(|| "unknown".into());
+        let v = v.unwrap_or_else(|| "none (see journal.jsonl)".into());
         let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }
     out.push_str("</table>");
-    match &f.reproduce {
-        Some(cmd) => {
+    match (&f.reproduce, &f.dir) {
+        (Some(cmd), Some(d)) => {
             let _ = write!(
                 out,
                 "<p>Reproduce (from the checkout; also <code>{}/reproduce.sh</code>):</p><pre class=\"cmd\">{}</pre>",
-                escape(&f.dir),
+                escape(d),
                 escape(cmd)
             );
         }
-        None => out.push_str("<p class=\"muted\">No reproduce.sh.</p>"),
+        _ => out.push_str("<p class=\"muted\">No reproduce.sh.</p>"),
     }
     let Some(dir) = dir else {
         out.push_str("</article>");
@@ -363,7 +373,7 @@ fn failure(f: &FailureEntry, dir: Option<&FailureDir>, out: &mut String) {
             escape(&dir.diff)
         );
     }
-    if let Some(c) = &dir.console {
+    if let Some(c) = console {
         let _ = write!(
             out,
             "<details><summary>{} (last {CONSOLE_TAIL_LINES} lines)</summary><pre>{}</pre></details>",

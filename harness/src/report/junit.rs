@@ -10,8 +10,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
 use super::model::{CrashPointEntry, Report, SeedEntry, SeedStatus};
-use super::rundir::{RunData, CONSOLE_TAIL_LINES};
 use super::ReportError;
+use crate::rundir::read::{RunData, CONSOLE_TAIL_LINES};
 
 /// Name of the one testsuite.
 pub const SUITE: &str = "powercut campaign";
@@ -43,12 +43,10 @@ fn crash_point_lines(s: &SeedEntry) -> String {
 
 /// The end of the seed's console log (or of the failure directory's copy).
 fn console_text(seed: u64, data: &RunData, fallback_slug: Option<&str>) -> String {
-    let tail = data.consoles.get(&seed).or_else(|| {
-        data.failures
-            .iter()
-            .find(|f| Some(f.slug.as_str()) == fallback_slug)
-            .and_then(|f| f.console.as_ref())
-    });
+    let tail = data
+        .consoles
+        .get(&seed)
+        .or_else(|| fallback_slug.and_then(|s| data.failure_consoles.get(s)));
     match tail {
         Some(c) => format!(
             "--- last {CONSOLE_TAIL_LINES} lines of {} ---\n{}\n",
@@ -72,11 +70,13 @@ fn failure_status(s: &SeedEntry, first: &CrashPointEntry, data: &RunData) -> Tes
     if let Some(d) = &first.failure_dir {
         let _ = writeln!(text, "failure directory: {d}");
     }
-    match data.failures.iter().find(|f| Some(f.slug.as_str()) == slug) {
+    match data
+        .failures
+        .iter()
+        .find(|f| Some(f.slug().as_str()) == slug)
+    {
         Some(f) => {
-            if let Some(cmd) = &f.reproduce {
-                let _ = writeln!(text, "reproduce: {cmd}");
-            }
+            let _ = writeln!(text, "reproduce: {}", f.record.reproduce);
             let _ = write!(text, "\n--- diff.txt ---\n{}\n", f.diff.trim_end());
         }
         None => text.push_str("\n--- no failure directory (see journal.jsonl) ---\n"),

@@ -1,42 +1,44 @@
 //! The report model: `report.json`'s schema and [`build_report`], a pure function from a
-//! parsed run directory ([`RunData`]) to a [`Report`]. HTML and JUnit render from it.
+//! read run directory ([`RunData`]: the fold of its journal and the files beside it) to a
+//! [`Report`]. HTML and JUnit render from it.
 //!
-//! # `report.json`, schema 2
-//! Schema 2 is a superset of schema 1: every schema-1 field keeps its name, type and
-//! meaning, so a schema-1 reader that ignores unknown keys reads schema 2. The schema number
-//! changes only when a field changes meaning or goes away. Field by field:
+//! # `report.json`, schema 3
+//! Schema 3 changed how checks and failures are listed: crash points are typed (`at`), and
+//! `failures` lists every distinct failure title the journal recorded (with its directory
+//! when one was written), not every directory found. Field by field:
 //!
 //! | field | type | meaning |
 //! |---|---|---|
-//! | `schema` | integer | 2 |
+//! | `schema` | integer | 3 |
 //! | `powercut` | string | version of the powercut that ran the campaign |
 //! | `rng` | string | the generator's RNG (seeds reproduce only with the same one) |
 //! | `kernel`, `image`, `accelerator` | string | guest kernel release, image hash, `kvm`/`tcg`; `"unknown"` if the run directory does not record them |
-//! | `crash_model`, `filesystem`, `mutant` | string, string, string or null | from `config.yaml` |
-//! | `profile` | string | generator profile (new in 2) |
+//! | `crash_model`, `filesystem`, `mutant`, `profile` | string, string, string or null, string | from `config.yaml` |
 //! | `totals` | object | `seeds`, `checks`, `passed`, `failures`, `infra`, `distinct_failures` (titles), `infra_problems` (lines), `suppressed` (titles of known bugs) |
 //! | `by_verdict` | object | verdict name → number of checks |
-//! | `checks` | array | every check of a finished seed: `seed`, `point`, `verdict`, `title`, `millis`, `suppressed` |
-//! | `seeds` | array | one [`SeedEntry`] per seed the campaign started (new in 2) |
-//! | `failures` | array | one [`FailureEntry`] per failure directory (new in 2) |
-//! | `notes` | array of strings | files of the run directory that could not be read (new in 2) |
+//! | `checks` | array | every check of a finished seed: `seed`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `millis`, `suppressed` |
+//! | `seeds` | array | one [`SeedEntry`] per seed the campaign started |
+//! | `failures` | array | one [`FailureEntry`] per distinct failure title |
+//! | `stopped` | string or null | why the campaign stopped before finishing, if it did |
+//! | `notes` | array of strings | files of the run directory that could not be read |
 //!
 //! Suppressions (`suppressions:` in `config.yaml`) are re-applied to the recorded titles, so
 //! a report regenerated after editing them reflects the new list.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use workloads::oracle::Verdict;
+use workloads::oracle::{CrashPoint, Verdict};
 
-use super::rundir::{FailureDir, RunData};
 use crate::campaign::config::CrashModel;
-use crate::campaign::journal::{self, JournalEntry};
-use crate::campaign::{CheckRecord, Totals};
+use crate::campaign::events::CheckRecord;
+use crate::campaign::fold::{RunEnd, SeedState, Totals};
 use crate::image::Filesystem;
+use crate::rundir::read::RunData;
+use crate::trial::finding::CrashLabel;
 
 /// The `schema` number of the `report.json` this module writes.
-pub const SCHEMA: u32 = 2;
+pub const SCHEMA: u32 = 3;
 
 /// What `kernel`, `image` and `accelerator` say when the run directory does not record them.
 pub const UNKNOWN: &str = "unknown";
@@ -69,13 +71,36 @@ pub struct Report {
     /// Verdict name → number of checks of finished seeds.
     pub by_verdict: BTreeMap<String, usize>,
     /// Every check of a finished seed.
-    pub checks: Vec<CheckRecord>,
+    pub checks: Vec<CheckEntry>,
     /// Every seed the campaign started, by seed number.
     pub seeds: Vec<SeedEntry>,
-    /// Every failure directory, by seed and crash point.
+    /// Every distinct failure title, by seed and crash point.
     pub failures: Vec<FailureEntry>,
+    /// Why the campaign stopped before finishing, if it did.
+    pub stopped: Option<String>,
     /// Files of the run directory that could not be read.
     pub notes: Vec<String>,
+}
+
+/// One check of a finished seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckEntry {
+    /// Seed.
+    pub seed: u64,
+    /// Crash point label, "after op 7 (fsync)".
+    pub point: String,
+    /// The crash point.
+    pub at: CrashAt,
+    /// Crash model and variant.
+    pub model: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Failure title, for kernel-bug verdicts.
+    pub title: Option<String>,
+    /// Check time, ms.
+    pub millis: u64,
+    /// Matched a suppression (known bug).
+    pub suppressed: bool,
 }
 
 /// How a seed ended.
@@ -165,7 +190,7 @@ pub struct CrashAt {
 pub struct CrashPointEntry {
     /// Label, "after op 7 (fsync)".
     pub point: String,
-    /// The label parsed; null if it has another form.
+    /// The crash point.
     pub at: Option<CrashAt>,
     /// Verdict.
     pub verdict: Verdict,
@@ -179,22 +204,21 @@ pub struct CrashPointEntry {
     pub failure_dir: Option<String>,
 }
 
-/// One failure directory (the first occurrence of a distinct failure title).
+/// One distinct failure title.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FailureEntry {
     /// Failure title.
     pub title: String,
-    /// Directory name under `failures/`.
-    pub slug: String,
-    /// `failures/<slug>`, relative to the run directory.
-    pub dir: String,
-    /// Verdict, from `check.json`.
-    pub verdict: Option<Verdict>,
-    /// Seed that produced it, from `crash-point.txt`.
-    pub seed: Option<u64>,
-    /// Crash point label, from `crash-point.txt`.
-    pub point: Option<String>,
-    /// The command that re-runs its seed, from `reproduce.sh`.
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The seed of its first instance.
+    pub seed: u64,
+    /// The crash point of its first instance.
+    pub point: String,
+    /// Its failure directory (`failures/<slug>`), relative to the run directory, if one was
+    /// written.
+    pub dir: Option<String>,
+    /// The command that re-runs its seed (from the directory's `failure.json`).
     pub reproduce: Option<String>,
     /// Checks of finished seeds with this title.
     pub occurrences: usize,
@@ -204,85 +228,48 @@ pub struct FailureEntry {
     pub suppressed: bool,
 }
 
-/// Parse "after op K (kind)" / "inside op K (kind)".
-pub fn parse_point(label: &str) -> Option<CrashAt> {
-    let (when, rest) = if let Some(r) = label.strip_prefix("after op ") {
-        (When::After, r)
-    } else {
-        (When::Inside, label.strip_prefix("inside op ")?)
-    };
-    let (k, kind) = rest.split_once(' ')?;
-    let kind = kind.strip_prefix('(')?.strip_suffix(')')?;
-    Some(CrashAt {
-        when,
-        op: k.parse().ok()?,
-        kind: kind.to_owned(),
-    })
+impl FailureEntry {
+    /// The directory name under `failures/`, if there is a directory.
+    pub fn slug(&self) -> Option<&str> {
+        self.dir
+            .as_deref()
+            .and_then(|d| d.strip_prefix("failures/"))
+    }
 }
 
-/// One seed's last attempt, as the journal has it.
-#[derive(Debug, Default)]
-struct Attempt {
-    checks: Vec<CheckRecord>,
-    /// `Some(infra)` once the seed is done.
-    done: Option<Option<String>>,
-}
-
-/// Each seed's last attempt: a `seed_started` entry voids the checks before it, the same
-/// rule [`journal::records`] applies.
-fn attempts(entries: &[JournalEntry]) -> BTreeMap<u64, Attempt> {
-    let mut finished: BTreeMap<u64, Attempt> = BTreeMap::new();
-    let mut current: BTreeMap<u64, Vec<CheckRecord>> = BTreeMap::new();
-    for e in entries {
-        match e {
-            JournalEntry::SeedStarted { seed } => {
-                current.insert(*seed, Vec::new());
-            }
-            JournalEntry::Check(r) => current.entry(r.seed).or_default().push(r.clone()),
-            JournalEntry::SeedDone { seed, infra } => {
-                let checks = current.remove(seed).unwrap_or_default();
-                finished.insert(
-                    *seed,
-                    Attempt {
-                        checks,
-                        done: Some(infra.clone()),
-                    },
-                );
-            }
+impl CrashAt {
+    /// The typed crash label as the report shows it.
+    pub fn of(label: &CrashLabel) -> CrashAt {
+        CrashAt {
+            when: match label.point {
+                CrashPoint::AfterOp(_) => When::After,
+                CrashPoint::InsideOp(_) => When::Inside,
+            },
+            op: label.op(),
+            kind: label.kind.clone(),
         }
     }
-    for (seed, checks) in current {
-        finished
-            .entry(seed)
-            .or_insert(Attempt { checks, done: None });
-    }
-    finished
-}
-
-/// Seeds whose console logs the reports show: those with a non-pass check, an infrastructure
-/// problem, or no end. (All-pass seeds need none; the I/O layer skips reading theirs.)
-pub fn seeds_needing_console(entries: &[JournalEntry]) -> BTreeSet<u64> {
-    attempts(entries)
-        .into_iter()
-        .filter(|(_, a)| {
-            !matches!(a.done, Some(None)) || a.checks.iter().any(|c| c.verdict != Verdict::Pass)
-        })
-        .map(|(seed, _)| seed)
-        .collect()
 }
 
 /// How a seed ended, from its last attempt.
-fn status(a: &Attempt) -> SeedStatus {
+fn status(s: &SeedState, suppressed: &dyn Fn(&CheckRecord) -> bool) -> SeedStatus {
     let bug = |c: &&CheckRecord| c.verdict.is_kernel_bug();
-    if a.done.is_none() {
+    if !s.done {
         SeedStatus::Incomplete
-    } else if a.checks.iter().filter(bug).any(|c| !c.suppressed) {
+    } else if s.checks.iter().filter(bug).any(|c| !suppressed(c)) {
         SeedStatus::Fail
-    } else if matches!(a.done, Some(Some(_)))
-        || a.checks.iter().any(|c| c.verdict.is_infrastructure())
+    } else if matches!(s.run, Some(RunEnd::Failed { .. }))
+        || matches!(
+            s.run,
+            Some(RunEnd::Done {
+                live_mismatch: Some(_),
+                ..
+            })
+        )
+        || s.checks.iter().any(|c| c.verdict.is_infrastructure())
     {
         SeedStatus::Infra
-    } else if a.checks.iter().any(|c| bug(&c)) {
+    } else if s.checks.iter().any(|c| bug(&c)) {
         SeedStatus::KnownBug
     } else {
         SeedStatus::Pass
@@ -296,108 +283,36 @@ pub fn build_report(data: &RunData) -> Report {
         notes.push(format!("config.yaml: suppressions ignored: {e}"));
         Vec::new()
     });
-    let suppressed = |title: &Option<String>| {
-        title
-            .as_ref()
-            .is_some_and(|t| suppressions.iter().any(|re| re.is_match(t)))
+    let is_suppressed = |c: &CheckRecord| {
+        c.verdict.is_kernel_bug()
+            && c.title()
+                .is_some_and(|t| suppressions.iter().any(|re| re.is_match(t)))
     };
-    let dir_of: BTreeMap<&str, &FailureDir> = data
-        .failures
-        .iter()
-        .map(|f| (f.title.as_str(), f))
-        .collect();
-    let checks: Vec<CheckRecord> = journal::records(&data.entries)
-        .into_iter()
-        .map(|mut r| {
-            r.suppressed = r.verdict.is_kernel_bug() && suppressed(&r.title);
-            r
+    let state = &data.state;
+    let checks: Vec<CheckEntry> = state
+        .finished_checks()
+        .map(|c| CheckEntry {
+            seed: c.seed,
+            point: c.at.to_string(),
+            at: CrashAt::of(&c.at),
+            model: c.model.clone(),
+            verdict: c.verdict,
+            title: c.title().map(str::to_owned),
+            millis: c.millis,
+            suppressed: is_suppressed(c),
         })
         .collect();
     let mut by_verdict = BTreeMap::new();
-    for r in &checks {
-        *by_verdict.entry(r.verdict.to_string()).or_insert(0) += 1;
+    for c in &checks {
+        *by_verdict.entry(c.verdict.to_string()).or_insert(0) += 1;
     }
-    let mut seeds = Vec::new();
-    for (seed, mut attempt) in attempts(&data.entries) {
-        for c in &mut attempt.checks {
-            c.suppressed = c.verdict.is_kernel_bug() && suppressed(&c.title);
-        }
-        let ops = data.workloads.get(&seed).map_or_else(Vec::new, |w| {
-            w.ops
-                .iter()
-                .enumerate()
-                .map(|(index, op)| OpEntry {
-                    index,
-                    kind: op.kind().to_owned(),
-                    files: op.files().into_iter().map(str::to_owned).collect(),
-                })
-                .collect()
-        });
-        let crash_points = attempt
-            .checks
-            .iter()
-            .map(|c| CrashPointEntry {
-                point: c.point.clone(),
-                at: parse_point(&c.point),
-                verdict: c.verdict,
-                title: c.title.clone(),
-                suppressed: c.suppressed,
-                millis: c.millis,
-                failure_dir: c
-                    .title
-                    .as_deref()
-                    .and_then(|t| dir_of.get(t))
-                    .map(|f| format!("failures/{}", f.slug)),
-            })
-            .collect();
-        seeds.push(SeedEntry {
-            seed,
-            status: status(&attempt),
-            ops,
-            crash_points,
-            infra: attempt.done.clone().flatten(),
-            millis: attempt.checks.iter().map(|c| c.millis).sum(),
-            workload: data
-                .workloads
-                .contains_key(&seed)
-                .then(|| format!("seeds/{seed}/workload.yaml")),
-            console: data.consoles.get(&seed).map(|c| c.path.clone()),
-        });
-    }
-    let mut failures: Vec<FailureEntry> = data
-        .failures
-        .iter()
-        .map(|f| {
-            let same: Vec<&CheckRecord> = checks
-                .iter()
-                .filter(|c| c.title.as_deref() == Some(f.title.as_str()))
-                .collect();
-            let mut seeds: Vec<u64> = same.iter().map(|c| c.seed).collect();
-            seeds.dedup();
-            FailureEntry {
-                title: f.title.clone(),
-                slug: f.slug.clone(),
-                dir: format!("failures/{}", f.slug),
-                verdict: f.outcome.as_ref().map(|o| o.verdict),
-                seed: f.seed,
-                point: f.point.clone(),
-                reproduce: f.reproduce.clone(),
-                occurrences: same.len(),
-                seeds,
-                suppressed: suppressed(&Some(f.title.clone())),
-            }
-        })
+    let seeds = state
+        .seeds()
+        .map(|(seed, s)| seed_entry(data, seed, s, &is_suppressed))
         .collect();
-    failures.sort_by_key(|f| {
-        let at = f.point.as_deref().and_then(parse_point);
-        (
-            f.seed,
-            at.map(|a| (a.op, a.when == When::After)),
-            f.title.clone(),
-        )
-    });
+    let failures = failure_entries(data, &checks);
     let info = data.info.as_ref();
-    let field = |get: fn(&super::RunInfo) -> &String, fallback: &str| {
+    let field = |get: fn(&crate::rundir::RunInfo) -> &String, fallback: &str| {
         info.map_or_else(|| fallback.to_owned(), |i| get(i).clone())
     };
     Report {
@@ -411,89 +326,111 @@ pub fn build_report(data: &RunData) -> Report {
         filesystem: data.config.filesystem,
         mutant: data.config.mutant.clone(),
         profile: data.config.profile.clone(),
-        totals: journal::totals(&data.entries, &suppressions),
+        totals: state.totals(&suppressions),
         by_verdict,
         checks,
         seeds,
         failures,
+        stopped: state.stopped.clone(),
         notes,
     }
+}
+
+fn seed_entry(
+    data: &RunData,
+    seed: u64,
+    s: &SeedState,
+    is_suppressed: &dyn Fn(&CheckRecord) -> bool,
+) -> SeedEntry {
+    let ops = data.workloads.get(&seed).map_or_else(Vec::new, |w| {
+        w.ops
+            .iter()
+            .enumerate()
+            .map(|(index, op)| OpEntry {
+                index,
+                kind: op.kind().to_owned(),
+                files: op.files().into_iter().map(str::to_owned).collect(),
+            })
+            .collect()
+    });
+    let crash_points = s
+        .checks
+        .iter()
+        .map(|c| CrashPointEntry {
+            point: c.at.to_string(),
+            at: Some(CrashAt::of(&c.at)),
+            verdict: c.verdict,
+            title: c.title().map(str::to_owned),
+            suppressed: is_suppressed(c),
+            millis: c.millis,
+            failure_dir: c
+                .title()
+                .and_then(|t| data.state.failure_dir(t))
+                .map(str::to_owned),
+        })
+        .collect();
+    let problems = s.problems(seed);
+    SeedEntry {
+        seed,
+        status: status(s, is_suppressed),
+        ops,
+        crash_points,
+        infra: match &s.run {
+            Some(
+                RunEnd::Failed { .. }
+                | RunEnd::Done {
+                    live_mismatch: Some(_),
+                    ..
+                },
+            ) => problems.first().cloned(),
+            _ => None,
+        },
+        millis: s.checks.iter().map(|c| c.millis).sum(),
+        workload: data
+            .workloads
+            .contains_key(&seed)
+            .then(|| format!("seeds/{seed}/workload.yaml")),
+        console: data.consoles.get(&seed).map(|c| c.path.clone()),
+    }
+}
+
+/// One entry per distinct failure title of the finished checks, first instance first.
+fn failure_entries(data: &RunData, checks: &[CheckEntry]) -> Vec<FailureEntry> {
+    let mut out: Vec<FailureEntry> = Vec::new();
+    for c in checks.iter().filter(|c| c.verdict.is_kernel_bug()) {
+        let Some(title) = &c.title else { continue };
+        if let Some(f) = out.iter_mut().find(|f| &f.title == title) {
+            f.occurrences += 1;
+            if !f.seeds.contains(&c.seed) {
+                f.seeds.push(c.seed);
+            }
+            continue;
+        }
+        let dir = data.state.failure_dir(title).map(str::to_owned);
+        let reproduce = dir.as_deref().and_then(|d| {
+            data.failures
+                .iter()
+                .find(|f| Some(f.slug().as_str()) == d.strip_prefix("failures/"))
+                .map(|f| f.record.reproduce.clone())
+        });
+        out.push(FailureEntry {
+            title: title.clone(),
+            verdict: c.verdict,
+            seed: c.seed,
+            point: c.point.clone(),
+            dir,
+            reproduce,
+            occurrences: 1,
+            seeds: vec![c.seed],
+            suppressed: c.suppressed,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crash_point_labels_parse() {
-        assert_eq!(
-            parse_point("after op 7 (fsync_dir)"),
-            Some(CrashAt {
-                when: When::After,
-                op: 7,
-                kind: "fsync_dir".into()
-            })
-        );
-        assert_eq!(
-            parse_point("inside op 12 (pwrite)").map(|a| (a.when, a.op)),
-            Some((When::Inside, 12))
-        );
-        assert_eq!(parse_point("before op 1 (fsync)"), None);
-        assert_eq!(parse_point("after op x (fsync)"), None);
-        assert_eq!(parse_point("after op 3 fsync"), None);
-    }
-
-    fn check(seed: u64, verdict: Verdict) -> JournalEntry {
-        JournalEntry::Check(CheckRecord {
-            seed,
-            point: "after op 1 (fsync)".into(),
-            verdict,
-            title: (verdict != Verdict::Pass).then(|| format!("{verdict}: f0 after op 1 (fsync)")),
-            millis: 10,
-            suppressed: false,
-        })
-    }
-
-    #[test]
-    fn seed_status_follows_its_last_attempt() {
-        let done = |seed, infra: Option<&str>| JournalEntry::SeedDone {
-            seed,
-            infra: infra.map(str::to_owned),
-        };
-        let entries = vec![
-            check(1, Verdict::DataLoss),
-            JournalEntry::SeedStarted { seed: 1 },
-            check(1, Verdict::Pass),
-            done(1, None),
-            check(2, Verdict::Timeout),
-            check(2, Verdict::MissingFile),
-            done(2, None),
-            done(3, Some("seed 3: boot-failed: no console")),
-            JournalEntry::SeedStarted { seed: 4 },
-            check(4, Verdict::Pass),
-        ];
-
-        let got: Vec<(u64, SeedStatus)> = attempts(&entries)
-            .iter()
-            .map(|(s, a)| (*s, status(a)))
-            .collect();
-
-        assert_eq!(
-            got,
-            vec![
-                (1, SeedStatus::Pass),
-                (2, SeedStatus::Fail),
-                (3, SeedStatus::Infra),
-                (4, SeedStatus::Incomplete)
-            ]
-        );
-        assert_eq!(
-            seeds_needing_console(&entries)
-                .into_iter()
-                .collect::<Vec<_>>(),
-            vec![2, 3, 4]
-        );
-    }
 
     #[test]
     fn report_of_the_synthetic_run_has_seeds_failures_and_totals() {
@@ -532,7 +469,7 @@ mod tests {
             r.seeds[0].crash_points[2].failure_dir.as_deref(),
             Some("failures/data-loss-f-0-0-8-after-op-2-fsync")
         );
-        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.failures.len(), 2, "the failure and the known bug");
         assert_eq!(
             (r.failures[0].occurrences, r.failures[0].seeds.clone()),
             (1, vec![1])
@@ -541,6 +478,7 @@ mod tests {
             r.failures[0].reproduce.as_deref(),
             Some("cargo run --release -- campaign --mutant m5 --seeds 1..=1")
         );
+        assert!(r.failures[1].suppressed && r.failures[1].dir.is_none());
         let json = serde_json::to_value(&r).expect("json");
         for key in [
             "schema",
@@ -557,8 +495,21 @@ mod tests {
             "checks",
             "seeds",
             "failures",
+            "stopped",
         ] {
             assert!(json.get(key).is_some(), "report.json lacks `{key}`");
         }
+    }
+
+    #[test]
+    fn a_failure_without_a_directory_still_appears() {
+        let mut data = crate::report::testdata::synthetic_run();
+        data.failures.clear();
+
+        let r = build_report(&data);
+
+        assert_eq!(r.failures[0].title, crate::report::testdata::TITLE);
+        assert_eq!(r.failures[0].reproduce, None);
+        assert_eq!(r.totals.failures, 1);
     }
 }

@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use workloads::oracle::{AllowedVersion, Finding, Verdict};
 use workloads::{Op, Workload};
 
-use super::rundir::{ConsoleTail, FailureDir, RunData, RunInfo};
 use crate::campaign::config::CampaignConfig;
-use crate::campaign::journal::JournalEntry;
-use crate::campaign::CheckRecord;
+use crate::campaign::events::{CheckRecord, Event};
+use crate::campaign::fold::CampaignState;
 use crate::checker::CheckOutcome;
+use crate::rundir::failure::{FailureDir, FailureRecord, FAILURE_SCHEMA};
+use crate::rundir::read::{ConsoleTail, RunData};
+use crate::rundir::RunInfo;
+use crate::trial::finding::{CrashLabel, Failure, Signature};
+use workloads::oracle::CrashPoint;
 
 /// The file name of the synthetic workloads (markup on purpose).
 pub const FILE: &str = "f<0>";
@@ -20,15 +24,50 @@ pub const TITLE: &str = "data-loss: f<0> [0..8) after op 2 (fsync)";
 /// Its failure directory.
 pub const SLUG: &str = "data-loss-f-0-0-8-after-op-2-fsync";
 
-fn check(seed: u64, point: &str, verdict: Verdict, title: Option<&str>) -> JournalEntry {
-    JournalEntry::Check(CheckRecord {
+fn label(point: &str) -> CrashLabel {
+    let (when, rest) = point.split_once(" op ").expect("label");
+    let (k, kind) = rest.split_once(' ').expect("label");
+    let k: usize = k.parse().expect("op");
+    CrashLabel {
+        point: if when == "after" {
+            CrashPoint::AfterOp(k)
+        } else {
+            CrashPoint::InsideOp(k)
+        },
+        kind: kind.trim_matches(|c| c == '(' || c == ')').into(),
+    }
+}
+
+fn check(seed: u64, point: &str, verdict: Verdict, title: Option<&str>) -> Event {
+    let at = label(point);
+    Event::Checked(CheckRecord {
         seed,
-        point: point.into(),
+        failure: title.map(|t| Failure {
+            verdict,
+            title: t.into(),
+            signature: Signature {
+                verdict,
+                file: Some(FILE.into()),
+                inside: at.inside(),
+                kind: at.kind.clone(),
+            },
+        }),
+        at,
+        model: "snapshot".into(),
         verdict,
-        title: title.map(str::to_owned),
+        problem: None,
         millis: 100,
-        suppressed: false,
     })
+}
+
+fn ran(seed: u64, images: usize) -> Event {
+    Event::RunDone {
+        seed,
+        images,
+        boot_ms: 6000,
+        op_micros: 900,
+        live_mismatch: None,
+    }
 }
 
 fn workload(seed: u64) -> Workload {
@@ -71,26 +110,40 @@ pub fn finding() -> Finding {
 
 /// The synthetic run.
 pub fn synthetic_run() -> RunData {
-    let started = |seed| JournalEntry::SeedStarted { seed };
-    let done = |seed, infra: Option<&str>| JournalEntry::SeedDone {
-        seed,
-        infra: infra.map(str::to_owned),
-    };
+    let started = |seed| Event::SeedStarted { seed };
+    let done = |seed| Event::SeedDone { seed };
     let known = "size-loss: f9 size 0, allowed 4096 after op 2 (fsync)";
-    let entries = vec![
+    let events = vec![
+        Event::Journal {
+            version: crate::campaign::events::JOURNAL_VERSION,
+            powercut: "0.1.0".into(),
+        },
         started(1),
+        ran(1, 3),
         check(1, "after op 0 (create)", Verdict::Pass, None),
         check(1, "inside op 1 (pwrite)", Verdict::Pass, None),
         check(1, "after op 2 (fsync)", Verdict::DataLoss, Some(TITLE)),
-        done(1, None),
+        Event::FailureSaved {
+            seed: 1,
+            title: TITLE.into(),
+            dir: format!("failures/{SLUG}"),
+        },
+        done(1),
         started(2),
+        ran(2, 1),
         check(2, "after op 2 (fsync)", Verdict::Pass, None),
-        done(2, None),
+        done(2),
         started(3),
-        done(3, Some("seed 3: boot-failed: QEMU died")),
+        Event::RunFailed {
+            seed: 3,
+            verdict: Verdict::BootFailed,
+            problem: "QEMU died".into(),
+        },
+        done(3),
         started(4),
+        ran(4, 1),
         check(4, "after op 2 (fsync)", Verdict::SizeLoss, Some(known)),
-        done(4, None),
+        done(4),
         started(5),
         check(5, "after op 0 (create)", Verdict::Pass, None),
     ];
@@ -100,11 +153,27 @@ pub fn synthetic_run() -> RunData {
         tail: "[    1.0] EXT4-fs (pmem0): mounted filesystem\n[    2.0] powercut-agent: ready"
             .into(),
     };
+    let at = label("after op 2 (fsync)");
     let failure = FailureDir {
-        slug: SLUG.into(),
-        title: TITLE.into(),
-        point: Some("after op 2 (fsync)".into()),
-        seed: Some(1),
+        dir: format!("/runs/campaign-synthetic/failures/{SLUG}").into(),
+        record: FailureRecord {
+            schema: FAILURE_SCHEMA,
+            title: TITLE.into(),
+            verdict: Verdict::DataLoss,
+            signature: Signature {
+                verdict: Verdict::DataLoss,
+                file: Some(FILE.into()),
+                inside: false,
+                kind: "fsync".into(),
+            },
+            crash: at,
+            crash_model: "snapshot".into(),
+            seed: 1,
+            filesystem: "ext4".into(),
+            mutant: Some("m5".into()),
+            reproduce: "cargo run --release -- campaign --mutant m5 --seeds 1..=1".into(),
+        },
+        workload: workload(1),
         outcome: Some(CheckOutcome {
             verdict: Verdict::DataLoss,
             findings: vec![finding()],
@@ -115,7 +184,6 @@ pub fn synthetic_run() -> RunData {
         diff: format!(
             "{TITLE}\npromised durable by op 2\nexpected (written by op 1):\n  00000000: 5a 5a 5a 5a 5a 5a 5a 5a\n"
         ),
-        reproduce: Some("cargo run --release -- campaign --mutant m5 --seeds 1..=1".into()),
         console: None,
     };
     RunData {
@@ -132,10 +200,11 @@ pub fn synthetic_run() -> RunData {
             image: "fd15f05972f0418e".into(),
             accelerator: "tcg".into(),
         }),
-        entries,
+        state: CampaignState::of(&events),
         workloads,
         consoles: [(1, console)].into(),
         failures: vec![failure],
+        failure_consoles: BTreeMap::new(),
         notes: Vec::new(),
     }
 }

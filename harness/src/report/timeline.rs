@@ -137,7 +137,7 @@ pub fn render(seed: &SeedEntry, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{parse_point, SeedStatus};
+    use crate::report::model::{CrashAt, SeedStatus, When};
     use workloads::oracle::Verdict;
 
     fn op(index: usize, kind: &str) -> OpEntry {
@@ -148,10 +148,24 @@ mod tests {
         }
     }
 
+    /// "after op 2 (fsync)" → its typed form (test data only).
+    fn at(point: &str) -> CrashAt {
+        let words: Vec<&str> = point.split(' ').collect();
+        CrashAt {
+            when: if words[0] == "after" {
+                When::After
+            } else {
+                When::Inside
+            },
+            op: words[2].parse().expect("op index"),
+            kind: words[3].trim_matches(|c| c == '(' || c == ')').into(),
+        }
+    }
+
     fn cp(point: &str, verdict: Verdict) -> CrashPointEntry {
         CrashPointEntry {
             point: point.into(),
-            at: parse_point(point),
+            at: Some(at(point)),
             verdict,
             title: None,
             suppressed: false,

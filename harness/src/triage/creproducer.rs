@@ -11,8 +11,8 @@ use std::path::Path;
 use workloads::oracle::{CrashPoint, Existence, Expectation, WordSrc, WordVersion, WORD};
 use workloads::{FallocMode, Op, OpOutcome, Workload};
 
-use super::faildir::{label_of, point_parts};
 use super::TriageError;
+use crate::trial::finding::{point_parts, CrashLabel};
 
 /// The fixed part of `repro.c`: header, types, patterns and running the ops …
 const C_RUN: &str = include_str!("../../../images/repro/repro_run.c.in");
@@ -44,11 +44,7 @@ pub struct CReproInput<'a> {
 
 impl CReproInput<'_> {
     fn crash_label(&self) -> String {
-        let (k, _) = point_parts(self.point);
-        label_of(
-            self.point,
-            self.workload.ops.get(k).map_or("none", Op::kind),
-        )
+        CrashLabel::in_workload(self.point, self.workload).to_string()
     }
 
     /// Ops the program performs: up to and including the crash op.

@@ -12,10 +12,11 @@ use workloads::oracle::{expectation, FsRules};
 use workloads::{Op, OpOutcome, Workload};
 
 use super::creproducer::{write_reproducer, CReproInput};
-use super::faildir::FailureDir;
 use super::minimize::{case_key, minimize, Case, Minimized};
-use super::session::{single_point_plan, Session};
+use super::session::Session;
 use super::TriageError;
+use crate::rundir::failure::FailureDir;
+use crate::trial::plan::single_point_plan;
 
 /// After this many infrastructure errors in a row, minimization stops.
 pub const MAX_INFRA_STREAK: usize = 3;
@@ -44,6 +45,8 @@ pub struct MinimizeReport {
     pub crash_point_before: String,
     /// Crash point in `minimal.yaml`.
     pub crash_point_after: String,
+    /// The same, typed.
+    pub crash_after: crate::trial::finding::CrashLabel,
     /// VM runs used.
     pub runs_used: usize,
     /// The run budget.
@@ -81,10 +84,10 @@ pub fn minimize_failure(
     delay_us: u64,
     progress: &mut dyn FnMut(&str),
 ) -> Result<MinimizeOutcome, TriageError> {
-    let target = fd.signature();
+    let target = fd.record.signature.clone();
     let input = Case {
         workload: fd.workload.clone(),
-        point: fd.point,
+        point: fd.record.crash.point,
     };
     let mut outcomes: HashMap<String, Vec<Option<OpOutcome>>> = HashMap::new();
     let mut streak = 0usize;
@@ -104,9 +107,14 @@ pub fn minimize_failure(
                 let hit = a
                     .checks
                     .iter()
-                    .flat_map(|c| c.signatures())
-                    .any(|s| s == target);
-                let titles: Vec<String> = a.checks.iter().flat_map(|c| c.titles()).collect();
+                    .flat_map(|c| c.failures())
+                    .any(|f| f.signature == target);
+                let titles: Vec<String> = a
+                    .checks
+                    .iter()
+                    .flat_map(|c| c.failures())
+                    .map(|f| f.title)
+                    .collect();
                 say(&format!(
                     "    {:.1} s; {}",
                     a.elapsed.as_secs_f64(),
@@ -136,14 +144,18 @@ pub fn minimize_failure(
     let outcomes = outcomes.remove(&case_key(&minimized.case));
     let report = MinimizeReport {
         schema: MINIMIZE_SCHEMA,
-        title: fd.title.clone(),
+        title: fd.record.title.clone(),
         signature: target.to_string(),
         reproduced: minimized.reproduced,
         ops_before: minimized.ops_before,
         ops_truncated: minimized.ops_truncated,
         ops_after: minimized.ops_after,
-        crash_point_before: fd.crash_label(),
+        crash_point_before: fd.record.crash.to_string(),
         crash_point_after: minimized.case.label(),
+        crash_after: crate::trial::finding::CrashLabel::in_workload(
+            minimized.case.point,
+            &minimized.case.workload,
+        ),
         runs_used: minimized.stats.runs,
         max_runs,
         cache_hits: minimized.stats.cache_hits,
@@ -165,18 +177,20 @@ pub fn minimize_failure(
 }
 
 /// The minimal workload's YAML, with a comment saying where it came from.
-pub fn minimal_yaml(fd: &FailureDir, m: &Minimized) -> String {
+pub fn minimal_yaml(fd: &FailureDir, m: &Minimized) -> Result<String, TriageError> {
     let mut w: Workload = m.case.workload.clone();
     w.name = format!("{}-min", fd.workload.name);
-    format!(
+    let yaml = serde_yaml::to_string(&w)
+        .map_err(|e| TriageError::io(&fd.dir.join("minimal.yaml"), std::io::Error::other(e)))?;
+    Ok(format!(
         "# Minimized by `powercut minimize` from workload.yaml ({} → {} ops).\n\
          # Failure: {}\n# Crash point: {}\n{}",
         m.ops_before,
         m.ops_after,
-        fd.title,
+        fd.record.title,
         m.case.label(),
-        serde_yaml::to_string(&w).unwrap_or_default()
-    )
+        yaml
+    ))
 }
 
 /// Outcomes as the agent reports them when every op succeeds (used when the minimal case's
@@ -211,13 +225,15 @@ pub fn write_outputs(
     out: &MinimizeOutcome,
     ctx: &RunContext<'_>,
 ) -> Result<(), TriageError> {
-    let json = serde_json::to_string_pretty(&out.report).unwrap_or_default();
-    super::write_file(&fd.dir.join("minimize.json"), &json)?;
+    let path = fd.dir.join("minimize.json");
+    let json = serde_json::to_string_pretty(&out.report)
+        .map_err(|e| TriageError::io(&path, std::io::Error::other(e)))?;
+    super::write_file(&path, &json)?;
     if !out.minimized.reproduced {
         return Ok(());
     }
     let m = &out.minimized;
-    super::write_file(&fd.dir.join("minimal.yaml"), &minimal_yaml(fd, m))?;
+    super::write_file(&fd.dir.join("minimal.yaml"), &minimal_yaml(fd, m)?)?;
     let outcomes = out
         .outcomes
         .clone()
@@ -226,12 +242,12 @@ pub fn write_outputs(
         &m.case.workload,
         &outcomes,
         m.case.point,
-        &FsRules::for_fs(&fd.rules),
+        &FsRules::for_fs(&fd.record.filesystem),
     );
     write_reproducer(
         &fd.dir,
         &CReproInput {
-            title: &fd.title,
+            title: &fd.record.title,
             workload: &m.case.workload,
             point: m.case.point,
             outcomes: &outcomes,

@@ -19,7 +19,7 @@ use workloads::oracle::CrashPoint;
 use workloads::spec::{validate, PAGE_SIZE};
 use workloads::{Op, Workload};
 
-use super::faildir::{label_of, point_parts};
+use crate::trial::finding::{point_parts, CrashLabel};
 
 /// A workload with the crash point attached to one of its ops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +38,7 @@ impl Case {
 
     /// `after op 1 (fsync)`.
     pub fn label(&self) -> String {
-        let kind = self
-            .workload
-            .ops
-            .get(self.crash_op())
-            .map_or("none", Op::kind);
-        label_of(self.point, kind)
+        CrashLabel::in_workload(self.point, &self.workload).to_string()
     }
 
     /// The case keeping only ops `keep` (sorted, must contain the crash op).

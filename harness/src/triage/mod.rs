@@ -1,8 +1,9 @@
 //! Triage of a failure found by a campaign: `repro` re-runs it, `minimize` shrinks its
 //! workload, and the standalone C reproducer lets a kernel developer run it without powercut.
 //!
-//! - [`faildir`]: reading a failure directory (workload, crash point, title, mutant) and the
-//!   failure *signature* minimization compares (titles with op indexes normalised).
+//! Failure directories are read with [`crate::rundir::failure::FailureDir`]; a failure's
+//! *signature* ([`crate::trial::finding::Signature`]) is what a re-run must show.
+//!
 //! - [`session`]: the VM side — one workload VM per attempt, one checker VM for all.
 //! - [`repro`]: "reproduced k of n" and `repro.json`.
 //! - [`minimize`]: delta debugging over ops and shrinking of data ops (pure; the expensive
@@ -12,7 +13,6 @@
 
 pub mod creproducer;
 pub mod driver;
-pub mod faildir;
 pub mod minimize;
 pub mod repro;
 pub mod session;
@@ -31,17 +31,9 @@ pub enum TriageError {
         #[source]
         source: std::io::Error,
     },
-    /// A file of the failure directory does not say what it should.
-    #[error("{path}: {message}")]
-    BadFailureDir {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// The workload file of the failure directory is invalid.
-    #[error("workload of the failure directory is invalid")]
-    Workload(#[from] workloads::spec::SpecError),
+    /// The failure directory cannot be read.
+    #[error(transparent)]
+    FailureDir(#[from] crate::rundir::RunDirError),
     /// The VMs failed too often to go on.
     #[error("giving up after {count} infrastructure errors in a row; last: {last}")]
     Infra {
@@ -62,7 +54,7 @@ impl TriageError {
     }
 }
 
-/// Write `text` to `path`, mapping the error.
+/// Write `text` to `path` atomically, mapping the error.
 pub(crate) fn write_file(path: &std::path::Path, text: &str) -> Result<(), TriageError> {
-    std::fs::write(path, text).map_err(|e| TriageError::io(path, e))
+    crate::rundir::write_atomically(path, text.as_bytes()).map_err(|e| TriageError::io(path, e))
 }

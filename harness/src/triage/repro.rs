@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 use workloads::Workload;
 
-use super::faildir::FailureDir;
-use super::session::{single_point_plan, Attempt, Session};
+use super::session::{Attempt, Session};
 use super::TriageError;
-use crate::campaign::config::CrashPointConfig;
-use crate::campaign::infra_verdict;
-use crate::campaign::plan::{plan, CrashPlan};
+use crate::rundir::failure::FailureDir;
+use crate::trial::infra_verdict;
+use crate::trial::plan::{single_point_plan, CrashPlan};
 
 /// `repro.json` schema version.
 pub const REPRO_SCHEMA: u32 = 1;
@@ -80,20 +79,11 @@ impl ReproReport {
 
     /// Write `repro.json` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), TriageError> {
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        super::write_file(&dir.join("repro.json"), &text)
+        let path = dir.join("repro.json");
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| TriageError::io(&path, std::io::Error::other(e)))?;
+        super::write_file(&path, &text)
     }
-}
-
-/// The delay from op start to the cut the campaign used for an inside-op crash point: the
-/// campaign's seeded plan for this workload, when it had an inside point at `k`; else 0.
-pub fn inside_delay_us(workload: &Workload, cfg: &CrashPointConfig, seed: u64, k: usize) -> u64 {
-    let p = plan(workload, cfg, seed);
-    p.inside
-        .iter()
-        .zip(&p.inside_delay_us)
-        .find(|(i, _)| **i == k)
-        .map_or(0, |(_, d)| *d)
 }
 
 /// What a repro looks for in each run.
@@ -111,7 +101,12 @@ fn record(
 ) -> RunRecord {
     match result {
         Ok(a) => {
-            let titles: Vec<String> = a.checks.iter().flat_map(|c| c.titles()).collect();
+            let titles: Vec<String> = a
+                .checks
+                .iter()
+                .flat_map(|c| c.failures())
+                .map(|f| f.title)
+                .collect();
             let verdict = a
                 .checks
                 .iter()
@@ -191,8 +186,8 @@ pub fn repro_failure(
     delay_us: u64,
     progress: &mut dyn FnMut(&str),
 ) -> ReproReport {
-    let plan = single_point_plan(fd.point, delay_us);
-    let target = Target::Title(&fd.title);
+    let plan = single_point_plan(fd.record.crash.point, delay_us);
+    let target = Target::Title(&fd.record.title);
     let mut attempts = Vec::new();
     for run in 1..=runs {
         let r = record(run, &target, session.attempt(&fd.workload, &plan));
@@ -200,10 +195,10 @@ pub fn repro_failure(
         attempts.push(r);
     }
     report(
-        Some(fd.title.clone()),
-        fd.seed,
-        Some(fd.crash_label()),
-        fd.mutant.clone(),
+        Some(fd.record.title.clone()),
+        fd.record.seed,
+        Some(fd.record.crash.to_string()),
+        fd.record.mutant.clone(),
         attempts,
     )
 }
@@ -270,21 +265,5 @@ mod tests {
         assert!(none.summary().starts_with("not reproduced (flaky): 0 of 2"));
         assert!(!infra.flaky);
         assert!(infra.summary().starts_with("no run completed"));
-    }
-
-    #[test]
-    fn inside_delays_come_from_the_campaign_plan() {
-        let w = workloads::generator::generate(3, workloads::generator::Profile::Smoke);
-        let cfg = CrashPointConfig::default();
-        let p = plan(&w, &cfg, 3);
-        let (&k, &d) = p
-            .inside
-            .iter()
-            .zip(&p.inside_delay_us)
-            .next()
-            .expect("the default config plans one inside point");
-
-        assert_eq!(inside_delay_us(&w, &cfg, 3, k), d);
-        assert_eq!(inside_delay_us(&w, &cfg, 3, w.ops.len() + 5), 0);
     }
 }

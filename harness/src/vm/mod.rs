@@ -2,6 +2,7 @@
 //! The QEMU process is owned by a guard that kills and reaps it on drop.
 
 pub mod accel;
+pub mod agent;
 pub mod cmdline;
 pub mod console;
 pub mod process;
@@ -88,9 +89,37 @@ pub enum VmError {
     /// SSH failed.
     #[error(transparent)]
     Ssh(#[from] ssh::SshError),
+    /// A host file operation a run depends on failed (copying the pmem file, writing a
+    /// crash image).
+    #[error("{what}: {source}")]
+    HostIo {
+        /// What was being done, with the path.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A guest-side check failed.
     #[error("{0}")]
     Guest(String),
+}
+
+impl VmError {
+    /// Did this fail because the host's disk is full? Then nothing more can be recorded
+    /// either, and a campaign must stop rather than blame the seed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            VmError::HostIo { source, .. } | VmError::Spawn(source) => is_disk_full_io(source),
+            other => other.to_string().contains("No space left on device"),
+        }
+    }
+}
+
+/// Is `e` ENOSPC or EDQUOT?
+pub fn is_disk_full_io(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.raw_os_error() == Some(libc::ENOSPC)
+        || e.raw_os_error() == Some(libc::EDQUOT)
 }
 
 fn debug_hint() -> &'static str {

@@ -13,16 +13,18 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use workloads::oracle::{file_names, CrashPoint};
+use workloads::oracle::CrashPoint;
 use workloads::protocol::{AgentMsg, HostMsg};
 use workloads::{OpOutcome, Workload};
 
 use super::cache_env::CacheEnv;
-use super::config::CacheModelConfig;
-use super::run::{read_files, CrashImage, RunResult, RunSetup, GUEST_DIR};
+use super::snapshot::{deadline, prepare_workload_vm, read_live, WorkPmem};
+use super::{CrashImage, RunResult, TrialSetup};
 use crate::cache_model::{
     build_states, plan_cuts, BuildSummary, CrashState, LineData, StateBounds, Trace,
 };
+use crate::campaign::config::CacheModelConfig;
+use crate::vm::agent::{next_msg, GUEST_DIR};
 use crate::vm::{Accel, Vm, VmError, VmSpec};
 
 /// Summary of a traced run (also written as `cache-run.json` in the seed directory).
@@ -59,26 +61,21 @@ fn guest(msg: String) -> VmError {
 
 /// Run `workload` traced; `cache` is the campaign's [`CacheEnv`].
 pub fn run_workload(
-    setup: &RunSetup,
-    cache: Option<&CacheEnv>,
+    setup: &TrialSetup,
+    cache: &CacheEnv,
     cfg: &CacheModelConfig,
     workload: &Workload,
     dir: &Path,
     name: &str,
 ) -> Result<RunResult, VmError> {
-    let cache = cache.ok_or_else(|| guest("cache model selected but not prepared".into()))?;
     if setup.accel != Accel::Tcg {
         return Err(guest(
             "the cache crash model needs TCG (the tracing plugin does not run under KVM)".into(),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(VmError::Spawn)?;
-    let pmem = dir.join("work.pmem");
+    let work = WorkPmem::create(setup, dir)?;
+    let pmem = work.path.clone();
     let trace_path = dir.join("trace.bin");
-    setup
-        .golden
-        .copy_to(&pmem)
-        .map_err(|e| guest(e.to_string()))?;
     let mut spec = VmSpec::new(name, &setup.image, &pmem, setup.accel, dir);
     spec.debug = setup.debug;
     spec.extra_args = vec![
@@ -95,10 +92,11 @@ pub fn run_workload(
         let images = build_images(setup, cfg, workload, dir, &pmem, &trace_path)?;
         Ok((driven, images))
     });
-    let _ = std::fs::remove_file(&pmem);
+    drop(work);
     // The trace stays when something went wrong (it explains what the plugin saw).
     let ((outcomes, live, op_micros), images) = built?;
-    let _ = std::fs::remove_file(&trace_path);
+    // A trace that is already gone changes nothing.
+    std::fs::remove_file(&trace_path).ok();
     Ok(RunResult {
         outcomes,
         images,
@@ -117,7 +115,7 @@ type Driven = (
 
 fn drive(
     vm: &mut Vm,
-    setup: &RunSetup,
+    setup: &TrialSetup,
     cache: &CacheEnv,
     workload: &Workload,
 ) -> Result<Driven, VmError> {
@@ -128,17 +126,17 @@ fn drive(
             seen.base, seen.size, cache.nvdimm.base, cache.nvdimm.size
         )));
     }
-    let mut agent = super::run::prepare_workload_vm(vm, setup)?;
+    let mut agent = prepare_workload_vm(vm, setup)?;
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),
         barriers: Vec::new(),
         markers: true,
     })?;
-    let deadline = Instant::now() + setup.timeout;
+    let deadline = deadline(setup.timeout);
     let mut outcomes = vec![None; workload.ops.len()];
     let op_micros = loop {
-        match super::run::next_agent_msg(&mut agent, vm, deadline, setup.timeout)? {
+        match next_msg(&mut agent, vm, deadline, setup.timeout.as_secs())? {
             AgentMsg::OpStarted { .. } => {}
             AgentMsg::OpDone { k, outcome } => {
                 if let Some(slot) = outcomes.get_mut(k) {
@@ -150,12 +148,7 @@ fn drive(
             other => return Err(guest(format!("unexpected agent message {other:?}"))),
         }
     };
-    let names = file_names(workload)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let live = read_files(&mut agent, GUEST_DIR, names)?;
-    let _ = agent.send(&HostMsg::Quit);
+    let live = read_live(&mut agent, workload)?;
     Ok((outcomes, live, op_micros))
 }
 
@@ -169,7 +162,7 @@ fn read_all(path: &Path) -> Result<Vec<u8>, VmError> {
 
 /// Parse the trace, check it against the final pmem, write the crash images.
 fn build_images(
-    setup: &RunSetup,
+    setup: &TrialSetup,
     cfg: &CacheModelConfig,
     workload: &Workload,
     dir: &Path,
@@ -215,10 +208,12 @@ fn build_images(
         build_secs: started.elapsed().as_secs_f64(),
     };
     tracing::info!(?info, "crash states built");
-    let _ = std::fs::write(
-        dir.join("cache-run.json"),
-        serde_json::to_string_pretty(&info).unwrap_or_default(),
-    );
+    let json = serde_json::to_string_pretty(&info)
+        .map_err(|e| guest(format!("serializing cache-run.json: {e}")))?;
+    std::fs::write(dir.join("cache-run.json"), json).map_err(|source| VmError::HostIo {
+        what: format!("writing {}", dir.join("cache-run.json").display()),
+        source,
+    })?;
     Ok(images)
 }
 
@@ -273,17 +268,32 @@ fn point_label(p: CrashPoint) -> String {
 
 /// Write one crash state as an image (golden copy + patched lines) and its lost-lines file.
 fn write_state(
-    setup: &RunSetup,
+    setup: &TrialSetup,
     dir: &Path,
     base: u64,
     state: &CrashState,
 ) -> Result<CrashImage, VmError> {
-    let path = dir.join(format!("crash-{:09}-{}.img", state.cut.seq, state.variant));
-    let io = |e: std::io::Error| guest(format!("writing crash image {}: {e}", path.display()));
+    let path = dir.join(format!(
+        "crash-{:09}-{}.{}",
+        state.cut.seq,
+        state.variant,
+        super::CRASH_IMAGE_EXT
+    ));
+    // Owned from the start: a half-written image is deleted with it.
+    let image = CrashImage {
+        point: state.point(),
+        path: path.clone(),
+        model: format!("cache:{}", state.variant),
+        pause_ms: 0,
+    };
+    let io = |source: std::io::Error| VmError::HostIo {
+        what: format!("writing crash image {}", path.display()),
+        source,
+    };
     setup
         .golden
         .copy_to(&path)
-        .map_err(|e| guest(e.to_string()))?;
+        .map_err(|e| guest(format!("copying the golden pmem image: {e}")))?;
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -309,12 +319,7 @@ fn write_state(
     }
     flush(&mut run, run_start).map_err(io)?;
     std::fs::write(lost_lines_path(&path), lost_lines_text(base, state)).map_err(io)?;
-    Ok(CrashImage {
-        point: state.point(),
-        path,
-        model: format!("cache:{}", state.variant),
-        pause_ms: 0,
-    })
+    Ok(image)
 }
 
 /// The lost-lines report of one state.
@@ -358,14 +363,6 @@ pub fn lost_lines_text(base: u64, state: &CrashState) -> String {
 
 /// Deadline for QEMU to write the trace's end and exit after QMP `quit`.
 pub const QUIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Copy the lost-lines report of `image` (cache model only) into failure directory `dir`.
-pub fn copy_lost_lines(image: &Path, dir: &Path) {
-    let side = lost_lines_path(image);
-    if side.exists() {
-        let _ = std::fs::copy(side, dir.join("lost-lines.txt"));
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,9 @@
-//! Snapshot crash model: pause the guest (QMP `stop`), copy the pmem backing file as a crash
-//! image, resume (`cont`). Also the block-wise copy helpers the checker uses.
+//! Block-wise copies of pmem files: a sparse copy (crash images from the live pmem file) and
+//! a sync that writes only the blocks that differ (crash images into the checker's pmem).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use crate::vm::{Vm, VmError};
 
 /// Copy granularity: crash images are compared and written in blocks of this size.
 pub const BLOCK: usize = 64 * 1024;
@@ -87,24 +84,6 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         n += r;
     }
     Ok(n)
-}
-
-/// Take one crash image of `vm`'s pmem file into `dest`: stop, sparse copy, cont.
-/// Returns how long the guest was paused.
-pub fn take(vm: &mut Vm, pmem: &Path, dest: &Path) -> Result<Duration, VmError> {
-    let start = Instant::now();
-    vm.qmp().stop()?;
-    let copied = sparse_copy(pmem, dest);
-    let resumed = vm.qmp().cont();
-    copied.map_err(|e| {
-        VmError::Guest(format!(
-            "copying {} to {}: {e}",
-            pmem.display(),
-            dest.display()
-        ))
-    })?;
-    resumed?;
-    Ok(start.elapsed())
 }
 
 #[cfg(test)]

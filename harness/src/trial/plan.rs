@@ -9,7 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use workloads::Workload;
 
-use super::config::CrashPointConfig;
+use workloads::oracle::CrashPoint;
+
+use crate::campaign::config::CrashPointConfig;
 
 /// Crash points planned for one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +70,32 @@ pub fn plan(workload: &Workload, cfg: &CrashPointConfig, seed: u64) -> CrashPlan
     }
 }
 
+/// A crash plan with exactly one crash point (`delay_us` for an inside-op point).
+pub fn single_point_plan(point: CrashPoint, delay_us: u64) -> CrashPlan {
+    let mut plan = CrashPlan::default();
+    match point {
+        CrashPoint::AfterOp(k) => {
+            plan.after.insert(k);
+        }
+        CrashPoint::InsideOp(k) => {
+            plan.inside.insert(k);
+            plan.inside_delay_us.push(delay_us);
+        }
+    }
+    plan
+}
+
+/// The delay from op start to the cut a campaign used for an inside-op crash point at op
+/// `k`: its seeded plan for this workload, when it had an inside point there; else 0.
+pub fn inside_delay_us(workload: &Workload, cfg: &CrashPointConfig, seed: u64, k: usize) -> u64 {
+    let p = plan(workload, cfg, seed);
+    p.inside
+        .iter()
+        .zip(&p.inside_delay_us)
+        .find(|(i, _)| **i == k)
+        .map_or(0, |(_, d)| *d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +152,33 @@ mod tests {
         assert_eq!(a.after.len(), 3);
         assert_eq!(a.inside.len(), 1);
         assert!(a.barriers().iter().all(|&k| k < 5));
+    }
+
+    #[test]
+    fn single_point_plans_take_one_image() {
+        let after = single_point_plan(CrashPoint::AfterOp(4), 0);
+        let inside = single_point_plan(CrashPoint::InsideOp(2), 700);
+
+        assert_eq!(after.images(), 1);
+        assert_eq!(after.barriers(), vec![4]);
+        assert_eq!(inside.images(), 1);
+        assert_eq!(inside.barriers(), vec![2]);
+        assert_eq!(inside.inside_delay_us, vec![700]);
+    }
+
+    #[test]
+    fn inside_delays_come_from_the_campaign_plan() {
+        let w = workloads::generator::generate(3, workloads::generator::Profile::Smoke);
+        let cfg = CrashPointConfig::default();
+        let p = plan(&w, &cfg, 3);
+        let (&k, &d) = p
+            .inside
+            .iter()
+            .zip(&p.inside_delay_us)
+            .next()
+            .expect("the default config plans one inside point");
+
+        assert_eq!(inside_delay_us(&w, &cfg, 3, k), d);
+        assert_eq!(inside_delay_us(&w, &cfg, 3, w.ops.len() + 5), 0);
     }
 }

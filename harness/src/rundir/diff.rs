@@ -1,12 +1,10 @@
-//! Failure directories: one per distinct failure title, with everything a kernel developer
-//! needs to look at it (workload, crash point, expectation, found bytes, byte diff, console
-//! logs, the reproduce command).
+//! `diff.txt` of a failure directory: for each finding, the allowed versions of the bytes
+//! and what was found, as hex rows; for a missing file, the durable bytes that were lost.
+//! Also the slug that names a failure directory.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use workloads::oracle::{Expectation, Finding, Verdict, WORD};
-use workloads::Workload;
 
 use crate::checker::CheckOutcome;
 
@@ -98,40 +96,9 @@ pub fn render_missing(f: &Finding, exp: &Expectation) -> String {
     out
 }
 
-/// Write a failure directory under `root`; returns its path.
-#[allow(clippy::too_many_arguments)]
-pub fn write_failure_dir(
-    root: &Path,
-    title: &str,
-    workload: &Workload,
-    exp: &Expectation,
-    outcome: &CheckOutcome,
-    crash_image: Option<&Path>,
-    consoles: &[PathBuf],
-    repro: &str,
-) -> std::io::Result<PathBuf> {
-    let dir = root.join(slug(title));
-    std::fs::create_dir_all(&dir)?;
-    let yaml = serde_yaml::to_string(workload).unwrap_or_default();
-    std::fs::write(dir.join("workload.yaml"), yaml)?;
-    std::fs::write(dir.join("title.txt"), format!("{title}\n"))?;
-    std::fs::write(
-        dir.join("crash-point.txt"),
-        format!(
-            "{}\nseed {}\nrules {}\n",
-            exp.crash_label(),
-            exp.seed,
-            exp.rules
-        ),
-    )?;
-    std::fs::write(
-        dir.join("expectation.json"),
-        serde_json::to_string_pretty(exp).unwrap_or_default(),
-    )?;
-    std::fs::write(
-        dir.join("check.json"),
-        serde_json::to_string_pretty(outcome).unwrap_or_default(),
-    )?;
+/// The whole `diff.txt` of a check: every finding's diff (with the lost content of a
+/// missing file), then the checker's detail (mount error, fsck output).
+pub fn diff_text(outcome: &CheckOutcome, exp: &Expectation) -> String {
     let mut diff = String::new();
     for f in &outcome.findings {
         diff.push_str(&render_diff(f));
@@ -140,43 +107,8 @@ pub fn write_failure_dir(
         }
         diff.push('\n');
     }
-    if !outcome.detail.is_empty() {
-        diff.push_str(&outcome.detail);
-    }
-    std::fs::write(dir.join("diff.txt"), diff)?;
-    for c in consoles {
-        if let Some(name) = c.file_name() {
-            let _ = std::fs::copy(c, dir.join(name));
-        }
-    }
-    // Keep the crash image itself, within the cap, compressed (`zstd -d crash.img.zst`);
-    // if zstd is missing, as a sparse copy.
-    if let Some(img) = crash_image {
-        let zst = dir.join("crash.img.zst");
-        let compressed = std::process::Command::new("zstd")
-            .args(["-q", "-f", "-3"])
-            .arg(img)
-            .arg("-o")
-            .arg(&zst)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !compressed {
-            let _ = std::fs::remove_file(&zst);
-            let _ = super::snapshot::sparse_copy(img, &dir.join("crash.img"));
-        }
-    }
-    std::fs::write(
-        dir.join("reproduce.sh"),
-        format!("#!/bin/sh\n# Re-run the seed that produced this failure.\n{repro}\n"),
-    )?;
-    Ok(dir)
-}
-
-/// Record the mutant the failure was found with (`mutant.txt`: `m5`, or `none` for the
-/// stock kernel), so `powercut repro` / `minimize` load the same one.
-pub fn write_mutant(dir: &Path, mutant: Option<&str>) -> std::io::Result<()> {
-    let text = format!("{}\n", mutant.unwrap_or("none"));
-    std::fs::write(dir.join("mutant.txt"), text)
+    diff.push_str(&outcome.detail);
+    diff
 }
 
 #[cfg(test)]

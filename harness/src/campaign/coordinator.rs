@@ -1,0 +1,434 @@
+//! The coordinator: one tokio `select!` over the workers' messages, the time budget's
+//! deadline and SIGINT/SIGTERM. It alone turns messages into events, appends them to the
+//! journal, folds them, writes failure directories and drives the progress bars. Any error
+//! it cannot record (journal, failure directory, a full disk) stops the campaign at once:
+//! workers draw no more seeds, every VM in flight is killed, every crash image is deleted,
+//! and the campaign ends with [`CampaignError::Fatal`] naming the cause.
+
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::budget::SeedSource;
+use super::config::CampaignConfig;
+use super::events::{CheckRecord, Event};
+use super::fold::CampaignState;
+use super::journal::JournalWriter;
+use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
+use super::{CampaignEnv, CampaignError, CampaignOutcome};
+use crate::rundir::failure::{self, FailureRecord, NewFailure, FAILURE_SCHEMA};
+use crate::rundir::RunDir;
+use crate::trial::finding::CrashLabel;
+use crate::trial::TrialSetup;
+use crate::ui::Progress;
+
+/// After an abort (second Ctrl-C, or an error that cannot be recorded), how long the
+/// workers get to notice that their VMs were killed before the process exits anyway.
+pub const ABORT_GRACE: Duration = Duration::from_secs(20);
+
+/// Run the campaign of `cfg` in `env`.
+pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, CampaignError> {
+    let run = RunDir::new(&env.dir);
+    let (mut journal, events) = JournalWriter::open(&run.journal())?;
+    let mut state = CampaignState::of(&events);
+    let swept = run.remove_crash_images();
+    if swept > 0 {
+        tracing::info!(swept, "removed crash images left by an earlier, killed run");
+    }
+    let free = run.free_mib()?;
+    if free < cfg.min_free_mib {
+        return Err(CampaignError::Fatal(format!(
+            "only {free} MiB free in {} (min_free_mib is {}); free some space or lower min_free_mib",
+            env.dir.display(),
+            cfg.min_free_mib
+        )));
+    }
+    let suppressions = cfg
+        .suppression_regexes()
+        .map_err(|e| CampaignError::Fatal(format!("suppressions: {e}")))?;
+    let budget = cfg
+        .budget()
+        .map_err(|e| CampaignError::Fatal(format!("time_budget: {e}")))?;
+    let (workers, checkers) = cfg.parallelism();
+    let resumed = !events.is_empty();
+    let started = Event::Started {
+        resumed,
+        workers,
+        checkers,
+    };
+    journal.append(&started)?;
+    state.apply(&started);
+    let listed = cfg.seed_list();
+    let bars = Progress::new(env.progress, listed.len() as u64);
+    bars.resume(&state, &listed);
+    let seeds = Mutex::new(SeedSource::new(listed, state.finished_seeds(), budget));
+    let setup = TrialSetup {
+        image: env.image.clone(),
+        golden: env.golden.clone(),
+        accel: env.accel,
+        mutant: cfg.mutant.clone(),
+        ext4_commit_secs: cfg.ext4_commit_secs,
+        timeout: Duration::from_secs(cfg.run_timeout_secs),
+        debug: env.debug,
+        model: env.model.clone(),
+    };
+    let stop = Stop::default();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (job_tx, job_rx) = mpsc::channel::<CheckJob>();
+    let job_rx = Mutex::new(job_rx);
+    let shared = Shared {
+        cfg,
+        env,
+        setup: &setup,
+        run: &run,
+        seeds: &seeds,
+        stop: &stop,
+        events: tx,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CampaignError::Fatal(format!("starting the coordinator: {e}")))?;
+    let mut coord = Coordinator {
+        cfg,
+        env,
+        run: &run,
+        journal,
+        state,
+        bars,
+        suppressions,
+        stop: &stop,
+        kept_images: 0,
+        fatal: None,
+        interrupts: 0,
+        abort_deadline: None,
+    };
+    let deadline = budget.and_then(|b| Instant::now().checked_add(b));
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let (s, jobs) = (shared.clone(), job_tx.clone());
+            scope.spawn(move || workload_worker(&s, &jobs, w));
+        }
+        for c in 0..checkers {
+            let (s, jobs) = (shared.clone(), &job_rx);
+            scope.spawn(move || checker_worker(&s, jobs, c));
+        }
+        drop(job_tx);
+        drop(shared);
+        runtime.block_on(coord.coordinate(rx, deadline));
+    });
+    coord.finish()
+}
+
+/// The coordinator's state.
+struct Coordinator<'a> {
+    cfg: &'a CampaignConfig,
+    env: &'a CampaignEnv,
+    run: &'a RunDir,
+    journal: JournalWriter,
+    state: CampaignState,
+    bars: Progress,
+    suppressions: Vec<regex::Regex>,
+    stop: &'a Stop,
+    kept_images: usize,
+    fatal: Option<String>,
+    interrupts: usize,
+    abort_deadline: Option<tokio::time::Instant>,
+}
+
+impl Coordinator<'_> {
+    /// Take messages until every worker has ended.
+    async fn coordinate(
+        &mut self,
+        mut rx: UnboundedReceiver<WorkerMsg>,
+        deadline: Option<Instant>,
+    ) {
+        let (mut sigint, mut sigterm) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                self.fail(format!("installing the SIGINT/SIGTERM handlers: {e}"));
+                return self.drain(&mut rx).await;
+            }
+        };
+        let budget_end = tokio::time::Instant::from_std(deadline.unwrap_or_else(far_future));
+        let mut budget_spent = deadline.is_none();
+        loop {
+            let abort_at = self.abort_deadline;
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m),
+                    None => return,
+                },
+                _ = sigint.recv() => self.interrupt(),
+                _ = sigterm.recv() => self.interrupt(),
+                () = tokio::time::sleep_until(budget_end), if !budget_spent => {
+                    budget_spent = true;
+                    self.stop.drain();
+                    self.bars.println("time budget spent: finishing the work in flight");
+                }
+                () = tokio::time::sleep_until(abort_at.unwrap_or(budget_end)), if abort_at.is_some() => {
+                    self.exit_now();
+                }
+            }
+        }
+    }
+
+    /// After a failure to install handlers: just take messages until the workers end.
+    async fn drain(&mut self, rx: &mut UnboundedReceiver<WorkerMsg>) {
+        while let Some(m) = rx.recv().await {
+            self.handle(m);
+        }
+    }
+
+    fn interrupt(&mut self) {
+        self.interrupts += 1;
+        if self.interrupts == 1 && !self.stop.aborted() {
+            self.stop.drain();
+            self.bars.println(
+                "interrupted: finishing the runs and checks in flight (Ctrl-C again to kill them)",
+            );
+        } else {
+            self.bars.println("interrupted again: killing every VM");
+            self.abort();
+        }
+    }
+
+    /// Kill every VM and stop the workers.
+    fn abort(&mut self) {
+        if self.abort_deadline.is_none() {
+            self.abort_deadline = Some(tokio::time::Instant::now() + ABORT_GRACE);
+        }
+        self.stop.abort();
+        crate::vm::process::kill_all();
+    }
+
+    /// The workers did not end within [`ABORT_GRACE`] of an abort: clean up and exit.
+    fn exit_now(&mut self) -> ! {
+        crate::vm::process::kill_all();
+        self.run.remove_crash_images();
+        self.bars.finish();
+        match &self.fatal {
+            Some(cause) => {
+                eprintln!("error: the campaign stopped: {cause}");
+                std::process::exit(crate::cli::exit::INFRA)
+            }
+            None => std::process::exit(130),
+        }
+    }
+
+    /// An error that cannot be recorded: stop everything, keep the first cause.
+    fn fail(&mut self, cause: String) {
+        if self.fatal.is_some() {
+            return;
+        }
+        self.bars.println(&format!("FATAL {cause}"));
+        self.abort();
+        // Best effort: the journal may be what failed.
+        let stopped = Event::Stopped {
+            reason: cause.clone(),
+        };
+        if self.journal.append(&stopped).is_ok() {
+            self.state.apply(&stopped);
+        }
+        self.fatal = Some(cause);
+    }
+
+    fn handle(&mut self, msg: WorkerMsg) {
+        if self.fatal.is_some() {
+            // Dropping the message deletes any crash image it holds.
+            return;
+        }
+        if let Err(cause) = self.record_msg(msg) {
+            self.fail(cause);
+        }
+    }
+
+    fn record_msg(&mut self, msg: WorkerMsg) -> Result<(), String> {
+        match msg {
+            WorkerMsg::SeedStarted { seed } => self.record(Event::SeedStarted { seed }),
+            WorkerMsg::RunFailed {
+                seed,
+                verdict,
+                problem,
+            } => {
+                self.record(Event::RunFailed {
+                    seed,
+                    verdict,
+                    problem,
+                })?;
+                self.seed_maybe_done(seed)
+            }
+            WorkerMsg::RunDone {
+                seed,
+                images,
+                boot_ms,
+                op_micros,
+                live_mismatch,
+            } => {
+                self.record(Event::RunDone {
+                    seed,
+                    images,
+                    boot_ms,
+                    op_micros,
+                    live_mismatch,
+                })?;
+                self.seed_maybe_done(seed)
+            }
+            WorkerMsg::Checked { job, result } => self.checked(&job, *result),
+            WorkerMsg::Fatal { cause } => Err(cause),
+        }
+    }
+
+    fn checked(
+        &mut self,
+        job: &CheckJob,
+        result: Result<crate::trial::Judged, (workloads::oracle::Verdict, String)>,
+    ) -> Result<(), String> {
+        let seed = job.seed;
+        let record = match &result {
+            Ok(j) => CheckRecord {
+                seed,
+                at: j.label.clone(),
+                model: job.image.model.clone(),
+                verdict: j.outcome.verdict,
+                failure: j.failure.clone(),
+                problem: None,
+                millis: j.outcome.millis,
+            },
+            Err((verdict, line)) => CheckRecord {
+                seed,
+                at: CrashLabel {
+                    point: job.image.point,
+                    kind: job
+                        .workload
+                        .ops
+                        .get(crate::trial::finding::point_op(job.image.point))
+                        .map_or("none", |op| op.kind())
+                        .to_owned(),
+                },
+                model: job.image.model.clone(),
+                verdict: *verdict,
+                failure: None,
+                problem: Some(line.clone()),
+                millis: 0,
+            },
+        };
+        let saved = match &result {
+            Ok(judged) => self.save_failure(job, judged)?,
+            Err(_) => None,
+        };
+        self.record(Event::Checked(record))?;
+        if let Some(e) = saved {
+            self.record(e)?;
+        }
+        self.seed_maybe_done(seed)
+    }
+
+    /// Write the failure directory of a new, unsuppressed kernel-bug title; returns its
+    /// `failure_saved` event.
+    fn save_failure(
+        &mut self,
+        job: &CheckJob,
+        judged: &crate::trial::Judged,
+    ) -> Result<Option<Event>, String> {
+        let Some(f) = &judged.failure else {
+            return Ok(None);
+        };
+        let suppressed = self.suppressions.iter().any(|r| r.is_match(&f.title));
+        if !f.verdict.is_kernel_bug() || suppressed || self.state.failure_dir(&f.title).is_some() {
+            return Ok(None);
+        }
+        let keep = self.kept_images < self.cfg.keep_failure_images;
+        self.kept_images += usize::from(keep);
+        let record = FailureRecord {
+            schema: FAILURE_SCHEMA,
+            title: f.title.clone(),
+            verdict: f.verdict,
+            signature: f.signature.clone(),
+            crash: judged.label.clone(),
+            crash_model: job.image.model.clone(),
+            seed: job.seed,
+            filesystem: self.cfg.filesystem.name().to_owned(),
+            mutant: self.cfg.mutant.clone(),
+            reproduce: format!("{} {}", self.env.repro_base, job.seed),
+        };
+        let lost = job.image.lost_lines();
+        let dir = failure::write(
+            self.run,
+            &NewFailure {
+                record: &record,
+                workload: &job.workload,
+                expectation: &judged.expectation,
+                outcome: &judged.outcome,
+                console: &job.console,
+                image: keep.then_some(job.image.path.as_path()),
+                lost_lines: lost.as_deref(),
+            },
+        )
+        .map_err(|e| format!("writing the failure directory of `{}`: {e}", f.title))?;
+        Ok(Some(Event::FailureSaved {
+            seed: job.seed,
+            title: f.title.clone(),
+            dir,
+        }))
+    }
+
+    /// Record `seed_done` once every check of the seed's run is recorded.
+    fn seed_maybe_done(&mut self, seed: u64) -> Result<(), String> {
+        let done = self
+            .state
+            .seed(seed)
+            .is_some_and(|s| !s.done && s.checks_missing() == Some(0));
+        if done {
+            self.record(Event::SeedDone { seed })?;
+        }
+        Ok(())
+    }
+
+    /// Append `e` to the journal, fold it, show it.
+    fn record(&mut self, e: Event) -> Result<(), String> {
+        self.journal.append(&e).map_err(|err| err.to_string())?;
+        self.state.apply(&e);
+        self.bars.on_event(&e, &self.state, &self.suppressions);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<CampaignOutcome, CampaignError> {
+        self.bars.finish();
+        self.run.remove_crash_images();
+        if let Some(cause) = self.fatal {
+            return Err(CampaignError::Fatal(cause));
+        }
+        let interrupted = self.interrupts > 0;
+        if interrupted {
+            let stopped = Event::Stopped {
+                reason: "interrupted".into(),
+            };
+            self.journal
+                .append(&stopped)
+                .map_err(|e| CampaignError::Fatal(e.to_string()))?;
+            self.state.apply(&stopped);
+            eprintln!(
+                "interrupted: finished the work in flight; continue with --resume --output {}",
+                self.env.dir.display()
+            );
+        }
+        Ok(CampaignOutcome {
+            totals: self.state.totals(&self.suppressions),
+            interrupted,
+        })
+    }
+}
+
+/// A deadline that never comes (the `select!` branch is disabled anyway).
+fn far_future() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(86_400 * 365))
+        .unwrap_or(now)
+}

@@ -1,0 +1,424 @@
+//! Failure directories, `failures/<slug>/`: one per distinct failure title, holding its first
+//! instance in full — everything a kernel developer needs to look at it, and everything
+//! `repro` and `minimize` need to re-run it:
+//!
+//! | file | what |
+//! |---|---|
+//! | `failure.json` | [`FailureRecord`]: title, verdict, signature, crash point, seed, file system, mutant, crash model |
+//! | `workload.yaml` | the workload, exactly as it ran |
+//! | `expectation.json`, `check.json` | what the oracle allowed; the checker's verdict and findings |
+//! | `diff.txt` | the byte diff ([`super::diff`]) |
+//! | `<vm>.console.log` | the workload VM's console |
+//! | `crash.img.zst` | the crash image (within the campaign's cap) |
+//! | `lost-lines.txt` | the cache lines the crash state lost (cache model) |
+//! | `reproduce.sh` | the command that re-runs the seed |
+//!
+//! A directory is written under a temporary name and renamed into place, so a reader never
+//! sees half of one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use workloads::oracle::{Expectation, Verdict};
+use workloads::Workload;
+
+use super::diff::{diff_text, slug};
+use super::{fsync_dir, RunDir, RunDirError, WORKLOAD};
+use crate::campaign::config::CampaignConfig;
+use crate::checker::CheckOutcome;
+use crate::trial::finding::{CrashLabel, Signature};
+
+/// `failure.json`.
+pub const FAILURE_JSON: &str = "failure.json";
+/// `failure.json` schema version.
+pub const FAILURE_SCHEMA: u32 = 1;
+
+/// `failure.json`: what a failure is, typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRecord {
+    /// [`FAILURE_SCHEMA`].
+    pub schema: u32,
+    /// The failure title.
+    pub title: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// What identifies it across re-runs.
+    pub signature: Signature,
+    /// Where the power was cut.
+    pub crash: CrashLabel,
+    /// Crash model and variant of the image (`snapshot`, `cache:worst`, …).
+    pub crash_model: String,
+    /// The seed of the run.
+    pub seed: u64,
+    /// File system (and oracle rules) name.
+    pub filesystem: String,
+    /// The mutant loaded (`None`: the stock kernel).
+    pub mutant: Option<String>,
+    /// The command that re-runs the seed.
+    pub reproduce: String,
+}
+
+/// Everything of a failure's first instance that goes into its directory.
+pub struct NewFailure<'a> {
+    /// `failure.json`.
+    pub record: &'a FailureRecord,
+    /// The workload.
+    pub workload: &'a Workload,
+    /// The oracle's expectation.
+    pub expectation: &'a Expectation,
+    /// The checker's outcome.
+    pub outcome: &'a CheckOutcome,
+    /// The workload VM's console log.
+    pub console: &'a Path,
+    /// The crash image, if it is to be kept (compressed).
+    pub image: Option<&'a Path>,
+    /// The lost-lines report of the image (cache model).
+    pub lost_lines: Option<&'a Path>,
+}
+
+/// Write the failure directory of `f` under `run`'s `failures/`; returns its path relative
+/// to the run directory (`failures/<slug>`).
+pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
+    let root = run.failures();
+    std::fs::create_dir_all(&root).map_err(|e| RunDirError::io(&root, e))?;
+    let name = free_slug(&root, &f.record.title);
+    let tmp = tempfile::Builder::new()
+        .prefix(".writing-")
+        .tempdir_in(&root)
+        .map_err(|e| RunDirError::io(&root, e))?;
+    let put = |file: &str, bytes: &[u8]| {
+        let p = tmp.path().join(file);
+        std::fs::write(&p, bytes).map_err(|e| RunDirError::io(&p, e))
+    };
+    put(FAILURE_JSON, pretty(f.record, &root)?.as_bytes())?;
+    put(
+        WORKLOAD,
+        serde_yaml::to_string(f.workload)
+            .map_err(|e| RunDirError::bad(&root, e.to_string()))?
+            .as_bytes(),
+    )?;
+    put("expectation.json", pretty(f.expectation, &root)?.as_bytes())?;
+    put("check.json", pretty(f.outcome, &root)?.as_bytes())?;
+    put("diff.txt", diff_text(f.outcome, f.expectation).as_bytes())?;
+    put(
+        "reproduce.sh",
+        format!(
+            "#!/bin/sh\n# Re-run the seed that produced this failure.\n{}\n",
+            f.record.reproduce
+        )
+        .as_bytes(),
+    )?;
+    if let Some(name) = f.console.file_name() {
+        let to = tmp.path().join(name);
+        std::fs::copy(f.console, &to).map_err(|e| RunDirError::io(&to, e))?;
+    }
+    if let Some(lost) = f.lost_lines {
+        let to = tmp.path().join("lost-lines.txt");
+        std::fs::copy(lost, &to).map_err(|e| RunDirError::io(&to, e))?;
+    }
+    if let Some(img) = f.image {
+        keep_image(img, tmp.path())?;
+    }
+    let tmp = tmp.keep();
+    let dest = root.join(&name);
+    if dest.exists() {
+        // Left by an attempt that was killed before it journaled the directory.
+        std::fs::remove_dir_all(&dest).map_err(|e| RunDirError::io(&dest, e))?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| RunDirError::io(&dest, e))?;
+    fsync_dir(&root).map_err(|e| RunDirError::io(&root, e))?;
+    Ok(format!("{}/{name}", super::FAILURES))
+}
+
+/// The slug of `title`, or with `-2`, `-3`, … when another title's directory has it.
+fn free_slug(root: &Path, title: &str) -> String {
+    let base = slug(title);
+    let mut name = base.clone();
+    for n in 2.. {
+        let taken_by_other = std::fs::read(root.join(&name).join(FAILURE_JSON))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<FailureRecord>(&b).ok())
+            .is_some_and(|r| r.title != title);
+        if !taken_by_other {
+            break;
+        }
+        name = format!("{base}-{n}");
+    }
+    name
+}
+
+/// Keep the crash image compressed (`zstd -d crash.img.zst`); without zstd, as a sparse copy.
+fn keep_image(img: &Path, dir: &Path) -> Result<(), RunDirError> {
+    let zst = dir.join("crash.img.zst");
+    let compressed = std::process::Command::new("zstd")
+        .args(["-q", "-f", "-3"])
+        .arg(img)
+        .arg("-o")
+        .arg(&zst)
+        .status()
+        .is_ok_and(|s| s.success());
+    if compressed {
+        return Ok(());
+    }
+    // A partial .zst would mislead: it goes, the copy stands in for it.
+    std::fs::remove_file(&zst).ok();
+    let to = dir.join("crash.img");
+    crate::trial::blocks::sparse_copy(img, &to)
+        .map(drop)
+        .map_err(|e| RunDirError::io(&to, e))
+}
+
+fn pretty<T: Serialize>(value: &T, file: &Path) -> Result<String, RunDirError> {
+    serde_json::to_string_pretty(value).map_err(|e| RunDirError::bad(file, e.to_string()))
+}
+
+/// A failure directory, read back.
+#[derive(Debug, Clone)]
+pub struct FailureDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// `failure.json`.
+    pub record: FailureRecord,
+    /// `workload.yaml`, validated.
+    pub workload: Workload,
+    /// `check.json`, if it parses.
+    pub outcome: Option<CheckOutcome>,
+    /// `diff.txt` (empty if missing).
+    pub diff: String,
+    /// The console log copied into it, if any.
+    pub console: Option<PathBuf>,
+}
+
+impl FailureDir {
+    /// Read the failure directory `dir`. The workload must be valid and its op at the crash
+    /// point must be of the recorded kind.
+    pub fn load(dir: &Path) -> Result<FailureDir, RunDirError> {
+        let path = dir.join(FAILURE_JSON);
+        let bytes = std::fs::read(&path).map_err(|e| RunDirError::io(&path, e))?;
+        let record: FailureRecord =
+            serde_json::from_slice(&bytes).map_err(|e| RunDirError::bad(&path, e.to_string()))?;
+        if record.schema != FAILURE_SCHEMA {
+            return Err(RunDirError::bad(
+                &path,
+                format!(
+                    "schema {} (this powercut reads {FAILURE_SCHEMA})",
+                    record.schema
+                ),
+            ));
+        }
+        let wpath = dir.join(WORKLOAD);
+        let workload = workloads::spec::load_workload(&wpath)
+            .map_err(|e| RunDirError::bad(&wpath, e.to_string()))?;
+        let k = record.crash.op();
+        match workload.ops.get(k) {
+            Some(op) if op.kind() == record.crash.kind => {}
+            Some(op) => {
+                return Err(RunDirError::bad(
+                    &path,
+                    format!(
+                        "the crash point names a {} but op {k} of workload.yaml is a {}: the directory mixes two failures",
+                        record.crash.kind,
+                        op.kind()
+                    ),
+                ))
+            }
+            None => {
+                return Err(RunDirError::bad(
+                    &path,
+                    format!(
+                        "crash point op {k} is past the workload's {} ops",
+                        workload.ops.len()
+                    ),
+                ))
+            }
+        }
+        let outcome = std::fs::read(dir.join("check.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let diff = std::fs::read_to_string(dir.join("diff.txt")).unwrap_or_default();
+        let console = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".console.log"));
+        Ok(FailureDir {
+            dir: dir.to_owned(),
+            record,
+            workload,
+            outcome,
+            diff,
+            console,
+        })
+    }
+
+    /// The directory name under `failures/`.
+    pub fn slug(&self) -> String {
+        self.dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The run directory it sits in (`<run>/failures/<slug>/`), if it still does.
+    pub fn run_dir(&self) -> Option<RunDir> {
+        let failures = self.dir.parent()?;
+        (failures.file_name()? == super::FAILURES)
+            .then(|| RunDir::new(failures.parent().unwrap_or(Path::new("."))))
+    }
+
+    /// The campaign config of its run directory, if it is still inside one.
+    pub fn campaign_config(&self) -> Result<Option<CampaignConfig>, RunDirError> {
+        match self.run_dir() {
+            Some(run) => run.read_config(),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workloads::oracle::CrashPoint;
+    use workloads::Op;
+
+    fn record(title: &str) -> FailureRecord {
+        FailureRecord {
+            schema: FAILURE_SCHEMA,
+            title: title.into(),
+            verdict: Verdict::MissingFile,
+            signature: Signature {
+                verdict: Verdict::MissingFile,
+                file: Some("f0".into()),
+                inside: false,
+                kind: "fsync".into(),
+            },
+            crash: CrashLabel {
+                point: CrashPoint::AfterOp(1),
+                kind: "fsync".into(),
+            },
+            crash_model: "snapshot".into(),
+            seed: 7,
+            filesystem: "ext4".into(),
+            mutant: Some("m5".into()),
+            reproduce: "cargo run --release -- campaign --seeds 7..=7".into(),
+        }
+    }
+
+    fn workload() -> Workload {
+        Workload {
+            name: "t".into(),
+            seed: 7,
+            profile: None,
+            ops: vec![
+                Op::Create { file: "f0".into() },
+                Op::Fsync { file: "f0".into() },
+            ],
+        }
+    }
+
+    fn new_failure<'a>(
+        r: &'a FailureRecord,
+        w: &'a Workload,
+        exp: &'a Expectation,
+        out: &'a CheckOutcome,
+        console: &'a Path,
+    ) -> NewFailure<'a> {
+        NewFailure {
+            record: r,
+            workload: w,
+            expectation: exp,
+            outcome: out,
+            console,
+            image: None,
+            lost_lines: None,
+        }
+    }
+
+    #[test]
+    fn a_failure_directory_reads_back_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        let console = dir.path().join("work-7.console.log");
+        std::fs::write(&console, "boot\n").expect("console");
+        let (r, w) = (record("missing-file: f0 after op 1 (fsync)"), workload());
+        let exp = workloads::oracle::expectation(
+            &w,
+            &[],
+            CrashPoint::AfterOp(1),
+            &workloads::oracle::FsRules::ext4(),
+        );
+        let out = CheckOutcome {
+            verdict: Verdict::MissingFile,
+            findings: Vec::new(),
+            detail: String::new(),
+            millis: 3,
+            bytes_written: 0,
+        };
+
+        let rel = write(&run, &new_failure(&r, &w, &exp, &out, &console)).expect("write");
+        let back = FailureDir::load(&dir.path().join(&rel)).expect("load");
+
+        assert_eq!(rel, "failures/missing-file-f0-after-op-1-fsync");
+        assert_eq!(back.record, r);
+        assert_eq!(back.workload.ops.len(), 2);
+        assert!(back.console.is_some());
+        assert_eq!(
+            back.run_dir().map(|d| d.root().to_owned()),
+            Some(dir.path().to_owned())
+        );
+    }
+
+    #[test]
+    fn two_titles_with_one_slug_get_two_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        let console = dir.path().join("c.console.log");
+        std::fs::write(&console, "").expect("console");
+        let w = workload();
+        let exp = workloads::oracle::expectation(
+            &w,
+            &[],
+            CrashPoint::AfterOp(1),
+            &workloads::oracle::FsRules::ext4(),
+        );
+        let out = CheckOutcome {
+            verdict: Verdict::MissingFile,
+            findings: Vec::new(),
+            detail: String::new(),
+            millis: 3,
+            bytes_written: 0,
+        };
+        let (a, b) = (
+            record("missing-file: f0 (x)"),
+            record("missing-file: f0 [x]"),
+        );
+
+        let da = write(&run, &new_failure(&a, &w, &exp, &out, &console)).expect("a");
+        let db = write(&run, &new_failure(&b, &w, &exp, &out, &console)).expect("b");
+
+        assert_ne!(da, db);
+        assert!(db.ends_with("-2"), "{db}");
+    }
+
+    #[test]
+    fn a_directory_whose_crash_point_names_another_op_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut r = record("missing-file: f0 after op 0 (fsync)");
+        r.crash.point = CrashPoint::AfterOp(0);
+        std::fs::write(
+            dir.path().join(FAILURE_JSON),
+            serde_json::to_string(&r).expect("json"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join(WORKLOAD),
+            serde_yaml::to_string(&workload()).expect("yaml"),
+        )
+        .expect("write");
+
+        let err = FailureDir::load(dir.path()).expect_err("mixed");
+
+        assert!(err.to_string().contains("mixes two failures"), "{err}");
+    }
+}

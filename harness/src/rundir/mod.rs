@@ -1,0 +1,331 @@
+//! The run directory of a campaign: the only module that knows its file names and formats.
+//!
+//! ```text
+//! <run>/config.yaml        the effective config (written atomically, once)
+//! <run>/run-info.json      kernel, image, accelerator, versions
+//! <run>/journal.jsonl      the event journal (campaign::journal)
+//! <run>/report.json, report.html
+//! <run>/seeds/<seed>/      workload.yaml, the workload VM's console and QEMU logs, error.txt
+//! <run>/checkers/          checker VM logs and pmem files
+//! <run>/failures/<slug>/   one per distinct failure title (see [`failure`])
+//! ```
+//!
+//! Every file is written through a temporary file and a rename ([`write_atomically`]), and
+//! the directory is fsync'd after a file is created in it.
+
+pub mod diff;
+pub mod failure;
+pub mod read;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use workloads::Workload;
+
+use crate::campaign::config::CampaignConfig;
+
+/// `config.yaml`.
+pub const CONFIG: &str = "config.yaml";
+/// `journal.jsonl`.
+pub const JOURNAL: &str = "journal.jsonl";
+/// `run-info.json`.
+pub const RUN_INFO: &str = "run-info.json";
+/// `report.json`.
+pub const REPORT_JSON: &str = "report.json";
+/// `report.html`.
+pub const REPORT_HTML: &str = "report.html";
+/// `seeds/`.
+pub const SEEDS: &str = "seeds";
+/// `failures/`.
+pub const FAILURES: &str = "failures";
+/// `workload.yaml` (in a seed or failure directory).
+pub const WORKLOAD: &str = "workload.yaml";
+
+/// Errors of the run directory.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file does not say what it should.
+    #[error("{path}: {message}")]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl RunDirError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> RunDirError {
+        RunDirError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn bad(path: &Path, message: impl Into<String>) -> RunDirError {
+        RunDirError::Bad {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Did this fail because the disk is full?
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, RunDirError::Io { source, .. } if crate::vm::is_disk_full_io(source))
+    }
+}
+
+/// What `config.yaml` does not say about a campaign: the environment it ran in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// powercut version.
+    pub powercut: String,
+    /// The generator's RNG.
+    pub rng: String,
+    /// Guest kernel release.
+    pub kernel: String,
+    /// Guest image hash.
+    pub image: String,
+    /// Accelerator.
+    pub accelerator: String,
+}
+
+/// A campaign's run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root` (nothing is created).
+    pub fn new(root: &Path) -> RunDir {
+        RunDir {
+            root: root.to_owned(),
+        }
+    }
+
+    /// Create the directory (and its parents), fsyncing the parent.
+    pub fn create(root: &Path) -> Result<RunDir, RunDirError> {
+        std::fs::create_dir_all(root).map_err(|e| RunDirError::io(root, e))?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsync_dir(parent).map_err(|e| RunDirError::io(parent, e))?;
+        }
+        Ok(RunDir::new(root))
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `journal.jsonl`.
+    pub fn journal(&self) -> PathBuf {
+        self.root.join(JOURNAL)
+    }
+
+    /// `config.yaml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join(CONFIG)
+    }
+
+    /// `seeds/<seed>/`.
+    pub fn seed_dir(&self, seed: u64) -> PathBuf {
+        self.root.join(SEEDS).join(seed.to_string())
+    }
+
+    /// `checkers/`.
+    pub fn checkers(&self) -> PathBuf {
+        self.root.join("checkers")
+    }
+
+    /// `failures/`.
+    pub fn failures(&self) -> PathBuf {
+        self.root.join(FAILURES)
+    }
+
+    /// Does it hold a journal?
+    pub fn has_journal(&self) -> bool {
+        self.journal().exists()
+    }
+
+    /// The recorded `config.yaml`, if there is one.
+    pub fn read_config(&self) -> Result<Option<CampaignConfig>, RunDirError> {
+        let path = self.config();
+        if !path.exists() {
+            return Ok(None);
+        }
+        CampaignConfig::load(&path)
+            .map(Some)
+            .map_err(|e| RunDirError::bad(&path, e.to_string()))
+    }
+
+    /// Write `config.yaml`.
+    pub fn write_config(&self, cfg: &CampaignConfig) -> Result<(), RunDirError> {
+        let path = self.config();
+        let yaml =
+            serde_yaml::to_string(cfg).map_err(|e| RunDirError::bad(&path, e.to_string()))?;
+        write_atomically(&path, yaml.as_bytes()).map_err(|e| RunDirError::io(&path, e))
+    }
+
+    /// The recorded `run-info.json`, if there is one.
+    pub fn read_run_info(&self) -> Result<Option<RunInfo>, RunDirError> {
+        let path = self.root.join(RUN_INFO);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| RunDirError::bad(&path, e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RunDirError::io(&path, e)),
+        }
+    }
+
+    /// Write `run-info.json`.
+    pub fn write_run_info(&self, info: &RunInfo) -> Result<(), RunDirError> {
+        let path = self.root.join(RUN_INFO);
+        let json = serde_json::to_string_pretty(info)
+            .map_err(|e| RunDirError::bad(&path, e.to_string()))?;
+        write_atomically(&path, json.as_bytes()).map_err(|e| RunDirError::io(&path, e))
+    }
+
+    /// Write `seeds/<seed>/workload.yaml` (creating the seed directory).
+    pub fn write_workload(&self, seed: u64, workload: &Workload) -> Result<PathBuf, RunDirError> {
+        let dir = self.seed_dir(seed);
+        std::fs::create_dir_all(&dir).map_err(|e| RunDirError::io(&dir, e))?;
+        let path = dir.join(WORKLOAD);
+        let yaml =
+            serde_yaml::to_string(workload).map_err(|e| RunDirError::bad(&path, e.to_string()))?;
+        write_atomically(&path, yaml.as_bytes()).map_err(|e| RunDirError::io(&path, e))?;
+        Ok(dir)
+    }
+
+    /// Delete every crash image and scratch pmem file under `seeds/` (left behind by a
+    /// harness that was killed); returns how many files went.
+    pub fn remove_crash_images(&self) -> usize {
+        let mut removed = 0;
+        let seeds = std::fs::read_dir(self.root.join(SEEDS))
+            .into_iter()
+            .flatten();
+        for seed in seeds.flatten() {
+            for f in std::fs::read_dir(seed.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let p = f.path();
+                let scratch = p
+                    .extension()
+                    .is_some_and(|e| e == crate::trial::CRASH_IMAGE_EXT || e == "pmem");
+                if scratch && std::fs::remove_file(&p).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Free space on the run directory's file system, MiB.
+    pub fn free_mib(&self) -> Result<u64, RunDirError> {
+        free_mib(&self.root).map_err(|e| RunDirError::io(&self.root, e))
+    }
+}
+
+/// Free space (for unprivileged users) on the file system holding `path`, MiB.
+pub fn free_mib(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `statvfs` is plain old data; zeroed is a valid value for it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize) >> 20)
+}
+
+/// Write `path` through a temporary file in the same directory and a rename, then fsync the
+/// directory: a reader never sees half a file, and a crash leaves the old one or the new
+/// one. The parent directory is created if needed. The temporary file has a random name
+/// and is created exclusively, so a planted file or symlink is never followed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".powercut-")
+        .suffix(".tmp")
+        .tempfile_in(&parent)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    fsync_dir(&parent)
+}
+
+/// fsync a directory, so the names created in it survive a crash.
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_replace_the_target_and_never_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").expect("write");
+        std::os::unix::fs::symlink(&victim, dir.path().join(".report.json.tmp")).expect("plant");
+        let target = dir.path().join("report.json");
+
+        write_atomically(&target, b"one").expect("write");
+        write_atomically(&target, b"two").expect("rewrite");
+
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "two");
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".powercut-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn stale_crash_images_are_swept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        let seed = run.seed_dir(3);
+        std::fs::create_dir_all(&seed).expect("mkdir");
+        for f in ["crash-0001-after.img", "work.pmem", "work-3.console.log"] {
+            std::fs::write(seed.join(f), "x").expect("write");
+        }
+
+        let removed = run.remove_crash_images();
+
+        assert_eq!(removed, 2);
+        assert!(seed.join("work-3.console.log").exists());
+    }
+
+    #[test]
+    fn free_space_is_known() {
+        let dir = tempfile::tempdir().expect("tempdir");
+
+        let free = free_mib(dir.path()).expect("statvfs");
+
+        assert!(free > 0);
+    }
+}

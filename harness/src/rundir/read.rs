@@ -1,0 +1,262 @@
+//! Reading a whole run directory for the reports. Nothing is written (the journal is not
+//! opened for appending), so a report can be made of a campaign that is still running. The
+//! journal is read strictly (a damaged line is an error, never a silent PASS); any other
+//! file that is missing or garbled becomes a note in the report.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use workloads::oracle::Verdict;
+use workloads::Workload;
+
+use super::failure::FailureDir;
+use super::{RunDir, RunInfo, FAILURES, RUN_INFO, WORKLOAD};
+use crate::campaign::config::CampaignConfig;
+use crate::campaign::fold::{CampaignState, RunEnd};
+use crate::campaign::journal::{self, JournalError};
+
+/// Lines of a console log kept for reports (the end is where a guest says what went wrong).
+pub const CONSOLE_TAIL_LINES: usize = 40;
+
+/// At most this many bytes from the end of a console log are read for its tail.
+const CONSOLE_TAIL_BYTES: u64 = 64 * 1024;
+
+/// Errors of reading a run directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The directory has no journal or no config.
+    #[error("{path} is not a campaign run directory (it needs journal.jsonl and config.yaml); pass the directory given to `campaign --output`")]
+    NotARunDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The journal is damaged.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The config is unreadable.
+    #[error(transparent)]
+    Config(#[from] super::RunDirError),
+}
+
+/// The last lines of a console log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleTail {
+    /// Path relative to the run directory.
+    pub path: String,
+    /// Its last [`CONSOLE_TAIL_LINES`] lines.
+    pub tail: String,
+}
+
+/// A run directory, read.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    /// Directory name (for titles).
+    pub name: String,
+    /// `config.yaml`.
+    pub config: CampaignConfig,
+    /// `run-info.json`.
+    pub info: Option<RunInfo>,
+    /// The fold of `journal.jsonl`.
+    pub state: CampaignState,
+    /// `seeds/<seed>/workload.yaml`, by seed.
+    pub workloads: BTreeMap<u64, Workload>,
+    /// Console tails of the seeds whose reports show them (non-pass, infra, unfinished).
+    pub consoles: BTreeMap<u64, ConsoleTail>,
+    /// `failures/*/` that could be read, by directory name.
+    pub failures: Vec<FailureDir>,
+    /// Console tails of the failure directories, by directory name.
+    pub failure_consoles: BTreeMap<String, ConsoleTail>,
+    /// Files that could not be read or parsed, one line each.
+    pub notes: Vec<String>,
+}
+
+/// Read the run directory `dir`.
+pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
+    let run = RunDir::new(dir);
+    if !run.journal().is_file() || !run.config().is_file() {
+        return Err(ReadError::NotARunDir {
+            path: dir.to_owned(),
+        });
+    }
+    let contents = journal::read(&run.journal())?;
+    let config = run.read_config()?.ok_or_else(|| ReadError::NotARunDir {
+        path: dir.to_owned(),
+    })?;
+    let state = CampaignState::of(&contents.events);
+    let mut notes = Vec::new();
+    if contents.torn {
+        notes.push(
+            "journal.jsonl: its last line was cut short (the harness was killed while writing it) and is ignored"
+                .to_owned(),
+        );
+    }
+    let info = load_info(dir, &mut notes);
+    let mut workloads = BTreeMap::new();
+    let mut consoles = BTreeMap::new();
+    for (seed, s) in state.seeds() {
+        let sdir = run.seed_dir(seed);
+        let path = sdir.join(WORKLOAD);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match serde_yaml::from_str::<Workload>(&text) {
+                Ok(w) => {
+                    workloads.insert(seed, w);
+                }
+                Err(e) => notes.push(format!("seeds/{seed}/{WORKLOAD}: {e}")),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => notes.push(format!("seeds/{seed}/{WORKLOAD}: {e}")),
+        }
+        let needs_console = !s.done
+            || matches!(s.run, Some(RunEnd::Failed { .. }))
+            || s.checks.iter().any(|c| c.verdict != Verdict::Pass);
+        if needs_console {
+            if let Some(tail) = console_tail(dir, &sdir) {
+                consoles.insert(seed, tail);
+            }
+        }
+    }
+    let (failures, failure_consoles) = failure_dirs(&run, &mut notes);
+    Ok(RunData {
+        name: dir
+            .canonicalize()
+            .unwrap_or_else(|_| dir.to_owned())
+            .file_name()
+            .map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        config,
+        info,
+        state,
+        workloads,
+        consoles,
+        failures,
+        failure_consoles,
+        notes,
+    })
+}
+
+fn load_info(dir: &Path, notes: &mut Vec<String>) -> Option<RunInfo> {
+    match std::fs::read_to_string(dir.join(RUN_INFO)) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(info) => Some(info),
+            Err(e) => {
+                notes.push(format!("{RUN_INFO}: {e}"));
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            notes.push(format!("{RUN_INFO}: {e}"));
+            None
+        }
+    }
+}
+
+/// The first `*.console.log` in `sub` (a directory inside `run`), with its tail.
+fn console_tail(run: &Path, sub: &Path) -> Option<ConsoleTail> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(sub)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".console.log"))
+        .collect();
+    logs.sort();
+    let path = logs.into_iter().next()?;
+    let tail = tail_lines(&path, CONSOLE_TAIL_LINES).ok()?;
+    Some(ConsoleTail {
+        path: path
+            .strip_prefix(run)
+            .unwrap_or(&path)
+            .display()
+            .to_string(),
+        tail,
+    })
+}
+
+/// The last `n` lines of a file, reading at most its last [`CONSOLE_TAIL_BYTES`].
+fn tail_lines(path: &Path, n: usize) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(CONSOLE_TAIL_BYTES)))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    Ok(lines[lines.len().saturating_sub(n)..].join("\n"))
+}
+
+/// Every readable `failures/*/` directory, sorted by name; the others become notes.
+fn failure_dirs(
+    run: &RunDir,
+    notes: &mut Vec<String>,
+) -> (Vec<FailureDir>, BTreeMap<String, ConsoleTail>) {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(run.failures())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    let mut consoles = BTreeMap::new();
+    for d in dirs {
+        match FailureDir::load(&d) {
+            Ok(f) => {
+                if let Some(tail) = console_tail(run.root(), &d) {
+                    consoles.insert(f.slug(), tail);
+                }
+                out.push(f);
+            }
+            Err(e) => notes.push(format!(
+                "{FAILURES}/{}: {e}",
+                d.file_name().unwrap_or_default().to_string_lossy()
+            )),
+        }
+    }
+    (out, consoles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.console.log");
+        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&p, text).expect("write");
+
+        let tail = tail_lines(&p, 3).expect("tail");
+
+        assert_eq!(tail, "line 97\nline 98\nline 99");
+    }
+
+    #[test]
+    fn a_damaged_journal_makes_the_directory_unreadable_with_the_line_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        run.write_config(&CampaignConfig::default())
+            .expect("config");
+        std::fs::write(
+            run.journal(),
+            "{\"event\":\"journal\",\"version\":2,\"powercut\":\"0.1.0\"}\n\
+             {\"event\":\"seed_started\",\"seed\":1}\n\
+             garbage\n\
+             {\"event\":\"seed_done\",\"seed\":1}\n",
+        )
+        .expect("journal");
+
+        let err = load_run_dir(dir.path()).expect_err("damaged");
+
+        assert!(err.to_string().contains("journal.jsonl:3"), "{err}");
+    }
+}

@@ -1,0 +1,239 @@
+//! One trial, the pipeline every command drives: a workload and its crash plan → a run in a
+//! fresh workload VM under a crash model ([`run`]) → crash images → the oracle's expectation
+//! for each → a check in a checker VM ([`check_image`]) → the [`finding::Failure`] that
+//! names it. The campaign's workers, `repro`, `minimize`, `run` and the benchmarks all go
+//! through these functions; none of them repeats a step.
+//!
+//! - [`plan`]: where to cut the power (pure, seeded).
+//! - [`snapshot`]: the snapshot crash model (QMP stop, copy of the pmem file, cont).
+//! - [`cache_run`], [`cache_env`]: the cache crash model (TCG plugin trace → crash states).
+//! - [`blocks`]: block-wise copies of pmem files.
+//! - [`finding`]: crash labels, failures, titles and signatures.
+
+pub mod blocks;
+pub mod cache_env;
+pub mod cache_run;
+pub mod finding;
+pub mod plan;
+pub mod snapshot;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use workloads::oracle::Verdict;
+use workloads::oracle::{expectation, live_state, CrashPoint, Expectation, FsRules, Observed};
+use workloads::{OpOutcome, Workload};
+
+use crate::campaign::config::CacheModelConfig;
+use crate::checker::{CheckOutcome, Checker};
+use crate::image::{GoldenImage, GuestImage};
+use crate::vm::{Accel, VmError};
+use cache_env::CacheEnv;
+use finding::{deciding_failure, failures_of, CrashLabel, Failure};
+use plan::CrashPlan;
+
+/// File-name extension of crash images (a sweep of a run directory removes every one left
+/// behind by a killed harness).
+pub const CRASH_IMAGE_EXT: &str = "img";
+
+/// Which crash model a trial runs under, with what it needs.
+#[derive(Debug, Clone)]
+pub enum ModelSetup {
+    /// QMP stop + copy of the pmem file at planned points.
+    Snapshot,
+    /// TCG plugin trace; crash states built from it.
+    Cache {
+        /// Plugin, NVDIMM range, QEMU version.
+        env: CacheEnv,
+        /// Cuts, subsets and the bound on states per run.
+        cfg: CacheModelConfig,
+    },
+}
+
+impl ModelSetup {
+    /// `snapshot` or `cache`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSetup::Snapshot => "snapshot",
+            ModelSetup::Cache { .. } => "cache",
+        }
+    }
+}
+
+/// What a workload VM is set up with.
+#[derive(Debug, Clone)]
+pub struct TrialSetup {
+    /// Guest image.
+    pub image: GuestImage,
+    /// Golden pmem to start from.
+    pub golden: GoldenImage,
+    /// Accelerator.
+    pub accel: Accel,
+    /// Mutant to load (`m1`..`m5`), validated by the caller.
+    pub mutant: Option<String>,
+    /// ext4 `commit=` seconds.
+    pub ext4_commit_secs: u32,
+    /// Deadline of the ops of one run (boot not included).
+    pub timeout: Duration,
+    /// `--debug`.
+    pub debug: bool,
+    /// Crash model.
+    pub model: ModelSetup,
+}
+
+impl TrialSetup {
+    /// The oracle's per-file-system rules for this setup.
+    pub fn rules(&self) -> FsRules {
+        FsRules::for_fs(self.golden.fs.name())
+    }
+}
+
+/// One crash image taken during a run. The file (and its lost-lines report, for the cache
+/// model) is deleted when this value is dropped, on every path: checked, failed, or
+/// abandoned by a campaign that stopped.
+#[derive(Debug)]
+pub struct CrashImage {
+    /// Where the power was cut.
+    pub point: CrashPoint,
+    /// The image file.
+    pub path: PathBuf,
+    /// Crash model and variant that made it (`snapshot`, `cache:worst`, …).
+    pub model: String,
+    /// How long the guest was paused to take it, ms.
+    pub pause_ms: u64,
+}
+
+impl CrashImage {
+    /// The lost-lines report beside the image (cache model), if there is one.
+    pub fn lost_lines(&self) -> Option<PathBuf> {
+        let p = cache_run::lost_lines_path(&self.path);
+        p.exists().then_some(p)
+    }
+}
+
+impl Drop for CrashImage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(cache_run::lost_lines_path(&self.path));
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Outcome of every op (`None` if it never ran).
+    pub outcomes: Vec<Option<OpOutcome>>,
+    /// Crash images, in the order taken.
+    pub images: Vec<CrashImage>,
+    /// What the live file system held after the last op.
+    pub live: BTreeMap<String, Observed>,
+    /// Op wall time in the guest, µs.
+    pub op_micros: u64,
+    /// Boot to SSH.
+    pub boot: Duration,
+    /// Guest console log.
+    pub console: PathBuf,
+}
+
+/// Run `workload` in a fresh workload VM named `name` whose files live in `dir`, cutting
+/// the power per `plan` (snapshot model) or per the trace (cache model: `plan` unused).
+pub fn run(
+    setup: &TrialSetup,
+    workload: &Workload,
+    plan: &CrashPlan,
+    dir: &Path,
+    name: &str,
+) -> Result<RunResult, VmError> {
+    match &setup.model {
+        ModelSetup::Snapshot => snapshot::run_workload(setup, workload, plan, dir, name),
+        ModelSetup::Cache { env, cfg } => {
+            cache_run::run_workload(setup, env, cfg, workload, dir, name)
+        }
+    }
+}
+
+/// Where the live file system after a run differs from the oracle's no-crash state, one
+/// line per file (empty when it matches). A difference is an oracle/agent disagreement,
+/// never a kernel bug.
+pub fn live_mismatches(workload: &Workload, run: &RunResult) -> Vec<String> {
+    let expected = live_state(workload, &run.outcomes);
+    let mut out = Vec::new();
+    for (name, obs) in &run.live {
+        match (expected.get(name), obs.exists) {
+            (Some(d), true) if *d == obs.data => {}
+            (None, false) => {}
+            (Some(d), true) => out.push(format!(
+                "{name}: {} bytes, expected {} (first difference at byte {})",
+                obs.data.len(),
+                d.len(),
+                d.iter()
+                    .zip(&obs.data)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(d.len().min(obs.data.len()))
+            )),
+            (Some(_), false) => out.push(format!("{name}: missing, expected to exist")),
+            (None, true) => out.push(format!("{name}: exists, expected absent")),
+        }
+    }
+    for name in expected.keys().filter(|n| !run.live.contains_key(*n)) {
+        out.push(format!("{name}: not read back, expected to exist"));
+    }
+    out
+}
+
+/// The check of one crash image and what it found.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// What the oracle expected.
+    pub expectation: Expectation,
+    /// Where the power was cut.
+    pub label: CrashLabel,
+    /// The checker's verdict, findings and fsck output.
+    pub outcome: CheckOutcome,
+    /// The failure that decided the verdict (`None`: passed).
+    pub failure: Option<Failure>,
+}
+
+impl Judged {
+    /// Every failure the check shows (one per finding).
+    pub fn failures(&self) -> Vec<Failure> {
+        failures_of(&self.outcome, &self.expectation)
+    }
+}
+
+/// Check one crash image of a run of `workload` (with op `outcomes`) in `checker`.
+pub fn check_image(
+    checker: &mut Checker,
+    workload: &Workload,
+    outcomes: &[Option<OpOutcome>],
+    image: &CrashImage,
+    rules: &FsRules,
+) -> Result<Judged, VmError> {
+    let exp = expectation(workload, outcomes, image.point, rules);
+    let outcome = checker.check(&image.path, &exp)?;
+    Ok(Judged {
+        label: CrashLabel::of(&exp),
+        failure: deciding_failure(&outcome, &exp),
+        expectation: exp,
+        outcome,
+    })
+}
+
+/// Classify an infrastructure error as a verdict.
+pub fn infra_verdict(e: &VmError) -> Verdict {
+    match e {
+        VmError::GuestPanic { .. } => Verdict::GuestPanic,
+        VmError::BootTimeout { .. }
+        | VmError::QemuDied { .. }
+        | VmError::QemuMissing { .. }
+        | VmError::Spawn(_) => Verdict::BootFailed,
+        VmError::Guest(m) if m.contains("timeout") => Verdict::Timeout,
+        _ => Verdict::AgentLost,
+    }
+}
+
+/// The first line of an error, for one-line problem reports.
+pub fn first_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or("").to_owned()
+}

@@ -1,0 +1,214 @@
+//! The snapshot crash model: boot a workload VM on a copy of the golden pmem, mount with
+//! DAX, load the mutant, stream the workload through the agent, and at each planned point
+//! pause the guest (QMP `stop`), copy the pmem file as a crash image, and resume (`cont`).
+//! Every store the guest made is in the image, as if the CPU caches were persistent.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use workloads::oracle::{file_names, CrashPoint, Observed};
+use workloads::protocol::{AgentMsg, HostMsg};
+use workloads::{OpOutcome, Workload};
+
+use super::blocks::sparse_copy;
+use super::plan::CrashPlan;
+use super::{CrashImage, RunResult, TrialSetup};
+use crate::image::golden::mount_dax;
+use crate::image::Filesystem;
+use crate::vm::agent::{next_msg, read_files, start_agent, GUEST_DIR};
+use crate::vm::{AgentChannel, Vm, VmError, VmSpec};
+
+/// Run `workload` in a fresh workload VM whose files live in `dir`, cutting power per `plan`.
+pub fn run_workload(
+    setup: &TrialSetup,
+    workload: &Workload,
+    plan: &CrashPlan,
+    dir: &Path,
+    name: &str,
+) -> Result<RunResult, VmError> {
+    let pmem = WorkPmem::create(setup, dir)?;
+    let mut spec = VmSpec::new(name, &setup.image, &pmem.path, setup.accel, dir);
+    spec.debug = setup.debug;
+    let mut vm = Vm::boot(&spec)?;
+    let res = drive(&mut vm, setup, workload, plan, dir, &pmem.path);
+    let console = vm.console_path().to_owned();
+    let boot = vm.boot_time();
+    vm.kill();
+    let (outcomes, images, live, op_micros) = res?;
+    Ok(RunResult {
+        outcomes,
+        images,
+        live,
+        op_micros,
+        boot,
+        console,
+    })
+}
+
+/// The workload VM's own copy of the golden pmem, deleted when dropped.
+pub struct WorkPmem {
+    /// `<dir>/work.pmem`.
+    pub path: std::path::PathBuf,
+}
+
+impl WorkPmem {
+    /// Copy the golden image of `setup` to `<dir>/work.pmem`.
+    pub fn create(setup: &TrialSetup, dir: &Path) -> Result<WorkPmem, VmError> {
+        std::fs::create_dir_all(dir).map_err(|source| VmError::HostIo {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        let path = dir.join("work.pmem");
+        setup
+            .golden
+            .copy_to(&path)
+            .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))?;
+        Ok(WorkPmem { path })
+    }
+}
+
+impl Drop for WorkPmem {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
+/// commit is not hidden by the periodic one), load the mutant if any, start the agent.
+pub fn prepare_workload_vm(vm: &mut Vm, setup: &TrialSetup) -> Result<AgentChannel, VmError> {
+    let fs = setup.golden.fs;
+    let opts = match fs {
+        Filesystem::Ext4 => format!("commit={}", setup.ext4_commit_secs),
+        Filesystem::Xfs => String::new(),
+    };
+    mount_dax(vm, fs, "/mnt", &opts)?;
+    if let Some(m) = &setup.mutant {
+        if !setup.image.has_mutant_module {
+            return Err(VmError::Guest(format!(
+                "--mutant {m}: the image has no mutant module; install linux-headers-{} (ci/setup) and rebuild",
+                setup.image.kernel_version
+            )));
+        }
+        vm.run(&format!(
+            "insmod /lib/modules/powercut_mutant.ko mutants={m}"
+        ))?;
+    }
+    start_agent(vm)
+}
+
+/// After `finished`: read the workload's files back from the live file system and end the
+/// agent session.
+pub fn read_live(
+    agent: &mut AgentChannel,
+    workload: &Workload,
+) -> Result<BTreeMap<String, Observed>, VmError> {
+    let names = file_names(workload)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let live = read_files(agent, GUEST_DIR, names)?;
+    // The VM is killed next; a lost `quit` changes nothing.
+    agent.send(&HostMsg::Quit).ok();
+    Ok(live)
+}
+
+/// The deadline of a run's ops (`None` if `timeout` is too large to add to now).
+pub fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Take one crash image of `vm`'s pmem file into `dest`: stop, sparse copy, cont.
+/// Returns how long the guest was paused.
+pub fn take(vm: &mut Vm, pmem: &Path, dest: &Path) -> Result<Duration, VmError> {
+    let start = Instant::now();
+    vm.qmp().stop()?;
+    let copied = sparse_copy(pmem, dest);
+    let resumed = vm.qmp().cont();
+    copied.map_err(|source| VmError::HostIo {
+        what: format!("copying {} to {}", pmem.display(), dest.display()),
+        source,
+    })?;
+    resumed?;
+    Ok(start.elapsed())
+}
+
+type Driven = (
+    Vec<Option<OpOutcome>>,
+    Vec<CrashImage>,
+    BTreeMap<String, Observed>,
+    u64,
+);
+
+fn drive(
+    vm: &mut Vm,
+    setup: &TrialSetup,
+    workload: &Workload,
+    plan: &CrashPlan,
+    dir: &Path,
+    pmem: &Path,
+) -> Result<Driven, VmError> {
+    let mut agent = prepare_workload_vm(vm, setup)?;
+    agent.send(&HostMsg::Run {
+        dir: GUEST_DIR.into(),
+        workload: workload.clone(),
+        barriers: plan.barriers(),
+        markers: false,
+    })?;
+    let deadline = deadline(setup.timeout);
+    let secs = setup.timeout.as_secs();
+    let mut outcomes = vec![None; workload.ops.len()];
+    let mut images = Vec::new();
+    let inside_delays: BTreeMap<usize, u64> = plan
+        .inside
+        .iter()
+        .copied()
+        .zip(plan.inside_delay_us.iter().copied())
+        .collect();
+    let mut cut = |vm: &mut Vm, point: CrashPoint, label: String| -> Result<(), VmError> {
+        let path = dir.join(format!("crash-{label}.{}", super::CRASH_IMAGE_EXT));
+        let paused = take(vm, pmem, &path);
+        // Owned from here on: deleted on every path, even when the copy failed half-way.
+        let mut image = CrashImage {
+            point,
+            path,
+            model: "snapshot".into(),
+            pause_ms: 0,
+        };
+        image.pause_ms = u64::try_from(paused?.as_millis()).unwrap_or(u64::MAX);
+        images.push(image);
+        Ok(())
+    };
+    let op_micros = loop {
+        match next_msg(&mut agent, vm, deadline, secs)? {
+            AgentMsg::OpStarted { k } => {
+                if let Some(&us) = inside_delays.get(&k) {
+                    std::thread::sleep(Duration::from_micros(us));
+                    cut(vm, CrashPoint::InsideOp(k), format!("{k:04}-inside"))?;
+                }
+            }
+            AgentMsg::OpDone { k, outcome } => {
+                if let Some(slot) = outcomes.get_mut(k) {
+                    *slot = Some(outcome);
+                }
+            }
+            AgentMsg::Barrier { k } => {
+                if plan.after.contains(&k) {
+                    cut(vm, CrashPoint::AfterOp(k), format!("{k:04}-after"))?;
+                }
+                agent.send(&HostMsg::Continue)?;
+            }
+            AgentMsg::Finished { micros, .. } => break micros,
+            AgentMsg::Error { message } => {
+                return Err(VmError::Guest(format!("agent error: {message}")))
+            }
+            other => {
+                return Err(VmError::Guest(format!(
+                    "unexpected agent message {other:?}"
+                )))
+            }
+        }
+    };
+    let live = read_live(&mut agent, workload)?;
+    Ok((outcomes, images, live, op_micros))
+}
