@@ -251,34 +251,13 @@ impl Coordinator<'_> {
 
     fn record_msg(&mut self, msg: WorkerMsg) -> Result<(), String> {
         match msg {
-            WorkerMsg::SeedStarted { seed } => self.record(Event::SeedStarted { seed }),
-            WorkerMsg::RunFailed {
-                seed,
-                verdict,
-                problem,
-            } => {
-                self.record(Event::RunFailed {
-                    seed,
-                    verdict,
-                    problem,
-                })?;
-                self.seed_maybe_done(seed)
-            }
-            WorkerMsg::RunDone {
-                seed,
-                images,
-                boot_ms,
-                op_micros,
-                live_mismatch,
-            } => {
-                self.record(Event::RunDone {
-                    seed,
-                    images,
-                    boot_ms,
-                    op_micros,
-                    live_mismatch,
-                })?;
-                self.seed_maybe_done(seed)
+            WorkerMsg::Record(e) => {
+                let seed = match &e {
+                    Event::RunFailed { seed, .. } | Event::RunDone { seed, .. } => Some(*seed),
+                    _ => None,
+                };
+                self.record(e)?;
+                seed.map_or(Ok(()), |s| self.seed_maybe_done(s))
             }
             WorkerMsg::Checked { job, result } => self.checked(&job, *result),
             WorkerMsg::Fatal { cause } => Err(cause),

@@ -17,6 +17,7 @@ use workloads::{OpOutcome, Workload};
 
 use super::budget::SeedSource;
 use super::config::CampaignConfig;
+use super::events::Event;
 use super::CampaignEnv;
 use crate::checker::Checker;
 use crate::rundir::RunDir;
@@ -71,33 +72,8 @@ pub struct CheckJob {
 
 /// What the workers tell the coordinator.
 pub enum WorkerMsg {
-    /// A worker took a seed.
-    SeedStarted {
-        /// The seed.
-        seed: u64,
-    },
-    /// The seed's run failed for infrastructure reasons (no checks follow).
-    RunFailed {
-        /// The seed.
-        seed: u64,
-        /// Its verdict.
-        verdict: Verdict,
-        /// One line.
-        problem: String,
-    },
-    /// The seed's run finished; `images` checks follow.
-    RunDone {
-        /// The seed.
-        seed: u64,
-        /// Crash images queued.
-        images: usize,
-        /// Boot to SSH, ms.
-        boot_ms: u64,
-        /// Op wall time, µs.
-        op_micros: u64,
-        /// The live file system's difference from the oracle, if any.
-        live_mismatch: Option<String>,
-    },
+    /// An event to record as it is (`seed_started`, `run_failed`, `run_done`).
+    Record(Event),
     /// A crash image was checked, or its check failed (verdict and one line).
     Checked {
         /// The job (its image is deleted when the coordinator drops it).
@@ -178,7 +154,7 @@ pub fn workload_worker(shared: &Shared<'_>, jobs: &Sender<CheckJob>, worker: usi
     while let Some(seed) = shared.next_seed() {
         let span = tracing::info_span!("seed", seed, worker);
         let _e = span.enter();
-        if !shared.tell(WorkerMsg::SeedStarted { seed }) || !run_seed(shared, jobs, seed, profile) {
+        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { seed })) || !run_seed(shared, jobs, seed, profile) {
             return;
         }
     }
@@ -223,23 +199,23 @@ fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Pr
                 });
                 return false;
             }
-            return shared.tell(WorkerMsg::RunFailed {
+            return shared.tell(WorkerMsg::Record(Event::RunFailed {
                 seed,
                 verdict: infra_verdict(&e),
                 problem: first_line(&e),
-            });
+            }));
         }
     };
     let live_mismatch = trial::live_mismatches(&workload, &run).into_iter().next();
     let images = run.images.len();
     let outcomes = Arc::new(run.outcomes);
-    let told = shared.tell(WorkerMsg::RunDone {
+    let told = shared.tell(WorkerMsg::Record(Event::RunDone {
         seed,
         images,
         boot_ms: u64::try_from(run.boot.as_millis()).unwrap_or(u64::MAX),
         op_micros: run.op_micros,
         live_mismatch,
-    });
+    }));
     for image in run.images {
         let job = CheckJob {
             seed,

@@ -5,12 +5,13 @@
 
 pub mod fsck;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use workloads::oracle::{Expectation, Finding, Verdict};
 
+use crate::image::golden::GoldenCopy;
 use crate::image::{Filesystem, GoldenImage, GuestImage};
 use crate::trial::blocks::sync_blocks;
 use crate::vm::agent::{read_files, start_agent, GUEST_DIR};
@@ -35,7 +36,8 @@ pub struct CheckOutcome {
 pub struct Checker {
     vm: Vm,
     agent: AgentChannel,
-    pmem: PathBuf,
+    /// Deleted when the checker goes, after its VM.
+    pmem: GoldenCopy,
     fs: Filesystem,
     name: String,
 }
@@ -57,11 +59,10 @@ impl Checker {
             what: format!("creating {}", dir.display()),
             source,
         })?;
-        let pmem = dir.join(format!("{name}.pmem"));
-        golden
-            .copy_to(&pmem)
+        let pmem = golden
+            .scratch_copy(&dir.join(format!("{name}.pmem")))
             .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))?;
-        let mut spec = VmSpec::new(name, image, &pmem, accel, dir);
+        let mut spec = VmSpec::new(name, image, pmem.path(), accel, dir);
         spec.debug = debug;
         let vm = Vm::boot(&spec)?;
         vm.ssh().set_timeout(check_timeout);
@@ -92,7 +93,7 @@ impl Checker {
         self.vm
             .run("echo 3 > /proc/sys/vm/drop_caches; blockdev --flushbufs /dev/pmem0")?;
         let bytes_written =
-            sync_blocks(crash_image, &self.pmem).map_err(|source| VmError::HostIo {
+            sync_blocks(crash_image, self.pmem.path()).map_err(|source| VmError::HostIo {
                 what: format!(
                     "writing crash image {} into the checker",
                     crash_image.display()
@@ -125,7 +126,7 @@ impl Checker {
         let observed = observed?;
         umount?;
         let result = exp.check(&observed);
-        let fsck = fsck::check(self.fs, &self.pmem);
+        let fsck = fsck::check(self.fs, self.pmem.path());
         let (verdict, detail) = match (&fsck, result.verdict) {
             (Ok(()), v) => (v, String::new()),
             (Err(out), Verdict::Pass) => (Verdict::FsCorrupt, out.clone()),

@@ -160,6 +160,12 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         Err(e) => return usage(&e),
     };
     let run = RunDir::new(&dir);
+    if args.resume {
+        // A damaged journal is refused before any VM boots.
+        if let Err(e) = crate::campaign::journal::read(&run.journal()) {
+            return usage(&e);
+        }
+    }
     let cfg = match campaign_config(args, &run) {
         Ok(c) => c,
         Err(e) => return usage(&format!("{e:#}")),

@@ -25,8 +25,9 @@ pub fn build_agent(workspace: &Path) -> Result<PathBuf, ImageError> {
         // A separate target dir so the crt-static flags do not invalidate the host build.
         let static_dir = target_dir.join("agent-static");
         cmd.arg("--target-dir").arg(&static_dir);
+        cmd.args(["--target", "x86_64-unknown-linux-gnu"]);
         cmd.env("RUSTFLAGS", "-C target-feature=+crt-static");
-        static_dir.join("release/powercut-agent")
+        static_dir.join("x86_64-unknown-linux-gnu/release/powercut-agent")
     };
     let out = cmd
         .output()

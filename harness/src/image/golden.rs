@@ -65,7 +65,37 @@ pub struct GoldenImage {
     pub bytes: u64,
 }
 
+/// A scratch copy of a golden image (a VM's pmem backing file), deleted when dropped.
+#[derive(Debug)]
+pub struct GoldenCopy {
+    path: PathBuf,
+}
+
+impl GoldenCopy {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for GoldenCopy {
+    fn drop(&mut self) {
+        // Scratch: a file that is already gone changes nothing.
+        std::fs::remove_file(&self.path).ok();
+    }
+}
+
 impl GoldenImage {
+    /// A scratch copy at `to`, deleted when the returned value is dropped (also when the
+    /// copy fails half-way).
+    pub fn scratch_copy(&self, to: &Path) -> Result<GoldenCopy, ImageError> {
+        let copy = GoldenCopy {
+            path: to.to_owned(),
+        };
+        self.copy_to(to)?;
+        Ok(copy)
+    }
+
     /// Copy the golden image to `to` keeping holes (reflink where the file system can).
     pub fn copy_to(&self, to: &Path) -> Result<(), ImageError> {
         super::kernel::run(

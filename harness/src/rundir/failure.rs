@@ -317,19 +317,45 @@ mod tests {
         }
     }
 
-    fn new_failure<'a>(
-        r: &'a FailureRecord,
-        w: &'a Workload,
-        exp: &'a Expectation,
-        out: &'a CheckOutcome,
-        console: &'a Path,
-    ) -> NewFailure<'a> {
+    /// A workload's expectation at its fsync, a missing-file outcome, and a console log.
+    struct Inputs {
+        workload: Workload,
+        exp: Expectation,
+        outcome: CheckOutcome,
+        console: PathBuf,
+    }
+
+    fn inputs(dir: &Path) -> Inputs {
+        let console = dir.join("work-7.console.log");
+        std::fs::write(&console, "boot\n").expect("console");
+        let workload = workload();
+        let exp = workloads::oracle::expectation(
+            &workload,
+            &[],
+            CrashPoint::AfterOp(1),
+            &workloads::oracle::FsRules::ext4(),
+        );
+        Inputs {
+            workload,
+            exp,
+            outcome: CheckOutcome {
+                verdict: Verdict::MissingFile,
+                findings: Vec::new(),
+                detail: String::new(),
+                millis: 3,
+                bytes_written: 0,
+            },
+            console,
+        }
+    }
+
+    fn new_failure<'a>(r: &'a FailureRecord, i: &'a Inputs) -> NewFailure<'a> {
         NewFailure {
             record: r,
-            workload: w,
-            expectation: exp,
-            outcome: out,
-            console,
+            workload: &i.workload,
+            expectation: &i.exp,
+            outcome: &i.outcome,
+            console: &i.console,
             image: None,
             lost_lines: None,
         }
@@ -339,24 +365,10 @@ mod tests {
     fn a_failure_directory_reads_back_as_written() {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = RunDir::new(dir.path());
-        let console = dir.path().join("work-7.console.log");
-        std::fs::write(&console, "boot\n").expect("console");
-        let (r, w) = (record("missing-file: f0 after op 1 (fsync)"), workload());
-        let exp = workloads::oracle::expectation(
-            &w,
-            &[],
-            CrashPoint::AfterOp(1),
-            &workloads::oracle::FsRules::ext4(),
-        );
-        let out = CheckOutcome {
-            verdict: Verdict::MissingFile,
-            findings: Vec::new(),
-            detail: String::new(),
-            millis: 3,
-            bytes_written: 0,
-        };
+        let i = inputs(dir.path());
+        let r = record("missing-file: f0 after op 1 (fsync)");
 
-        let rel = write(&run, &new_failure(&r, &w, &exp, &out, &console)).expect("write");
+        let rel = write(&run, &new_failure(&r, &i)).expect("write");
         let back = FailureDir::load(&dir.path().join(&rel)).expect("load");
 
         assert_eq!(rel, "failures/missing-file-f0-after-op-1-fsync");
@@ -373,29 +385,11 @@ mod tests {
     fn two_titles_with_one_slug_get_two_directories() {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = RunDir::new(dir.path());
-        let console = dir.path().join("c.console.log");
-        std::fs::write(&console, "").expect("console");
-        let w = workload();
-        let exp = workloads::oracle::expectation(
-            &w,
-            &[],
-            CrashPoint::AfterOp(1),
-            &workloads::oracle::FsRules::ext4(),
-        );
-        let out = CheckOutcome {
-            verdict: Verdict::MissingFile,
-            findings: Vec::new(),
-            detail: String::new(),
-            millis: 3,
-            bytes_written: 0,
-        };
-        let (a, b) = (
-            record("missing-file: f0 (x)"),
-            record("missing-file: f0 [x]"),
-        );
+        let i = inputs(dir.path());
+        let (a, b) = (record("missing-file: f0 (x)"), record("missing-file: f0 [x]"));
 
-        let da = write(&run, &new_failure(&a, &w, &exp, &out, &console)).expect("a");
-        let db = write(&run, &new_failure(&b, &w, &exp, &out, &console)).expect("b");
+        let da = write(&run, &new_failure(&a, &i)).expect("a");
+        let db = write(&run, &new_failure(&b, &i)).expect("b");
 
         assert_ne!(da, db);
         assert!(db.ends_with("-2"), "{db}");

@@ -109,12 +109,7 @@ pub fn minimize_failure(
                     .iter()
                     .flat_map(|c| c.failures())
                     .any(|f| f.signature == target);
-                let titles: Vec<String> = a
-                    .checks
-                    .iter()
-                    .flat_map(|c| c.failures())
-                    .map(|f| f.title)
-                    .collect();
+                let titles = a.titles();
                 say(&format!(
                     "    {:.1} s; {}",
                     a.elapsed.as_secs_f64(),

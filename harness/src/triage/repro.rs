@@ -101,12 +101,7 @@ fn record(
 ) -> RunRecord {
     match result {
         Ok(a) => {
-            let titles: Vec<String> = a
-                .checks
-                .iter()
-                .flat_map(|c| c.failures())
-                .map(|f| f.title)
-                .collect();
+            let titles = a.titles();
             let verdict = a
                 .checks
                 .iter()

@@ -34,6 +34,17 @@ pub struct Attempt {
     pub elapsed: Duration,
 }
 
+impl Attempt {
+    /// Every failure title its checks showed.
+    pub fn titles(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .flat_map(Judged::failures)
+            .map(|f| f.title)
+            .collect()
+    }
+}
+
 /// A triage session: workload VMs come and go, the checker VM stays.
 pub struct Session {
     env: TriageEnv,

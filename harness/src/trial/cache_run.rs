@@ -18,7 +18,7 @@ use workloads::protocol::{AgentMsg, HostMsg};
 use workloads::{OpOutcome, Workload};
 
 use super::cache_env::CacheEnv;
-use super::snapshot::{deadline, prepare_workload_vm, read_live, WorkPmem};
+use super::snapshot::{deadline, prepare_workload_vm, read_live, work_pmem};
 use super::{CrashImage, RunResult, TrialSetup};
 use crate::cache_model::{
     build_states, plan_cuts, BuildSummary, CrashState, LineData, StateBounds, Trace,
@@ -73,8 +73,8 @@ pub fn run_workload(
             "the cache crash model needs TCG (the tracing plugin does not run under KVM)".into(),
         ));
     }
-    let work = WorkPmem::create(setup, dir)?;
-    let pmem = work.path.clone();
+    let work = work_pmem(setup, dir)?;
+    let pmem = work.path().to_owned();
     let trace_path = dir.join("trace.bin");
     let mut spec = VmSpec::new(name, &setup.image, &pmem, setup.accel, dir);
     spec.debug = setup.debug;

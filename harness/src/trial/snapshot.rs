@@ -15,6 +15,7 @@ use super::blocks::sparse_copy;
 use super::plan::CrashPlan;
 use super::{CrashImage, RunResult, TrialSetup};
 use crate::image::golden::mount_dax;
+use crate::image::golden::GoldenCopy;
 use crate::image::Filesystem;
 use crate::vm::agent::{next_msg, read_files, start_agent, GUEST_DIR};
 use crate::vm::{AgentChannel, Vm, VmError, VmSpec};
@@ -27,11 +28,11 @@ pub fn run_workload(
     dir: &Path,
     name: &str,
 ) -> Result<RunResult, VmError> {
-    let pmem = WorkPmem::create(setup, dir)?;
-    let mut spec = VmSpec::new(name, &setup.image, &pmem.path, setup.accel, dir);
+    let pmem = work_pmem(setup, dir)?;
+    let mut spec = VmSpec::new(name, &setup.image, pmem.path(), setup.accel, dir);
     spec.debug = setup.debug;
     let mut vm = Vm::boot(&spec)?;
-    let res = drive(&mut vm, setup, workload, plan, dir, &pmem.path);
+    let res = drive(&mut vm, setup, workload, plan, dir, pmem.path());
     let console = vm.console_path().to_owned();
     let boot = vm.boot_time();
     vm.kill();
@@ -46,32 +47,16 @@ pub fn run_workload(
     })
 }
 
-/// The workload VM's own copy of the golden pmem, deleted when dropped.
-pub struct WorkPmem {
-    /// `<dir>/work.pmem`.
-    pub path: std::path::PathBuf,
-}
-
-impl WorkPmem {
-    /// Copy the golden image of `setup` to `<dir>/work.pmem`.
-    pub fn create(setup: &TrialSetup, dir: &Path) -> Result<WorkPmem, VmError> {
-        std::fs::create_dir_all(dir).map_err(|source| VmError::HostIo {
-            what: format!("creating {}", dir.display()),
-            source,
-        })?;
-        let path = dir.join("work.pmem");
-        setup
-            .golden
-            .copy_to(&path)
-            .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))?;
-        Ok(WorkPmem { path })
-    }
-}
-
-impl Drop for WorkPmem {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+/// The workload VM's own copy of the golden pmem, `<dir>/work.pmem`, deleted when dropped.
+pub fn work_pmem(setup: &TrialSetup, dir: &Path) -> Result<GoldenCopy, VmError> {
+    std::fs::create_dir_all(dir).map_err(|source| VmError::HostIo {
+        what: format!("creating {}", dir.display()),
+        source,
+    })?;
+    setup
+        .golden
+        .scratch_copy(&dir.join("work.pmem"))
+        .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))
 }
 
 /// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
