@@ -63,6 +63,9 @@ pub(crate) struct Held {
 pub(crate) struct Sim {
     names: BTreeMap<String, usize>,
     sizes: Vec<u64>,
+    /// Per inode, the largest extent it ever had: its size or the end of a block
+    /// allocation past it (`fallocate` with KEEP_SIZE).
+    extents: Vec<u64>,
     held: BTreeMap<String, Held>,
 }
 
@@ -159,6 +162,22 @@ impl Sim {
         if let Some(s) = self.sizes.get_mut(inode) {
             *s = (*s).max(end);
         }
+        self.reach(inode, end);
+    }
+
+    /// Record that `inode` holds data or blocks up to `end`.
+    fn reach(&mut self, inode: usize, end: u64) {
+        if let Some(e) = self.extents.get_mut(inode) {
+            *e = (*e).max(end);
+        }
+    }
+
+    /// Sum over every inode the workload created of the largest extent it ever had: an
+    /// upper bound of the file data the workload can leave on the file system at any point.
+    pub fn total_extent(&self) -> u64 {
+        self.extents
+            .iter()
+            .fold(0u64, |sum, &e| sum.saturating_add(e))
     }
 
     fn size_of(&self, inode: usize) -> u64 {
@@ -184,6 +203,7 @@ impl Sim {
                     Some(&i) => i,
                     None => {
                         self.sizes.push(0);
+                        self.extents.push(0);
                         let i = self.sizes.len() - 1;
                         self.names.insert(file.clone(), i);
                         i
@@ -269,6 +289,7 @@ impl Sim {
                     ));
                 }
                 self.sizes[inode] = *size;
+                self.reach(inode, *size);
             }
             Op::Fallocate {
                 file,
@@ -278,8 +299,10 @@ impl Sim {
             } => {
                 let inode = self.open_inode(file)?;
                 let end = check_range(*off, *len)?;
-                if matches!(mode, FallocMode::Allocate | FallocMode::ZeroRange) {
-                    self.grow(inode, end);
+                match mode {
+                    FallocMode::Allocate | FallocMode::ZeroRange => self.grow(inode, end),
+                    FallocMode::KeepSize => self.reach(inode, end),
+                    FallocMode::PunchHole => {}
                 }
             }
             Op::Rename { from, to } => {
@@ -336,6 +359,50 @@ mod tests {
         assert_eq!(round_up(1, PAGE_SIZE), 4096);
         assert_eq!(round_down(4097, PAGE_SIZE), 4096);
         assert_eq!(round_up(65, CACHE_LINE), 128);
+    }
+
+    #[test]
+    fn the_total_extent_keeps_each_inodes_largest_reach() {
+        let mut sim = Sim::new();
+        let ops = [
+            Op::Create { file: "a".into() },
+            Op::Ftruncate {
+                file: "a".into(),
+                size: 8192,
+            },
+            Op::Ftruncate {
+                file: "a".into(),
+                size: 0,
+            },
+            Op::Fallocate {
+                file: "a".into(),
+                mode: FallocMode::KeepSize,
+                off: 0,
+                len: 16384,
+            },
+            Op::Create { file: "b".into() },
+            Op::Pwrite {
+                file: "b".into(),
+                off: 96,
+                len: 4,
+                pattern: None,
+            },
+            Op::Unlink { file: "b".into() },
+            Op::Create { file: "b".into() },
+            Op::Fallocate {
+                file: "b".into(),
+                mode: FallocMode::PunchHole,
+                off: 0,
+                len: 1 << 20,
+            },
+        ];
+
+        for op in &ops {
+            sim.apply(op).expect("valid op");
+        }
+
+        assert_eq!(sim.total_extent(), 16384 + 100);
+        assert_eq!(sim.size("a"), Some(0));
     }
 
     #[test]

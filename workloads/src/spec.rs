@@ -3,6 +3,7 @@
 //! must pass before it runs. The schema is documented in `workloads/specs/README.md`.
 
 mod raw;
+pub mod yaml_limits;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,13 @@ use crate::sim::Sim;
 
 pub use crate::sim::{CACHE_LINE, MAX_FILE_BYTES, MAX_NAME_LEN, PAGE_SIZE};
 pub use raw::OP_KINDS;
+use yaml_limits::YamlLimitError;
+
+/// Largest workload file accepted, in bytes (checked before reading it).
+pub const MAX_WORKLOAD_FILE_BYTES: u64 = 8 << 20;
+
+/// Most ops a workload may have (the generator's `deep` profile makes at most 200).
+pub const MAX_OPS: usize = 10_000;
 
 /// Where an error was found: a file (or workload) name and, when known, a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +69,27 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is too large, not UTF-8, or nested too deeply to be parsed.
+    #[error("{origin}: {limit}")]
+    Limit {
+        /// File (or workload) name.
+        origin: String,
+        /// Which bound was passed.
+        limit: YamlLimitError,
+    },
+    /// The workload's files can hold more data than the pmem can take.
+    #[error(
+        "{name}: its files can reach {need} bytes in total, more than half of the {pmem_bytes}-byte \
+         pmem (the file system needs the rest); use a larger pmem or smaller files"
+    )]
+    DoesNotFit {
+        /// Workload name.
+        name: String,
+        /// Sum over its files of the largest size (or allocation) each reaches.
+        need: u64,
+        /// The pmem size it was checked against.
+        pmem_bytes: u64,
+    },
     /// The YAML is malformed or does not fit the schema (unknown or missing field, wrong
     /// type, unknown op). `message` is the parser's, starting with the field path.
     #[error("{at}: {message} (schema: workloads/specs/README.md)")]
@@ -97,17 +126,32 @@ pub enum SpecError {
     },
 }
 
-/// Read, parse and validate the workload file at `path`.
+/// Read, parse and validate the workload file at `path` (at most
+/// [`MAX_WORKLOAD_FILE_BYTES`]).
 pub fn load_workload(path: &Path) -> Result<Workload, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
+    let origin = path.display().to_string();
+    let text = yaml_limits::read_capped(path, MAX_WORKLOAD_FILE_BYTES).map_err(|e| match e {
+        YamlLimitError::Io(source) => SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        limit => SpecError::Limit {
+            origin: origin.clone(),
+            limit,
+        },
     })?;
-    parse_workload(&text, &path.display().to_string())
+    parse_workload(&text, &origin)
 }
 
 /// Parse and validate workload YAML; `origin_name` (usually the file path) prefixes errors.
+/// The text's nesting is checked ([`yaml_limits::check_depth`]) before it is parsed.
 pub fn parse_workload(text: &str, origin_name: &str) -> Result<Workload, SpecError> {
+    yaml_limits::check_depth(text, yaml_limits::MAX_YAML_DEPTH).map_err(|limit| {
+        SpecError::Limit {
+            origin: origin_name.to_string(),
+            limit,
+        }
+    })?;
     let spec: raw::SpecWorkload =
         serde_yaml::from_str(text).map_err(|e| yaml_error(&e, origin_name))?;
     let workload = Workload::from(spec);
@@ -173,16 +217,48 @@ fn op_position(text: &str, index: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// Check that `workload` can run as written: simple file names, bounded offsets and
-/// lengths, and no op on a file that is not open / not mapped / does not exist at that point
-/// of the workload's own sequence (a conservative static simulation that assumes every
-/// earlier op succeeds; mmap stores and flushes must stay inside the mapping and the file).
+/// Check that `workload` can run as written: at most [`MAX_OPS`] ops, simple file names,
+/// offsets and lengths within [`MAX_FILE_BYTES`], and no op on a file that is not open / not
+/// mapped / does not exist at that point of the workload's own sequence (a conservative
+/// static simulation that assumes every earlier op succeeds; mmap stores and flushes must
+/// stay inside the mapping and the file).
 pub fn validate(workload: &Workload) -> Result<(), SpecError> {
+    simulate(workload).map(drop)
+}
+
+/// Check that `workload` is valid ([`validate`]) and that the largest amount of file data
+/// it can hold at once fits a pmem of `pmem_bytes`: the sum over its files of the largest
+/// size (or `fallocate` allocation) each reaches must be at most half of the pmem, the rest
+/// being the file system's (journal, metadata) and the fsdax info block's.
+pub fn check_fits(workload: &Workload, pmem_bytes: u64) -> Result<(), SpecError> {
+    let need = simulate(workload)?.total_extent();
+    if need > pmem_bytes / 2 {
+        return Err(SpecError::DoesNotFit {
+            name: workload.name.clone(),
+            need,
+            pmem_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Run the static simulation over `workload`, checking every op.
+fn simulate(workload: &Workload) -> Result<Sim, SpecError> {
     if workload.name.trim().is_empty() {
         return Err(SpecError::Field {
             at: Origin::named("<workload>"),
             field: "name",
             message: "must not be empty".into(),
+        });
+    }
+    if workload.ops.len() > MAX_OPS {
+        return Err(SpecError::Field {
+            at: Origin::named(&workload.name),
+            field: "ops",
+            message: format!(
+                "{} ops; at most {MAX_OPS} (split the workload)",
+                workload.ops.len()
+            ),
         });
     }
     let mut sim = Sim::new();
@@ -195,7 +271,7 @@ pub fn validate(workload: &Workload) -> Result<(), SpecError> {
             message: p.message,
         })?;
     }
-    Ok(())
+    Ok(sim)
 }
 
 #[cfg(test)]

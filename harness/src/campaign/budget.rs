@@ -4,8 +4,18 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Parse `8h`, `30m`, `90s`, `1h30m`, `2d` (no fractions).
+/// Longest time budget: 30 days.
+pub const MAX_TIME_BUDGET: Duration = Duration::from_secs(30 * 86_400);
+
+/// Parse `8h`, `30m`, `90s`, `1h30m`, `2d` (no fractions), at most [`MAX_TIME_BUDGET`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let not_a_duration = || format!("`{s}` is not a duration (use e.g. 8h, 30m, 1h30m, 90s)");
+    let too_long = || {
+        format!(
+            "`{s}` is longer than the limit of {} days",
+            MAX_TIME_BUDGET.as_secs() / 86_400
+        )
+    };
     let mut total = 0u64;
     let mut num = String::new();
     let mut any = false;
@@ -14,9 +24,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             num.push(c);
             continue;
         }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration (use e.g. 8h, 30m, 1h30m, 90s)"))?;
+        if num.is_empty() {
+            return Err(not_a_duration());
+        }
+        // Digits only: the one parse error left is overflow.
+        let n: u64 = num.parse().map_err(|_| too_long())?;
         let unit = match c {
             's' => 1,
             'm' => 60,
@@ -24,16 +36,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             'd' => 86_400,
             _ => return Err(format!("`{s}`: unknown unit `{c}` (use s, m, h, d)")),
         };
-        total = total.saturating_add(n.saturating_mul(unit));
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(too_long)?;
         num.clear();
         any = true;
     }
     if !num.is_empty() || !any {
-        return Err(format!(
-            "`{s}` is not a duration (use e.g. 8h, 30m, 1h30m, 90s)"
-        ));
+        return Err(not_a_duration());
     }
-    Ok(Duration::from_secs(total))
+    let d = Duration::from_secs(total);
+    if d > MAX_TIME_BUDGET {
+        return Err(too_long());
+    }
+    Ok(d)
 }
 
 /// Hands out seeds to workers.
@@ -41,22 +58,28 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub struct SeedSource {
     listed: Vec<u64>,
     next: usize,
-    extra: u64,
+    /// The next seed past the list (None once `u64::MAX` was handed out).
+    extra: Option<u64>,
     done: BTreeSet<u64>,
     deadline: Option<Instant>,
 }
 
 impl SeedSource {
     /// Seeds from `listed` (skipping `done` ones); with `budget`, then `max(listed)+1, …`
-    /// until the budget ends.
+    /// until the budget ends (a budget too long for the clock is cut to
+    /// [`MAX_TIME_BUDGET`]).
     pub fn new(listed: Vec<u64>, done: BTreeSet<u64>, budget: Option<Duration>) -> Self {
-        let extra = listed.iter().max().map_or(0, |m| m.saturating_add(1));
+        let extra = listed.iter().max().map_or(Some(0), |m| m.checked_add(1));
+        let now = Instant::now();
         SeedSource {
             listed,
             next: 0,
             extra,
             done,
-            deadline: budget.map(|b| Instant::now() + b),
+            deadline: budget.and_then(|b| {
+                now.checked_add(b)
+                    .or_else(|| now.checked_add(MAX_TIME_BUDGET))
+            }),
         }
     }
 
@@ -77,8 +100,8 @@ impl SeedSource {
             if Instant::now() >= d {
                 return None;
             }
-            let s = self.extra;
-            self.extra = self.extra.saturating_add(1);
+            let s = self.extra?;
+            self.extra = s.checked_add(1);
             if !self.done.contains(&s) {
                 return Some(s);
             }
@@ -98,6 +121,52 @@ mod tests {
         assert!(parse_duration("8").is_err());
         assert!(parse_duration("8x").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert_eq!(parse_duration("30d"), Ok(MAX_TIME_BUDGET));
+    }
+
+    #[test]
+    fn durations_past_the_limit_or_the_integer_range_are_errors() {
+        let inputs = [
+            "30d1s",
+            "721h",
+            "99999999999999h",
+            "18446744073709551615s1s",
+            "307445734561825861m",
+            "99999999999999999999999999s",
+        ];
+
+        let results: Vec<_> = inputs.iter().map(|s| parse_duration(s)).collect();
+
+        for (input, r) in inputs.iter().zip(&results) {
+            let msg = r.as_ref().expect_err(input);
+            assert!(
+                msg.contains("longer than the limit of 30 days"),
+                "{input}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_budget_beyond_the_clock_does_not_panic() {
+        let mut s = SeedSource::new(vec![1], BTreeSet::new(), Some(Duration::MAX));
+
+        let seeds = (s.next_seed(), s.next_seed());
+
+        assert_eq!(seeds, (Some(1), Some(2)));
+    }
+
+    #[test]
+    fn seeds_past_the_list_end_at_u64_max() {
+        let mut s = SeedSource::new(
+            vec![u64::MAX - 1],
+            BTreeSet::new(),
+            Some(Duration::from_secs(60)),
+        );
+
+        let seeds = (s.next_seed(), s.next_seed(), s.next_seed());
+
+        assert_eq!(seeds, (Some(u64::MAX - 1), Some(u64::MAX), None));
     }
 
     #[test]

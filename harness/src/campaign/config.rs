@@ -1,12 +1,17 @@
 //! Campaign configuration: the YAML file (`ci/smoke.yaml`), validated on load, with
 //! command-line overrides applied on top.
 
+pub mod limits;
+
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use workloads::spec::yaml_limits::{self, YamlLimitError};
 
 use crate::image::Filesystem;
 use crate::vm::AccelChoice;
+use limits::*;
 
 /// Crash model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -152,6 +157,14 @@ pub enum ConfigError {
         /// Error.
         cause: std::io::Error,
     },
+    /// The file is too large, not UTF-8, or nested too deeply to be parsed.
+    #[error("{path}: {limit}")]
+    Limit {
+        /// File.
+        path: PathBuf,
+        /// Which bound it passed.
+        limit: YamlLimitError,
+    },
     /// YAML syntax or schema error (serde_yaml's message names the field and line).
     #[error("{path}: {message}")]
     Parse {
@@ -172,7 +185,8 @@ pub enum ConfigError {
     },
 }
 
-/// Parse a seed list: `"A..B"` (B exclusive), `"A..=B"`, or `"1,2,7"`.
+/// Parse a seed list: `"A..B"` (B exclusive), `"A..=B"`, or `"1,2,7"`, naming at most
+/// [`MAX_SEEDS`] seeds. The seeds are counted before any is generated.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
     let s = s.trim();
     let num = |x: &str| {
@@ -180,28 +194,59 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
             .parse::<u64>()
             .map_err(|_| format!("`{x}` is not a seed number (use \"1..5\" or \"1,2,7\")"))
     };
-    let seeds: Vec<u64> = if let Some((a, b)) = s.split_once("..=") {
-        (num(a)?..=num(b)?).collect()
-    } else if let Some((a, b)) = s.split_once("..") {
-        (num(a)?..num(b)?).collect()
-    } else {
-        s.split(',').map(num).collect::<Result<_, _>>()?
+    // u128 holds every count, up to 2^64 for `0..=u64::MAX`.
+    let check_count = |count: u128| {
+        if count == 0 {
+            Err(format!("`{s}` names no seeds"))
+        } else if count > u128::from(MAX_SEEDS) {
+            Err(format!(
+                "`{s}` names {count} seeds; at most {MAX_SEEDS} (split the range, or use time_budget)"
+            ))
+        } else {
+            Ok(())
+        }
     };
-    if seeds.is_empty() {
-        return Err(format!("`{s}` names no seeds"));
+    if let Some((a, b)) = s.split_once("..=") {
+        let (a, b) = (num(a)?, num(b)?);
+        check_count((u128::from(b) + 1).saturating_sub(u128::from(a)))?;
+        Ok((a..=b).collect())
+    } else if let Some((a, b)) = s.split_once("..") {
+        let (a, b) = (num(a)?, num(b)?);
+        check_count(u128::from(b).saturating_sub(u128::from(a)))?;
+        Ok((a..b).collect())
+    } else {
+        check_count(s.split(',').count() as u128)?;
+        s.split(',').map(num).collect()
     }
-    if seeds.len() > 1_000_000 {
-        return Err(format!("`{s}` names more than a million seeds"));
+}
+
+/// `Err(message)` unless `min <= value <= max`.
+fn in_range(value: u64, min: u64, max: u64, unit: &str) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{value} is out of range: {min} to {max}{unit}"))
     }
-    Ok(seeds)
+}
+
+/// A count as u64 for [`in_range`] (saturating: usize is never wider on our targets).
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 impl CampaignConfig {
-    /// Load and validate a YAML config file.
+    /// Load and validate a YAML config file (at most [`MAX_CONFIG_BYTES`], nesting checked
+    /// before parsing).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_owned(),
-            cause: e,
+        let text = yaml_limits::read_yaml(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+            YamlLimitError::Io(cause) => ConfigError::Read {
+                path: path.to_owned(),
+                cause,
+            },
+            limit => ConfigError::Limit {
+                path: path.to_owned(),
+                limit,
+            },
         })?;
         let cfg: CampaignConfig = serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
@@ -211,58 +256,110 @@ impl CampaignConfig {
         Ok(cfg)
     }
 
-    /// Check value ranges; `origin` names the file in messages.
+    /// Check every value against its bounds ([`limits`]); `origin` names the file (or "command
+    /// line") in messages, which also name the field.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let bad = |field, message: String| {
-            Err(ConfigError::Invalid {
+        let at = |field: &'static str| {
+            move |message: String| ConfigError::Invalid {
                 origin: origin.to_owned(),
                 field,
                 message,
-            })
+            }
         };
-        if let Err(m) = parse_seeds(&self.seeds) {
-            return bad("seeds", m);
-        }
-        if self.pmem_mib < 16 || !self.pmem_mib.is_multiple_of(2) {
-            return bad(
-                "pmem_mib",
-                format!("{} must be even and at least 16", self.pmem_mib),
-            );
-        }
-        if (self.pmem_mib << 20) < self.filesystem.min_bytes() {
-            return bad(
-                "pmem_mib",
-                format!(
-                    "{} needs at least {} MiB",
-                    self.filesystem,
-                    self.filesystem.min_bytes() >> 20
-                ),
-            );
-        }
+        parse_seeds(&self.seeds).map_err(at("seeds"))?;
+        self.validate_pmem().map_err(at("pmem_mib"))?;
         if let Err(e) = self.profile.parse::<workloads::generator::Profile>() {
-            return bad("profile", e.to_string());
+            return Err(at("profile")(e.to_string()));
         }
         if let Some(m) = &self.mutant {
-            if !crate::image::mutant::MUTANTS.iter().any(|(n, _)| n == m) {
-                return bad("mutant", format!("unknown mutant `{m}` (m1..m5)"));
+            crate::image::mutant::validate_mutant(m).map_err(|e| at("mutant")(e.to_string()))?;
+            if m == crate::image::mutant::STOCK {
+                return Err(at("mutant")(
+                    "`none` is not a mutant: leave `mutant` out (null) for the stock kernel".into(),
+                ));
             }
         }
-        if self.workers > 64 || self.checkers > 64 {
-            return bad("workers", "at most 64 workers and 64 checkers".into());
+        let vms = count(MAX_VMS);
+        in_range(count(self.workers), 0, vms, " VMs").map_err(at("workers"))?;
+        in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;
+        self.budget().map_err(at("time_budget"))?;
+        self.suppression_regexes().map_err(at("suppressions"))?;
+        let samples = count(MAX_CACHE_SAMPLES);
+        in_range(count(self.cache.sampled_cuts), 0, samples, "")
+            .map_err(at("cache.sampled_cuts"))?;
+        in_range(count(self.cache.subsets_per_cut), 0, samples, "")
+            .map_err(at("cache.subsets_per_cut"))?;
+        let states = count(MAX_STATES_PER_RUN);
+        in_range(count(self.cache.max_states_per_run), 1, states, "")
+            .map_err(at("cache.max_states_per_run"))?;
+        let points = count(MAX_CRASH_POINTS);
+        in_range(count(self.crash_points.random_after), 0, points, "")
+            .map_err(at("crash_points.random_after"))?;
+        in_range(count(self.crash_points.inside), 0, points, "")
+            .map_err(at("crash_points.inside"))?;
+        in_range(
+            count(self.keep_failure_images),
+            0,
+            count(MAX_KEEP_FAILURE_IMAGES),
+            "",
+        )
+        .map_err(at("keep_failure_images"))?;
+        in_range(self.run_timeout_secs, 1, MAX_RUN_TIMEOUT_SECS, " seconds")
+            .map_err(at("run_timeout_secs"))?;
+        in_range(
+            self.check_timeout_secs,
+            1,
+            MAX_CHECK_TIMEOUT_SECS,
+            " seconds",
+        )
+        .map_err(at("check_timeout_secs"))?;
+        in_range(
+            u64::from(self.ext4_commit_secs),
+            1,
+            u64::from(MAX_EXT4_COMMIT_SECS),
+            " seconds",
+        )
+        .map_err(at("ext4_commit_secs"))?;
+        in_range(self.min_free_mib, 0, MAX_MIN_FREE_MIB, " MiB").map_err(at("min_free_mib"))?;
+        Ok(())
+    }
+
+    fn validate_pmem(&self) -> Result<(), String> {
+        in_range(self.pmem_mib, MIN_PMEM_MIB, MAX_PMEM_MIB, " MiB")?;
+        if !self.pmem_mib.is_multiple_of(2) {
+            return Err(format!("{} must be even", self.pmem_mib));
         }
-        if let Err(e) = self.budget() {
-            return bad("time_budget", e);
-        }
-        if let Err(e) = self.suppression_regexes() {
-            return bad("suppressions", e);
-        }
-        if self.cache.max_states_per_run == 0 {
-            return bad("cache", "max_states_per_run must be at least 1".into());
-        }
-        if self.run_timeout_secs == 0 || self.check_timeout_secs == 0 {
-            return bad("run_timeout_secs", "timeouts must be positive".into());
+        let min = self.filesystem.min_bytes();
+        if self.pmem_bytes().is_none_or(|b| b < min) {
+            return Err(format!(
+                "{} needs at least {} MiB",
+                self.filesystem,
+                min >> 20
+            ));
         }
         Ok(())
+    }
+
+    /// The NVDIMM size in bytes (`pmem_mib` MiB); `None` if that does not fit in a u64
+    /// (never after [`validate`](Self::validate)).
+    pub fn pmem_bytes(&self) -> Option<u64> {
+        self.pmem_mib.checked_mul(1 << 20)
+    }
+
+    /// `min_free_mib` in bytes; `None` if that does not fit in a u64 (never after
+    /// [`validate`](Self::validate)).
+    pub fn min_free_bytes(&self) -> Option<u64> {
+        self.min_free_mib.checked_mul(1 << 20)
+    }
+
+    /// Deadline of one workload run (`run_timeout_secs`).
+    pub fn run_timeout(&self) -> Duration {
+        Duration::from_secs(self.run_timeout_secs)
+    }
+
+    /// Deadline of every guest call of one crash-image check (`check_timeout_secs`).
+    pub fn check_timeout(&self) -> Duration {
+        Duration::from_secs(self.check_timeout_secs)
     }
 
     /// The time budget, if any.
@@ -319,89 +416,4 @@ fn available_memory_gib() -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_parse_ranges_and_lists() {
-        assert_eq!(parse_seeds("1..4"), Ok(vec![1, 2, 3]));
-        assert_eq!(parse_seeds("1..=3"), Ok(vec![1, 2, 3]));
-        assert_eq!(parse_seeds("7, 9"), Ok(vec![7, 9]));
-        assert!(parse_seeds("x..3").is_err());
-        assert!(parse_seeds("5..5").is_err());
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected_with_their_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, "filesystem: ext4\nseedz: 1..3\n").expect("write");
-        let err = CampaignConfig::load(&p).expect_err("unknown key");
-        let msg = err.to_string();
-        assert!(msg.contains("seedz") && msg.contains("c.yaml"), "{msg}");
-    }
-
-    #[test]
-    fn wrong_types_name_the_field_and_line() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, "filesystem: ext4\npmem_mib: lots\n").expect("write");
-        let msg = CampaignConfig::load(&p).expect_err("bad type").to_string();
-        assert!(msg.contains("pmem_mib") && msg.contains("line 2"), "{msg}");
-    }
-
-    #[test]
-    fn bad_budgets_and_suppressions_name_the_field() {
-        let cfg = CampaignConfig {
-            time_budget: Some("8 hours".into()),
-            ..CampaignConfig::default()
-        };
-        assert!(cfg
-            .validate("n.yaml")
-            .expect_err("budget")
-            .to_string()
-            .contains("`time_budget`"));
-        let cfg = CampaignConfig {
-            suppressions: vec!["(".into()],
-            ..CampaignConfig::default()
-        };
-        assert!(cfg
-            .validate("n.yaml")
-            .expect_err("regex")
-            .to_string()
-            .contains("`suppressions`"));
-    }
-
-    #[test]
-    fn automatic_parallelism_is_at_least_one_each() {
-        let (w, c) = CampaignConfig::default().parallelism();
-        assert!(w >= 1 && c >= 1);
-    }
-
-    #[test]
-    fn cache_model_settings_parse_and_are_checked() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, "crash_model: cache\ncache:\n  max_states_per_run: 5\n").expect("write");
-        let cfg = CampaignConfig::load(&p).expect("loads");
-        assert_eq!(cfg.crash_model, CrashModel::Cache);
-        assert_eq!(cfg.cache.max_states_per_run, 5);
-        assert_eq!(
-            cfg.cache.sampled_cuts,
-            CacheModelConfig::default().sampled_cuts
-        );
-        std::fs::write(&p, "cache:\n  max_states_per_run: 0\n").expect("write");
-        let msg = CampaignConfig::load(&p).expect_err("zero").to_string();
-        assert!(msg.contains("`cache`"), "{msg}");
-    }
-
-    #[test]
-    fn semantic_errors_name_the_field() {
-        let cfg = CampaignConfig {
-            mutant: Some("m9".into()),
-            ..CampaignConfig::default()
-        };
-        let msg = cfg.validate("x.yaml").expect_err("m9").to_string();
-        assert!(msg.contains("`mutant`") && msg.contains("m9"), "{msg}");
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
-//! Building the mutant kernel module (`images/mutant/`) against the guest kernel's headers.
+//! The mutants (known DAX durability bugs put back by `images/mutant/`): their names, and
+//! building the module against the guest kernel's headers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,17 +20,29 @@ pub const MUTANTS: &[(&str, &str)] = &[
     ("m5", "ext4 fsync is a no-op (snapshot model)"),
 ];
 
+/// The word that names no mutant (the stock kernel) where a command takes a mutant name.
+pub const STOCK: &str = "none";
+
 /// A mutant name that is not one of [`MUTANTS`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown mutant `{0}` (m1..m5; `none` is the stock kernel)")]
-pub struct UnknownMutant(pub String);
+#[error(
+    "unknown mutant `{name}`: use m1, m2, m3, m4 or m5 (see images/mutant/README.md), or `none` \
+     for the stock kernel"
+)]
+pub struct UnknownMutant {
+    /// The name given.
+    pub name: String,
+}
 
-/// Check a mutant name before it reaches a guest shell.
+/// Check a mutant name from a user: one of [`MUTANTS`] (`m1`..`m5`), or [`STOCK`] (`none`,
+/// the stock kernel).
 pub fn validate_mutant(name: &str) -> Result<(), UnknownMutant> {
-    if MUTANTS.iter().any(|(n, _)| *n == name) {
+    if name == STOCK || MUTANTS.iter().any(|(n, _)| *n == name) {
         Ok(())
     } else {
-        Err(UnknownMutant(name.to_owned()))
+        Err(UnknownMutant {
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -85,5 +98,37 @@ pub fn build_mutant(
             tool: "make (mutant module)".into(),
             detail: format!("{} was not produced", ko.display()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_mutants_and_none_are_valid() {
+        let names = ["m1", "m2", "m3", "m4", "m5", "none"];
+
+        let results: Vec<_> = names.iter().map(|n| validate_mutant(n)).collect();
+
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+
+    #[test]
+    fn unknown_mutants_list_the_valid_names() {
+        let bad = ["m9", "", "M1", "m1 ", "m1,m3"];
+
+        let errors: Vec<String> = bad
+            .iter()
+            .map(|n| validate_mutant(n).expect_err("unknown").to_string())
+            .collect();
+
+        for (name, msg) in bad.iter().zip(&errors) {
+            assert!(msg.contains(&format!("`{name}`")), "{msg}");
+            assert!(
+                msg.contains("m1, m2, m3, m4 or m5") && msg.contains("`none`"),
+                "{msg}"
+            );
+        }
     }
 }

@@ -16,7 +16,33 @@ pub(super) struct SpecWorkload {
     seed: u64,
     #[serde(default)]
     profile: Option<String>,
+    #[serde(deserialize_with = "bounded_ops")]
     ops: Vec<SpecOp>,
+}
+
+/// The `ops` list, refused as soon as it passes [`super::MAX_OPS`] entries.
+fn bounded_ops<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SpecOp>, D::Error> {
+    struct Ops;
+    impl<'de> Visitor<'de> for Ops {
+        type Value = Vec<SpecOp>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a sequence of ops")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<SpecOp>, A::Error> {
+            let mut ops = Vec::new();
+            while let Some(op) = seq.next_element::<SpecOp>()? {
+                if ops.len() == super::MAX_OPS {
+                    return Err(de::Error::custom(format_args!(
+                        "more than {} ops (split the workload)",
+                        super::MAX_OPS
+                    )));
+                }
+                ops.push(op);
+            }
+            Ok(ops)
+        }
+    }
+    d.deserialize_seq(Ops)
 }
 
 impl From<SpecWorkload> for Workload {

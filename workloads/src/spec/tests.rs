@@ -294,3 +294,257 @@ fn validation_bounds_offsets_and_lengths() {
     };
     assert_eq!(invalid(vec![create("f0"), overflow]), (1, "pwrite", "off"));
 }
+
+fn sync_ops(n: usize) -> String {
+    let mut text = String::from("name: many\nseed: 1\nops:\n");
+    text.push_str(&"  - {op: sync}\n".repeat(n));
+    text
+}
+
+#[test]
+fn op_count_is_capped_while_parsing() {
+    let at_cap = sync_ops(MAX_OPS);
+    let over = sync_ops(MAX_OPS + 1);
+
+    let ok = parse_workload(&at_cap, ORIGIN);
+    let msg = err(&over);
+
+    assert_eq!(ok.expect("at the cap").ops.len(), MAX_OPS);
+    assert!(msg.starts_with("specs/bad.yaml:4:"), "{msg}");
+    assert!(msg.contains("ops: more than 10000 ops"), "{msg}");
+}
+
+#[test]
+fn op_count_is_capped_for_built_workloads() {
+    let w = Workload {
+        name: "many".into(),
+        seed: 0,
+        profile: None,
+        ops: vec![Op::Sync; MAX_OPS + 1],
+    };
+
+    let e = validate(&w).expect_err("too many ops");
+
+    assert!(matches!(e, SpecError::Field { field: "ops", .. }), "{e:?}");
+}
+
+#[test]
+fn deep_nesting_is_refused_before_parsing_and_names_the_file() {
+    let text = format!("name: a\nseed: 1\nops: {}\n", "[".repeat(2 << 20));
+
+    let start = std::time::Instant::now();
+    let msg = err(&text);
+    let took = start.elapsed();
+
+    assert!(
+        msg.starts_with("specs/bad.yaml: line 3: YAML nested deeper"),
+        "{msg}"
+    );
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
+
+#[test]
+fn oversized_workload_files_are_refused_unread() {
+    let dir = std::env::temp_dir().join(format!("spec-size-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join("huge.yaml");
+    let file = std::fs::File::create(&path).expect("create");
+    file.set_len(MAX_WORKLOAD_FILE_BYTES + 1)
+        .expect("sparse file");
+
+    let e = load_workload(&path).expect_err("too large");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+
+    let msg = e.to_string();
+    assert!(
+        msg.contains("huge.yaml") && msg.contains("larger than the limit"),
+        "{msg}"
+    );
+}
+
+/// Every op kind that takes an offset, a length or a size, at the largest accepted value
+/// and one past it.
+#[test]
+fn every_extent_is_bounded_by_max_file_bytes() {
+    let f = || "f0".to_string();
+    let max = MAX_FILE_BYTES;
+    let cases: Vec<(Op, Op, &str)> = vec![
+        (
+            Op::Pwrite {
+                file: f(),
+                off: max - 8,
+                len: 8,
+                pattern: None,
+            },
+            Op::Pwrite {
+                file: f(),
+                off: max - 8,
+                len: 9,
+                pattern: None,
+            },
+            "len",
+        ),
+        (
+            Op::Fallocate {
+                file: f(),
+                mode: FallocMode::KeepSize,
+                off: 0,
+                len: max,
+            },
+            Op::Fallocate {
+                file: f(),
+                mode: FallocMode::KeepSize,
+                off: 1,
+                len: max,
+            },
+            "len",
+        ),
+        (
+            Op::Fallocate {
+                file: f(),
+                mode: FallocMode::PunchHole,
+                off: max - 1,
+                len: 1,
+            },
+            Op::Fallocate {
+                file: f(),
+                mode: FallocMode::PunchHole,
+                off: u64::MAX,
+                len: 1,
+            },
+            "off",
+        ),
+        (
+            Op::Ftruncate {
+                file: f(),
+                size: max,
+            },
+            Op::Ftruncate {
+                file: f(),
+                size: max + 1,
+            },
+            "size",
+        ),
+        (
+            Op::Mmap {
+                file: f(),
+                len: max,
+                sync: false,
+            },
+            Op::Mmap {
+                file: f(),
+                len: max + 1,
+                sync: false,
+            },
+            "len",
+        ),
+    ];
+    for (ok, bad, field) in cases {
+        let good = Workload {
+            name: "t".into(),
+            seed: 0,
+            profile: None,
+            ops: vec![create("f0"), ok],
+        };
+
+        let kind = bad.kind();
+        assert!(validate(&good).is_ok(), "{good:?}");
+        assert_eq!(invalid(vec![create("f0"), bad]), (1, kind, field));
+    }
+}
+
+#[test]
+fn mapped_ranges_are_bounded_with_checked_arithmetic() {
+    let mapped = |op: Op| {
+        vec![
+            create("f0"),
+            Op::Ftruncate {
+                file: "f0".into(),
+                size: 8192,
+            },
+            Op::Mmap {
+                file: "f0".into(),
+                len: 8192,
+                sync: true,
+            },
+            op,
+        ]
+    };
+
+    let store = invalid(mapped(Op::MmapStore {
+        file: "f0".into(),
+        off: u64::MAX,
+        len: 1,
+        pattern: None,
+    }));
+    let flush = invalid(mapped(Op::Flush {
+        file: "f0".into(),
+        off: 64,
+        len: u64::MAX,
+    }));
+    let msync = invalid(mapped(Op::Msync {
+        file: "f0".into(),
+        off: u64::MAX - 1,
+        len: 2,
+    }));
+
+    assert_eq!(store, (3, "mmap_store", "off"));
+    assert_eq!(flush, (3, "flush", "len"));
+    assert_eq!(msync, (3, "msync", "off"));
+}
+
+fn fits(ops: Vec<Op>, pmem_bytes: u64) -> Result<(), SpecError> {
+    let w = Workload {
+        name: "fit".into(),
+        seed: 0,
+        profile: None,
+        ops,
+    };
+    check_fits(&w, pmem_bytes)
+}
+
+#[test]
+fn check_fits_allows_half_the_pmem_for_file_data() {
+    let write = |file: &str, len: u64| Op::Pwrite {
+        file: file.into(),
+        off: 0,
+        len,
+        pattern: None,
+    };
+    let two_files = |each: u64| vec![create("a"), write("a", each), create("b"), write("b", each)];
+    let pmem = 16 << 20;
+
+    let at_half = fits(two_files(4 << 20), pmem);
+    let over_half = fits(two_files((4 << 20) + 1), pmem);
+
+    assert!(at_half.is_ok(), "{at_half:?}");
+    let msg = over_half.expect_err("too big").to_string();
+    assert!(
+        msg.contains("fit:") && msg.contains("8388610 bytes"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn check_fits_counts_allocations_past_eof_and_rejects_invalid_workloads() {
+    let keep = Op::Fallocate {
+        file: "a".into(),
+        mode: FallocMode::KeepSize,
+        off: 0,
+        len: 12 << 20,
+    };
+
+    let allocated = fits(vec![create("a"), keep], 16 << 20);
+    let invalid = fits(
+        vec![Op::Fsync {
+            file: "nope".into(),
+        }],
+        16 << 20,
+    );
+
+    assert!(matches!(allocated, Err(SpecError::DoesNotFit { need, .. }) if need == 12 << 20));
+    assert!(matches!(
+        invalid,
+        Err(SpecError::Invalid { field: "file", .. })
+    ));
+}

@@ -1,0 +1,435 @@
+//! Tests of config loading, seed lists and value bounds.
+
+use super::*;
+
+#[test]
+fn seeds_parse_ranges_and_lists() {
+    assert_eq!(parse_seeds("1..4"), Ok(vec![1, 2, 3]));
+    assert_eq!(parse_seeds("1..=3"), Ok(vec![1, 2, 3]));
+    assert_eq!(parse_seeds("7, 9"), Ok(vec![7, 9]));
+    assert!(parse_seeds("x..3").is_err());
+    assert!(parse_seeds("5..5").is_err());
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, "filesystem: ext4\nseedz: 1..3\n").expect("write");
+    let err = CampaignConfig::load(&p).expect_err("unknown key");
+    let msg = err.to_string();
+    assert!(msg.contains("seedz") && msg.contains("c.yaml"), "{msg}");
+}
+
+#[test]
+fn wrong_types_name_the_field_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, "filesystem: ext4\npmem_mib: lots\n").expect("write");
+    let msg = CampaignConfig::load(&p).expect_err("bad type").to_string();
+    assert!(msg.contains("pmem_mib") && msg.contains("line 2"), "{msg}");
+}
+
+#[test]
+fn bad_budgets_and_suppressions_name_the_field() {
+    let cfg = CampaignConfig {
+        time_budget: Some("8 hours".into()),
+        ..CampaignConfig::default()
+    };
+    assert!(cfg
+        .validate("n.yaml")
+        .expect_err("budget")
+        .to_string()
+        .contains("`time_budget`"));
+    let cfg = CampaignConfig {
+        suppressions: vec!["(".into()],
+        ..CampaignConfig::default()
+    };
+    assert!(cfg
+        .validate("n.yaml")
+        .expect_err("regex")
+        .to_string()
+        .contains("`suppressions`"));
+}
+
+#[test]
+fn automatic_parallelism_is_at_least_one_each() {
+    let (w, c) = CampaignConfig::default().parallelism();
+    assert!(w >= 1 && c >= 1);
+}
+
+#[test]
+fn cache_model_settings_parse_and_are_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, "crash_model: cache\ncache:\n  max_states_per_run: 5\n").expect("write");
+    let cfg = CampaignConfig::load(&p).expect("loads");
+    assert_eq!(cfg.crash_model, CrashModel::Cache);
+    assert_eq!(cfg.cache.max_states_per_run, 5);
+    assert_eq!(
+        cfg.cache.sampled_cuts,
+        CacheModelConfig::default().sampled_cuts
+    );
+    std::fs::write(&p, "cache:\n  max_states_per_run: 0\n").expect("write");
+    let msg = CampaignConfig::load(&p).expect_err("zero").to_string();
+    assert!(msg.contains("`cache.max_states_per_run`"), "{msg}");
+}
+
+#[test]
+fn semantic_errors_name_the_field() {
+    let cfg = CampaignConfig {
+        mutant: Some("m9".into()),
+        ..CampaignConfig::default()
+    };
+    let msg = cfg.validate("x.yaml").expect_err("m9").to_string();
+    assert!(msg.contains("`mutant`") && msg.contains("m9"), "{msg}");
+}
+
+#[test]
+fn huge_seed_ranges_are_counted_before_anything_is_allocated() {
+    let cases = [
+        ("0..99999999999", "names 99999999999 seeds"),
+        (
+            "0..18446744073709551615",
+            "names 18446744073709551615 seeds",
+        ),
+        (
+            "0..=18446744073709551615",
+            "names 18446744073709551616 seeds",
+        ),
+        (
+            "5..=18446744073709551615",
+            "names 18446744073709551611 seeds",
+        ),
+        ("0..1000001", "names 1000001 seeds"),
+    ];
+
+    let results: Vec<_> = cases.iter().map(|(s, _)| parse_seeds(s)).collect();
+
+    for ((input, expected), r) in cases.iter().zip(&results) {
+        let msg = r.as_ref().expect_err(input);
+        assert!(
+            msg.contains(expected) && msg.contains("at most 1000000"),
+            "{input}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn seed_ranges_reach_u64_max_without_overflow() {
+    let top = parse_seeds("18446744073709551613..=18446744073709551615");
+    let top_exclusive = parse_seeds("18446744073709551614..18446744073709551615");
+    let one = parse_seeds("18446744073709551615..=18446744073709551615");
+
+    assert_eq!(top, Ok(vec![u64::MAX - 2, u64::MAX - 1, u64::MAX]));
+    assert_eq!(top_exclusive, Ok(vec![u64::MAX - 1]));
+    assert_eq!(one, Ok(vec![u64::MAX]));
+}
+
+#[test]
+fn a_million_seeds_is_the_limit() {
+    let at_limit = parse_seeds("0..1000000").map(|v| v.len());
+    let reversed = parse_seeds("9..=3");
+
+    assert_eq!(at_limit, Ok(1_000_000));
+    assert!(reversed.expect_err("empty").contains("names no seeds"));
+}
+
+#[test]
+fn long_seed_lists_are_counted_before_parsing() {
+    let list = vec!["1"; 1_000_001].join(",");
+
+    let msg = parse_seeds(&list).expect_err("too many");
+
+    assert!(
+        msg.contains("names 1000001 seeds"),
+        "{}",
+        &msg[msg.len() - 60..]
+    );
+}
+
+/// The field named in the error `cfg` gets, or None if it is valid.
+fn rejected_field(cfg: &CampaignConfig) -> Option<&'static str> {
+    match cfg.validate("t.yaml") {
+        Ok(()) => None,
+        Err(ConfigError::Invalid { field, .. }) => Some(field),
+        Err(e) => panic!("unexpected {e}"),
+    }
+}
+
+#[test]
+fn every_number_has_a_maximum() {
+    let d = CampaignConfig::default;
+    let over: Vec<(CampaignConfig, &str)> = vec![
+        (
+            CampaignConfig {
+                pmem_mib: MAX_PMEM_MIB + 2,
+                ..d()
+            },
+            "pmem_mib",
+        ),
+        (
+            CampaignConfig {
+                pmem_mib: 99_999_999_999_999,
+                ..d()
+            },
+            "pmem_mib",
+        ),
+        (
+            CampaignConfig {
+                pmem_mib: u64::MAX - 1,
+                ..d()
+            },
+            "pmem_mib",
+        ),
+        (
+            CampaignConfig {
+                run_timeout_secs: MAX_RUN_TIMEOUT_SECS + 1,
+                ..d()
+            },
+            "run_timeout_secs",
+        ),
+        (
+            CampaignConfig {
+                check_timeout_secs: MAX_CHECK_TIMEOUT_SECS + 1,
+                ..d()
+            },
+            "check_timeout_secs",
+        ),
+        (
+            CampaignConfig {
+                ext4_commit_secs: MAX_EXT4_COMMIT_SECS + 1,
+                ..d()
+            },
+            "ext4_commit_secs",
+        ),
+        (
+            CampaignConfig {
+                time_budget: Some("31d".into()),
+                ..d()
+            },
+            "time_budget",
+        ),
+        (
+            CampaignConfig {
+                keep_failure_images: MAX_KEEP_FAILURE_IMAGES + 1,
+                ..d()
+            },
+            "keep_failure_images",
+        ),
+        (
+            CampaignConfig {
+                workers: MAX_VMS + 1,
+                ..d()
+            },
+            "workers",
+        ),
+        (
+            CampaignConfig {
+                checkers: MAX_VMS + 1,
+                ..d()
+            },
+            "checkers",
+        ),
+        (
+            CampaignConfig {
+                min_free_mib: MAX_MIN_FREE_MIB + 1,
+                ..d()
+            },
+            "min_free_mib",
+        ),
+        (
+            CampaignConfig {
+                cache: CacheModelConfig {
+                    sampled_cuts: MAX_CACHE_SAMPLES + 1,
+                    ..Default::default()
+                },
+                ..d()
+            },
+            "cache.sampled_cuts",
+        ),
+        (
+            CampaignConfig {
+                cache: CacheModelConfig {
+                    subsets_per_cut: MAX_CACHE_SAMPLES + 1,
+                    ..Default::default()
+                },
+                ..d()
+            },
+            "cache.subsets_per_cut",
+        ),
+        (
+            CampaignConfig {
+                cache: CacheModelConfig {
+                    max_states_per_run: MAX_STATES_PER_RUN + 1,
+                    ..Default::default()
+                },
+                ..d()
+            },
+            "cache.max_states_per_run",
+        ),
+        (
+            CampaignConfig {
+                crash_points: CrashPointConfig {
+                    random_after: MAX_CRASH_POINTS + 1,
+                    ..Default::default()
+                },
+                ..d()
+            },
+            "crash_points.random_after",
+        ),
+        (
+            CampaignConfig {
+                crash_points: CrashPointConfig {
+                    inside: MAX_CRASH_POINTS + 1,
+                    ..Default::default()
+                },
+                ..d()
+            },
+            "crash_points.inside",
+        ),
+    ];
+
+    let rejected: Vec<_> = over.iter().map(|(cfg, _)| rejected_field(cfg)).collect();
+
+    let expected: Vec<_> = over.iter().map(|(_, field)| Some(*field)).collect();
+    assert_eq!(rejected, expected);
+}
+
+#[test]
+fn the_maxima_themselves_are_accepted() {
+    let cfg = CampaignConfig {
+        pmem_mib: MAX_PMEM_MIB,
+        run_timeout_secs: MAX_RUN_TIMEOUT_SECS,
+        check_timeout_secs: MAX_CHECK_TIMEOUT_SECS,
+        ext4_commit_secs: MAX_EXT4_COMMIT_SECS,
+        time_budget: Some("30d".into()),
+        keep_failure_images: MAX_KEEP_FAILURE_IMAGES,
+        workers: MAX_VMS,
+        checkers: MAX_VMS,
+        min_free_mib: MAX_MIN_FREE_MIB,
+        cache: CacheModelConfig {
+            sampled_cuts: MAX_CACHE_SAMPLES,
+            subsets_per_cut: MAX_CACHE_SAMPLES,
+            max_states_per_run: MAX_STATES_PER_RUN,
+        },
+        crash_points: CrashPointConfig {
+            after_durability_ops: true,
+            random_after: MAX_CRASH_POINTS,
+            inside: MAX_CRASH_POINTS,
+        },
+        ..CampaignConfig::default()
+    };
+
+    let result = cfg.validate("t.yaml");
+
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(cfg.pmem_bytes(), Some(16 << 30));
+}
+
+#[test]
+fn zero_is_refused_where_it_means_nothing() {
+    let d = CampaignConfig::default;
+    let zero: Vec<(CampaignConfig, &str)> = vec![
+        (
+            CampaignConfig {
+                run_timeout_secs: 0,
+                ..d()
+            },
+            "run_timeout_secs",
+        ),
+        (
+            CampaignConfig {
+                check_timeout_secs: 0,
+                ..d()
+            },
+            "check_timeout_secs",
+        ),
+        (
+            CampaignConfig {
+                ext4_commit_secs: 0,
+                ..d()
+            },
+            "ext4_commit_secs",
+        ),
+        (CampaignConfig { pmem_mib: 0, ..d() }, "pmem_mib"),
+    ];
+
+    let rejected: Vec<_> = zero.iter().map(|(cfg, _)| rejected_field(cfg)).collect();
+
+    let expected: Vec<_> = zero.iter().map(|(_, field)| Some(*field)).collect();
+    assert_eq!(rejected, expected);
+}
+
+#[test]
+fn min_free_mib_defaults_to_a_gibibyte_and_parses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, "min_free_mib: 4096\n").expect("write");
+
+    let cfg = CampaignConfig::load(&p).expect("loads");
+
+    assert_eq!(CampaignConfig::default().min_free_mib, 1024);
+    assert_eq!(cfg.min_free_bytes(), Some(4096 << 20));
+}
+
+#[test]
+fn none_is_not_a_config_mutant() {
+    let cfg = CampaignConfig {
+        mutant: Some("none".into()),
+        ..CampaignConfig::default()
+    };
+
+    let msg = cfg.validate("x.yaml").expect_err("none").to_string();
+
+    assert!(
+        msg.contains("`mutant`") && msg.contains("leave `mutant` out"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn oversized_config_files_are_refused_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.yaml");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len(MAX_CONFIG_BYTES + 1).expect("sparse file");
+
+    let msg = CampaignConfig::load(&big).expect_err("too big").to_string();
+
+    assert!(
+        msg.contains("big.yaml") && msg.contains("larger than the limit"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn deeply_nested_config_files_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = dir.path().join("flow.yaml");
+    let block = dir.path().join("block.yaml");
+    std::fs::write(&flow, format!("seeds: {}", "[".repeat(1 << 19))).expect("write");
+    let nested: String = (0..1000)
+        .map(|i| format!("{}k:\n", " ".repeat(i)))
+        .collect();
+    std::fs::write(&block, nested).expect("write");
+
+    let start = std::time::Instant::now();
+    let flow_msg = CampaignConfig::load(&flow)
+        .expect_err("too deep")
+        .to_string();
+    let block_msg = CampaignConfig::load(&block)
+        .expect_err("too deep")
+        .to_string();
+    let took = start.elapsed();
+
+    assert!(
+        flow_msg.contains("flow.yaml: line 1: YAML nested deeper"),
+        "{flow_msg}"
+    );
+    assert!(
+        block_msg.contains("block.yaml: line 33: YAML nested deeper"),
+        "{block_msg}"
+    );
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
