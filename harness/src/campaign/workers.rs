@@ -154,7 +154,9 @@ pub fn workload_worker(shared: &Shared<'_>, jobs: &Sender<CheckJob>, worker: usi
     while let Some(seed) = shared.next_seed() {
         let span = tracing::info_span!("seed", seed, worker);
         let _e = span.enter();
-        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { seed })) || !run_seed(shared, jobs, seed, profile) {
+        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { seed }))
+            || !run_seed(shared, jobs, seed, profile)
+        {
             return;
         }
     }

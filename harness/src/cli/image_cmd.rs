@@ -35,9 +35,10 @@ pub fn prepare(
     );
     let accel = resolve_accel(args.accel, &img, &cache).context("choosing the accelerator")?;
     eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
-    if args.pmem_mib < 16 || !args.pmem_mib.is_multiple_of(2) {
+    use crate::campaign::config::limits::{MAX_PMEM_MIB, MIN_PMEM_MIB};
+    if !(MIN_PMEM_MIB..=MAX_PMEM_MIB).contains(&args.pmem_mib) || !args.pmem_mib.is_multiple_of(2) {
         anyhow::bail!(
-            "--pmem-mib {} must be an even number of at least 16",
+            "--pmem-mib {} must be an even number from {MIN_PMEM_MIB} to {MAX_PMEM_MIB}",
             args.pmem_mib
         );
     }

@@ -159,7 +159,7 @@ pub struct ImageArgs {
     /// File systems for golden pmem images.
     #[arg(long = "fs", value_enum, default_values = ["ext4"])]
     pub filesystems: Vec<Filesystem>,
-    /// pmem size in MiB (multiple of 2).
-    #[arg(long, default_value_t = 256)]
+    /// pmem size in MiB: even, 16 to 16384.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=16_384))]
     pub pmem_mib: u64,
 }

@@ -133,6 +133,13 @@ pub(super) fn prepare(
             return Ok(Err(exit::USAGE));
         }
     }
+    if let Some(f) = fd {
+        let pmem_bytes = cfg.pmem_mib.saturating_mul(1 << 20);
+        if let Err(e) = workloads::spec::check_fits(&f.workload, pmem_bytes) {
+            eprintln!("error: {}: {e}", f.dir.display());
+            return Ok(Err(exit::USAGE));
+        }
+    }
     let cache = cache_root();
     let (img, _) = image::build_image(&ImageOptions {
         cache: cache.clone(),

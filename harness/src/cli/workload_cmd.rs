@@ -90,6 +90,11 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
             return Ok(exit::USAGE);
         }
     }
+    let pmem_bytes = args.image.pmem_mib.saturating_mul(1 << 20);
+    if let Err(e) = workloads::spec::check_fits(&workload, pmem_bytes) {
+        eprintln!("error: {e}");
+        return Ok(exit::USAGE);
+    }
     let (img, accel, goldens) = prepare(&args.image, debug)?;
     let golden = goldens
         .into_iter()

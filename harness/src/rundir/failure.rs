@@ -386,7 +386,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = RunDir::new(dir.path());
         let i = inputs(dir.path());
-        let (a, b) = (record("missing-file: f0 (x)"), record("missing-file: f0 [x]"));
+        let (a, b) = (
+            record("missing-file: f0 (x)"),
+            record("missing-file: f0 [x]"),
+        );
 
         let da = write(&run, &new_failure(&a, &i)).expect("a");
         let db = write(&run, &new_failure(&b, &i)).expect("b");
