@@ -70,7 +70,7 @@ pub(super) struct Prepared {
 
 /// Load a failure directory; a bad one is a usage error (printed), not an infrastructure one.
 pub(super) fn load_failure_dir(dir: &Path) -> Result<FailureDir, i32> {
-    FailureDir::load(dir).map_err(|e| {
+    FailureDir::load_valid(dir).map_err(|e| {
         let mut msg = format!("error: {e}");
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {

@@ -191,8 +191,17 @@ pub struct FailureDir {
 }
 
 impl FailureDir {
-    /// Read the failure directory `dir`. The workload must be valid and its op at the crash
-    /// point must be of the recorded kind.
+    /// Read the failure directory `dir` to re-run it: [`FailureDir::load`], and the
+    /// workload must be valid.
+    pub fn load_valid(dir: &Path) -> Result<FailureDir, RunDirError> {
+        let f = FailureDir::load(dir)?;
+        workloads::spec::validate(&f.workload)
+            .map_err(|e| RunDirError::bad(&dir.join(WORKLOAD), e.to_string()))?;
+        Ok(f)
+    }
+
+    /// Read the failure directory `dir` (for a report): `failure.json` must parse and the
+    /// workload's op at the crash point must be of the recorded kind.
     pub fn load(dir: &Path) -> Result<FailureDir, RunDirError> {
         let path = dir.join(FAILURE_JSON);
         let bytes = std::fs::read(&path).map_err(|e| RunDirError::io(&path, e))?;
@@ -207,9 +216,7 @@ impl FailureDir {
                 ),
             ));
         }
-        let wpath = dir.join(WORKLOAD);
-        let workload = workloads::spec::load_workload(&wpath)
-            .map_err(|e| RunDirError::bad(&wpath, e.to_string()))?;
+        let workload = super::read_workload(&dir.join(WORKLOAD))?;
         let k = record.crash.op();
         match workload.ops.get(k) {
             Some(op) if op.kind() == record.crash.kind => {}

@@ -239,6 +239,15 @@ impl RunDir {
     }
 }
 
+/// Read a `workload.yaml` of a run directory (bounded in size and nesting, then parsed;
+/// not validated: a report shows whatever ran, a re-run validates).
+pub fn read_workload(path: &Path) -> Result<Workload, RunDirError> {
+    let text =
+        workloads::spec::yaml_limits::read_yaml(path, workloads::spec::MAX_WORKLOAD_FILE_BYTES)
+            .map_err(|e| RunDirError::bad(path, e.to_string()))?;
+    serde_yaml::from_str(&text).map_err(|e| RunDirError::bad(path, e.to_string()))
+}
+
 /// Free space (for unprivileged users) on the file system holding `path`, MiB.
 pub fn free_mib(path: &Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;

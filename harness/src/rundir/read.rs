@@ -97,15 +97,13 @@ pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
     for (seed, s) in state.seeds() {
         let sdir = run.seed_dir(seed);
         let path = sdir.join(WORKLOAD);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match serde_yaml::from_str::<Workload>(&text) {
+        if path.exists() {
+            match super::read_workload(&path) {
                 Ok(w) => {
                     workloads.insert(seed, w);
                 }
                 Err(e) => notes.push(format!("seeds/{seed}/{WORKLOAD}: {e}")),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => notes.push(format!("seeds/{seed}/{WORKLOAD}: {e}")),
+            }
         }
         let needs_console = !s.done
             || matches!(s.run, Some(RunEnd::Failed { .. }))
