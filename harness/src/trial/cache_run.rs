@@ -5,7 +5,6 @@
 //! snapshot images. Each image gets a `*.lost-lines.txt` beside it naming the cache lines
 //! the state lost (copied into the failure directory on a failure).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Read;
@@ -15,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use workloads::oracle::CrashPoint;
 use workloads::protocol::{AgentMsg, HostMsg};
-use workloads::{OpOutcome, Workload};
+use workloads::Workload;
 
 use super::cache_env::CacheEnv;
 use super::snapshot::{deadline, prepare_workload_vm, read_live, work_pmem};
-use super::{CrashImage, RunResult, TrialSetup};
+use super::{CrashImage, Driven, RunResult, TrialSetup};
 use crate::cache_model::{
     build_states, plan_cuts, BuildSummary, CrashState, LineData, StateBounds, Trace,
 };
@@ -94,24 +93,11 @@ pub fn run_workload(
     });
     drop(work);
     // The trace stays when something went wrong (it explains what the plugin saw).
-    let ((outcomes, live, op_micros), images) = built?;
+    let (driven, images) = built?;
     // A trace that is already gone changes nothing.
     std::fs::remove_file(&trace_path).ok();
-    Ok(RunResult {
-        outcomes,
-        images,
-        live,
-        op_micros,
-        boot,
-        console,
-    })
+    Ok(RunResult::of(driven, images, boot, console))
 }
-
-type Driven = (
-    Vec<Option<OpOutcome>>,
-    BTreeMap<String, workloads::oracle::Observed>,
-    u64,
-);
 
 fn drive(
     vm: &mut Vm,
@@ -149,7 +135,11 @@ fn drive(
         }
     };
     let live = read_live(&mut agent, workload)?;
-    Ok((outcomes, live, op_micros))
+    Ok(Driven {
+        outcomes,
+        live,
+        op_micros,
+    })
 }
 
 fn read_all(path: &Path) -> Result<Vec<u8>, VmError> {

@@ -136,6 +136,31 @@ pub struct RunResult {
     pub console: PathBuf,
 }
 
+/// What the agent reported during a run.
+#[derive(Debug)]
+pub struct Driven {
+    /// Outcome of every op (`None` if it never ran).
+    pub outcomes: Vec<Option<OpOutcome>>,
+    /// What the live file system held after the last op.
+    pub live: BTreeMap<String, Observed>,
+    /// Op wall time in the guest, µs.
+    pub op_micros: u64,
+}
+
+impl RunResult {
+    /// A run's result from what the agent reported, the crash images and the VM's figures.
+    pub fn of(driven: Driven, images: Vec<CrashImage>, boot: Duration, console: PathBuf) -> Self {
+        RunResult {
+            outcomes: driven.outcomes,
+            images,
+            live: driven.live,
+            op_micros: driven.op_micros,
+            boot,
+            console,
+        }
+    }
+}
+
 /// Run `workload` in a fresh workload VM named `name` whose files live in `dir`, cutting
 /// the power per `plan` (snapshot model) or per the trace (cache model: `plan` unused).
 pub fn run(

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use workloads::oracle::{file_names, CrashPoint, Observed};
 use workloads::protocol::{AgentMsg, HostMsg};
-use workloads::{OpOutcome, Workload};
+use workloads::Workload;
 
 use super::blocks::sparse_copy;
 use super::plan::CrashPlan;
-use super::{CrashImage, RunResult, TrialSetup};
+use super::{CrashImage, Driven, RunResult, TrialSetup};
 use crate::image::golden::mount_dax;
 use crate::image::golden::GoldenCopy;
 use crate::image::Filesystem;
@@ -36,15 +36,8 @@ pub fn run_workload(
     let console = vm.console_path().to_owned();
     let boot = vm.boot_time();
     vm.kill();
-    let (outcomes, images, live, op_micros) = res?;
-    Ok(RunResult {
-        outcomes,
-        images,
-        live,
-        op_micros,
-        boot,
-        console,
-    })
+    let (driven, images) = res?;
+    Ok(RunResult::of(driven, images, boot, console))
 }
 
 /// The workload VM's own copy of the golden pmem, `<dir>/work.pmem`, deleted when dropped.
@@ -118,13 +111,6 @@ pub fn take(vm: &mut Vm, pmem: &Path, dest: &Path) -> Result<Duration, VmError> 
     Ok(start.elapsed())
 }
 
-type Driven = (
-    Vec<Option<OpOutcome>>,
-    Vec<CrashImage>,
-    BTreeMap<String, Observed>,
-    u64,
-);
-
 fn drive(
     vm: &mut Vm,
     setup: &TrialSetup,
@@ -132,7 +118,7 @@ fn drive(
     plan: &CrashPlan,
     dir: &Path,
     pmem: &Path,
-) -> Result<Driven, VmError> {
+) -> Result<(Driven, Vec<CrashImage>), VmError> {
     let mut agent = prepare_workload_vm(vm, setup)?;
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
@@ -195,5 +181,12 @@ fn drive(
         }
     };
     let live = read_live(&mut agent, workload)?;
-    Ok((outcomes, images, live, op_micros))
+    Ok((
+        Driven {
+            outcomes,
+            live,
+            op_micros,
+        },
+        images,
+    ))
 }
