@@ -80,3 +80,112 @@ fn generated_workloads_are_stable_across_runs() {
     assert_eq!(a, b);
     assert!(a.contains("seed: 42"));
 }
+
+/// A campaign config file in a temp dir holding `text`.
+fn config_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, text).expect("write");
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}
+
+#[test]
+fn a_seed_range_too_large_to_allocate_is_a_usage_error() {
+    for range in ["0..99999999999", "0..18446744073709551615"] {
+        let (code, text) = powercut(&["campaign", "--seeds", range], &[]);
+
+        assert_eq!(code, 2, "{range}: {text}");
+        assert!(
+            text.contains("field `seeds`") && text.contains(&format!("`{range}` names")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_time_budget_is_a_usage_error() {
+    let (code, text) = powercut(&["campaign", "--time-budget", "99999999999999999h"], &[]);
+
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("field `time_budget`") && text.contains("limit of 30 days"),
+        "{text}"
+    );
+}
+
+#[test]
+fn huge_numbers_in_the_config_name_the_file_and_field() {
+    let cases = [
+        ("run_timeout_secs: 99999999999\n", "run_timeout_secs"),
+        ("pmem_mib: 99999999999999\n", "pmem_mib"),
+    ];
+    for (yaml, field) in cases {
+        let (_dir, path) = config_file(yaml);
+
+        let (code, text) = powercut(&["campaign", "--config", &path], &[]);
+
+        assert_eq!(code, 2, "{yaml}: {text}");
+        assert!(
+            text.contains("bad.yaml") && text.contains(&format!("field `{field}`")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_workload_with_too_many_ops_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("many.yaml");
+    let ops = "  - {op: sync}\n".repeat(20_000);
+    std::fs::write(&f, format!("name: many\nseed: 1\nops:\n{ops}")).expect("write");
+
+    let (code, text) = powercut(&["workload", "check", &f.to_string_lossy()], &[]);
+
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("many.yaml:4") && text.contains("more than 10000 ops"),
+        "{text}"
+    );
+}
+
+#[test]
+fn deeply_nested_config_files_fail_fast() {
+    let two_mb = format!("seeds: {}\n", "[".repeat(2 << 20));
+    let under_the_size_cap: String = (0..1000)
+        .map(|i| format!("{}k:\n", " ".repeat(i)))
+        .collect();
+    for (yaml, expected) in [
+        (two_mb, "larger than the limit"),
+        (
+            under_the_size_cap,
+            "line 33: YAML nested deeper than 32 levels",
+        ),
+    ] {
+        let (_dir, path) = config_file(&yaml);
+
+        let start = std::time::Instant::now();
+        let (code, text) = powercut(&["campaign", "--config", &path], &[]);
+        let took = start.elapsed();
+
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains("bad.yaml") && text.contains(expected),
+            "{text}"
+        );
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+}
+
+#[test]
+fn an_unknown_mutant_lists_the_known_ones() {
+    let (code, text) = powercut(&["campaign", "--mutant", "m9"], &[]);
+
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("field `mutant`")
+            && text.contains("unknown mutant `m9`")
+            && text.contains("m1, m2, m3, m4 or m5"),
+        "{text}"
+    );
+}

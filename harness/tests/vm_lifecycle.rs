@@ -32,6 +32,39 @@ fn guest_boots_mounts_dax_and_runs_the_agent() {
 }
 
 #[test]
+fn a_run_directory_with_commas_works_and_the_guest_reaches_nothing() {
+    let (img, accel, golden) = common::fixture();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run,with,commas");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let pmem = dir.join("pmem,0");
+    golden.copy_to(&pmem).expect("copy golden");
+    // Slirp maps the guest's 10.0.2.2 to the host's loopback: with restrict=on nothing
+    // may arrive here.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+
+    let mut vm = Vm::boot(&VmSpec::new("it-comma", &img, &pmem, accel, &dir)).expect("boot");
+    let line = mount_dax(&mut vm, Filesystem::Ext4, "/mnt", "").expect("dax mount");
+    let range = vm.qmp().nvdimm("nv0").expect("query-memory-devices");
+    // Bounded either way: a connection would be held open by our silent listener.
+    vm.run(&format!(
+        "busybox timeout 5 busybox nc 10.0.2.2 {port} </dev/null; true"
+    ))
+    .expect("nc runs");
+    vm.run("umount /mnt").expect("umount");
+    vm.shutdown().expect("clean shutdown");
+    let connected = listener.accept().is_ok();
+
+    assert!(line.contains("dax"), "{line}");
+    assert_eq!(range.size, 256 << 20);
+    assert!(dir.join("it-comma.console.log").exists());
+    assert!(!connected, "the guest connected to the host's loopback");
+    assert!(common::qemu_processes_with(&pmem).is_empty());
+}
+
+#[test]
 fn mutant_module_loads_and_arms() {
     let (img, accel, golden) = common::fixture();
     assert!(img.has_mutant_module, "image built without linux-headers");

@@ -1,10 +1,15 @@
 //! The guest kernel: finding the Debian package in the cache, unpacking it, and checking that
 //! it can do DAX on an emulated NVDIMM.
 
+mod debversion;
+
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::ImageError;
+
+pub use debversion::compare as compare_debian_versions;
 
 /// Modules the guest needs, by name; dependencies are resolved from `modules.dep`.
 pub const GUEST_MODULES: &[&str] = &[
@@ -33,23 +38,48 @@ pub struct GuestKernel {
     pub source: PathBuf,
 }
 
-/// Find the newest `linux-image-*.deb` in `dir` (where `ci/setup` downloads it).
+/// Find the newest `linux-image-*.deb` in `dir` (where `ci/setup` downloads it), by Debian
+/// version order of the version in the file name (`6.12.10` is newer than `6.12.9`).
+/// A directory (or package) any user may write is refused: whatever is in it gets booted.
 pub fn find_kernel_deb(dir: &Path) -> Result<PathBuf, ImageError> {
     let missing = || ImageError::KernelMissing {
         dir: dir.to_owned(),
     };
+    let meta = std::fs::metadata(dir).map_err(|_| missing())?;
+    refuse_world_writable(dir, &meta)?;
     let entries = std::fs::read_dir(dir).map_err(|_| missing())?;
-    let mut debs: Vec<PathBuf> = entries
+    let mut debs: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("linux-image-") && n.ends_with(".deb"))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            if !name.starts_with("linux-image-") {
+                return None;
+            }
+            Some((debversion::from_file_name(&name)?, e.path()))
         })
         .collect();
-    debs.sort();
-    debs.pop().ok_or_else(missing)
+    debs.sort_by(|(va, pa), (vb, pb)| debversion::compare(va, vb).then_with(|| pa.cmp(pb)));
+    let (_, deb) = debs.pop().ok_or_else(missing)?;
+    let meta = std::fs::metadata(&deb).map_err(|e| ImageError::io(&deb, e))?;
+    refuse_world_writable(&deb, &meta)?;
+    Ok(deb)
+}
+
+/// Refuse `path` if every user may write it.
+fn refuse_world_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), ImageError> {
+    let mode = meta.permissions().mode();
+    if mode & 0o002 == 0 {
+        return Ok(());
+    }
+    Err(ImageError::KernelUnusable {
+        kernel: path.to_owned(),
+        why: format!(
+            "it is writable by every user (mode {:o}), so anyone could plant a kernel that \
+             then boots; run `sudo ci/setup` (it repairs the kernel cache) or `chmod o-w {}`",
+            mode & 0o7777,
+            path.display()
+        ),
+    })
 }
 
 /// Unpack a kernel .deb into `into/<deb stem>/` (once) and run `depmod -b` on it.
@@ -172,6 +202,64 @@ mod tests {
     fn config_check_names_what_is_missing() {
         let text = "CONFIG_FS_DAX=y\nCONFIG_LIBNVDIMM=m\n# CONFIG_ZONE_DEVICE is not set\n";
         assert_eq!(missing_config(text), vec!["CONFIG_ZONE_DEVICE".to_owned()]);
+    }
+
+    fn kernel_dir(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in files {
+            std::fs::write(dir.path().join(f), b"").expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn the_newest_kernel_is_chosen_by_debian_version() {
+        let dir = kernel_dir(&[
+            "linux-image-6.12.9+bpo-amd64_6.12.9-1~bpo12+1_amd64.deb",
+            "linux-image-6.12.10+bpo-amd64_6.12.10-1~bpo12+1_amd64.deb",
+            "linux-image-6.12.10+bpo-amd64_6.12.10-1~bpo12+1_amd64.deb.part",
+            "linux-headers-6.13.1-amd64_6.13.1-1_amd64.deb",
+            "VERSION",
+        ]);
+
+        let deb = find_kernel_deb(dir.path()).expect("found");
+
+        assert_eq!(
+            deb.file_name().and_then(|n| n.to_str()),
+            Some("linux-image-6.12.10+bpo-amd64_6.12.10-1~bpo12+1_amd64.deb")
+        );
+    }
+
+    #[test]
+    fn a_world_writable_kernel_dir_is_refused() {
+        let dir = kernel_dir(&["linux-image-6.12.9-amd64_6.12.9-1_amd64.deb"]);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+
+        let err = find_kernel_deb(dir.path()).expect_err("refused");
+
+        let msg = err.to_string();
+        assert!(
+            msg.contains("writable by every user") && msg.contains("ci/setup"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_world_writable_kernel_package_is_refused() {
+        let name = "linux-image-6.12.9-amd64_6.12.9-1_amd64.deb";
+        let dir = kernel_dir(&[name]);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod dir");
+        std::fs::set_permissions(
+            dir.path().join(name),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .expect("chmod deb");
+
+        let err = find_kernel_deb(dir.path()).expect_err("refused");
+
+        assert!(err.to_string().contains(name), "{err}");
     }
 
     #[test]

@@ -86,18 +86,25 @@ impl QemuConfig {
             "-object",
             &format!(
                 "memory-backend-file,id=pm0,share=on,mem-path={},size={}",
-                self.pmem.to_string_lossy(),
+                qemu_opt_value(&self.pmem.to_string_lossy()),
                 self.pmem_bytes
             ),
             "-device",
             "nvdimm,memdev=pm0,id=nv0",
         ]);
+        // restrict=on: the guest reaches nothing (no host services, no outside); the SSH
+        // forward into it still works.
         push(&[
             "-netdev",
-            &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{}-:22", self.ssh_port),
+            &format!(
+                "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{}-:22",
+                self.ssh_port
+            ),
             "-device",
             "virtio-net-pci,netdev=n0,romfile=",
         ]);
+        // The legacy `file:` form takes the rest of the argument as the path, literally
+        // (QEMU's qemu_chr_parse_compat): no comma doubling here, unlike `unix:` below.
         push(&[
             "-serial",
             &format!("file:{}", self.serial_log.to_string_lossy()),
@@ -106,7 +113,7 @@ impl QemuConfig {
             "-qmp",
             &format!(
                 "unix:{},server=on,wait=off",
-                self.qmp_socket.to_string_lossy()
+                qemu_opt_value(&self.qmp_socket.to_string_lossy())
             ),
         ]);
         a.extend(self.extra.iter().cloned());
@@ -121,6 +128,15 @@ impl QemuConfig {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// `s` as a value inside a QEMU option string (`key=value,key=value`, QEMU's QemuOpts and
+/// keyval syntax: `-object`, `-device`, `-plugin`, `-chardev`, the `unix:` socket form):
+/// every comma doubled, so that a path with a comma stays one value. Use it for every path
+/// or user-given text put into such a string (not for the legacy `-serial file:PATH`, which
+/// QEMU takes literally).
+pub fn qemu_opt_value(s: &str) -> String {
+    s.replace(',', ",,")
 }
 
 /// Quote `s` for a POSIX shell when it needs it.
@@ -180,7 +196,37 @@ mod tests {
         let args = cfg().args();
         assert_eq!(
             value_after(&args, "-netdev"),
-            ["user,id=n0,hostfwd=tcp:127.0.0.1:40022-:22"]
+            ["user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22"]
+        );
+    }
+
+    #[test]
+    fn option_values_double_their_commas() {
+        assert_eq!(qemu_opt_value("/a,b/c,,d"), "/a,,b/c,,,,d");
+        assert_eq!(qemu_opt_value("/plain/path"), "/plain/path");
+        assert_eq!(qemu_opt_value(""), "");
+    }
+
+    #[test]
+    fn paths_with_commas_stay_one_option_value() {
+        let mut c = cfg();
+        c.pmem = "/runs/a,b/pmem".into();
+        c.serial_log = "/runs/a,b/console.log".into();
+        c.qmp_socket = "/runs/a,b/qmp.sock".into();
+
+        let args = c.args();
+
+        assert_eq!(
+            value_after(&args, "-object"),
+            ["memory-backend-file,id=pm0,share=on,mem-path=/runs/a,,b/pmem,size=268435456"]
+        );
+        assert_eq!(
+            value_after(&args, "-serial"),
+            ["file:/runs/a,b/console.log"]
+        );
+        assert_eq!(
+            value_after(&args, "-qmp"),
+            ["unix:/runs/a,,b/qmp.sock,server=on,wait=off"]
         );
     }
 
