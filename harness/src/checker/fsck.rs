@@ -58,12 +58,6 @@ pub fn fs_offset(fs: Filesystem, pmem: &Path) -> Option<u64> {
     None
 }
 
-/// Check the file system in `pmem`; `Err` carries the checker's output, or says why the
-/// check could not be made (see [`check_image`] to tell the two apart).
-pub fn check(fs: Filesystem, pmem: &Path) -> Result<(), String> {
-    check_image(fs, pmem).map_err(|e| e.to_string())
-}
-
 /// Check the file system in `pmem` within [`FSCK_TIMEOUT`].
 pub fn check_image(fs: Filesystem, pmem: &Path) -> Result<(), FsckError> {
     let Some(off) = fs_offset(fs, pmem) else {

@@ -126,11 +126,18 @@ impl Checker {
         let observed = observed?;
         umount?;
         let result = exp.check(&observed);
-        let fsck = fsck::check(self.fs, self.pmem.path());
-        let (verdict, detail) = match (&fsck, result.verdict) {
+        let (verdict, detail) = match (fsck::check_image(self.fs, self.pmem.path()), result.verdict)
+        {
             (Ok(()), v) => (v, String::new()),
-            (Err(out), Verdict::Pass) => (Verdict::FsCorrupt, out.clone()),
-            (Err(out), v) => (v, out.clone()),
+            // The check itself failed (timeout, missing tool): nothing is said about the
+            // kernel, the image gets an infrastructure verdict.
+            (Err(fsck::FsckError::Infra(why)), _) => {
+                return Err(VmError::Guest(format!(
+                    "host fsck could not check the image: {why}"
+                )))
+            }
+            (Err(fsck::FsckError::Corrupt(out)), Verdict::Pass) => (Verdict::FsCorrupt, out),
+            (Err(fsck::FsckError::Corrupt(out)), v) => (v, out),
         };
         Ok(done(verdict, result.findings, detail))
     }

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::image::{GoldenImage, GuestImage};
-use crate::vm::cmdline::QemuConfig;
+use crate::vm::cmdline::{qemu_opt_value, QemuConfig};
 use crate::vm::process::ChildGuard;
 use crate::vm::{free_port, qemu_binary, Accel, NvdimmRange, QmpClient};
 
@@ -53,19 +53,16 @@ impl CacheEnv {
         })
     }
 
-    /// The `-plugin` argument tracing into `out`.
-    pub fn plugin_arg(&self, out: &Path) -> Result<String, String> {
-        let out = out.to_string_lossy();
-        let so = self.plugin.to_string_lossy();
-        if out.contains(',') || so.contains(',') {
-            return Err(format!(
-                "QEMU plugin arguments are comma-separated: {out} or {so} contains a comma"
-            ));
-        }
-        Ok(format!(
-            "{so},base={:#x},size={:#x},out={out},qemu={}",
-            self.nvdimm.base, self.nvdimm.size, self.qemu_version
-        ))
+    /// The `-plugin` argument tracing into `out` (commas in paths escaped as QEMU wants).
+    pub fn plugin_arg(&self, out: &Path) -> String {
+        format!(
+            "{},base={:#x},size={:#x},out={},qemu={}",
+            qemu_opt_value(&self.plugin.to_string_lossy()),
+            self.nvdimm.base,
+            self.nvdimm.size,
+            qemu_opt_value(&out.to_string_lossy()),
+            self.qemu_version
+        )
     }
 }
 
@@ -159,4 +156,28 @@ pub fn probe_nvdimm(
     let _ = guard.wait_timeout(Duration::from_secs(5));
     guard.kill();
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_arguments_escape_commas_in_paths() {
+        let env = CacheEnv {
+            plugin: "/w,x/libpowercut_plugin.so".into(),
+            nvdimm: NvdimmRange {
+                base: 0x1_0000_0000,
+                size: 256 << 20,
+            },
+            qemu_version: "10.0.2".into(),
+        };
+
+        let arg = env.plugin_arg(Path::new("/runs/a,b/seeds/1/trace.bin"));
+
+        assert_eq!(
+            arg,
+            "/w,,x/libpowercut_plugin.so,base=0x100000000,size=0x10000000,out=/runs/a,,b/seeds/1/trace.bin,qemu=10.0.2"
+        );
+    }
 }

@@ -77,10 +77,7 @@ pub fn run_workload(
     let trace_path = dir.join("trace.bin");
     let mut spec = VmSpec::new(name, &setup.image, &pmem, setup.accel, dir);
     spec.debug = setup.debug;
-    spec.extra_args = vec![
-        "-plugin".into(),
-        cache.plugin_arg(&trace_path).map_err(guest)?,
-    ];
+    spec.extra_args = vec!["-plugin".into(), cache.plugin_arg(&trace_path)];
     let mut vm = Vm::boot(&spec)?;
     let res = drive(&mut vm, setup, cache, workload);
     let console = vm.console_path().to_owned();
