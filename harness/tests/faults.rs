@@ -30,8 +30,9 @@ const EXIT_USAGE: i32 = 2;
 /// Exit code of an infrastructure problem.
 const EXIT_INFRA: i32 = 69;
 
-/// Seed of the RNG that picks the moments at which the harness is SIGKILLed.
-const KILL_RNG_SEED: u64 = 0x0070_6f77_6572_6375;
+/// Seed of the RNG that picks the moments at which the harness is SIGKILLed, when
+/// `POWERCUT_FAULT_KILL_SEED` is not set (`ci/soak` sets it to cover other moments).
+const DEFAULT_KILL_SEED: u64 = 0x0070_6f77_6572_6375;
 /// The harness is SIGKILLed this many milliseconds after it started (uniformly drawn):
 /// from before the journal exists to past the first seed's checks (the m5 campaign takes
 /// about 55 s here).
@@ -131,6 +132,16 @@ fn torn_utf8_event(journal: &[u8]) -> Vec<u8> {
     let text = serde_json::to_string(&event).expect("serialize");
     let dash = text.find('—').expect("the dash");
     text.as_bytes()[..dash + 2].to_vec()
+}
+
+/// A number from the environment (decimal, or hex with `0x`); `None` if unset.
+fn env_number(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    Some(parsed.unwrap_or_else(|e| panic!("{name}={v}: {e}")))
 }
 
 fn os(s: &str) -> &OsStr {
@@ -416,20 +427,20 @@ fn sigkilled_and_resumed_campaign_matches_an_uninterrupted_one() {
     let m5 = m5_run();
     assert_eq!(m5.code, Some(EXIT_FAILURE), "m5 campaign: {}", m5.output);
     let whole = kit::report(&m5.dir);
-    let kills = std::env::var("POWERCUT_FAULT_KILLS")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(DEFAULT_KILLS);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(KILL_RNG_SEED);
+    let kills = env_number("POWERCUT_FAULT_KILLS").map_or(DEFAULT_KILLS, |k| k as usize);
+    let kill_seed = env_number("POWERCUT_FAULT_KILL_SEED").unwrap_or(DEFAULT_KILL_SEED);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(kill_seed);
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path().join("run");
     let log = work.path().join("campaign.log");
 
     let mut killed_running = 0;
+    let mut moments = Vec::new();
     let mut journals_at_kill = Vec::new();
     let mut qemu_after_kill = Vec::new();
     for i in 0..kills {
         let moment = Duration::from_millis(rng.gen_range(KILL_WINDOW_MS));
+        moments.push(moment);
         let mut campaign = Campaign::start(&m5.config, &dir, i > 0, &log);
         while campaign.running() && campaign.elapsed() < moment {
             std::thread::sleep(kit::POLL);
