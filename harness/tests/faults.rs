@@ -56,10 +56,8 @@ struct M5Run {
 /// depend on timing, so two runs would not match).
 fn m5_config() -> FaultConfig {
     FaultConfig {
-        seeds: "1..3",
         mutant: Some("m5"),
-        random_after: 0,
-        min_free_mib: None,
+        ..FaultConfig::smoke("1..3")
     }
 }
 
@@ -249,7 +247,8 @@ fn resume_continues_after_a_last_line_torn_inside_a_utf8_character() {
 fn killed_workload_vm_gives_its_seed_an_infra_verdict_and_the_others_run() {
     common::fixture();
     let work = tempfile::tempdir().expect("tempdir");
-    let config = FaultConfig::smoke("1..3").write(&work.path().join("c.yaml"));
+    // Seed 7 has only two crash points: the campaign going on is cheap to check.
+    let config = FaultConfig::smoke("1,7").write(&work.path().join("c.yaml"));
     let dir = work.path().join("run");
     let dir_s = dir.to_string_lossy().into_owned();
 
@@ -269,7 +268,7 @@ fn killed_workload_vm_gives_its_seed_an_infra_verdict_and_the_others_run() {
     assert_eq!(kit::total(&report, "seeds"), 2, "{report}");
     assert!(
         kit::total(&report, "passed") >= 1,
-        "seed 2 was not checked: {report}"
+        "seed 7 was not checked: {report}"
     );
     assert_eq!(kit::files_ending_with(&dir, ".img"), Vec::<PathBuf>::new());
     assert!(kit::qemu_left_after_exit(&dir).is_empty());
@@ -363,9 +362,11 @@ fn full_disk_stops_the_campaign_at_the_first_failing_write() {
     // fills; 2 MiB holds the workload VM's pmem (≈ 0.2 MiB) but not its crash images.
     let disk = Tmpfs::mount(2);
     let work = tempfile::tempdir().expect("tempdir");
-    let mut cfg = FaultConfig::smoke("1..21");
-    cfg.min_free_mib = Some(0);
-    let config = cfg.write(&work.path().join("c.yaml"));
+    let config = FaultConfig {
+        min_free_mib: Some(0),
+        ..FaultConfig::smoke("1..21")
+    }
+    .write(&work.path().join("c.yaml"));
     let dir = disk.path().join("run");
 
     let ended = Campaign::start(&config, &dir, false, &work.path().join("c.log"))
@@ -396,9 +397,11 @@ fn too_little_free_space_is_refused_before_any_vm_boots() {
     common::fixture();
     let disk = Tmpfs::mount(16);
     let work = tempfile::tempdir().expect("tempdir");
-    let mut cfg = FaultConfig::smoke("1..3");
-    cfg.min_free_mib = Some(64);
-    let config = cfg.write(&work.path().join("c.yaml"));
+    let config = FaultConfig {
+        min_free_mib: Some(64),
+        ..FaultConfig::smoke("1..3")
+    }
+    .write(&work.path().join("c.yaml"));
     let dir = disk.path().join("run");
 
     let ended = Campaign::run(&config, &dir, false, &work.path().join("c.log"));
