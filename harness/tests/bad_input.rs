@@ -189,3 +189,34 @@ fn an_unknown_mutant_lists_the_known_ones() {
         "{text}"
     );
 }
+
+#[test]
+fn run_refuses_an_unknown_mutant_before_any_vm_boots() {
+    let (code, text) = powercut(&["run", "--seed", "1", "--mutant", "m9;reboot"], &[]);
+
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("unknown mutant `m9;reboot`"), "{text}");
+}
+
+#[test]
+fn resume_refuses_a_flag_that_changes_the_recorded_config() {
+    use powercut::campaign::config::CampaignConfig;
+    use powercut::campaign::journal::JournalWriter;
+    use powercut::rundir::RunDir;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = RunDir::create(dir.path()).expect("run dir");
+    run.write_config(&CampaignConfig::default())
+        .expect("config");
+    JournalWriter::open(&run.journal()).expect("journal");
+    let before = std::fs::read(run.config()).expect("config.yaml");
+    let out = dir.path().to_string_lossy().into_owned();
+
+    let (code, text) = powercut(
+        &["campaign", "--resume", "--output", &out, "--seeds", "7..9"],
+        &[],
+    );
+
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("`seeds` differs"), "{text}");
+    assert_eq!(std::fs::read(run.config()).expect("config.yaml"), before);
+}
