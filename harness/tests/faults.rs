@@ -34,10 +34,10 @@ const EXIT_INFRA: i32 = 69;
 /// Seed of the RNG that picks the moments at which the harness is SIGKILLed, when
 /// `POWERCUT_FAULT_KILL_SEED` is not set (`ci/soak` sets it to cover other moments).
 const DEFAULT_KILL_SEED: u64 = 0x0070_6f77_6572_6375;
-/// The harness is SIGKILLed this many milliseconds after it started (uniformly drawn):
-/// from before the journal exists to past the first seed's checks (the m5 campaign takes
-/// about 55 s here).
-const KILL_WINDOW_MS: std::ops::Range<u64> = 500..45_000;
+/// The harness is SIGKILLed this fraction (uniformly drawn) of the uninterrupted m5
+/// campaign's time after it started: from before the journal exists (the first ≈ 1 s of
+/// the ≈ 55 s it takes here) to its last checks.
+const KILL_FRACTION: std::ops::Range<f64> = 0.01..1.0;
 /// Kills when `POWERCUT_FAULT_KILLS` is not set.
 const DEFAULT_KILLS: usize = 3;
 
@@ -51,6 +51,7 @@ struct M5Run {
     dir: PathBuf,
     code: Option<i32>,
     output: String,
+    elapsed: Duration,
 }
 
 /// `--mutant m5`, seeds 1..3, crash points after durability ops only (inside-op points
@@ -83,6 +84,7 @@ fn m5_run() -> &'static M5Run {
             dir,
             code: ended.code,
             output: ended.output,
+            elapsed: ended.elapsed,
         }
     })
 }
@@ -441,6 +443,79 @@ fn too_little_free_space_is_refused_before_any_vm_boots() {
     );
 }
 
+/// Most run directories the kill test goes through (a fast engine finishes a campaign
+/// before many of the drawn moments).
+const MAX_KILL_RUNS: usize = 50;
+
+/// One run directory of the kill test: SIGKILLed at drawn moments and resumed each time
+/// until its campaign finished by itself.
+struct KilledRun {
+    dir: PathBuf,
+    /// The moments (time since that attempt started) of the kills that hit a running
+    /// harness.
+    kills: Vec<Duration>,
+    /// The journal's complete lines right after each kill.
+    journals_at_kill: Vec<Vec<u8>>,
+    /// QEMU processes mentioning the run directory after each kill.
+    qemu_after_kill: Vec<Vec<String>>,
+    /// The attempt that finished by itself.
+    ended: kit::Ended,
+    /// `report.json` as that attempt left it.
+    report: serde_json::Value,
+    /// `powercut report DIR` afterwards: exit code and output.
+    report_code: Option<i32>,
+    report_text: String,
+}
+
+/// Run the m5 campaign in `dir`, SIGKILL it at a moment drawn from `rng` (a fraction of
+/// the uninterrupted run's time) and resume it, again and again, until an attempt
+/// finishes before its moment or `max_kills` kills have hit; then let it finish.
+fn kill_until_done(
+    m5: &M5Run,
+    dir: &Path,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    max_kills: usize,
+    log: &Path,
+) -> KilledRun {
+    let mut kills = Vec::new();
+    let mut journals_at_kill = Vec::new();
+    let mut qemu_after_kill = Vec::new();
+    let ended = loop {
+        let resume = dir.exists();
+        let mut campaign = Campaign::start(&m5.config, dir, resume, log);
+        if kills.len() == max_kills {
+            break campaign.finish(CAMPAIGN_TIMEOUT);
+        }
+        let moment = m5.elapsed.mul_f64(rng.gen_range(KILL_FRACTION));
+        while campaign.running() && campaign.elapsed() < moment {
+            std::thread::sleep(kit::POLL);
+        }
+        if !campaign.running() {
+            break campaign.finish(CAMPAIGN_TIMEOUT);
+        }
+        campaign.sigkill();
+        eprintln!(
+            "{}: harness SIGKILLed {moment:?} after its start",
+            dir.display()
+        );
+        kills.push(moment);
+        qemu_after_kill.push(kit::qemu_left_after_exit(dir));
+        journals_at_kill.push(kit::complete_lines(&kit::journal_bytes(dir)).to_vec());
+    };
+    let report = kit::report(dir);
+    let (report_code, report_text) = kit::powercut(&[os("report"), dir.as_os_str()]);
+    KilledRun {
+        dir: dir.to_owned(),
+        kills,
+        journals_at_kill,
+        qemu_after_kill,
+        ended,
+        report,
+        report_code,
+        report_text,
+    }
+}
+
 #[test]
 fn sigkilled_and_resumed_campaign_matches_an_uninterrupted_one() {
     let m5 = m5_run();
@@ -450,46 +525,48 @@ fn sigkilled_and_resumed_campaign_matches_an_uninterrupted_one() {
     let kill_seed = env_number("POWERCUT_FAULT_KILL_SEED").unwrap_or(DEFAULT_KILL_SEED);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(kill_seed);
     let work = tempfile::tempdir().expect("tempdir");
-    let dir = work.path().join("run");
     let log = work.path().join("campaign.log");
 
-    let mut killed_running = 0;
-    let mut moments = Vec::new();
-    let mut journals_at_kill = Vec::new();
-    let mut qemu_after_kill = Vec::new();
-    for i in 0..kills {
-        let moment = Duration::from_millis(rng.gen_range(KILL_WINDOW_MS));
-        moments.push(moment);
-        let mut campaign = Campaign::start(&m5.config, &dir, i > 0, &log);
-        while campaign.running() && campaign.elapsed() < moment {
-            std::thread::sleep(kit::POLL);
-        }
-        killed_running += usize::from(campaign.running());
-        campaign.sigkill();
-        qemu_after_kill.push(kit::qemu_left_after_exit(&dir));
-        journals_at_kill.push(kit::complete_lines(&kit::journal_bytes(&dir)).to_vec());
+    // Once a run directory's campaign has finished, further kills cannot hit it: go on
+    // in a fresh directory until `kills` kills have hit a running harness.
+    let mut runs: Vec<KilledRun> = Vec::new();
+    let mut kills_done = 0;
+    while (runs.is_empty() || kills_done < kills) && runs.len() < MAX_KILL_RUNS {
+        let dir = work.path().join(format!("run-{}", runs.len()));
+        let run = kill_until_done(m5, &dir, &mut rng, kills - kills_done, &log);
+        kills_done += run.kills.len();
+        runs.push(run);
     }
-    let ended = Campaign::run(&m5.config, &dir, kills > 0, &log);
-    let (report_code, report_text) = kit::powercut(&[os("report"), dir.as_os_str()]);
-    let resumed = kit::report(&dir);
-    let journal = kit::journal_bytes(&dir);
 
-    assert!(
-        killed_running >= kills.min(1),
-        "no kill hit a running harness"
-    );
-    assert_eq!(ended.code, m5.code, "{}", ended.output);
-    assert_eq!(kit::totals(&resumed), kit::totals(&whole));
-    assert_eq!(kit::failure_titles(&resumed), kit::failure_titles(&whole));
-    for (i, before) in journals_at_kill.iter().enumerate() {
-        assert!(journal.starts_with(before), "kill {i}: journal lines lost");
-    }
-    for (i, left) in qemu_after_kill.iter().enumerate() {
-        assert!(
-            left.is_empty(),
-            "kill {i}: QEMU outlived the harness: {left:?}"
+    assert_eq!(kills_done, kills, "kill seed {kill_seed:#x}");
+    for run in &runs {
+        let at = format!(
+            "{} (kill seed {kill_seed:#x}, kills at {:?})",
+            run.dir.display(),
+            run.kills
+        );
+        let journal = kit::journal_bytes(&run.dir);
+        assert_eq!(run.ended.code, m5.code, "{at}: {}", run.ended.output);
+        assert_eq!(kit::totals(&run.report), kit::totals(&whole), "{at}");
+        assert_eq!(
+            kit::failure_titles(&run.report),
+            kit::failure_titles(&whole),
+            "{at}"
+        );
+        for (i, before) in run.journals_at_kill.iter().enumerate() {
+            assert!(
+                journal.starts_with(before),
+                "{at}: kill {i} lost journal lines"
+            );
+        }
+        for (i, left) in run.qemu_after_kill.iter().enumerate() {
+            assert!(left.is_empty(), "{at}: QEMU outlived kill {i}: {left:?}");
+        }
+        assert_eq!(run.report_code, Some(0), "{at}: {}", run.report_text);
+        assert_eq!(
+            kit::files_ending_with(&run.dir, ".img"),
+            Vec::<PathBuf>::new(),
+            "{at}"
         );
     }
-    assert_eq!(report_code, Some(0), "{report_text}");
-    assert_eq!(kit::files_ending_with(&dir, ".img"), Vec::<PathBuf>::new());
 }
