@@ -105,8 +105,12 @@ fn repro_brings_an_m5_failure_back_every_time() {
     assert_eq!(report["reproduced"], 2);
     assert_eq!(report["flaky"], false);
     assert_eq!(
-        std::fs::read_to_string(dir.join("mutant.txt")).expect("mutant.txt"),
-        "m5\n"
+        FailureDir::load(dir)
+            .expect("failure dir")
+            .record
+            .mutant
+            .as_deref(),
+        Some("m5")
     );
 }
 
