@@ -282,15 +282,7 @@ impl Coordinator<'_> {
             },
             Err((verdict, line)) => CheckRecord {
                 seed,
-                at: CrashLabel {
-                    point: job.image.point,
-                    kind: job
-                        .workload
-                        .ops
-                        .get(crate::trial::finding::point_op(job.image.point))
-                        .map_or("none", |op| op.kind())
-                        .to_owned(),
-                },
+                at: CrashLabel::in_workload(job.image.point, &job.workload),
                 model: job.image.model.clone(),
                 verdict: *verdict,
                 failure: None,

@@ -149,23 +149,13 @@ pub fn deciding_failure(outcome: &CheckOutcome, exp: &Expectation) -> Option<Fai
     if outcome.verdict == Verdict::Pass {
         return None;
     }
-    let all = failures_of(outcome, exp);
+    // Never empty for a non-pass verdict (`failures_of` titles a finding-less verdict).
+    let mut all = failures_of(outcome, exp);
     let pick = all
         .iter()
         .position(|f| f.verdict == outcome.verdict)
         .unwrap_or(0);
-    all.into_iter().nth(pick).or_else(|| {
-        Some(Failure {
-            verdict: outcome.verdict,
-            title: format!("{}: {}", outcome.verdict, CrashLabel::of(exp)),
-            signature: Signature {
-                verdict: outcome.verdict,
-                file: None,
-                inside: matches!(exp.crash, CrashPoint::InsideOp(_)),
-                kind: exp.crash_op.clone(),
-            },
-        })
-    })
+    (pick < all.len()).then(|| all.swap_remove(pick))
 }
 
 #[cfg(test)]
