@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use workloads::spec::yaml_limits::{self, YamlLimitError};
 
-use crate::image::Filesystem;
+use crate::image::{Filesystem, KernelSpec, Wants};
 use crate::vm::AccelChoice;
 use limits::*;
 
@@ -74,8 +74,10 @@ impl Default for CacheModelConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CampaignConfig {
-    /// Guest kernel package (.deb); default: newest in `~/.cache/powercut/kernel/`.
-    pub kernel_deb: Option<PathBuf>,
+    /// The kernel under test (a `--kernel` spec); default: the newest package in
+    /// `~/.cache/powercut/kernel/`. `kernel_deb` is the old name.
+    #[serde(alias = "kernel_deb")]
+    pub kernel: Option<KernelSpec>,
     /// File system under test.
     pub filesystem: Filesystem,
     /// NVDIMM size in MiB.
@@ -122,7 +124,7 @@ pub struct CampaignConfig {
 impl Default for CampaignConfig {
     fn default() -> Self {
         CampaignConfig {
-            kernel_deb: None,
+            kernel: None,
             filesystem: Filesystem::Ext4,
             pmem_mib: 256,
             accel: AccelChoice::Auto,
@@ -235,6 +237,15 @@ fn count(n: usize) -> u64 {
 }
 
 impl CampaignConfig {
+    /// What this campaign needs from its kernel's config: its file system, and kprobes
+    /// when a mutant is loaded.
+    pub fn kernel_wants(&self) -> Wants {
+        Wants {
+            filesystems: vec![self.filesystem],
+            mutants: self.mutant.is_some(),
+        }
+    }
+
     /// Load and validate a YAML config file (at most [`MAX_CONFIG_BYTES`], nesting checked
     /// before parsing).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

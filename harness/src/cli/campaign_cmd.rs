@@ -52,6 +52,9 @@ pub struct CampaignArgs {
     /// Also write JUnit XML (one testcase per seed) to this file.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// The kernel (overrides the config's `kernel`).
+    #[command(flatten)]
+    pub kernel: super::KernelArgs,
 }
 
 /// The config file's config with the flags applied; `None` when neither a file nor a flag
@@ -86,6 +89,9 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(a) = args.accel {
         cfg.accel = a;
+    }
+    if let Some(k) = args.kernel.spec()? {
+        cfg.kernel = Some(k);
     }
     cfg.validate("command line")?;
     Ok(cfg)
@@ -180,7 +186,8 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     let cache = cache_root();
     let (img, _) = image::build_image(&ImageOptions {
         cache: cache.clone(),
-        kernel_deb: cfg.kernel_deb.clone(),
+        kernel: cfg.kernel.clone().unwrap_or_default(),
+        wants: cfg.kernel_wants(),
     })
     .context("building the guest image")?;
     let accel = if cache_model {

@@ -30,9 +30,9 @@ pub struct TriageOptions {
     /// ci/smoke.yaml.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Kernel package (.deb); default: the config's, else the newest in the cache.
-    #[arg(long)]
-    pub kernel_deb: Option<PathBuf>,
+    /// The kernel; default: the config's, else the newest package in the cache.
+    #[command(flatten)]
+    pub kernel: super::KernelArgs,
     /// Accelerator; default: the config's.
     #[arg(long, value_enum)]
     pub accel: Option<AccelChoice>,
@@ -140,16 +140,26 @@ pub(super) fn prepare(
             return Ok(Err(exit::USAGE));
         }
     }
+    let kernel = match opts.kernel.spec() {
+        Ok(k) => k.or_else(|| cfg.kernel.clone()).unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Err(exit::USAGE));
+        }
+    };
+    let mut wants = cfg.kernel_wants();
+    wants.mutants = mutant.is_some();
     let cache = cache_root();
     let (img, _) = image::build_image(&ImageOptions {
         cache: cache.clone(),
-        kernel_deb: opts.kernel_deb.clone().or_else(|| cfg.kernel_deb.clone()),
+        kernel,
+        wants,
     })
     .context("building the guest image")?;
     if let Some((hash, kernel)) = fd.and_then(campaign_image) {
         if kernel != img.kernel_version {
             eprintln!(
-                "warning: the failure was found on kernel {kernel}, this run uses {}: pass the campaign's --kernel-deb to re-run on the same kernel",
+                "warning: the failure was found on kernel {kernel}, this run uses {}: pass the campaign's --kernel to re-run on the same kernel",
                 img.kernel_version
             );
         } else if hash != img.hash {

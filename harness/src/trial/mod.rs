@@ -250,6 +250,7 @@ pub fn infra_verdict(e: &VmError) -> Verdict {
     match e {
         VmError::GuestPanic { .. } => Verdict::GuestPanic,
         VmError::BootTimeout { .. }
+        | VmError::GuestFatal { .. }
         | VmError::QemuDied { .. }
         | VmError::QemuMissing { .. }
         | VmError::Spawn(_) => Verdict::BootFailed,
