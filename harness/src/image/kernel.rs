@@ -92,7 +92,8 @@ pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageErro
                 });
             };
             let origin = format!("cached: {}", k.source);
-            let kernel = from_debs(&k.debs, &unpacked, k.headers_dir(), &origin)?;
+            let mut kernel = from_debs(&k.debs, &unpacked, k.headers_dir(), &origin)?;
+            kernel.source = k.location.clone();
             if kernel.version != *release {
                 return Err(ImageError::KernelInput {
                     path: k.location,

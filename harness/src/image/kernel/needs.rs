@@ -25,6 +25,8 @@ pub enum Importance {
 pub struct GuestModule {
     /// Module name (`virtio_pci`).
     pub name: &'static str,
+    /// Other names the same code has had as a module (the first one present is loaded).
+    pub renamed: &'static [&'static str],
     /// The option that builds it (`CONFIG_VIRTIO_PCI`).
     pub option: &'static str,
     /// How much it matters.
@@ -34,6 +36,7 @@ pub struct GuestModule {
 const fn module(name: &'static str, option: &'static str, importance: Importance) -> GuestModule {
     GuestModule {
         name,
+        renamed: &[],
         option,
         importance,
     }
@@ -41,9 +44,15 @@ const fn module(name: &'static str, option: &'static str, importance: Importance
 
 /// The modules a guest may need, in load order (dependencies come from `modules.dep`).
 /// crc32c is looked up at mount time through the crypto API, which `modules.dep` does not
-/// show: it is loaded first where it is a module.
+/// show: it is loaded first where it is a module (`crc32c_generic` up to 6.x,
+/// `crc32c_cryptoapi` on 7.x, where ext4 and xfs call the crc32c library directly).
 pub const GUEST_MODULES: &[GuestModule] = &[
-    module("crc32c_generic", "CONFIG_CRYPTO_CRC32C", Importance::Helper),
+    GuestModule {
+        name: "crc32c_generic",
+        renamed: &["crc32c_cryptoapi"],
+        option: "CONFIG_CRYPTO_CRC32C",
+        importance: Importance::Helper,
+    },
     module("nfit", "CONFIG_ACPI_NFIT", Importance::Required),
     module("nd_pmem", "CONFIG_BLK_DEV_PMEM", Importance::Required),
     module("ext4", "CONFIG_EXT4_FS", Importance::Filesystem(Filesystem::Ext4)),
@@ -94,23 +103,27 @@ pub fn plan_modules(
     let mut missing = Vec::new();
     for m in GUEST_MODULES {
         let setting = config.map(|c| c.get(m.option));
-        let in_dep = deps.path_of(m.name).is_some();
-        match (setting, in_dep) {
+        let present = std::iter::once(m.name)
+            .chain(m.renamed.iter().copied())
+            .find(|n| deps.path_of(n).is_some());
+        match (setting, present) {
             (Some(Some(OptionValue::BuiltIn)), _) => plan.built_in.push(m.name),
             _ if builtin.contains(m.name) => plan.built_in.push(m.name),
-            (_, true) => wanted.push(m.name),
-            (Some(Some(OptionValue::Module)), false) => missing.push(MissingModule {
-                name: m.name,
-                why: format!(
-                    "{}=m, but {}.ko is not in modules.dep (modules not installed?)",
-                    m.option, m.name
-                ),
-            }),
-            (None, false) if m.importance == Importance::Required => {
+            (_, Some(name)) => wanted.push(name),
+            (Some(Some(OptionValue::Module)), None) if m.importance != Importance::Helper => {
+                missing.push(MissingModule {
+                    name: m.name,
+                    why: format!(
+                        "{}=m, but {}.ko is not in modules.dep (modules not installed?)",
+                        m.option, m.name
+                    ),
+                });
+            }
+            (None, None) if m.importance == Importance::Required => {
                 // No config to ask: assume it is built in; init.sh says if it is not.
                 plan.built_in.push(m.name);
             }
-            (Some(_), false) if m.importance == Importance::Required => {
+            (Some(_), None) if m.importance == Importance::Required => {
                 missing.push(MissingModule {
                     name: m.name,
                     why: format!("{} is not set", m.option),
@@ -118,7 +131,7 @@ pub fn plan_modules(
             }
             _ => plan
                 .skipped
-                .push((m.name, format!("not in this kernel ({} off)", m.option))),
+                .push((m.name, format!("not a module of this kernel ({})", m.option))),
         }
     }
     if !missing.is_empty() {
@@ -130,7 +143,7 @@ pub fn plan_modules(
             .map(|n| MissingModule {
                 name: GUEST_MODULES
                     .iter()
-                    .find(|m| m.name == n)
+                    .find(|m| m.name == n || m.renamed.contains(&n.as_str()))
                     .map_or("?", |m| m.name),
                 why: "not in modules.dep".into(),
             })
@@ -222,6 +235,23 @@ CONFIG_EXT4_FS=m\nCONFIG_XFS_FS=m\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n";
         assert!(!names(&plan).iter().any(|n| n.contains("crc32c")));
         assert_eq!(plan.skipped.len(), 1);
         assert_eq!(plan.skipped[0].0, "crc32c_generic");
+    }
+
+    #[test]
+    fn a_renamed_helper_is_loaded_by_its_new_name_and_a_gone_one_is_skipped() {
+        // 7.2: CONFIG_CRYPTO_CRC32C=m builds crc32c-cryptoapi.ko, not crc32c_generic.ko.
+        let renamed = DEP_612.replace("crc32c_generic.ko.xz", "crc32c-cryptoapi.ko.xz");
+        let gone = DEP_612.replace("kernel/crypto/crc32c_generic.ko.xz:\n", "");
+        let config = KernelConfig::parse(CONFIG_612);
+
+        let with_new_name = plan_modules(Some(&config), &ModuleDeps::parse(&renamed), &BTreeSet::new())
+            .expect("plan");
+        let without = plan_modules(Some(&config), &ModuleDeps::parse(&gone), &BTreeSet::new())
+            .expect("a helper never fails the plan");
+
+        assert_eq!(names(&with_new_name)[0], "crc32c_cryptoapi");
+        assert!(!names(&without).iter().any(|n| n.starts_with("crc32c")));
+        assert_eq!(without.skipped[0].0, "crc32c_generic");
     }
 
     #[test]
