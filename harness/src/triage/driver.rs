@@ -107,7 +107,7 @@ pub fn minimize_failure(
                 let hit = a
                     .checks
                     .iter()
-                    .flat_map(|c| c.failures())
+                    .flat_map(|c| c.failures.iter())
                     .any(|f| f.signature == target);
                 let titles = a.titles();
                 say(&format!(
