@@ -174,7 +174,11 @@ mod tests {
         assert_eq!(back, e);
         assert!(matches!(
             old,
-            Event::FailureSaved { item: TrialItem::Seed(4), bucket: None, .. }
+            Event::FailureSaved {
+                item: TrialItem::Seed(4),
+                bucket: None,
+                ..
+            }
         ));
     }
 }

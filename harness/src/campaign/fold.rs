@@ -410,12 +410,15 @@ mod tests {
     #[test]
     fn seeds_know_how_many_checks_are_missing() {
         let mut s = CampaignState::default();
-        s.apply(&Event::SeedStarted { item: TrialItem::Seed(4) });
+        s.apply(&Event::SeedStarted {
+            item: TrialItem::Seed(4),
+        });
         s.apply(&ran(4, 2));
         s.apply(&check(4, Verdict::Pass));
 
         assert_eq!(
-            s.seed(&TrialItem::Seed(4)).and_then(SeedState::checks_missing),
+            s.seed(&TrialItem::Seed(4))
+                .and_then(SeedState::checks_missing),
             Some(1)
         );
     }

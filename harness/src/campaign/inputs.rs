@@ -101,11 +101,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// Load and validate one workload file for a pmem of `pmem_bytes`.
 pub fn load(file: &Path, pmem_bytes: u64) -> Result<WorkloadInput, InputError> {
-    let text = workloads::spec::yaml_limits::read_capped(
-        file,
-        workloads::spec::MAX_WORKLOAD_FILE_BYTES,
-    )
-    .map_err(|e| bad(file, e.to_string()))?;
+    let text =
+        workloads::spec::yaml_limits::read_capped(file, workloads::spec::MAX_WORKLOAD_FILE_BYTES)
+            .map_err(|e| bad(file, e.to_string()))?;
     let workload = workloads::spec::parse_workload(&text, &file.display().to_string())?;
     workloads::spec::check_fits(&workload, pmem_bytes).map_err(|e| bad(file, e.to_string()))?;
     check_name(&workload.name).map_err(|m| bad(file, m))?;
@@ -141,13 +139,17 @@ pub fn load_all(paths: &[PathBuf], pmem_bytes: u64) -> Result<Vec<WorkloadInput>
 mod tests {
     use super::*;
 
-    const SPEC: &str = "name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: fsync, file: f0}\n";
+    const SPEC: &str =
+        "name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: fsync, file: f0}\n";
 
     #[test]
     fn a_directory_gives_its_yaml_files_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("b.yaml"), SPEC.replace("name: a", "name: b"))
-            .expect("b");
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            SPEC.replace("name: a", "name: b"),
+        )
+        .expect("b");
         std::fs::write(dir.path().join("a.yaml"), SPEC).expect("a");
         std::fs::write(dir.path().join("notes.md"), "x").expect("md");
 
@@ -176,10 +178,16 @@ mod tests {
         let invalid = load_all(&[d.clone()], 256 << 20).expect_err("invalid");
         let missing = load_all(&[dir.path().join("none.yaml")], 256 << 20).expect_err("missing");
 
-        assert!(dup.to_string().starts_with(&b.display().to_string()), "{dup}");
+        assert!(
+            dup.to_string().starts_with(&b.display().to_string()),
+            "{dup}"
+        );
         assert!(dup.to_string().contains("must be unique"), "{dup}");
         assert!(name.to_string().contains("cannot name"), "{name}");
-        assert!(invalid.to_string().starts_with(&d.display().to_string()), "{invalid}");
+        assert!(
+            invalid.to_string().starts_with(&d.display().to_string()),
+            "{invalid}"
+        );
         assert!(missing.to_string().contains("none.yaml"), "{missing}");
     }
 }

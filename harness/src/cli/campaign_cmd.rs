@@ -253,7 +253,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     }
     let run = RunDir::create(&dir).context("creating the run directory")?;
     if !args.resume {
-        if let WorkloadInputs::New(list) = &inputs {
+        if let Some(list) = inputs.new_inputs().filter(|l| !l.is_empty()) {
             run.write_workload_inputs(list)
                 .context("copying the workload inputs into the run directory")?;
         }
@@ -323,13 +323,20 @@ enum WorkloadInputs {
 }
 
 impl WorkloadInputs {
+    /// The new inputs (nothing for a resume, whose inputs are already recorded).
+    fn new_inputs(&self) -> Option<&Vec<WorkloadInput>> {
+        match self {
+            WorkloadInputs::New(l) => Some(l),
+            WorkloadInputs::Recorded(_) => None,
+        }
+    }
+
     fn into_named(self) -> Vec<(String, workloads::Workload)> {
         match self {
             WorkloadInputs::New(l) => l.into_iter().map(|w| (w.name, w.workload)).collect(),
-            WorkloadInputs::Recorded(l) => l
-                .into_iter()
-                .map(|w| (w.input.name, w.workload))
-                .collect(),
+            WorkloadInputs::Recorded(l) => {
+                l.into_iter().map(|w| (w.input.name, w.workload)).collect()
+            }
         }
     }
 }

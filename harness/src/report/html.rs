@@ -237,7 +237,10 @@ fn seed_summary(s: &SeedEntry) -> String {
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
         .count();
-    let file = s.file.as_ref().map_or_else(String::new, |f| format!(" ({f})"));
+    let file = s
+        .file
+        .as_ref()
+        .map_or_else(String::new, |f| format!(" ({f})"));
     format!(
         "{}{file}: {} ops, {} crash points, {} not passing",
         s.item,
@@ -435,10 +438,7 @@ mod tests {
         assert!(page.contains("id=\"workload-pwrite-fsync\""));
         assert!(page.contains("<strong id=\"infra-count\">1</strong>"));
         assert!(page.contains("6.12.95+deb12-amd64") && page.contains("m5"));
-        assert!(page.contains(&format!(
-            "id=\"f-{}\"",
-            crate::report::testdata::SLUG
-        )));
+        assert!(page.contains(&format!("id=\"f-{}\"", crate::report::testdata::SLUG)));
         assert!(page.contains("cargo run --release -- campaign --mutant m5 --seeds 1..=1"));
         assert!(
             page.contains("5a 5a 5a <span class=\"d\">00</span> <span class=\"d\">00</span> 5a")

@@ -36,10 +36,10 @@ use crate::campaign::config::CrashModel;
 use crate::campaign::events::CheckRecord;
 use crate::campaign::fold::{RunEnd, SeedState, Totals};
 use crate::campaign::item::TrialItem;
-use crate::rundir::RunDir;
-use crate::trial::bucket::Bucket;
 use crate::image::Filesystem;
 use crate::rundir::read::RunData;
+use crate::rundir::RunDir;
+use crate::trial::bucket::Bucket;
 use crate::trial::finding::CrashLabel;
 
 /// The `schema` number of the `report.json` this module writes.
@@ -318,8 +318,7 @@ pub fn build_report(data: &RunData) -> Report {
         notes.push(format!("config.yaml: suppressions ignored: {e}"));
         Vec::new()
     });
-    let is_suppressed =
-        |c: &CheckRecord| crate::campaign::fold::is_suppressed(c, &suppressions);
+    let is_suppressed = |c: &CheckRecord| crate::campaign::fold::is_suppressed(c, &suppressions);
     let state = &data.state;
     let checks: Vec<CheckEntry> = state
         .finished_checks()
@@ -507,7 +506,11 @@ mod tests {
             (5, 6, 2, 1)
         );
         assert_eq!(r.totals.workloads, 1);
-        assert_eq!(r.totals.distinct_failures.len(), 1, "two instances, one bucket");
+        assert_eq!(
+            r.totals.distinct_failures.len(),
+            1,
+            "two instances, one bucket"
+        );
         assert_eq!(r.totals.suppressed.len(), 1);
         let statuses: Vec<SeedStatus> = r.seeds.iter().map(|s| s.status).collect();
         assert_eq!(
@@ -527,11 +530,11 @@ mod tests {
             r.seeds[0].crash_points[2].failure_dir.as_deref(),
             Some(slug.as_str())
         );
-        assert_eq!(r.seeds[5].crash_points[0].failure_dir.as_deref(), Some(slug.as_str()));
         assert_eq!(
-            r.seeds[5].file.as_deref(),
-            Some("specs/pwrite-fsync.yaml")
+            r.seeds[5].crash_points[0].failure_dir.as_deref(),
+            Some(slug.as_str())
         );
+        assert_eq!(r.seeds[5].file.as_deref(), Some("specs/pwrite-fsync.yaml"));
         assert_eq!(r.failures.len(), 2, "the bucket and the known bug");
         assert_eq!(r.failures[0].bucket, crate::report::testdata::BUCKET);
         assert_eq!(

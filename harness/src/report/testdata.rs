@@ -249,7 +249,11 @@ pub fn synthetic_run() -> RunData {
         }),
         state: CampaignState::of(&events),
         workloads,
-        workload_files: [(WORKLOAD_NAME.to_owned(), "specs/pwrite-fsync.yaml".to_owned())].into(),
+        workload_files: [(
+            WORKLOAD_NAME.to_owned(),
+            "specs/pwrite-fsync.yaml".to_owned(),
+        )]
+        .into(),
         consoles: [(TrialItem::Seed(1), console)].into(),
         failures: vec![failure],
         failure_consoles: BTreeMap::new(),

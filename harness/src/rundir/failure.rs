@@ -513,7 +513,10 @@ mod tests {
 
         assert_eq!(rel, "failures/missing-file-f0-after-op-1-fsync");
         assert_eq!(back.record, r);
-        assert_eq!(read_instances(&dir.path().join(&rel)), (vec![i.first.clone()], 0));
+        assert_eq!(
+            read_instances(&dir.path().join(&rel)),
+            (vec![i.first.clone()], 0)
+        );
         assert_eq!(back.workload.ops.len(), 2);
         assert!(back.console.is_some());
         assert_eq!(
@@ -572,11 +575,7 @@ mod tests {
 
         append_instance(&run, &rel, &second).expect("append");
         let appended = read_instances(&dir.path().join(&rel));
-        std::fs::write(
-            dir.path().join(&rel).join(INSTANCES),
-            "{\"seed\":7,\"at\":",
-        )
-        .expect("tear");
+        std::fs::write(dir.path().join(&rel).join(INSTANCES), "{\"seed\":7,\"at\":").expect("tear");
         let torn = read_instances(&dir.path().join(&rel));
         write_instances(&run, &rel, &[i.first.clone(), second.clone()]).expect("rewrite");
         let rewritten = read_instances(&dir.path().join(&rel));

@@ -91,9 +91,7 @@ impl Session {
         let mutant = self.env.setup.mutant.clone();
         let mut checks = Vec::new();
         for image in &run.images {
-            let checked = self
-                .checker()
-                .and_then(|ck| {
+            let checked = self.checker().and_then(|ck| {
                 trial::check_image(
                     ck,
                     workload,

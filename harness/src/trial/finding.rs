@@ -278,7 +278,10 @@ mod tests {
 
         assert_eq!(f.title, "fs-corrupt: inside op 2 (pwrite)");
         assert_eq!(f.signature.to_string(), "fs-corrupt: inside op # (pwrite)");
-        assert_eq!(deciding_failure(&outcome(Verdict::Pass, vec![]), &e, &ctx(&empty())), None);
+        assert_eq!(
+            deciding_failure(&outcome(Verdict::Pass, vec![]), &e, &ctx(&empty())),
+            None
+        );
     }
 
     #[test]
