@@ -89,7 +89,7 @@ impl Bucket {
             .promised_by
             .and_then(|k| ctx.workload.ops.get(k))
             .filter(|op| op.is_durability_point())
-            .or_else(|| last_promise(ctx.workload, crash, &f.file))
+            .or_else(|| last_promise(ctx.workload, crash, &f.file, lost))
             .map(|op| op.kind().to_owned());
         Bucket::new(f.verdict, promise, lost, ctx)
     }
@@ -154,19 +154,34 @@ fn data_writer(f: &Finding, workload: &Workload) -> Lost {
     }
 }
 
-/// The last durability op that had returned at `crash` and covers `file` (its own
-/// fsync/fdatasync/msync/flush, a directory fsync, or a sync).
-fn last_promise<'w>(workload: &'w Workload, crash: CrashPoint, file: &str) -> Option<&'w Op> {
+/// The last op that had returned at `crash` and promises `lost` of `file` durable: for a
+/// name, an fsync or fdatasync of the file, a directory fsync or a sync; for a size, those
+/// of the file or an msync of it, or a sync; for data, any durability op of the file, or a
+/// sync. (A data finding usually names its promise itself: `promised_by`.)
+fn last_promise<'w>(
+    workload: &'w Workload,
+    crash: CrashPoint,
+    file: &str,
+    lost: Lost,
+) -> Option<&'w Op> {
     let returned = match crash {
         CrashPoint::AfterOp(k) => k.saturating_add(1),
         CrashPoint::InsideOp(k) => k,
+    };
+    let promises = |op: &Op| match op {
+        Op::Sync => true,
+        Op::FsyncDir => lost == Lost::Name,
+        Op::Fsync { file: f } | Op::Fdatasync { file: f } => f == file,
+        Op::Msync { file: f, .. } => f == file && lost != Lost::Name,
+        Op::Flush { file: f, .. } => f == file && !matches!(lost, Lost::Name | Lost::Size),
+        _ => false,
     };
     workload
         .ops
         .iter()
         .take(returned)
         .rev()
-        .find(|op| op.is_durability_point() && (op.files().is_empty() || op.files() == [file]))
+        .find(|op| promises(op))
 }
 
 #[cfg(test)]
@@ -278,6 +293,22 @@ mod tests {
         assert_ne!(m3, m5);
         assert_ne!(m3.id(), m5.id());
         assert_ne!(m5.id(), stock.id());
+    }
+
+    #[test]
+    fn an_msync_never_promises_a_name() {
+        let mut w = workload();
+        w.ops.push(Op::Msync {
+            file: "f0".into(),
+            off: 0,
+            len: 4096,
+        });
+        let mut f = data_loss(0, 0, None);
+        f.verdict = Verdict::MissingFile;
+
+        let b = Bucket::of_finding(&f, CrashPoint::AfterOp(6), &ctx(&w, "snapshot", None));
+
+        assert_eq!(b.promise.as_deref(), Some("fsync_dir"));
     }
 
     #[test]
