@@ -88,8 +88,14 @@ pub struct CampaignConfig {
     pub crash_model: CrashModel,
     /// Generator profile (`smoke`, `default`, `deep`).
     pub profile: String,
-    /// Seeds: `"1..5"` (end exclusive) or `"1,2,7"`.
+    /// Seeds: `"1..5"` (end exclusive) or `"1,2,7"`; `""` for none (then `workloads` or
+    /// `time_budget` must say what to run).
     pub seeds: String,
+    /// Workload files to crash-test besides the seeds: a file, or a directory of `*.yaml`
+    /// (paths relative to the current directory). A new campaign copies them into its run
+    /// directory; `--resume` uses the copies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<PathBuf>,
     /// Crash points per run.
     pub crash_points: CrashPointConfig,
     /// Cache crash model settings.
@@ -131,6 +137,7 @@ impl Default for CampaignConfig {
             crash_model: CrashModel::Snapshot,
             profile: "smoke".into(),
             seeds: "1..5".into(),
+            workloads: Vec::new(),
             crash_points: CrashPointConfig::default(),
             cache: CacheModelConfig::default(),
             mutant: None,
@@ -277,7 +284,22 @@ impl CampaignConfig {
                 message,
             }
         };
-        parse_seeds(&self.seeds).map_err(at("seeds"))?;
+        if self.seeds.trim().is_empty() {
+            if self.workloads.is_empty() && self.time_budget.is_none() {
+                return Err(at("seeds")(
+                    "no seeds, no workloads and no time_budget: nothing to run".into(),
+                ));
+            }
+        } else {
+            parse_seeds(&self.seeds).map_err(at("seeds"))?;
+        }
+        if self.workloads.len() > super::inputs::MAX_WORKLOAD_INPUTS {
+            return Err(at("workloads")(format!(
+                "{} paths; at most {}",
+                self.workloads.len(),
+                super::inputs::MAX_WORKLOAD_INPUTS
+            )));
+        }
         self.validate_pmem().map_err(at("pmem_mib"))?;
         if let Err(e) = self.profile.parse::<workloads::generator::Profile>() {
             return Err(at("profile")(e.to_string()));
@@ -408,8 +430,11 @@ impl CampaignConfig {
         (workers, checkers)
     }
 
-    /// The seeds to run.
+    /// The seeds to run (none for `seeds: ""`).
     pub fn seed_list(&self) -> Vec<u64> {
+        if self.seeds.trim().is_empty() {
+            return Vec::new();
+        }
         parse_seeds(&self.seeds).unwrap_or_default()
     }
 }
