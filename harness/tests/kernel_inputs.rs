@@ -27,14 +27,20 @@ fn copy(from: &Path, to: &Path) {
 
 /// The packaged default kernel, laid out like `make` output.
 fn tree_fixture() -> TreeFixture {
-    let kernel = resolve(&KernelSpec::default(), &cache_root()).expect("the default kernel (run ci/setup)");
+    let kernel =
+        resolve(&KernelSpec::default(), &cache_root()).expect("the default kernel (run ci/setup)");
     let dir = tempfile::tempdir().expect("tempdir");
     let tree = dir.path().join("linux");
     let has_kbuild = match &kernel.kbuild_dir {
         Some(headers) => {
             // Debian's headers are a kbuild directory (Makefile, Module.symvers, include/,
             // scripts/); their scripts and tools are relative links: make them absolute.
-            let st = Command::new("cp").arg("-a").arg(headers).arg(&tree).status().expect("cp");
+            let st = Command::new("cp")
+                .arg("-a")
+                .arg(headers)
+                .arg(&tree)
+                .status()
+                .expect("cp");
             assert!(st.success());
             for link in ["scripts", "tools"] {
                 let target = headers.join(link).canonicalize().expect("link target");
@@ -51,11 +57,20 @@ fn tree_fixture() -> TreeFixture {
     };
     let boot = kernel.bzimage.parent().expect("boot dir");
     copy(&kernel.bzimage, &tree.join("arch/x86/boot/bzImage"));
-    copy(kernel.config.as_ref().expect("packaged config"), &tree.join(".config"));
-    copy(&boot.join(format!("System.map-{}", kernel.version)), &tree.join("System.map"));
+    copy(
+        kernel.config.as_ref().expect("packaged config"),
+        &tree.join(".config"),
+    );
+    copy(
+        &boot.join(format!("System.map-{}", kernel.version)),
+        &tree.join("System.map"),
+    );
     std::fs::create_dir_all(tree.join("include/config")).expect("mkdir");
-    std::fs::write(tree.join("include/config/kernel.release"), format!("{}\n", kernel.version))
-        .expect("kernel.release");
+    std::fs::write(
+        tree.join("include/config/kernel.release"),
+        format!("{}\n", kernel.version),
+    )
+    .expect("kernel.release");
     TreeFixture {
         tree,
         modules: kernel.modules_dir.clone(),
@@ -84,10 +99,22 @@ fn a_build_tree_boots_in_vm_smoke() {
     let tree = f.tree.to_string_lossy();
     let modules = f.modules.to_string_lossy();
 
-    let (code, text) = powercut(&["vm", "smoke", "--kernel", &tree, "--modules", &modules, "--accel", "tcg"]);
+    let (code, text) = powercut(&[
+        "vm",
+        "smoke",
+        "--kernel",
+        &tree,
+        "--modules",
+        &modules,
+        "--accel",
+        "tcg",
+    ]);
 
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains(&format!("kernel {} (build tree", f.release)), "{text}");
+    assert!(
+        text.contains(&format!("kernel {} (build tree", f.release)),
+        "{text}"
+    );
     assert!(text.contains("dax mount check: ok"), "{text}");
     assert!(text.contains("agent: powercut-agent"), "{text}");
     if f.has_kbuild {
@@ -109,10 +136,22 @@ fn a_missing_config_option_exits_2_naming_it_before_any_boot() {
     let tree = f.tree.to_string_lossy();
     let modules = f.modules.to_string_lossy();
 
-    let (code, out) = powercut(&["image", "build", "--kernel", &tree, "--modules", &modules, "--accel", "tcg"]);
+    let (code, out) = powercut(&[
+        "image",
+        "build",
+        "--kernel",
+        &tree,
+        "--modules",
+        &modules,
+        "--accel",
+        "tcg",
+    ]);
 
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("CONFIG_FS_DAX=y is needed: DAX mounts"), "{out}");
+    assert!(
+        out.contains("CONFIG_FS_DAX=y is needed: DAX mounts"),
+        "{out}"
+    );
     assert!(out.contains("CONFIG_VIRTIO_NET=y or =m is needed"), "{out}");
     assert!(out.contains("powercut kernel kconfig"), "{out}");
     assert!(!out.contains("golden"), "nothing booted: {out}");
@@ -148,8 +187,14 @@ fn kernel_inputs_that_cannot_be_used_exit_2() {
     std::fs::write(&notes, "hello").expect("write");
     let cases: [(&[&str], &str); 4] = [
         (&["--kernel", "/nonexistent/linux"], "cannot read it"),
-        (&["--kernel", "9.9.9-unknown"], "no cached kernel has this release"),
-        (&["--kernel", &notes.to_string_lossy()], "not a .deb package"),
+        (
+            &["--kernel", "9.9.9-unknown"],
+            "no cached kernel has this release",
+        ),
+        (
+            &["--kernel", &notes.to_string_lossy()],
+            "not a .deb package",
+        ),
         (&["--kernel", "a.deb,tree"], "only .deb files"),
     ];
 

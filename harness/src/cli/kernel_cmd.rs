@@ -20,7 +20,12 @@ pub fn kernel_list() -> anyhow::Result<()> {
         return Ok(());
     }
     let default = crate::image::kernel::find_kernel_deb(&cache.join("kernel")).ok();
-    let width = kernels.iter().map(|k| k.release.len()).max().unwrap_or(7).max(7);
+    let width = kernels
+        .iter()
+        .map(|k| k.release.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     println!("{:width$}  {:7}  SOURCE", "RELEASE", "HEADERS");
     for k in &kernels {
         let headers = match &k.headers {
@@ -44,7 +49,10 @@ pub fn kernel_list() -> anyhow::Result<()> {
 pub fn kernel_kconfig(tree: &Path) -> anyhow::Result<()> {
     let report = kconfig(tree).with_context(|| format!("preparing {}", tree.display()))?;
     if report.enabled.is_empty() {
-        println!("{}: .config already has everything powercut needs", tree.display());
+        println!(
+            "{}: .config already has everything powercut needs",
+            tree.display()
+        );
     } else {
         println!("{}: turned on {}", tree.display(), report.enabled.join(" "));
     }

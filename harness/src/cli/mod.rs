@@ -191,7 +191,12 @@ impl KernelArgs {
     pub fn spec(&self) -> Result<Option<KernelSpec>, KernelSpecError> {
         let spec = match (self.kernel.is_empty(), &self.modules) {
             (true, None) => return Ok(None),
-            (true, Some(_)) => KernelSpec::parse("")?,
+            (true, Some(dir)) => {
+                return Err(KernelSpecError {
+                    spec: format!("--modules {}", dir.display()),
+                    why: "--modules needs --kernel (a bzImage or a build tree)".into(),
+                })
+            }
             (false, _) => KernelSpec::parse(&self.kernel.join(","))?,
         };
         match &self.modules {

@@ -101,7 +101,10 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
     let mutant = if kprobes {
         super::mutant::build_mutant(&kernel, &workspace, &opts.cache)?
     } else {
-        tracing::warn!("kernel {} has no CONFIG_KPROBES: no mutant module", kernel.version);
+        tracing::warn!(
+            "kernel {} has no CONFIG_KPROBES: no mutant module",
+            kernel.version
+        );
         None
     };
 
@@ -112,7 +115,13 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         .tempdir_in(&staging_parent)
         .map_err(|e| ImageError::io(&staging_parent, e))?;
     let mut tree = InitramfsTree::new(staging.path())?;
-    stage(&mut tree, &kernel, config.as_ref(), &agent_bin, mutant.as_deref())?;
+    stage(
+        &mut tree,
+        &kernel,
+        config.as_ref(),
+        &agent_bin,
+        mutant.as_deref(),
+    )?;
 
     let hash = hash_tree(staging.path(), &kernel)?;
     let dir = opts.cache.join("images").join(&hash);
@@ -208,15 +217,14 @@ fn stage(
     let builtin = std::fs::read_to_string(kernel.modules_dir.join("modules.builtin"))
         .map(|t| parse_builtin(&t))
         .unwrap_or_default();
-    let plan = plan_modules(config, &deps, &builtin).map_err(|missing| {
-        ImageError::ModulesMissing {
+    let plan =
+        plan_modules(config, &deps, &builtin).map_err(|missing| ImageError::ModulesMissing {
             version: kernel.version.clone(),
             missing: missing
                 .into_iter()
                 .map(|m| format!("{}: {}", m.name, m.why))
                 .collect(),
-        }
-    })?;
+        })?;
     tracing::debug!(built_in = ?plan.built_in, skipped = ?plan.skipped, "guest modules");
     let order = plan.load;
     let mut list = String::new();

@@ -87,7 +87,11 @@ pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageErro
                         "no cached kernel has this release (cached: {}); fetch one with \
                          `ci/setup --kernels SUITE`, or give a path (./{release} for a \
                          relative one)",
-                        if have.is_empty() { "none".into() } else { have.join(", ") }
+                        if have.is_empty() {
+                            "none".into()
+                        } else {
+                            have.join(", ")
+                        }
                     ),
                 });
             };
@@ -154,7 +158,11 @@ fn from_debs(
 
 /// A kernel from a build tree: its bzImage, `.config` and release; modules from `modules`
 /// or installed from the tree into the cache; the tree is the kbuild directory.
-fn from_tree(tree: &Path, modules: Option<&Path>, unpacked: &Path) -> Result<GuestKernel, ImageError> {
+fn from_tree(
+    tree: &Path,
+    modules: Option<&Path>,
+    unpacked: &Path,
+) -> Result<GuestKernel, ImageError> {
     let bad = |why: String| ImageError::KernelInput {
         path: tree.to_owned(),
         why,
@@ -182,7 +190,10 @@ fn from_tree(tree: &Path, modules: Option<&Path>, unpacked: &Path) -> Result<Gue
         None if !config.enabled("CONFIG_MODULES") => no_modules(&release, unpacked)?,
         None => layout::install_tree_modules(tree, &release, unpacked)?,
     };
-    let kbuild_dir = tree.join("Module.symvers").is_file().then(|| tree.to_owned());
+    let kbuild_dir = tree
+        .join("Module.symvers")
+        .is_file()
+        .then(|| tree.to_owned());
     if kbuild_dir.is_none() {
         tracing::warn!(
             "{} has no Module.symvers (a full `make` writes it): no mutant module for this tree",
@@ -247,7 +258,10 @@ fn from_bzimage(bzimage: &Path, modules: Option<&Path>) -> Result<GuestKernel, I
 /// A module directory the user installed, checked against the kernel's release.
 fn user_modules(dir: &Path, release: &str) -> Result<PathBuf, ImageError> {
     let modules_dir = layout::module_tree(dir)?;
-    let name = modules_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = modules_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
     if name != release {
         return Err(ImageError::KernelInput {
             path: modules_dir.clone(),
@@ -306,7 +320,10 @@ pub fn find_kernel_deb(dir: &Path) -> Result<PathBuf, ImageError> {
 }
 
 /// Refuse `path` if every user may write it.
-pub(crate) fn refuse_world_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), ImageError> {
+pub(crate) fn refuse_world_writable(
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), ImageError> {
     let mode = meta.permissions().mode();
     if mode & 0o002 == 0 {
         return Ok(());

@@ -74,7 +74,9 @@ pub enum VmError {
         console: String,
     },
     /// The guest's init reported a problem it cannot boot past (`powercut: fatal: …`).
-    #[error("guest init failed during boot: {line}\n--- guest console (last lines) ---\n{console}")]
+    #[error(
+        "guest init failed during boot: {line}\n--- guest console (last lines) ---\n{console}"
+    )]
     GuestFatal {
         /// The console line, without its `powercut: fatal: ` prefix.
         line: String,
@@ -509,6 +511,9 @@ powercut: ready\n";
             first_fatal(console).as_deref(),
             Some("no network device eth0 (virtio_net and virtio_pci?)")
         );
-        assert_eq!(first_fatal("powercut: ready\npowercut: insmod x failed\n"), None);
+        assert_eq!(
+            first_fatal("powercut: ready\npowercut: insmod x failed\n"),
+            None
+        );
     }
 }

@@ -147,17 +147,53 @@ mod tests {
     fn the_default_package_and_release_directories_are_listed_by_release() {
         let cache = tempfile::tempdir().expect("tempdir");
         let c = cache.path();
-        touch(c, "kernel/linux-image-6.12.95+deb12-amd64_6.12.95-1~bpo12+1_amd64.deb", "");
+        touch(
+            c,
+            "kernel/linux-image-6.12.95+deb12-amd64_6.12.95-1~bpo12+1_amd64.deb",
+            "",
+        );
         touch(c, "kernel/VERSION", "6.12.95+deb12-amd64\n");
-        touch(c, "kernel/7.2.13+deb14-amd64/SOURCE", "debian sid: linux-image-7.2.13+deb14-amd64 7.2.13-1\n");
-        touch(c, "kernel/7.2.13+deb14-amd64/linux-binary-7.2.13+deb14-amd64_7.2.13-1_amd64.deb", "");
-        touch(c, "kernel/7.2.13+deb14-amd64/linux-modules-7.2.13+deb14-amd64_7.2.13-1_amd64.deb", "");
-        touch(c, "kernel/7.2.13+deb14-amd64/NO-HEADERS", "x86_64-linux-gnu-gcc-16: not found\n");
-        touch(c, "kernel/6.1.0-50-amd64/SOURCE", "debian bookworm: linux-image-6.1.0-50-amd64 6.1.176-1\n");
-        touch(c, "kernel/6.1.0-50-amd64/linux-image-6.1.0-50-amd64_6.1.176-1_amd64.deb", "");
-        touch(c, "kernel/6.1.0-50-amd64/headers/usr/src/linux-headers-6.1.0-50-amd64/Makefile", "");
+        touch(
+            c,
+            "kernel/7.2.13+deb14-amd64/SOURCE",
+            "debian sid: linux-image-7.2.13+deb14-amd64 7.2.13-1\n",
+        );
+        touch(
+            c,
+            "kernel/7.2.13+deb14-amd64/linux-binary-7.2.13+deb14-amd64_7.2.13-1_amd64.deb",
+            "",
+        );
+        touch(
+            c,
+            "kernel/7.2.13+deb14-amd64/linux-modules-7.2.13+deb14-amd64_7.2.13-1_amd64.deb",
+            "",
+        );
+        touch(
+            c,
+            "kernel/7.2.13+deb14-amd64/NO-HEADERS",
+            "x86_64-linux-gnu-gcc-16: not found\n",
+        );
+        touch(
+            c,
+            "kernel/6.1.0-50-amd64/SOURCE",
+            "debian bookworm: linux-image-6.1.0-50-amd64 6.1.176-1\n",
+        );
+        touch(
+            c,
+            "kernel/6.1.0-50-amd64/linux-image-6.1.0-50-amd64_6.1.176-1_amd64.deb",
+            "",
+        );
+        touch(
+            c,
+            "kernel/6.1.0-50-amd64/headers/usr/src/linux-headers-6.1.0-50-amd64/Makefile",
+            "",
+        );
         touch(c, "kernel/.9.9.part/SOURCE", "half-fetched");
-        for d in ["kernel", "kernel/7.2.13+deb14-amd64", "kernel/6.1.0-50-amd64"] {
+        for d in [
+            "kernel",
+            "kernel/7.2.13+deb14-amd64",
+            "kernel/6.1.0-50-amd64",
+        ] {
             std::fs::set_permissions(c.join(d), std::fs::Permissions::from_mode(0o755))
                 .expect("chmod");
         }
@@ -165,13 +201,24 @@ mod tests {
         let kernels = list(c).expect("list");
 
         let releases: Vec<&str> = kernels.iter().map(|k| k.release.as_str()).collect();
-        assert_eq!(releases, ["6.1.0-50-amd64", "6.12.95+deb12-amd64", "7.2.13+deb14-amd64"]);
-        assert!(matches!(&kernels[0].headers, Headers::Yes(p) if p.ends_with("linux-headers-6.1.0-50-amd64")));
+        assert_eq!(
+            releases,
+            [
+                "6.1.0-50-amd64",
+                "6.12.95+deb12-amd64",
+                "7.2.13+deb14-amd64"
+            ]
+        );
+        assert!(
+            matches!(&kernels[0].headers, Headers::Yes(p) if p.ends_with("linux-headers-6.1.0-50-amd64"))
+        );
         assert_eq!(kernels[2].debs.len(), 2);
         assert!(matches!(&kernels[2].headers, Headers::No(why) if why.contains("gcc-16")));
         assert!(kernels[2].source.starts_with("debian sid"));
         assert_eq!(
-            find(c, "6.1.0-50-amd64").expect("find").map(|k| k.debs.len()),
+            find(c, "6.1.0-50-amd64")
+                .expect("find")
+                .map(|k| k.debs.len()),
             Some(1)
         );
         assert_eq!(find(c, "5.10.0-1-amd64").expect("find"), None);

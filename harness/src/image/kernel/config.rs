@@ -105,32 +105,132 @@ const fn req(option: &'static str, built_in: bool, need: Need, why: &'static str
 
 /// Every option powercut needs (what `powercut kernel kconfig` turns on).
 pub const REQUIREMENTS: &[Requirement] = &[
-    req("CONFIG_BLK_DEV_INITRD", true, Need::Always, "the guest boots from an initramfs"),
-    req("CONFIG_DEVTMPFS", true, Need::Always, "the guest's init mounts devtmpfs on /dev"),
-    req("CONFIG_SERIAL_8250", true, Need::Always, "the guest console is the serial port ttyS0"),
+    req(
+        "CONFIG_BLK_DEV_INITRD",
+        true,
+        Need::Always,
+        "the guest boots from an initramfs",
+    ),
+    req(
+        "CONFIG_DEVTMPFS",
+        true,
+        Need::Always,
+        "the guest's init mounts devtmpfs on /dev",
+    ),
+    req(
+        "CONFIG_SERIAL_8250",
+        true,
+        Need::Always,
+        "the guest console is the serial port ttyS0",
+    ),
     req(
         "CONFIG_SERIAL_8250_CONSOLE",
         true,
         Need::Always,
         "the host reads the guest's console on ttyS0",
     ),
-    req("CONFIG_ACPI", true, Need::Always, "QEMU describes the NVDIMM in ACPI tables"),
-    req("CONFIG_ACPI_NFIT", false, Need::Always, "the NVDIMM is found through the ACPI NFIT"),
-    req("CONFIG_LIBNVDIMM", false, Need::Always, "NVDIMM support (the emulated persistent memory)"),
-    req("CONFIG_BLK_DEV_PMEM", false, Need::Always, "/dev/pmem0, the block device the file system is on"),
-    req("CONFIG_NVDIMM_PFN", true, Need::Always, "the fsdax (pfn) namespace init.sh sets up: raw pmem has no DAX"),
-    req("CONFIG_ZONE_DEVICE", true, Need::Always, "fsdax namespaces need ZONE_DEVICE struct pages"),
-    req("CONFIG_FS_DAX", true, Need::Always, "DAX mounts (-o dax): what powercut tests"),
-    req("CONFIG_NET", true, Need::Always, "the host reaches the guest over SSH"),
-    req("CONFIG_INET", true, Need::Always, "the host reaches the guest over SSH (TCP/IP)"),
-    req("CONFIG_PCI", true, Need::Always, "the guest's network card is on PCI"),
-    req("CONFIG_VIRTIO_PCI", false, Need::Always, "the guest's network card is virtio on PCI"),
-    req("CONFIG_VIRTIO_NET", false, Need::Always, "the guest's network card (eth0) is virtio-net"),
-    req("CONFIG_EXT4_FS", false, Need::Filesystem(Filesystem::Ext4), "testing ext4"),
-    req("CONFIG_XFS_FS", false, Need::Filesystem(Filesystem::Xfs), "testing xfs"),
-    req("CONFIG_MODULES", true, Need::Mutants, "mutants are a loadable module"),
-    req("CONFIG_KPROBES", true, Need::Mutants, "mutants re-introduce bugs with kprobes"),
-    req("CONFIG_KALLSYMS", true, Need::Mutants, "mutants find functions and callers by name"),
+    req(
+        "CONFIG_ACPI",
+        true,
+        Need::Always,
+        "QEMU describes the NVDIMM in ACPI tables",
+    ),
+    req(
+        "CONFIG_ACPI_NFIT",
+        false,
+        Need::Always,
+        "the NVDIMM is found through the ACPI NFIT",
+    ),
+    req(
+        "CONFIG_LIBNVDIMM",
+        false,
+        Need::Always,
+        "NVDIMM support (the emulated persistent memory)",
+    ),
+    req(
+        "CONFIG_BLK_DEV_PMEM",
+        false,
+        Need::Always,
+        "/dev/pmem0, the block device the file system is on",
+    ),
+    req(
+        "CONFIG_NVDIMM_PFN",
+        true,
+        Need::Always,
+        "the fsdax (pfn) namespace init.sh sets up: raw pmem has no DAX",
+    ),
+    req(
+        "CONFIG_ZONE_DEVICE",
+        true,
+        Need::Always,
+        "fsdax namespaces need ZONE_DEVICE struct pages",
+    ),
+    req(
+        "CONFIG_FS_DAX",
+        true,
+        Need::Always,
+        "DAX mounts (-o dax): what powercut tests",
+    ),
+    req(
+        "CONFIG_NET",
+        true,
+        Need::Always,
+        "the host reaches the guest over SSH",
+    ),
+    req(
+        "CONFIG_INET",
+        true,
+        Need::Always,
+        "the host reaches the guest over SSH (TCP/IP)",
+    ),
+    req(
+        "CONFIG_PCI",
+        true,
+        Need::Always,
+        "the guest's network card is on PCI",
+    ),
+    req(
+        "CONFIG_VIRTIO_PCI",
+        false,
+        Need::Always,
+        "the guest's network card is virtio on PCI",
+    ),
+    req(
+        "CONFIG_VIRTIO_NET",
+        false,
+        Need::Always,
+        "the guest's network card (eth0) is virtio-net",
+    ),
+    req(
+        "CONFIG_EXT4_FS",
+        false,
+        Need::Filesystem(Filesystem::Ext4),
+        "testing ext4",
+    ),
+    req(
+        "CONFIG_XFS_FS",
+        false,
+        Need::Filesystem(Filesystem::Xfs),
+        "testing xfs",
+    ),
+    req(
+        "CONFIG_MODULES",
+        true,
+        Need::Mutants,
+        "mutants are a loadable module",
+    ),
+    req(
+        "CONFIG_KPROBES",
+        true,
+        Need::Mutants,
+        "mutants re-introduce bugs with kprobes",
+    ),
+    req(
+        "CONFIG_KALLSYMS",
+        true,
+        Need::Mutants,
+        "mutants find functions and callers by name",
+    ),
 ];
 
 /// What the kernel will be used for: which requirements apply.
@@ -256,7 +356,11 @@ mod tests {
         );
         let lines: Vec<String> = missing.iter().map(ToString::to_string).collect();
         assert!(lines[0].contains("DAX mounts"), "{}", lines[0]);
-        assert!(lines[1].contains("=y or =m") && lines[1].contains("virtio"), "{}", lines[1]);
+        assert!(
+            lines[1].contains("=y or =m") && lines[1].contains("virtio"),
+            "{}",
+            lines[1]
+        );
         assert!(lines[2].contains("kprobes"), "{}", lines[2]);
     }
 

@@ -44,11 +44,13 @@ pub fn config_arguments(config: &KernelConfig) -> Vec<String> {
     let deps = DEPENDENCIES
         .iter()
         .filter(|o| config.get(o) != Some(&OptionValue::BuiltIn) && !config.enabled(o));
-    let reqs = REQUIREMENTS.iter().filter_map(|r| match config.get(r.option) {
-        Some(OptionValue::BuiltIn) => None,
-        Some(OptionValue::Module) if !r.built_in => None,
-        _ => Some(&r.option),
-    });
+    let reqs = REQUIREMENTS
+        .iter()
+        .filter_map(|r| match config.get(r.option) {
+            Some(OptionValue::BuiltIn) => None,
+            Some(OptionValue::Module) if !r.built_in => None,
+            _ => Some(&r.option),
+        });
     deps.chain(reqs)
         .flat_map(|o| {
             [
@@ -112,7 +114,16 @@ pub fn kconfig(tree: &Path) -> Result<KconfigReport, ImageError> {
         .map(|r| r.option)
         .chain(DEPENDENCIES.iter().copied())
         .filter(|o| before.get(o) != after.get(o))
-        .map(|o| format!("{o}={}", if after.get(o) == Some(&OptionValue::Module) { "m" } else { "y" }))
+        .map(|o| {
+            format!(
+                "{o}={}",
+                if after.get(o) == Some(&OptionValue::Module) {
+                    "m"
+                } else {
+                    "y"
+                }
+            )
+        })
         .collect();
     Ok(KconfigReport { enabled })
 }
@@ -153,7 +164,11 @@ mod tests {
     fn only_what_is_off_is_enabled_and_allowed_modules_stay_modules() {
         let mut text = String::new();
         for r in REQUIREMENTS {
-            text.push_str(&format!("{}={}\n", r.option, if r.built_in { "y" } else { "m" }));
+            text.push_str(&format!(
+                "{}={}\n",
+                r.option,
+                if r.built_in { "y" } else { "m" }
+            ));
         }
         for d in DEPENDENCIES {
             text.push_str(&format!("{d}=y\n"));
@@ -161,7 +176,10 @@ mod tests {
         let text = text
             .replace("CONFIG_FS_DAX=y", "CONFIG_FS_DAX=m")
             .replace("CONFIG_XFS_FS=m\n", "")
-            .replace("CONFIG_MEMORY_HOTREMOVE=y", "# CONFIG_MEMORY_HOTREMOVE is not set");
+            .replace(
+                "CONFIG_MEMORY_HOTREMOVE=y",
+                "# CONFIG_MEMORY_HOTREMOVE is not set",
+            );
 
         let args = config_arguments(&KernelConfig::parse(&text));
 
@@ -181,7 +199,11 @@ mod tests {
     #[test]
     fn a_config_with_everything_needs_no_change() {
         let mut text = String::new();
-        for o in REQUIREMENTS.iter().map(|r| r.option).chain(DEPENDENCIES.iter().copied()) {
+        for o in REQUIREMENTS
+            .iter()
+            .map(|r| r.option)
+            .chain(DEPENDENCIES.iter().copied())
+        {
             text.push_str(&format!("{o}=y\n"));
         }
 

@@ -298,7 +298,11 @@ pub fn tree_key(tree: &Path) -> Result<String, ImageError> {
 /// Install a build tree's modules into `<into>/tree-<key>/` (once) with
 /// `make modules_install INSTALL_MOD_PATH=… INSTALL_MOD_STRIP=1`, bounded by
 /// [`MODULES_INSTALL_TIMEOUT`]. Returns `lib/modules/<release>` there.
-pub fn install_tree_modules(tree: &Path, release: &str, into: &Path) -> Result<PathBuf, ImageError> {
+pub fn install_tree_modules(
+    tree: &Path,
+    release: &str,
+    into: &Path,
+) -> Result<PathBuf, ImageError> {
     let root = into.join(format!("tree-{}", tree_key(tree)?));
     let modules = root.join("lib/modules").join(release);
     if root.join(".installed").exists() {
@@ -388,7 +392,10 @@ mod tests {
         touch(d, "one/linux-image-6.1_1_amd64.deb", b"");
         touch(d, "bz/vmlinuz", &bzimage("6.13.0-rc1+ (x@y) #2 SMP"));
 
-        assert_eq!(detect(&d.join("tree")).expect("tree"), Layout::Tree(d.join("tree")));
+        assert_eq!(
+            detect(&d.join("tree")).expect("tree"),
+            Layout::Tree(d.join("tree"))
+        );
         assert_eq!(
             detect(&d.join("split")).expect("split"),
             Layout::Debs(vec![
@@ -402,7 +409,10 @@ mod tests {
             detect(&d.join("bz/vmlinuz")).expect("bz"),
             Layout::BzImage(d.join("bz/vmlinuz"))
         );
-        assert_eq!(bzimage_release(&d.join("bz/vmlinuz")), Ok("6.13.0-rc1+".into()));
+        assert_eq!(
+            bzimage_release(&d.join("bz/vmlinuz")),
+            Ok("6.13.0-rc1+".into())
+        );
     }
 
     #[test]
@@ -419,7 +429,10 @@ mod tests {
         let text = detect(&d.join("notes.txt")).expect_err("text").to_string();
         let gone = detect(&d.join("gone")).expect_err("gone").to_string();
 
-        assert!(unbuilt.contains("without arch/x86/boot/bzImage"), "{unbuilt}");
+        assert!(
+            unbuilt.contains("without arch/x86/boot/bzImage"),
+            "{unbuilt}"
+        );
         assert!(empty.contains("neither a kernel build tree"), "{empty}");
         assert!(text.contains("not a .deb package"), "{text}");
         assert!(gone.contains("cannot read it"), "{gone}");

@@ -55,8 +55,16 @@ pub const GUEST_MODULES: &[GuestModule] = &[
     },
     module("nfit", "CONFIG_ACPI_NFIT", Importance::Required),
     module("nd_pmem", "CONFIG_BLK_DEV_PMEM", Importance::Required),
-    module("ext4", "CONFIG_EXT4_FS", Importance::Filesystem(Filesystem::Ext4)),
-    module("xfs", "CONFIG_XFS_FS", Importance::Filesystem(Filesystem::Xfs)),
+    module(
+        "ext4",
+        "CONFIG_EXT4_FS",
+        Importance::Filesystem(Filesystem::Ext4),
+    ),
+    module(
+        "xfs",
+        "CONFIG_XFS_FS",
+        Importance::Filesystem(Filesystem::Xfs),
+    ),
     module("virtio_pci", "CONFIG_VIRTIO_PCI", Importance::Required),
     module("virtio_net", "CONFIG_VIRTIO_NET", Importance::Required),
 ];
@@ -129,9 +137,10 @@ pub fn plan_modules(
                     why: format!("{} is not set", m.option),
                 });
             }
-            _ => plan
-                .skipped
-                .push((m.name, format!("not a module of this kernel ({})", m.option))),
+            _ => plan.skipped.push((
+                m.name,
+                format!("not a module of this kernel ({})", m.option),
+            )),
         }
     }
     if !missing.is_empty() {
@@ -211,11 +220,14 @@ CONFIG_EXT4_FS=m\nCONFIG_XFS_FS=m\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n";
              kernel/drivers/virtio/virtio_pci.ko.xz: kernel/drivers/virtio/virtio_pci_modern_dev.ko.xz\n"
         );
 
-        let plan = plan_modules(Some(&config), &ModuleDeps::parse(&dep), &BTreeSet::new())
-            .expect("plan");
+        let plan =
+            plan_modules(Some(&config), &ModuleDeps::parse(&dep), &BTreeSet::new()).expect("plan");
 
         let loaded = names(&plan);
-        let pci = loaded.iter().position(|n| n == "virtio_pci").expect("loaded");
+        let pci = loaded
+            .iter()
+            .position(|n| n == "virtio_pci")
+            .expect("loaded");
         assert_eq!(loaded[pci - 1], "virtio_pci_modern_dev");
         assert!(plan.built_in.is_empty(), "{:?}", plan.built_in);
     }
@@ -229,8 +241,8 @@ CONFIG_EXT4_FS=m\nCONFIG_XFS_FS=m\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n";
             .replace("kernel/lib/libcrc32c.ko.xz:\n", "")
             .replace(" kernel/lib/libcrc32c.ko.xz", "");
 
-        let plan = plan_modules(Some(&config), &ModuleDeps::parse(&dep), &BTreeSet::new())
-            .expect("plan");
+        let plan =
+            plan_modules(Some(&config), &ModuleDeps::parse(&dep), &BTreeSet::new()).expect("plan");
 
         assert!(!names(&plan).iter().any(|n| n.contains("crc32c")));
         assert_eq!(plan.skipped.len(), 1);
@@ -244,8 +256,12 @@ CONFIG_EXT4_FS=m\nCONFIG_XFS_FS=m\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n";
         let gone = DEP_612.replace("kernel/crypto/crc32c_generic.ko.xz:\n", "");
         let config = KernelConfig::parse(CONFIG_612);
 
-        let with_new_name = plan_modules(Some(&config), &ModuleDeps::parse(&renamed), &BTreeSet::new())
-            .expect("plan");
+        let with_new_name = plan_modules(
+            Some(&config),
+            &ModuleDeps::parse(&renamed),
+            &BTreeSet::new(),
+        )
+        .expect("plan");
         let without = plan_modules(Some(&config), &ModuleDeps::parse(&gone), &BTreeSet::new())
             .expect("a helper never fails the plan");
 
@@ -256,7 +272,9 @@ CONFIG_EXT4_FS=m\nCONFIG_XFS_FS=m\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n";
 
     #[test]
     fn modules_builtin_counts_as_built_in() {
-        let deps = ModuleDeps::parse(&DEP_612.replace("kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\n", ""));
+        let deps = ModuleDeps::parse(
+            &DEP_612.replace("kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\n", ""),
+        );
         let builtin = parse_builtin("kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\n");
 
         let plan = plan_modules(None, &deps, &builtin).expect("plan");
@@ -278,7 +296,11 @@ CONFIG_EXT4_FS=m\nCONFIG_XFS_FS=m\nCONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n";
 
         assert_eq!(missing.len(), 1);
         assert_eq!(missing[0].name, "virtio_net");
-        assert!(missing[0].why.contains("CONFIG_VIRTIO_NET=m"), "{}", missing[0].why);
+        assert!(
+            missing[0].why.contains("CONFIG_VIRTIO_NET=m"),
+            "{}",
+            missing[0].why
+        );
     }
 
     #[test]

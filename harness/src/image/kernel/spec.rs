@@ -80,7 +80,11 @@ impl KernelSpec {
             }
         }
         let source = match kernel.as_slice() {
-            [] => return Err(err("`modules=DIR` needs a kernel (a bzImage or a build tree)")),
+            [] => {
+                return Err(err(
+                    "`modules=DIR` needs a kernel (a bzImage or a build tree)",
+                ))
+            }
             [one] if *one == DEFAULT_WORD => KernelSource::Default,
             [one] if looks_like_release(one) => KernelSource::Release((*one).to_owned()),
             [one] => KernelSource::Path(PathBuf::from(one)),
@@ -195,7 +199,11 @@ mod tests {
                 KernelSource::Release("7.2.13+deb14-amd64".into()),
                 None,
             ),
-            ("/k/linux-image-6.1_1_amd64.deb", path("/k/linux-image-6.1_1_amd64.deb"), None),
+            (
+                "/k/linux-image-6.1_1_amd64.deb",
+                path("/k/linux-image-6.1_1_amd64.deb"),
+                None,
+            ),
             ("linux", path("linux"), None),
             ("./6.13-tree", path("./6.13-tree"), None),
             (
@@ -228,7 +236,10 @@ mod tests {
             ("bzImage,modules=", "once, with a directory"),
             ("bzImage,modules=/a,modules=/b", "once"),
             ("a.deb,tree", "only .deb files"),
-            ("6.1.0-50-amd64,modules=/m", "not with packages or a cached kernel"),
+            (
+                "6.1.0-50-amd64,modules=/m",
+                "not with packages or a cached kernel",
+            ),
             ("a.deb,b.deb,modules=/m", "not with packages"),
         ];
 
