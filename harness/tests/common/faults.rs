@@ -321,13 +321,22 @@ pub fn total(report: &serde_json::Value, key: &str) -> u64 {
     report["totals"][key].as_u64().unwrap_or(0)
 }
 
-/// The titles of `report.json`'s `failures` list.
+/// Every failure of `report.json`: each bucket's id with the title of each of its
+/// instances (`bucket | title`).
 pub fn failure_titles(report: &serde_json::Value) -> BTreeSet<String> {
     report["failures"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|f| f["title"].as_str().map(str::to_owned))
+        .flat_map(|f| {
+            let bucket = f["bucket"].as_str().unwrap_or("?").to_owned();
+            f["instances"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |i| i["title"].as_str().map(|t| format!("{bucket} | {t}")))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
