@@ -143,7 +143,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         title: fail.title.clone(),
         verdict: fail.verdict,
         signature: fail.signature.clone(),
-        bucket: fail.bucket.clone(),
+        bucket: fail.bucket.as_deref().cloned(),
         crash: label(2, "fsync"),
         crash_model: "snapshot".into(),
         seed: 1,
