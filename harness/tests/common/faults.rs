@@ -28,6 +28,8 @@ pub struct FaultConfig {
     pub mutant: Option<&'static str>,
     /// `min_free_mib:`; `None` leaves the key out (the engine's default).
     pub min_free_mib: Option<u64>,
+    /// `workloads:`, paths relative to the checkout's root (written absolute).
+    pub workloads: &'static [&'static str],
 }
 
 impl FaultConfig {
@@ -39,6 +41,7 @@ impl FaultConfig {
             seeds,
             mutant: None,
             min_free_mib: None,
+            workloads: &[],
         }
     }
 
@@ -52,6 +55,15 @@ impl FaultConfig {
         );
         if let Some(m) = self.min_free_mib {
             y.push_str(&format!("min_free_mib: {m}\n"));
+        }
+        if !self.workloads.is_empty() {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root");
+            y.push_str("workloads:\n");
+            for w in self.workloads {
+                y.push_str(&format!("  - \"{}\"\n", root.join(w).display()));
+            }
         }
         y
     }
