@@ -61,7 +61,7 @@ fn stock_kernel_has_no_durability_failures_under_the_cache_model() {
 
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("durability failures              0"),
+        text.contains("failure instances                  0"),
         "{text}"
     );
     let run: serde_json::Value = serde_json::from_slice(

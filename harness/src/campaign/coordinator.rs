@@ -357,7 +357,7 @@ impl Coordinator<'_> {
             title: f.title.clone(),
             verdict: f.verdict,
             signature: f.signature.clone(),
-            bucket: f.bucket.clone(),
+            bucket: f.bucket.as_deref().cloned(),
             crash: judged.label.clone(),
             crash_model: job.image.model.clone(),
             seed: job.seed,

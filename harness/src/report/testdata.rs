@@ -77,7 +77,7 @@ fn check_item(item: TrialItem, point: &str, verdict: Verdict, title: Option<&str
                 inside: at.inside(),
                 kind: at.kind.clone(),
             },
-            bucket: Some(bucket(verdict)),
+            bucket: Some(Box::new(bucket(verdict))),
         }),
         at,
         model: "snapshot".into(),
