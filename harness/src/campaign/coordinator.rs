@@ -328,8 +328,10 @@ impl Coordinator<'_> {
             filesystem: self.cfg.filesystem.name().to_owned(),
             mutant: self.cfg.mutant.clone(),
             reproduce: format!("{} {}", self.env.repro_base, job.seed),
+            cache_cut: job.image.cache_cut,
         };
         let lost = job.image.lost_lines();
+        let lost_report = job.image.lost_report();
         let dir = failure::write(
             self.run,
             &NewFailure {
@@ -340,6 +342,7 @@ impl Coordinator<'_> {
                 console: &job.console,
                 image: keep.then_some(job.image.path.as_path()),
                 lost_lines: lost.as_deref(),
+                lost_report: lost_report.as_deref(),
             },
         )
         .map_err(|e| format!("writing the failure directory of `{}`: {e}", f.title))?;

@@ -10,7 +10,7 @@
 //! | `diff.txt` | the byte diff ([`super::diff`]) |
 //! | `<vm>.console.log` | the workload VM's console |
 //! | `crash.img.zst` | the crash image (within the campaign's cap) |
-//! | `lost-lines.txt` | the cache lines the crash state lost (cache model) |
+//! | `lost-lines.txt`, `lost-lines.json` | the cache lines the crash state lost: file ranges, storing code, missing flush or fence (cache model) |
 //! | `reproduce.sh` | the command that re-runs the seed |
 //!
 //! A directory is written under a temporary name and renamed into place, so a reader never
@@ -19,17 +19,21 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use workloads::oracle::{Expectation, Verdict};
+use workloads::oracle::{CrashPoint, Expectation, Verdict};
 use workloads::Workload;
 
 use super::diff::{diff_text, slug};
 use super::{fsync_dir, RunDir, RunDirError, WORKLOAD};
+use crate::cache_model::{CacheCut, CutSelector, Variant};
 use crate::campaign::config::CampaignConfig;
 use crate::checker::CheckOutcome;
+use crate::trial::cache_lost::{self, LostReport};
 use crate::trial::finding::{CrashLabel, Signature};
 
 /// `failure.json`.
 pub const FAILURE_JSON: &str = "failure.json";
+/// `lost-lines.json` (cache model).
+pub const LOST_JSON: &str = "lost-lines.json";
 /// `failure.json` schema version.
 pub const FAILURE_SCHEMA: u32 = 1;
 
@@ -57,6 +61,38 @@ pub struct FailureRecord {
     pub mutant: Option<String>,
     /// The command that re-runs the seed.
     pub reproduce: String,
+    /// Cache model: which cut and crash state (what `repro` rebuilds from a new trace).
+    /// Absent for the snapshot model and in directories written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_cut: Option<CacheCut>,
+}
+
+impl FailureRecord {
+    /// Cache model: the crash states a re-run of the workload must build to look for this
+    /// failure at `point` (the recorded point, or where a minimizer moved it). `exact`
+    /// pins the position inside the op context (repro); without it every cut at `point`
+    /// qualifies (minimize: fences move when ops go). `None` for the snapshot model.
+    pub fn cache_selector(&self, point: CrashPoint, exact: bool) -> Option<CutSelector> {
+        let variant_of_model = || {
+            self.crash_model
+                .strip_prefix("cache:")
+                .and_then(|v| v.parse::<Variant>().ok())
+        };
+        match &self.cache_cut {
+            Some(c) => Some(CutSelector {
+                point,
+                at: exact.then_some(c.at),
+                variant: c.variant,
+                subset_seed: c.subset_seed,
+            }),
+            None => variant_of_model().map(|variant| CutSelector {
+                point,
+                at: None,
+                variant,
+                subset_seed: None,
+            }),
+        }
+    }
 }
 
 /// Everything of a failure's first instance that goes into its directory.
@@ -75,6 +111,8 @@ pub struct NewFailure<'a> {
     pub image: Option<&'a Path>,
     /// The lost-lines report of the image (cache model).
     pub lost_lines: Option<&'a Path>,
+    /// Its typed form (`lost-lines.json`).
+    pub lost_report: Option<&'a Path>,
 }
 
 /// Write the failure directory of `f` under `run`'s `failures/`; returns its path relative
@@ -100,7 +138,11 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     )?;
     put("expectation.json", pretty(f.expectation, &root)?.as_bytes())?;
     put("check.json", pretty(f.outcome, &root)?.as_bytes())?;
-    put("diff.txt", diff_text(f.outcome, f.expectation).as_bytes())?;
+    let lost = f.lost_report.and_then(|p| cache_lost::read(p).ok());
+    put(
+        "diff.txt",
+        diff_text(f.outcome, f.expectation, lost.as_ref()).as_bytes(),
+    )?;
     put(
         "reproduce.sh",
         format!(
@@ -115,6 +157,10 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     }
     if let Some(lost) = f.lost_lines {
         let to = tmp.path().join("lost-lines.txt");
+        std::fs::copy(lost, &to).map_err(|e| RunDirError::io(&to, e))?;
+    }
+    if let Some(lost) = f.lost_report {
+        let to = tmp.path().join(LOST_JSON);
         std::fs::copy(lost, &to).map_err(|e| RunDirError::io(&to, e))?;
     }
     if let Some(img) = f.image {
@@ -188,6 +234,8 @@ pub struct FailureDir {
     pub diff: String,
     /// The console log copied into it, if any.
     pub console: Option<PathBuf>,
+    /// `lost-lines.json` (cache model), if present and readable.
+    pub lost: Option<LostReport>,
 }
 
 impl FailureDir {
@@ -250,6 +298,7 @@ impl FailureDir {
             .flatten()
             .map(|e| e.path())
             .find(|p| p.to_string_lossy().ends_with(".console.log"));
+        let lost = cache_lost::read(&dir.join(LOST_JSON)).ok();
         Ok(FailureDir {
             dir: dir.to_owned(),
             record,
@@ -257,6 +306,7 @@ impl FailureDir {
             outcome,
             diff,
             console,
+            lost,
         })
     }
 
@@ -309,6 +359,7 @@ mod tests {
             filesystem: "ext4".into(),
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --seeds 7..=7".into(),
+            cache_cut: None,
         }
     }
 
@@ -365,6 +416,7 @@ mod tests {
             console: &i.console,
             image: None,
             lost_lines: None,
+            lost_report: None,
         }
     }
 
