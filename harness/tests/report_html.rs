@@ -139,6 +139,7 @@ fn synthetic_run_dir(dir: &Path) -> String {
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
         reproduce: "cargo run --release -- repro --config runs/x/config.yaml --seed 1".into(),
+        cache_cut: None,
     };
     let fdir = failure::write(
         &run,
@@ -150,6 +151,7 @@ fn synthetic_run_dir(dir: &Path) -> String {
             console: &run.seed_dir(1).join("work-1.console.log"),
             image: None,
             lost_lines: None,
+            lost_report: None,
         },
     )
     .expect("failure dir");

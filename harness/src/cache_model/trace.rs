@@ -258,7 +258,7 @@ mod tests {
         let (mut prev, mut pc) = (0, 0);
         format::put_pc(&mut b, &mut pc, 0xffff_ffff_8100_1000);
         format::put_store(&mut b, &mut prev, 128, &[1, 2, 3, 4, 5, 6, 7, 8], false);
-        format::put_pc(&mut b, &mut pc, 0x4010_00);
+        format::put_pc(&mut b, &mut pc, 0x40_1000);
         format::put_store(&mut b, &mut prev, 64, &[9; 16], true);
         format::put_flush(&mut b, FlushKind::Clwb, 128);
         format::put_fence(&mut b, FenceKind::Sfence);
@@ -292,7 +292,7 @@ mod tests {
                 off: 64,
                 len: 16,
                 nt: true,
-                pc: 0x4010_00,
+                pc: 0x40_1000,
                 ..
             }
         ));

@@ -399,6 +399,23 @@ fn failure(
     out.push_str("</article>");
 }
 
+/// The cache lines a cache-model crash state lost: one sentence per range (file range,
+/// storing code, the missing flush or fence), then what could not be attributed.
+fn render_lost(lost: &crate::trial::cache_lost::LostReport, out: &mut String) {
+    let _ = write!(
+        out,
+        "<h4>Lost cache lines ({} of {} in flight at the cut, variant {})</h4><ul class=\"lost\">",
+        lost.lost_lines, lost.in_flight, lost.cut.variant
+    );
+    for s in &lost.sentences {
+        let _ = write!(out, "<li>{}</li>", escape(s));
+    }
+    out.push_str("</ul>");
+    for n in &lost.notes {
+        let _ = write!(out, "<p class=\"muted\">note: {}</p>", escape(n));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,22 +457,5 @@ mod tests {
             !page.contains("http://") && !page.contains("https://"),
             "external resource"
         );
-    }
-}
-
-/// The cache lines a cache-model crash state lost: one sentence per range (file range,
-/// storing code, the missing flush or fence), then what could not be attributed.
-fn render_lost(lost: &crate::trial::cache_lost::LostReport, out: &mut String) {
-    let _ = write!(
-        out,
-        "<h4>Lost cache lines ({} of {} in flight at the cut, variant {})</h4><ul class=\"lost\">",
-        lost.lost_lines, lost.in_flight, lost.cut.variant
-    );
-    for s in &lost.sentences {
-        let _ = write!(out, "<li>{}</li>", escape(s));
-    }
-    out.push_str("</ul>");
-    for n in &lost.notes {
-        let _ = write!(out, "<p class=\"muted\">note: {}</p>", escape(n));
     }
 }
