@@ -51,7 +51,8 @@ pub struct CacheNote {
     /// Where the cut has to fall, e.g. `right after op 3 (msync) returns, before the next
     /// fence`.
     pub cut: String,
-    /// The lost ranges, one sentence each (from `lost-lines.json`).
+    /// The lost ranges of the campaign's crash state, one sentence each (from
+    /// `lost-lines.json`; op numbers are those of `workload.yaml`).
     pub lost: Vec<String>,
 }
 
@@ -90,7 +91,7 @@ impl CacheNote {
         }
         out.push_str("\n *     ");
         out.push_str(&comment_safe(&self.cut));
-        out.push_str("\n * What the model lost there:");
+        out.push_str("\n * What the model lost in the campaign's run (workload.yaml's op numbers):");
         for l in &self.lost {
             out.push_str("\n *     ");
             out.push_str(&comment_safe(l));
