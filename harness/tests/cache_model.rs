@@ -88,7 +88,8 @@ fn mutant_m1_skipped_dax_flush_is_caught_with_lost_lines() {
         })
         .unwrap_or_else(|| panic!("no data-loss failure: {text}"));
     let lost = std::fs::read_to_string(loss.join("lost-lines.txt")).expect("lost-lines.txt");
-    assert!(lost.contains("dirty"), "{lost}");
+    assert!(lost.contains("never flushed"), "{lost}");
+    assert!(lost.contains("without a cache-line write-back"), "{lost}");
 }
 
 #[test]

@@ -151,6 +151,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
         reproduce: "cargo run --release -- repro --config runs/x/config.yaml --seed 1".into(),
+        cache_cut: None,
     };
     let first = Instance {
         item: TrialItem::Seed(1),
@@ -171,6 +172,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
             image: None,
             lost_lines: None,
             first: &first,
+            lost_report: None,
         },
     )
     .expect("failure dir");

@@ -365,6 +365,7 @@ impl Coordinator<'_> {
             filesystem: self.cfg.filesystem.name().to_owned(),
             mutant: self.cfg.mutant.clone(),
             reproduce: self.env.reproduce(&job.item),
+            cache_cut: job.image.cache_cut,
         };
         let first = Instance {
             item: job.item.clone(),
@@ -375,6 +376,7 @@ impl Coordinator<'_> {
             bucket: bucket.clone(),
         };
         let lost = job.image.lost_lines();
+        let lost_report = job.image.lost_report();
         let dir = failure::write(
             self.run,
             &NewFailure {
@@ -386,6 +388,7 @@ impl Coordinator<'_> {
                 image: keep.then_some(job.image.path.as_path()),
                 lost_lines: lost.as_deref(),
                 first: &first,
+                lost_report: lost_report.as_deref(),
             },
         )
         .map_err(|e| format!("writing the failure directory of `{bucket}`: {e}"))?;

@@ -145,6 +145,7 @@ fn drive(
             path,
             model: "snapshot".into(),
             pause_ms: 0,
+            cache_cut: None,
         };
         image.pause_ms = u64::try_from(paused?.as_millis()).unwrap_or(u64::MAX);
         images.push(image);
