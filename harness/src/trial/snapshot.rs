@@ -64,7 +64,10 @@ pub fn prepare_workload_vm(vm: &mut Vm, setup: &TrialSetup) -> Result<AgentChann
     if let Some(m) = &setup.mutant {
         if !setup.image.has_mutant_module {
             return Err(VmError::Guest(format!(
-                "--mutant {m}: the image has no mutant module; install linux-headers-{} (ci/setup) and rebuild",
+                "--mutant {m}: the image of kernel {} has no mutant module: it needs linux-headers-{} \
+                 (ci/setup; `powercut kernel list` says why a cached kernel has none) or a build \
+                 tree with Module.symvers, and CONFIG_KPROBES",
+                setup.image.kernel_version,
                 setup.image.kernel_version
             )));
         }
