@@ -91,7 +91,9 @@ impl CacheNote {
         }
         out.push_str("\n *     ");
         out.push_str(&comment_safe(&self.cut));
-        out.push_str("\n * What the model lost in the campaign's run (workload.yaml's op numbers):");
+        out.push_str(
+            "\n * What the model lost in the campaign's run (workload.yaml's op numbers):",
+        );
         for l in &self.lost {
             out.push_str("\n *     ");
             out.push_str(&comment_safe(l));
