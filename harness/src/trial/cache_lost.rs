@@ -1,6 +1,7 @@
-//! Who lost what, the I/O side of [`crate::cache_model::attribution`]: at the end of a
-//! traced run, collect what the guest knows about its files and code (the FIEMAP extents of
-//! the workload's files, where `/dev/pmem0` starts in the NVDIMM, the kernel's symbols),
+//! Who lost what, the I/O side of [`crate::cache_model::attribution`]: collect what the
+//! guest knows about its files and code (where `/dev/pmem0` starts in the NVDIMM and the
+//! kernel's symbols before the first op, the FIEMAP extents of the workload's files after
+//! the last),
 //! check the extent map against the final pmem, and turn each crash state's lost lines into
 //! a [`LostReport`]: `*.lost-lines.json` (typed, read back by the failure directory and the
 //! reports) and `*.lost-lines.txt` beside the crash image.
@@ -42,19 +43,19 @@ pub struct GuestFacts {
     pub notes: Vec<String>,
 }
 
-/// Collect [`GuestFacts`] from a workload VM after its last op (`base`: the NVDIMM's
-/// guest-physical base). Nothing here fails the run: what cannot be had becomes a note.
-pub fn collect(vm: &mut Vm, base: u64, image_hash: &str, extents: Vec<FileExtents>) -> GuestFacts {
+/// Collect [`GuestFacts`] from a workload VM before its first op (`base`: the NVDIMM's
+/// guest-physical base): where `/dev/pmem0` starts and the kernel symbols (the mutant, if
+/// any, is loaded by then). Done before the run so no command runs on the SSH session
+/// while the agent's channel closes, and nothing of it lands in an op's part of the trace.
+/// Nothing here fails the run: what cannot be had becomes a note.
+pub fn collect(vm: &mut Vm, base: u64, image_hash: &str) -> GuestFacts {
     let mut facts = GuestFacts::default();
     match vm.run("cat /sys/block/pmem0/device/resource") {
         Ok(text) => match parse_hex(text.trim()).and_then(|start| start.checked_sub(base)) {
             Some(data_offset) => {
-                let errors: Vec<String> =
-                    extents.iter().filter_map(|f| f.error.clone()).collect();
-                facts.notes.extend(errors);
                 facts.map = Some(FileMap {
                     data_offset,
-                    files: extents,
+                    files: Vec::new(),
                 });
             }
             None => facts.notes.push(format!(
@@ -62,15 +63,27 @@ pub fn collect(vm: &mut Vm, base: u64, image_hash: &str, extents: Vec<FileExtent
                 text.trim()
             )),
         },
-        Err(e) => facts
-            .notes
-            .push(format!("reading where /dev/pmem0 starts: {}", super::first_line(&e))),
+        Err(e) => facts.notes.push(format!(
+            "reading where /dev/pmem0 starts: {}",
+            super::first_line(&e)
+        )),
     }
     match kernel_symbols(vm, image_hash) {
         Ok(s) => facts.symbols = s,
         Err(e) => facts.notes.push(format!("reading /proc/kallsyms: {e}")),
     }
     facts
+}
+
+impl GuestFacts {
+    /// Add the files' extents (FIEMAP after the last op); their errors become notes.
+    pub fn add_extents(&mut self, extents: Vec<FileExtents>) {
+        self.notes
+            .extend(extents.iter().filter_map(|f| f.error.clone()));
+        if let Some(map) = &mut self.map {
+            map.files = extents;
+        }
+    }
 }
 
 fn parse_hex(s: &str) -> Option<u64> {

@@ -129,6 +129,7 @@ fn drive(
         )));
     }
     let mut agent = prepare_workload_vm(vm, setup)?;
+    let mut facts = cache_lost::collect(vm, cache.nvdimm.base, &setup.image.hash);
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),
@@ -154,9 +155,8 @@ fn drive(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let extents = file_extents(&mut agent, GUEST_DIR, names)?;
+    facts.add_extents(file_extents(&mut agent, GUEST_DIR, names)?);
     let live = read_live(&mut agent, workload)?;
-    let facts = cache_lost::collect(vm, cache.nvdimm.base, &setup.image.hash, extents);
     Ok((
         Driven {
             outcomes,
