@@ -92,7 +92,7 @@ pub struct CampaignConfig {
     pub crash_points: CrashPointConfig,
     /// Cache crash model settings.
     pub cache: CacheModelConfig,
-    /// Mutant to load in workload VMs (`m1`..`m5`), or none for the stock kernel.
+    /// Mutant to load in workload VMs (`m1`..`m7`), or none for the stock kernel.
     pub mutant: Option<String>,
     /// Workload VMs at once; 0 = fit the machine (cores and memory).
     pub workers: usize,
@@ -278,6 +278,8 @@ impl CampaignConfig {
                     "`none` is not a mutant: leave `mutant` out (null) for the stock kernel".into(),
                 ));
             }
+            crate::image::mutant::check_mutant_fits(m, self.filesystem)
+                .map_err(|e| at("mutant")(e.to_string()))?;
         }
         let vms = count(MAX_VMS);
         in_range(count(self.workers), 0, vms, " VMs").map_err(at("workers"))?;

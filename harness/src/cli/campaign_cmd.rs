@@ -28,7 +28,7 @@ pub struct CampaignArgs {
     /// Seeds, "A..B" (B exclusive), "A..=B" or "1,2,7".
     #[arg(long)]
     pub seeds: Option<String>,
-    /// Load this mutant (m1..m5) in workload VMs.
+    /// Load this mutant (m1..m7) in workload VMs.
     #[arg(long)]
     pub mutant: Option<String>,
     /// Crash model.
