@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use workloads::spec::yaml_limits::{self, YamlLimitError};
 
+use crate::image::user_modules::ModuleSpec;
 use crate::image::Filesystem;
 use crate::vm::AccelChoice;
 use limits::*;
@@ -94,6 +95,10 @@ pub struct CampaignConfig {
     pub cache: CacheModelConfig,
     /// Mutant to load in workload VMs (`m1`..`m7`), or none for the stock kernel.
     pub mutant: Option<String>,
+    /// The user's own modules (`.ko` files or kbuild source directories, with `insmod`
+    /// arguments), loaded in every workload VM after the mount.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleSpec>,
     /// Workload VMs at once; 0 = fit the machine (cores and memory).
     pub workers: usize,
     /// Checker VMs; 0 = fit the machine.
@@ -132,6 +137,7 @@ impl Default for CampaignConfig {
             crash_points: CrashPointConfig::default(),
             cache: CacheModelConfig::default(),
             mutant: None,
+            modules: Vec::new(),
             workers: 0,
             checkers: 0,
             time_budget: None,
@@ -281,6 +287,8 @@ impl CampaignConfig {
             crate::image::mutant::check_mutant_fits(m, self.filesystem)
                 .map_err(|e| at("mutant")(e.to_string()))?;
         }
+        crate::image::user_modules::validate_specs(&self.modules)
+            .map_err(|e| at("modules")(e.to_string()))?;
         let vms = count(MAX_VMS);
         in_range(count(self.workers), 0, vms, " VMs").map_err(at("workers"))?;
         in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;

@@ -31,6 +31,12 @@ pub struct CampaignArgs {
     /// Load this mutant (m1..m7) in workload VMs.
     #[arg(long)]
     pub mutant: Option<String>,
+    /// Your own module, loaded in every workload VM after the mount: `PATH [NAME=VALUE...]`
+    /// (one quoted argument, like an insmod command line). PATH is a .ko built for the guest
+    /// kernel, or a source directory with a Kbuild file (built against the guest kernel's
+    /// headers). Repeatable; added to the config's `modules:`.
+    #[arg(long = "module", value_name = "PATH [ARGS]")]
+    pub modules: Vec<String>,
     /// Crash model.
     #[arg(long, value_enum)]
     pub crash_model: Option<CrashModel>,
@@ -71,6 +77,12 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(m) = &args.mutant {
         cfg.mutant = super::mutant_arg(m);
+    }
+    for m in &args.modules {
+        let spec = m
+            .parse::<crate::image::user_modules::ModuleSpec>()
+            .with_context(|| format!("--module `{m}`"))?;
+        cfg.modules.push(spec);
     }
     if let Some(c) = args.crash_model {
         cfg.crash_model = c;
@@ -178,11 +190,15 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         );
     }
     let cache = cache_root();
-    let (img, _) = image::build_image(&ImageOptions {
+    let img = match image::build_image(&ImageOptions {
         cache: cache.clone(),
         kernel_deb: cfg.kernel_deb.clone(),
-    })
-    .context("building the guest image")?;
+        modules: cfg.modules.clone(),
+    }) {
+        Ok((img, _)) => img,
+        Err(e @ image::ImageError::ModuleUnfit { .. }) => return usage(&e),
+        Err(e) => return Err(anyhow::Error::new(e).context("building the guest image")),
+    };
     let accel = if cache_model {
         crate::vm::accel::AccelDecision {
             accel: crate::vm::Accel::Tcg,
@@ -223,6 +239,8 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         kernel: img.kernel_version.clone(),
         image: img.hash.clone(),
         accelerator: accel.accel.to_string(),
+        modules: img.user_modules.clone(),
+        kernels: vec![],
     };
     if args.resume {
         if let Some(before) = run.read_run_info()? {

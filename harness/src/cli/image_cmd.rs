@@ -18,6 +18,7 @@ pub fn prepare(
     let opts = ImageOptions {
         cache: cache.clone(),
         kernel_deb: args.kernel_deb.clone(),
+        modules: Vec::new(),
     };
     let (img, fresh) = image::build_image(&opts).context("building the guest image")?;
     eprintln!(

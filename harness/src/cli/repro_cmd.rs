@@ -144,6 +144,7 @@ pub(super) fn prepare(
     let (img, _) = image::build_image(&ImageOptions {
         cache: cache.clone(),
         kernel_deb: opts.kernel_deb.clone().or_else(|| cfg.kernel_deb.clone()),
+        modules: cfg.modules.clone(),
     })
     .context("building the guest image")?;
     if let Some((hash, kernel)) = fd.and_then(campaign_image) {

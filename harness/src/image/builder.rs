@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::initramfs::{InitramfsTree, GUEST_PROGRAMS};
 use super::kernel::{self, GuestKernel, GUEST_MODULES};
 use super::modules::{module_name, ModuleDeps};
+use super::user_modules::{self, BuiltModule, ModuleRecord, ModuleSpec};
 use super::{agent, ImageError};
 
 /// The init script, kept as a real file under `images/`.
@@ -24,6 +25,8 @@ pub struct ImageOptions {
     pub cache: PathBuf,
     /// Kernel package to use; default: the newest in `<cache>/kernel/`.
     pub kernel_deb: Option<PathBuf>,
+    /// The user's own modules (`--module`), shipped in the image and loaded in workload VMs.
+    pub modules: Vec<ModuleSpec>,
 }
 
 /// A built guest image in the cache.
@@ -45,6 +48,9 @@ pub struct GuestImage {
     pub initramfs_bytes: u64,
     /// Does the image carry the mutant module (`/lib/modules/powercut_mutant.ko`)?
     pub has_mutant_module: bool,
+    /// The user's own modules in the image (`/lib/modules/user/<name>.ko`), in load order.
+    #[serde(default)]
+    pub user_modules: Vec<ModuleRecord>,
 }
 
 impl GuestImage {
@@ -74,6 +80,18 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
     let workspace = crate::cache::workspace_root();
     let agent_bin = agent::build_agent(&workspace)?;
     let mutant = super::mutant::build_mutant(&kernel.version, &workspace, &opts.cache)?;
+    let taken: Vec<String> = GUEST_MODULES
+        .iter()
+        .map(|m| (*m).to_owned())
+        .chain(["powercut_mutant".to_owned()])
+        .collect();
+    let user = user_modules::prepare_modules(
+        &opts.modules,
+        &kernel.version,
+        &super::mutant::headers_dir(&kernel.version),
+        &opts.cache,
+        &taken,
+    )?;
 
     let staging_parent = opts.cache.join("tmp");
     std::fs::create_dir_all(&staging_parent).map_err(|e| ImageError::io(&staging_parent, e))?;
@@ -83,6 +101,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         .map_err(|e| ImageError::io(&staging_parent, e))?;
     let mut tree = InitramfsTree::new(staging.path())?;
     stage(&mut tree, &kernel, &agent_bin, mutant.as_deref())?;
+    stage_user_modules(&tree, &user)?;
 
     let hash = hash_tree(staging.path(), &kernel)?;
     let dir = opts.cache.join("images").join(&hash);
@@ -121,6 +140,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         kernel_version: kernel.version.clone(),
         initramfs_bytes,
         has_mutant_module: mutant.is_some(),
+        user_modules: user.iter().map(BuiltModule::record).collect(),
         dir: dir.clone(),
     };
     let manifest = GuestImage::manifest_path(&dir);
@@ -171,6 +191,24 @@ fn stage(
     tree.write("etc/powercut/modules", list.as_bytes(), 0o644)?;
     if let Some(m) = extra_module {
         tree.copy(m, "lib/modules/powercut_mutant.ko", 0o644)?;
+    }
+    Ok(())
+}
+
+/// The user's modules under [`user_modules::GUEST_DIR`], and a list of them with their
+/// arguments (so the image hash covers the arguments too).
+fn stage_user_modules(tree: &InitramfsTree, user: &[BuiltModule]) -> Result<(), ImageError> {
+    let mut list = String::new();
+    for m in user {
+        tree.copy(
+            &m.ko,
+            &format!("{}/{}.ko", user_modules::GUEST_DIR, m.name),
+            0o644,
+        )?;
+        list.push_str(&format!("{} {} {}\n", m.name, m.sha256, m.args.join(" ")));
+    }
+    if !user.is_empty() {
+        tree.write("etc/powercut/user-modules", list.as_bytes(), 0o644)?;
     }
     Ok(())
 }

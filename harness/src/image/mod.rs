@@ -7,6 +7,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod modules;
 pub mod mutant;
+pub mod user_modules;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,14 @@ pub enum ImageError {
         tool: String,
         /// Exit status and stderr.
         detail: String,
+    },
+    /// A user's module (`--module`) does not fit the guest kernel or cannot be built.
+    #[error("module {path}: {why}")]
+    ModuleUnfit {
+        /// The module as the user gave it.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
     },
     /// Building the guest agent failed.
     #[error("building the guest agent failed: {0}")]

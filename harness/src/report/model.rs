@@ -14,6 +14,7 @@
 //! | `rng` | string | the generator's RNG (seeds reproduce only with the same one) |
 //! | `kernel`, `image`, `accelerator` | string | guest kernel release, image hash, `kvm`/`tcg`; `"unknown"` if the run directory does not record them |
 //! | `crash_model`, `filesystem`, `mutant`, `profile` | string, string, string or null, string | from `config.yaml` |
+//! | `modules` | array | the user's modules loaded in workload VMs (`--module`): `name`, `sha256`, `args` (from `run-info.json`; added in powercut 0.1, absent before) |
 //! | `totals` | object | `seeds`, `checks`, `passed`, `failures`, `infra`, `distinct_failures` (titles), `infra_problems` (lines), `suppressed` (titles of known bugs) |
 //! | `by_verdict` | object | verdict name → number of checks |
 //! | `checks` | array | every check of a finished seed: `seed`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `millis`, `suppressed` |
@@ -33,6 +34,7 @@ use workloads::oracle::{CrashPoint, Verdict};
 use crate::campaign::config::CrashModel;
 use crate::campaign::events::CheckRecord;
 use crate::campaign::fold::{RunEnd, SeedState, Totals};
+use crate::image::user_modules::ModuleRecord;
 use crate::image::Filesystem;
 use crate::rundir::read::RunData;
 use crate::trial::finding::CrashLabel;
@@ -64,6 +66,9 @@ pub struct Report {
     pub filesystem: Filesystem,
     /// Mutant, or none for the stock kernel.
     pub mutant: Option<String>,
+    /// The user's modules loaded in workload VMs: name, sha256, arguments.
+    #[serde(default)]
+    pub modules: Vec<ModuleRecord>,
     /// Generator profile.
     pub profile: String,
     /// Totals of the finished seeds.
@@ -325,6 +330,7 @@ pub fn build_report(data: &RunData) -> Report {
         crash_model: data.config.crash_model,
         filesystem: data.config.filesystem,
         mutant: data.config.mutant.clone(),
+        modules: info.map_or_else(Vec::new, |i| i.modules.clone()),
         profile: data.config.profile.clone(),
         totals: state.totals(&suppressions),
         by_verdict,

@@ -199,6 +199,8 @@ pub fn synthetic_run() -> RunData {
             kernel: "6.12.95+deb12-amd64".into(),
             image: "fd15f05972f0418e".into(),
             accelerator: "tcg".into(),
+            modules: vec![],
+            kernels: vec![],
         }),
         state: CampaignState::of(&events),
         workloads,

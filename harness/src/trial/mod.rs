@@ -252,7 +252,8 @@ pub fn infra_verdict(e: &VmError) -> Verdict {
         VmError::BootTimeout { .. }
         | VmError::QemuDied { .. }
         | VmError::QemuMissing { .. }
-        | VmError::Spawn(_) => Verdict::BootFailed,
+        | VmError::Spawn(_)
+        | VmError::ModuleLoad { .. } => Verdict::BootFailed,
         VmError::Guest(m) if m.contains("timeout") => Verdict::Timeout,
         _ => Verdict::AgentLost,
     }

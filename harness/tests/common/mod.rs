@@ -16,6 +16,7 @@ pub fn fixture() -> (GuestImage, Accel, GoldenImage) {
     let (img, _) = build_image(&ImageOptions {
         cache: cache.clone(),
         kernel_deb: None,
+        modules: Vec::new(),
     })
     .expect("guest image builds (run ci/setup first)");
     let accel = resolve_accel(AccelChoice::Auto, &img, &cache)
