@@ -1,7 +1,9 @@
 //! The `powercut` binary: parse the command line, set up logging, run, map to exit codes.
 
 use clap::Parser;
-use powercut::cli::{self, exit, BenchAction, Cli, Command, ImageAction, VmAction, WorkloadAction};
+use powercut::cli::{
+    self, BenchAction, Cli, Command, ImageAction, KernelAction, VmAction, WorkloadAction,
+};
 
 fn main() {
     let cli = Cli::parse();
@@ -25,7 +27,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            exit::INFRA
+            cli::exit_code_of(&e)
         }
     };
     std::process::exit(code);
@@ -35,17 +37,17 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Image {
             action: ImageAction::Build(args),
-        } => cli::image_build(args, cli.debug).map(|()| exit::PASS),
+        } => cli::image_build(args, cli.debug).map(|()| cli::exit::PASS),
         Command::Vm {
             action: VmAction::Smoke(args),
-        } => cli::vm_smoke(args, cli.debug).map(|()| exit::PASS),
+        } => cli::vm_smoke(args, cli.debug).map(|()| cli::exit::PASS),
         Command::Campaign(args) => cli::campaign(args, cli.debug),
         Command::Bench {
             action: BenchAction::Checker { rounds, image },
-        } => cli::bench_checker(image, *rounds, cli.debug).map(|()| exit::PASS),
+        } => cli::bench_checker(image, *rounds, cli.debug).map(|()| cli::exit::PASS),
         Command::Bench {
             action: BenchAction::Trace(args),
-        } => cli::bench_trace(args, cli.debug).map(|()| exit::PASS),
+        } => cli::bench_trace(args, cli.debug).map(|()| cli::exit::PASS),
         Command::Run(args) => cli::run_one(args, cli.debug),
         Command::Report(args) => cli::report(args),
         Command::Repro(args) => cli::repro(args, cli.debug),
@@ -56,5 +58,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Workload {
             action: WorkloadAction::Check { file },
         } => Ok(cli::workload_check(file)),
+        Command::Kernel {
+            action: KernelAction::List,
+        } => cli::kernel_list().map(|()| cli::exit::PASS),
+        Command::Kernel {
+            action: KernelAction::Kconfig { tree },
+        } => cli::kernel_kconfig(tree).map(|()| cli::exit::PASS),
     }
 }

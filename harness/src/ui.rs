@@ -5,7 +5,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use workloads::oracle::Verdict;
 
 use crate::campaign::events::Event;
-use crate::campaign::fold::{CampaignState, Totals};
+use crate::campaign::fold::{is_suppressed, CampaignState, Totals};
+use crate::campaign::item::TrialItem;
 
 /// Progress bars for seeds and checks; hidden when not on a TTY (the lines still print).
 pub struct Progress {
@@ -15,7 +16,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Bars for `seeds` listed seeds, shown only if `enabled`.
+    /// Bars for `seeds` listed items (seeds and workloads), shown only if `enabled`.
     pub fn new(enabled: bool, seeds: u64) -> Self {
         if !enabled {
             return Progress {
@@ -31,7 +32,7 @@ impl Progress {
         let s = multi.add(
             ProgressBar::new(seeds)
                 .with_style(style.clone())
-                .with_prefix("seeds"),
+                .with_prefix("items"),
         );
         let c = multi.add(ProgressBar::new(0).with_style(style).with_prefix("checks"));
         Progress {
@@ -41,9 +42,9 @@ impl Progress {
         }
     }
 
-    /// Count the listed seeds an earlier run finished.
-    pub fn resume(&self, state: &CampaignState, listed: &[u64]) {
-        let done = state.finished_seeds();
+    /// Count the listed items an earlier run finished.
+    pub fn resume(&self, state: &CampaignState, listed: &[TrialItem]) {
+        let done = state.finished_items();
         self.seeds
             .inc(listed.iter().filter(|s| done.contains(s)).count() as u64);
     }
@@ -63,17 +64,17 @@ impl Progress {
     /// Show one recorded event (`state` already includes it).
     pub fn on_event(&self, e: &Event, state: &CampaignState, suppressions: &[regex::Regex]) {
         match e {
-            Event::SeedStarted { seed } => {
-                self.seeds.set_message(format!("seed {seed}: running"));
-                tracing::info!(seed, "seed started");
+            Event::SeedStarted { item } => {
+                self.seeds.set_message(format!("{item}: running"));
+                tracing::info!(%item, "item started");
             }
             Event::RunFailed {
-                seed,
+                item,
                 verdict,
                 problem,
-            } => self.println(&format!("INFRA seed {seed}: {verdict}: {problem}")),
+            } => self.println(&format!("INFRA {item}: {verdict}: {problem}")),
             Event::RunDone {
-                seed,
+                item: seed,
                 images,
                 live_mismatch,
                 ..
@@ -81,7 +82,7 @@ impl Progress {
                 self.checks.inc_length(*images as u64);
                 if let Some(m) = live_mismatch {
                     self.println(&format!(
-                        "INFRA seed {seed}: the live file system differs from the oracle ({m}): oracle/agent disagreement, not a kernel bug"
+                        "INFRA {seed}: the live file system differs from the oracle ({m}): oracle/agent disagreement, not a kernel bug"
                     ));
                 }
             }
@@ -92,20 +93,20 @@ impl Progress {
                         .set_message(format!("last non-pass: {}", c.verdict));
                 }
                 if let Some(p) = &c.problem {
-                    self.println(&format!("INFRA seed {} {}: {p}", c.seed, c.at));
+                    self.println(&format!("INFRA {} {}: {p}", c.item, c.at));
                 }
-                let known = c
-                    .title()
-                    .is_some_and(|t| suppressions.iter().any(|r| r.is_match(t)));
-                if known {
-                    tracing::info!(seed = c.seed, title = c.title(), "known bug (suppressed)");
+                if is_suppressed(c, suppressions) {
+                    tracing::info!(item = %c.item, title = c.title(), "known bug (suppressed)");
                 }
             }
-            Event::FailureSaved { title, dir, .. } => {
-                self.println(&format!("FAIL {title}\n     {dir}"));
+            Event::FailureSaved {
+                title, dir, bucket, ..
+            } => {
+                let b = bucket.as_deref().unwrap_or(title);
+                self.println(&format!("FAIL {b}\n     first: {title}\n     {dir}"));
             }
             Event::SeedDone { .. } => {
-                let done = state.finished_seeds().len() as u64;
+                let done = state.finished_items().len() as u64;
                 self.seeds
                     .set_position(done.min(self.seeds.length().unwrap_or(done)));
             }
@@ -126,20 +127,21 @@ pub fn summary_table(t: &Totals, accel: &str, dir: &std::path::Path) -> String {
     s.push_str("\n  powercut campaign summary\n");
     s.push_str("  ------------------------------------------\n");
     for (k, v) in [
-        ("seeds", t.seeds),
+        ("seeds and workloads", t.seeds),
         ("crash images checked", t.checks),
         ("pass", t.passed),
-        ("durability failures", t.failures),
-        ("distinct failures", t.distinct_failures.len()),
+        ("failure instances", t.failures),
+        ("distinct failures (buckets)", t.distinct_failures.len()),
         ("known bugs (suppressed)", t.suppressed.len()),
         ("infrastructure problems", t.infra),
     ] {
-        s.push_str(&format!("  {k:<26}{v:>8}\n"));
+        s.push_str(&format!("  {k:<28}{v:>8}\n"));
     }
-    s.push_str(&format!("  {:<26}{accel:>8}\n", "accelerator"));
+    s.push_str(&format!("  {:<28}{accel:>8}\n", "accelerator"));
     s.push_str("  ------------------------------------------\n");
-    for title in &t.distinct_failures {
-        s.push_str(&format!("  FAIL  {title}\n"));
+    for bucket in &t.distinct_failures {
+        let n = t.bucket_instances.get(bucket).copied().unwrap_or(0);
+        s.push_str(&format!("  FAIL  {bucket}: {n} instance(s)\n"));
     }
     for p in &t.infra_problems {
         s.push_str(&format!("  INFRA {p}\n"));

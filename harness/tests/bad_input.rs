@@ -220,3 +220,64 @@ fn resume_refuses_a_flag_that_changes_the_recorded_config() {
     assert!(text.contains("`seeds` differs"), "{text}");
     assert_eq!(std::fs::read(run.config()).expect("config.yaml"), before);
 }
+
+#[test]
+fn a_bad_workload_input_stops_the_campaign_before_any_vm_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.yaml");
+    let bad = dir.path().join("bad.yaml");
+    let twins = tempfile::tempdir().expect("tempdir");
+    let twin = twins.path().join("twin.yaml");
+    std::fs::write(
+        &good,
+        "name: good\nseed: 1\nops:\n  - {op: create, file: f0}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &bad,
+        "name: bad\nseed: 1\nops:\n  - {op: fsync, file: never-created}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &twin,
+        "name: good\nseed: 2\nops:\n  - {op: create, file: f1}\n",
+    )
+    .expect("write");
+    std::fs::copy(&good, twins.path().join("good.yaml")).expect("copy");
+    let out = dir.path().join("run");
+    let out_s = out.to_string_lossy().into_owned();
+    // No VM may boot: a QEMU that does not exist would turn any boot into exit 69.
+    let no_qemu = [("POWERCUT_QEMU", "/nonexistent/qemu-system-x86_64")];
+
+    let (code_bad, text_bad) = powercut(
+        &[
+            "campaign",
+            "--workload",
+            &good.to_string_lossy(),
+            "--workload",
+            &bad.to_string_lossy(),
+            "--output",
+            &out_s,
+        ],
+        &no_qemu,
+    );
+    let (code_twin, text_twin) = powercut(
+        &[
+            "campaign",
+            "--workload",
+            &twins.path().to_string_lossy(),
+            "--output",
+            &out_s,
+        ],
+        &no_qemu,
+    );
+
+    assert_eq!(code_bad, 2, "{text_bad}");
+    assert!(text_bad.contains("bad.yaml"), "{text_bad}");
+    assert_eq!(code_twin, 2, "{text_twin}");
+    assert!(
+        text_twin.contains("twin.yaml") && text_twin.contains("must be unique"),
+        "{text_twin}"
+    );
+    assert!(!out.exists(), "a refused campaign left a run directory");
+}

@@ -1,7 +1,8 @@
 //! End-to-end campaign tests through the `powercut` binary: the stock kernel gives zero
-//! durability failures on ext4 and on xfs, mutants m3 and m5 (ext4) and m6 (xfs) are
-//! caught, a garbage crash image is judged without crashing the checker, and `run --seed`
-//! matches the oracle's live state.
+//! durability failures on ext4 and on xfs, the regression specs (`ci/regression.yaml`) pass
+//! under both crash models, mutants m3 and m5 (ext4; m5 on a seed and a workload file, its
+//! instances in a few buckets) and m6 (xfs) are caught, a garbage crash image is judged
+//! without crashing the checker, and `run --seed` matches the oracle's live state.
 
 mod common;
 
@@ -41,7 +42,7 @@ fn stock_kernel_campaign_passes_with_zero_failures() {
 
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("durability failures              0"),
+        text.contains("failure instances                  0"),
         "{text}"
     );
     let report: serde_json::Value = serde_json::from_slice(
@@ -52,19 +53,96 @@ fn stock_kernel_campaign_passes_with_zero_failures() {
     assert!(report["totals"]["checks"].as_u64().expect("checks") > 0);
 }
 
+/// The checkout's root (the harness package's parent).
+fn workspace_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
 #[test]
-fn mutant_m5_fsync_noop_is_caught_with_a_failure_dir() {
+fn regression_specs_pass_on_the_stock_kernel_under_both_crash_models() {
+    common::fixture();
+    let root = workspace_root();
+    let specs = std::fs::read_dir(root.join("workloads/specs"))
+        .expect("specs")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        })
+        .count();
+    for model in ["snapshot", "cache"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
+            .current_dir(&root)
+            .args(["campaign", "--config", "ci/regression.yaml"])
+            .args(["--crash-model", model, "--output"])
+            .arg(dir.path())
+            .output()
+            .expect("run powercut");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        assert_eq!(out.status.code(), Some(0), "{model}: {text}");
+        let report: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("report.json")).expect("report.json"),
+        )
+        .expect("report is JSON");
+        assert_eq!(report["totals"]["workloads"], specs, "{model}: {text}");
+        assert_eq!(report["totals"]["failures"], 0, "{model}");
+        assert!(report["totals"]["checks"].as_u64().expect("checks") >= specs as u64);
+    }
+}
+
+#[test]
+fn mutant_m5_fsync_noop_is_caught_with_one_failure_dir_per_bucket() {
     common::fixture();
     let dir = tempfile::tempdir().expect("tempdir");
+    let spec = workspace_root().join("workloads/specs/mmap-store-fsync.yaml");
 
-    let (code, text) = campaign(dir.path(), &["--seeds", "1..3", "--mutant", "m5"]);
+    let (code, text) = campaign(
+        dir.path(),
+        &[
+            "--seeds",
+            "1..3",
+            "--mutant",
+            "m5",
+            "--workload",
+            &spec.to_string_lossy(),
+        ],
+    );
 
     assert_eq!(code, 1, "{text}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("report.json")).expect("report.json"),
+    )
+    .expect("report is JSON");
+    let totals = &report["totals"];
+    let buckets = totals["distinct_failures"].as_array().expect("buckets");
+    let instances = totals["failures"].as_u64().expect("instances");
+    assert!(!buckets.is_empty() && buckets.len() <= 6, "{totals}");
+    assert!(instances >= buckets.len() as u64, "{totals}");
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b.as_str().is_some_and(|b| b.ends_with("m5)"))),
+        "{totals}"
+    );
+    assert_eq!(
+        report["seeds"][2]["workload"], "mmap-store-fsync",
+        "{report}"
+    );
+    assert_eq!(report["seeds"][2]["status"], "fail", "{report}");
     let failures: Vec<_> = std::fs::read_dir(dir.path().join("failures"))
         .expect("failures dir")
         .map(|e| e.expect("entry").path())
         .collect();
-    assert!(!failures.is_empty());
+    assert_eq!(failures.len(), buckets.len());
+    let mut listed = 0;
     for f in &failures {
         for file in [
             "workload.yaml",
@@ -72,10 +150,19 @@ fn mutant_m5_fsync_noop_is_caught_with_a_failure_dir() {
             "expectation.json",
             "reproduce.sh",
             "failure.json",
+            "instances.jsonl",
         ] {
             assert!(f.join(file).exists(), "{} lacks {file}", f.display());
         }
+        listed += std::fs::read_to_string(f.join("instances.jsonl"))
+            .expect("instances")
+            .lines()
+            .count();
     }
+    assert_eq!(
+        listed as u64, instances,
+        "every instance is listed in its bucket"
+    );
 }
 
 #[test]

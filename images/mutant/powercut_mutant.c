@@ -108,6 +108,11 @@
 #include <asm/ibt.h>
 #include <asm/linkage.h>
 
+/* Linux before 6.2 (Debian 12's 6.1) has no ASM_FUNC_ALIGN. */
+#ifndef ASM_FUNC_ALIGN
+#define ASM_FUNC_ALIGN ".balign 16"
+#endif
+
 /*
  * The stub the pre-handler sends execution to: a bare return. ASM_RET is
  * `jmp __x86_return_thunk` on this kernel (MITIGATION_RETHUNK), and objtool

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use workloads::spec::yaml_limits::{self, YamlLimitError};
 
 use crate::image::user_modules::ModuleSpec;
-use crate::image::Filesystem;
+use crate::image::{Filesystem, KernelSpec, Wants};
 use crate::vm::AccelChoice;
 use limits::*;
 
@@ -75,8 +75,10 @@ impl Default for CacheModelConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CampaignConfig {
-    /// Guest kernel package (.deb); default: newest in `~/.cache/powercut/kernel/`.
-    pub kernel_deb: Option<PathBuf>,
+    /// The kernel under test (a `--kernel` spec); default: the newest package in
+    /// `~/.cache/powercut/kernel/`. `kernel_deb` is the old name.
+    #[serde(alias = "kernel_deb")]
+    pub kernel: Option<KernelSpec>,
     /// File system under test.
     pub filesystem: Filesystem,
     /// NVDIMM size in MiB.
@@ -87,8 +89,14 @@ pub struct CampaignConfig {
     pub crash_model: CrashModel,
     /// Generator profile (`smoke`, `default`, `deep`).
     pub profile: String,
-    /// Seeds: `"1..5"` (end exclusive) or `"1,2,7"`.
+    /// Seeds: `"1..5"` (end exclusive) or `"1,2,7"`; `""` for none (then `workloads` or
+    /// `time_budget` must say what to run).
     pub seeds: String,
+    /// Workload files to crash-test besides the seeds: a file, or a directory of `*.yaml`
+    /// (paths relative to the current directory). A new campaign copies them into its run
+    /// directory; `--resume` uses the copies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<PathBuf>,
     /// Crash points per run.
     pub crash_points: CrashPointConfig,
     /// Cache crash model settings.
@@ -127,13 +135,14 @@ pub struct CampaignConfig {
 impl Default for CampaignConfig {
     fn default() -> Self {
         CampaignConfig {
-            kernel_deb: None,
+            kernel: None,
             filesystem: Filesystem::Ext4,
             pmem_mib: 256,
             accel: AccelChoice::Auto,
             crash_model: CrashModel::Snapshot,
             profile: "smoke".into(),
             seeds: "1..5".into(),
+            workloads: Vec::new(),
             crash_points: CrashPointConfig::default(),
             cache: CacheModelConfig::default(),
             mutant: None,
@@ -241,6 +250,15 @@ fn count(n: usize) -> u64 {
 }
 
 impl CampaignConfig {
+    /// What this campaign needs from its kernel's config: its file system, and kprobes
+    /// when a mutant is loaded.
+    pub fn kernel_wants(&self) -> Wants {
+        Wants {
+            filesystems: vec![self.filesystem],
+            mutants: self.mutant.is_some(),
+        }
+    }
+
     /// Load and validate a YAML config file (at most [`MAX_CONFIG_BYTES`], nesting checked
     /// before parsing).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -272,7 +290,22 @@ impl CampaignConfig {
                 message,
             }
         };
-        parse_seeds(&self.seeds).map_err(at("seeds"))?;
+        if self.seeds.trim().is_empty() {
+            if self.workloads.is_empty() && self.time_budget.is_none() {
+                return Err(at("seeds")(
+                    "no seeds, no workloads and no time_budget: nothing to run".into(),
+                ));
+            }
+        } else {
+            parse_seeds(&self.seeds).map_err(at("seeds"))?;
+        }
+        if self.workloads.len() > super::inputs::MAX_WORKLOAD_INPUTS {
+            return Err(at("workloads")(format!(
+                "{} paths; at most {}",
+                self.workloads.len(),
+                super::inputs::MAX_WORKLOAD_INPUTS
+            )));
+        }
         self.validate_pmem().map_err(at("pmem_mib"))?;
         if let Err(e) = self.profile.parse::<workloads::generator::Profile>() {
             return Err(at("profile")(e.to_string()));
@@ -407,8 +440,11 @@ impl CampaignConfig {
         (workers, checkers)
     }
 
-    /// The seeds to run.
+    /// The seeds to run (none for `seeds: ""`).
     pub fn seed_list(&self) -> Vec<u64> {
+        if self.seeds.trim().is_empty() {
+            return Vec::new();
+        }
         parse_seeds(&self.seeds).unwrap_or_default()
     }
 }

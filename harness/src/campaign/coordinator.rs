@@ -12,18 +12,22 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::budget::SeedSource;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use super::config::CampaignConfig;
 use super::events::{CheckRecord, Event};
-use super::fold::CampaignState;
+use super::fold::{is_suppressed, CampaignState};
+use super::item::{ItemSource, TrialItem};
 use super::journal::JournalWriter;
 use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
-use crate::rundir::failure::{self, FailureRecord, NewFailure, FAILURE_SCHEMA};
+use crate::rundir::failure::{self, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA};
 use crate::rundir::RunDir;
 use crate::trial::finding::CrashLabel;
 use crate::trial::TrialSetup;
 use crate::ui::Progress;
+use workloads::Workload;
 
 /// After an abort (second Ctrl-C, or an error that cannot be recorded), how long the
 /// workers get to notice that their VMs were killed before the process exits anyway.
@@ -38,6 +42,7 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
     if swept > 0 {
         tracing::info!(swept, "removed crash images left by an earlier, killed run");
     }
+    rewrite_instances(&run, &state)?;
     let free = run.free_mib()?;
     if free < cfg.min_free_mib {
         return Err(CampaignError::Fatal(format!(
@@ -61,10 +66,22 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
     };
     journal.append(&started)?;
     state.apply(&started);
-    let listed = cfg.seed_list();
+    let names: Vec<String> = env.inputs.iter().map(|(n, _)| n.clone()).collect();
+    let mut listed: Vec<TrialItem> = names.iter().cloned().map(TrialItem::Workload).collect();
+    listed.extend(cfg.seed_list().into_iter().map(TrialItem::Seed));
     let bars = Progress::new(env.progress, listed.len() as u64);
     bars.resume(&state, &listed);
-    let seeds = Mutex::new(SeedSource::new(listed, state.finished_seeds(), budget));
+    let seeds = Mutex::new(ItemSource::new(
+        names,
+        cfg.seed_list(),
+        &state.finished_items(),
+        budget,
+    ));
+    let inputs: BTreeMap<String, Arc<Workload>> = env
+        .inputs
+        .iter()
+        .map(|(n, w)| (n.clone(), Arc::new(w.clone())))
+        .collect();
     let setup = TrialSetup {
         image: env.image.clone(),
         golden: env.golden.clone(),
@@ -85,6 +102,7 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
         setup: &setup,
         run: &run,
         seeds: &seeds,
+        inputs: &inputs,
         stop: &stop,
         events: tx,
     };
@@ -252,12 +270,14 @@ impl Coordinator<'_> {
     fn record_msg(&mut self, msg: WorkerMsg) -> Result<(), String> {
         match msg {
             WorkerMsg::Record(e) => {
-                let seed = match &e {
-                    Event::RunFailed { seed, .. } | Event::RunDone { seed, .. } => Some(*seed),
+                let item = match &e {
+                    Event::RunFailed { item, .. } | Event::RunDone { item, .. } => {
+                        Some(item.clone())
+                    }
                     _ => None,
                 };
                 self.record(e)?;
-                seed.map_or(Ok(()), |s| self.seed_maybe_done(s))
+                item.map_or(Ok(()), |s| self.seed_maybe_done(&s))
             }
             WorkerMsg::Checked { job, result } => self.checked(&job, *result),
             WorkerMsg::Fatal { cause } => Err(cause),
@@ -269,10 +289,10 @@ impl Coordinator<'_> {
         job: &CheckJob,
         result: Result<crate::trial::Judged, (workloads::oracle::Verdict, String)>,
     ) -> Result<(), String> {
-        let seed = job.seed;
+        let item = job.item.clone();
         let record = match &result {
             Ok(j) => CheckRecord {
-                seed,
+                item: item.clone(),
                 at: j.label.clone(),
                 model: job.image.model.clone(),
                 verdict: j.outcome.verdict,
@@ -281,7 +301,7 @@ impl Coordinator<'_> {
                 millis: j.outcome.millis,
             },
             Err((verdict, line)) => CheckRecord {
-                seed,
+                item: item.clone(),
                 at: CrashLabel::in_workload(job.image.point, &job.workload),
                 model: job.image.model.clone(),
                 verdict: *verdict,
@@ -291,18 +311,33 @@ impl Coordinator<'_> {
             },
         };
         let saved = match &result {
-            Ok(judged) => self.save_failure(job, judged)?,
-            Err(_) => None,
+            Ok(judged) if !is_suppressed(&record, &self.suppressions) => {
+                self.save_failure(job, judged)?
+            }
+            _ => None,
         };
+        let instance = Instance::of(&record);
         self.record(Event::Checked(record))?;
-        if let Some(e) = saved {
-            self.record(e)?;
+        match saved {
+            Some(e) => self.record(e)?,
+            None => {
+                // A later instance of a bucket whose directory exists: list it there.
+                let dir = instance
+                    .as_ref()
+                    .and_then(|i| self.state.failure_dir(&i.bucket))
+                    .map(str::to_owned);
+                if let (Some(i), Some(dir)) = (&instance, dir) {
+                    failure::append_instance(self.run, &dir, i).map_err(|e| {
+                        format!("listing an instance of `{}` in {dir}: {e}", i.bucket)
+                    })?;
+                }
+            }
         }
-        self.seed_maybe_done(seed)
+        self.seed_maybe_done(&item)
     }
 
-    /// Write the failure directory of a new, unsuppressed kernel-bug title; returns its
-    /// `failure_saved` event.
+    /// Write the failure directory of a new, unsuppressed kernel-bug bucket (with its first
+    /// instance); returns its `failure_saved` event.
     fn save_failure(
         &mut self,
         job: &CheckJob,
@@ -311,8 +346,8 @@ impl Coordinator<'_> {
         let Some(f) = &judged.failure else {
             return Ok(None);
         };
-        let suppressed = self.suppressions.iter().any(|r| r.is_match(&f.title));
-        if !f.verdict.is_kernel_bug() || suppressed || self.state.failure_dir(&f.title).is_some() {
+        let bucket = f.bucket_id();
+        if !f.verdict.is_kernel_bug() || self.state.failure_dir(&bucket).is_some() {
             return Ok(None);
         }
         let keep = self.kept_images < self.cfg.keep_failure_images;
@@ -322,12 +357,22 @@ impl Coordinator<'_> {
             title: f.title.clone(),
             verdict: f.verdict,
             signature: f.signature.clone(),
+            bucket: f.bucket.clone(),
             crash: judged.label.clone(),
             crash_model: job.image.model.clone(),
             seed: job.seed,
+            workload: job.item.workload().map(str::to_owned),
             filesystem: self.cfg.filesystem.name().to_owned(),
             mutant: self.cfg.mutant.clone(),
-            reproduce: format!("{} {}", self.env.repro_base, job.seed),
+            reproduce: self.env.reproduce(&job.item),
+        };
+        let first = Instance {
+            item: job.item.clone(),
+            at: judged.label.clone(),
+            model: job.image.model.clone(),
+            verdict: f.verdict,
+            title: f.title.clone(),
+            bucket: bucket.clone(),
         };
         let lost = job.image.lost_lines();
         let dir = failure::write(
@@ -340,24 +385,26 @@ impl Coordinator<'_> {
                 console: &job.console,
                 image: keep.then_some(job.image.path.as_path()),
                 lost_lines: lost.as_deref(),
+                first: &first,
             },
         )
-        .map_err(|e| format!("writing the failure directory of `{}`: {e}", f.title))?;
+        .map_err(|e| format!("writing the failure directory of `{bucket}`: {e}"))?;
         Ok(Some(Event::FailureSaved {
-            seed: job.seed,
+            item: job.item.clone(),
             title: f.title.clone(),
             dir,
+            bucket: Some(bucket),
         }))
     }
 
-    /// Record `seed_done` once every check of the seed's run is recorded.
-    fn seed_maybe_done(&mut self, seed: u64) -> Result<(), String> {
+    /// Record `seed_done` once every check of the item's run is recorded.
+    fn seed_maybe_done(&mut self, item: &TrialItem) -> Result<(), String> {
         let done = self
             .state
-            .seed(seed)
+            .seed(item)
             .is_some_and(|s| !s.done && s.checks_missing() == Some(0));
         if done {
-            self.record(Event::SeedDone { seed })?;
+            self.record(Event::SeedDone { item: item.clone() })?;
         }
         Ok(())
     }
@@ -395,6 +442,19 @@ impl Coordinator<'_> {
             interrupted,
         })
     }
+}
+
+/// Rewrite every journaled bucket's `instances.jsonl` from the journal's fold, so a list
+/// whose last append was cut by a crash, or that names checks of an attempt the journal
+/// voided, matches the journal again before the campaign goes on.
+fn rewrite_instances(run: &RunDir, state: &CampaignState) -> Result<(), CampaignError> {
+    for (bucket, dir) in state.failure_dirs() {
+        let list: Vec<Instance> = state.instances(bucket).filter_map(Instance::of).collect();
+        failure::write_instances(run, dir, &list).map_err(|e| {
+            CampaignError::Fatal(format!("rewriting the instances of `{bucket}`: {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// A deadline that never comes (the `select!` branch is disabled anyway).

@@ -2,10 +2,15 @@
 //! exactly this stream, one JSON object per line (tag `event`), versioned by its first line
 //! ([`Event::Journal`]). Progress bars, the summary, `--resume` and every report are folds
 //! over it ([`super::fold`]); nothing else records results.
+//!
+//! Every per-item event names its item with one key ([`TrialItem`]): `"seed": 7` for a
+//! generated seed, `"workload": "name"` for a workload file. Both are additive to journal
+//! version 2: a journal written before workload items and buckets reads unchanged.
 
 use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
+use super::item::TrialItem;
 use crate::trial::finding::{CrashLabel, Failure};
 
 /// Version of the journal format this powercut writes and reads.
@@ -31,15 +36,17 @@ pub enum Event {
         /// Checker VMs.
         checkers: usize,
     },
-    /// A worker took a seed; an earlier, interrupted attempt of the seed is void.
+    /// A worker took an item; an earlier, interrupted attempt of the item is void.
     SeedStarted {
-        /// The seed.
-        seed: u64,
+        /// The seed or workload.
+        #[serde(flatten)]
+        item: TrialItem,
     },
     /// The seed's run failed for infrastructure reasons: no checks follow; the seed is done.
     RunFailed {
-        /// The seed.
-        seed: u64,
+        /// The seed or workload.
+        #[serde(flatten)]
+        item: TrialItem,
         /// `boot-failed`, `guest-panic`, `agent-lost` or `timeout`.
         verdict: Verdict,
         /// One line saying what went wrong.
@@ -47,8 +54,9 @@ pub enum Event {
     },
     /// The seed's run finished; `images` checks follow.
     RunDone {
-        /// The seed.
-        seed: u64,
+        /// The seed or workload.
+        #[serde(flatten)]
+        item: TrialItem,
         /// Crash images sent to the checkers.
         images: usize,
         /// Boot to SSH, ms.
@@ -61,19 +69,25 @@ pub enum Event {
     },
     /// One crash image was checked (or its check failed for infrastructure reasons).
     Checked(CheckRecord),
-    /// The failure directory of a failure title was written (its first instance).
+    /// The failure directory of a bucket was written (its first instance).
     FailureSaved {
-        /// The seed of that instance.
-        seed: u64,
-        /// The failure title.
+        /// The seed or workload of that instance.
+        #[serde(flatten)]
+        item: TrialItem,
+        /// The title of that instance.
         title: String,
         /// `failures/<slug>`, relative to the run directory.
         dir: String,
+        /// The bucket's id ([`crate::trial::bucket::Bucket::id`]); absent in journals
+        /// written before buckets, where the title keyed the directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket: Option<String>,
     },
-    /// Every check of the seed's run is recorded above.
+    /// Every check of the item's run is recorded above.
     SeedDone {
-        /// The seed.
-        seed: u64,
+        /// The seed or workload.
+        #[serde(flatten)]
+        item: TrialItem,
     },
     /// The campaign stopped before its seeds were all done.
     Stopped {
@@ -85,8 +99,9 @@ pub enum Event {
 /// The check of one crash image, as journaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRecord {
-    /// The seed.
-    pub seed: u64,
+    /// The seed or workload.
+    #[serde(flatten)]
+    pub item: TrialItem,
     /// Where the power was cut.
     pub at: CrashLabel,
     /// Crash model and variant of the image (`snapshot`, `cache:worst`, …).
@@ -106,6 +121,11 @@ impl CheckRecord {
     pub fn title(&self) -> Option<&str> {
         self.failure.as_ref().map(|f| f.title.as_str())
     }
+
+    /// The failure's bucket id ([`Failure::bucket_id`]), if the check failed.
+    pub fn bucket_id(&self) -> Option<String> {
+        self.failure.as_ref().map(Failure::bucket_id)
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +136,7 @@ mod tests {
     #[test]
     fn events_are_one_tagged_json_object_each() {
         let e = Event::Checked(CheckRecord {
-            seed: 3,
+            item: TrialItem::Seed(3),
             at: CrashLabel {
                 point: CrashPoint::AfterOp(7),
                 kind: "fsync".into(),
@@ -134,5 +154,31 @@ mod tests {
         assert!(line.starts_with(r#"{"event":"checked","seed":3,"at":{"point":{"after_op":7}"#));
         assert_eq!(back, e);
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn workload_items_and_old_lines_read_back() {
+        let old = r#"{"event":"failure_saved","seed":4,"title":"t","dir":"failures/t"}"#;
+        let e = Event::SeedDone {
+            item: TrialItem::Workload("mmap-store-fsync".into()),
+        };
+
+        let line = serde_json::to_string(&e).expect("serializes");
+        let back: Event = serde_json::from_str(&line).expect("parses");
+        let old: Event = serde_json::from_str(old).expect("old line parses");
+
+        assert_eq!(
+            line,
+            r#"{"event":"seed_done","workload":"mmap-store-fsync"}"#
+        );
+        assert_eq!(back, e);
+        assert!(matches!(
+            old,
+            Event::FailureSaved {
+                item: TrialItem::Seed(4),
+                bucket: None,
+                ..
+            }
+        ));
     }
 }

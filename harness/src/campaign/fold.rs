@@ -1,8 +1,12 @@
-//! The one fold over a campaign's events: per seed, its last attempt (run, checks, done);
-//! the failure directories written; whether the campaign stopped early. The coordinator
-//! keeps it up to date as it records events (progress, seed completion), `--resume` builds
-//! it from the journal (finished seeds), and the reports and the summary read their totals
-//! from it. A `seed_started` voids the checks of the seed's earlier, interrupted attempt.
+//! The one fold over a campaign's events: per item (seed or workload), its last attempt
+//! (run, checks, done); the failure directory of each bucket; whether the campaign stopped
+//! early. The coordinator keeps it up to date as it records events (progress, item
+//! completion), `--resume` builds it from the journal (finished items), and the reports and
+//! the summary read their totals from it. A `seed_started` voids the checks of the item's
+//! earlier, interrupted attempt.
+//!
+//! Failures are counted twice: every failing check is an *instance*, and instances whose
+//! failures share a bucket ([`crate::trial::bucket::Bucket`]) are one *distinct failure*.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
 use super::events::{CheckRecord, Event};
+use super::item::TrialItem;
 
 /// How a seed's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,23 +57,23 @@ impl SeedState {
     }
 
     /// Its infrastructure problems, one line each (failed run, disagreement, failed checks).
-    pub fn problems(&self, seed: u64) -> Vec<String> {
+    pub fn problems(&self, seed: &TrialItem) -> Vec<String> {
         let mut out = Vec::new();
         match &self.run {
             Some(RunEnd::Failed { verdict, problem }) => {
-                out.push(format!("seed {seed}: {verdict}: {problem}"));
+                out.push(format!("{seed}: {verdict}: {problem}"));
             }
             Some(RunEnd::Done {
                 live_mismatch: Some(m),
                 ..
             }) => out.push(format!(
-                "seed {seed}: the live file system differs from the oracle's no-crash state ({m}): an oracle/agent disagreement, not counted as a kernel bug"
+                "{seed}: the live file system differs from the oracle's no-crash state ({m}): an oracle/agent disagreement, not counted as a kernel bug"
             )),
             _ => {}
         }
         for c in &self.checks {
             if let Some(p) = &c.problem {
-                out.push(format!("seed {seed} {}: {}: {p}", c.at, c.verdict));
+                out.push(format!("{seed} {}: {}: {p}", c.at, c.verdict));
             }
         }
         out
@@ -78,7 +83,7 @@ impl SeedState {
 /// The state of a campaign after its events.
 #[derive(Debug, Clone, Default)]
 pub struct CampaignState {
-    seeds: BTreeMap<u64, SeedState>,
+    seeds: BTreeMap<TrialItem, SeedState>,
     failure_dirs: BTreeMap<String, String>,
     /// Why the campaign last stopped early, if it did (cleared when it starts again).
     pub stopped: Option<String>,
@@ -104,63 +109,88 @@ impl CampaignState {
                 self.starts += 1;
                 self.stopped = None;
             }
-            Event::SeedStarted { seed } => {
-                self.seeds.insert(*seed, SeedState::default());
+            Event::SeedStarted { item } => {
+                self.seeds.insert(item.clone(), SeedState::default());
             }
             Event::RunFailed {
-                seed,
+                item,
                 verdict,
                 problem,
             } => {
-                self.seeds.entry(*seed).or_default().run = Some(RunEnd::Failed {
+                self.seeds.entry(item.clone()).or_default().run = Some(RunEnd::Failed {
                     verdict: *verdict,
                     problem: problem.clone(),
                 });
             }
             Event::RunDone {
-                seed,
+                item,
                 images,
                 live_mismatch,
                 ..
             } => {
-                self.seeds.entry(*seed).or_default().run = Some(RunEnd::Done {
+                self.seeds.entry(item.clone()).or_default().run = Some(RunEnd::Done {
                     images: *images,
                     live_mismatch: live_mismatch.clone(),
                 });
             }
-            Event::Checked(r) => self.seeds.entry(r.seed).or_default().checks.push(r.clone()),
-            Event::FailureSaved { title, dir, .. } => {
+            Event::Checked(r) => self
+                .seeds
+                .entry(r.item.clone())
+                .or_default()
+                .checks
+                .push(r.clone()),
+            Event::FailureSaved {
+                title, dir, bucket, ..
+            } => {
                 self.failure_dirs
-                    .entry(title.clone())
+                    .entry(bucket.clone().unwrap_or_else(|| title.clone()))
                     .or_insert_with(|| dir.clone());
             }
-            Event::SeedDone { seed } => self.seeds.entry(*seed).or_default().done = true,
+            Event::SeedDone { item } => self.seeds.entry(item.clone()).or_default().done = true,
             Event::Stopped { reason } => self.stopped = Some(reason.clone()),
         }
     }
 
-    /// Seeds whose last attempt is complete (`--resume` skips them).
-    pub fn finished_seeds(&self) -> BTreeSet<u64> {
+    /// Items whose last attempt is complete (`--resume` skips them).
+    pub fn finished_items(&self) -> BTreeSet<TrialItem> {
         self.seeds
             .iter()
             .filter(|(_, s)| s.done)
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k.clone())
             .collect()
     }
 
-    /// Every seed seen, with its last attempt.
-    pub fn seeds(&self) -> impl Iterator<Item = (u64, &SeedState)> {
-        self.seeds.iter().map(|(k, s)| (*k, s))
+    /// Every item seen (seeds first, by number; then workloads, by name), with its last
+    /// attempt.
+    pub fn seeds(&self) -> impl Iterator<Item = (&TrialItem, &SeedState)> {
+        self.seeds.iter()
     }
 
-    /// One seed's last attempt.
-    pub fn seed(&self, seed: u64) -> Option<&SeedState> {
-        self.seeds.get(&seed)
+    /// One item's last attempt.
+    pub fn seed(&self, item: &TrialItem) -> Option<&SeedState> {
+        self.seeds.get(item)
     }
 
-    /// The failure directory (`failures/<slug>`) of a failure title, if it was written.
-    pub fn failure_dir(&self, title: &str) -> Option<&str> {
-        self.failure_dirs.get(title).map(String::as_str)
+    /// The failure directory (`failures/<slug>`) of a bucket id (or, in journals written
+    /// before buckets, of a failure title), if it was written.
+    pub fn failure_dir(&self, bucket: &str) -> Option<&str> {
+        self.failure_dirs.get(bucket).map(String::as_str)
+    }
+
+    /// Every failure directory written: bucket id → `failures/<slug>`.
+    pub fn failure_dirs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.failure_dirs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The failing checks of every item's last attempt (finished or not) whose failure is in
+    /// bucket `bucket`, in item order: the instances a bucket's directory lists.
+    pub fn instances<'a>(&'a self, bucket: &'a str) -> impl Iterator<Item = &'a CheckRecord> {
+        self.seeds
+            .values()
+            .flat_map(|s| s.checks.iter())
+            .filter(move |c| c.bucket_id().as_deref() == Some(bucket))
     }
 
     /// Checks of finished seeds (their last attempts), in seed order.
@@ -171,13 +201,16 @@ impl CampaignState {
             .flat_map(|s| s.checks.iter())
     }
 
-    /// Totals of the finished seeds; a failure whose title matches one of `suppressions`
-    /// counts as a known bug, not a failure.
+    /// Totals of the finished items; a failure whose title or bucket id matches one of
+    /// `suppressions` counts as a known bug, not a failure.
     pub fn totals(&self, suppressions: &[regex::Regex]) -> Totals {
         let mut t = Totals::default();
         for (seed, s) in self.seeds.iter().filter(|(_, s)| s.done) {
             t.seeds += 1;
-            let problems = s.problems(*seed);
+            if seed.workload().is_some() {
+                t.workloads += 1;
+            }
+            let problems = s.problems(seed);
             if matches!(s.run, Some(RunEnd::Failed { .. }))
                 || matches!(
                     s.run,
@@ -192,16 +225,16 @@ impl CampaignState {
             t.infra_problems.extend(problems);
             for c in &s.checks {
                 t.checks += 1;
-                let title = c.title();
                 match c.verdict {
                     Verdict::Pass => t.passed += 1,
                     v if v.is_kernel_bug() => {
-                        let title = title.unwrap_or(v.name()).to_owned();
-                        if suppressions.iter().any(|r| r.is_match(&title)) {
-                            t.suppressed.insert(title);
+                        let bucket = c.bucket_id().unwrap_or_else(|| v.name().to_owned());
+                        if is_suppressed(c, suppressions) {
+                            t.suppressed.insert(bucket);
                         } else {
                             t.failures += 1;
-                            t.distinct_failures.insert(title);
+                            *t.bucket_instances.entry(bucket.clone()).or_insert(0) += 1;
+                            t.distinct_failures.insert(bucket);
                         }
                     }
                     _ => t.infra += 1,
@@ -212,36 +245,63 @@ impl CampaignState {
     }
 }
 
+/// Does a suppression match the check's failure title or its bucket id? (Only kernel-bug
+/// verdicts are ever suppressed.)
+pub fn is_suppressed(c: &CheckRecord, suppressions: &[regex::Regex]) -> bool {
+    let Some(f) = c.failure.as_ref().filter(|_| c.verdict.is_kernel_bug()) else {
+        return false;
+    };
+    let bucket = f.bucket_id();
+    suppressions
+        .iter()
+        .any(|r| r.is_match(&f.title) || r.is_match(&bucket))
+}
+
 /// Totals of a campaign.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
-    /// Seeds finished.
+    /// Items finished (seeds and workloads).
     pub seeds: usize,
+    /// Of those, workload files.
+    #[serde(default)]
+    pub workloads: usize,
     /// Crash images checked.
     pub checks: usize,
     /// Checks that passed.
     pub passed: usize,
-    /// Kernel-bug verdicts (not suppressed).
+    /// Kernel-bug verdicts (not suppressed): failure instances.
     pub failures: usize,
     /// Infrastructure problems: failed runs, oracle/agent disagreements, failed checks.
     pub infra: usize,
-    /// Distinct failure titles.
+    /// Distinct failures: the bucket ids of the failure instances.
     pub distinct_failures: BTreeSet<String>,
+    /// Failure instances per bucket id.
+    #[serde(default)]
+    pub bucket_instances: BTreeMap<String, usize>,
     /// Infrastructure problems, one line each.
     pub infra_problems: Vec<String>,
-    /// Failures matching a suppression (known bugs), by title.
+    /// Failures matching a suppression (known bugs), by bucket id.
     pub suppressed: BTreeSet<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trial::bucket::{Bucket, Lost};
     use crate::trial::finding::{CrashLabel, Failure, Signature};
     use workloads::oracle::CrashPoint;
 
+    const S1: TrialItem = TrialItem::Seed(1);
+    const S2: TrialItem = TrialItem::Seed(2);
+
     fn check(seed: u64, verdict: Verdict) -> Event {
+        checked(seed, verdict, 1, None)
+    }
+
+    /// A check of `seed` after op `op`, its failure in a bucket of `mutant`.
+    fn checked(seed: u64, verdict: Verdict, op: usize, mutant: Option<&str>) -> Event {
         let at = CrashLabel {
-            point: CrashPoint::AfterOp(1),
+            point: CrashPoint::AfterOp(op),
             kind: "fsync".into(),
         };
         let failure = verdict.is_kernel_bug().then(|| Failure {
@@ -253,9 +313,17 @@ mod tests {
                 inside: false,
                 kind: "fsync".into(),
             },
+            bucket: Some(Bucket {
+                verdict,
+                promise: Some("fsync".into()),
+                lost: Lost::MmapData,
+                crash_model: "snapshot".into(),
+                filesystem: "ext4".into(),
+                mutant: mutant.map(str::to_owned),
+            }),
         });
         Event::Checked(CheckRecord {
-            seed,
+            item: TrialItem::Seed(seed),
             at,
             model: "snapshot".into(),
             verdict,
@@ -267,7 +335,7 @@ mod tests {
 
     fn ran(seed: u64, images: usize) -> Event {
         Event::RunDone {
-            seed,
+            item: TrialItem::Seed(seed),
             images,
             boot_ms: 1,
             op_micros: 1,
@@ -278,16 +346,16 @@ mod tests {
     #[test]
     fn an_interrupted_attempt_is_not_counted_twice() {
         let events = vec![
-            Event::SeedStarted { seed: 1 },
+            Event::SeedStarted { item: S1 },
             ran(1, 2),
             check(1, Verdict::Pass),
             // killed here; resumed:
-            Event::SeedStarted { seed: 1 },
+            Event::SeedStarted { item: S1 },
             ran(1, 2),
             check(1, Verdict::Pass),
             check(1, Verdict::DataLoss),
-            Event::SeedDone { seed: 1 },
-            Event::SeedStarted { seed: 2 },
+            Event::SeedDone { item: S1 },
+            Event::SeedStarted { item: S2 },
             check(2, Verdict::Pass),
         ];
 
@@ -295,25 +363,25 @@ mod tests {
         let t = s.totals(&[]);
 
         assert_eq!((t.seeds, t.checks, t.passed, t.failures), (1, 2, 1, 1));
-        assert_eq!(s.finished_seeds().into_iter().collect::<Vec<_>>(), vec![1]);
-        assert_eq!(s.seed(2).and_then(SeedState::checks_missing), None);
+        assert_eq!(s.finished_items().into_iter().collect::<Vec<_>>(), vec![S1]);
+        assert_eq!(s.seed(&S2).and_then(SeedState::checks_missing), None);
     }
 
     #[test]
     fn infrastructure_problems_are_counted_and_named() {
         let events = vec![
-            Event::SeedStarted { seed: 1 },
+            Event::SeedStarted { item: S1 },
             Event::RunFailed {
-                seed: 1,
+                item: S1,
                 verdict: Verdict::BootFailed,
                 problem: "QEMU exited".into(),
             },
-            Event::SeedDone { seed: 1 },
-            Event::SeedStarted { seed: 2 },
+            Event::SeedDone { item: S1 },
+            Event::SeedStarted { item: S2 },
             ran(2, 2),
             check(2, Verdict::Timeout),
             check(2, Verdict::Pass),
-            Event::SeedDone { seed: 2 },
+            Event::SeedDone { item: S2 },
         ];
 
         let t = CampaignState::of(&events).totals(&[]);
@@ -327,10 +395,10 @@ mod tests {
     #[test]
     fn suppressed_failures_do_not_count_as_failures() {
         let events = vec![
-            Event::SeedStarted { seed: 1 },
+            Event::SeedStarted { item: S1 },
             ran(1, 1),
             check(1, Verdict::DataLoss),
-            Event::SeedDone { seed: 1 },
+            Event::SeedDone { item: S1 },
         ];
         let re = regex::Regex::new("^data-loss: f0").expect("regex");
 
@@ -342,10 +410,83 @@ mod tests {
     #[test]
     fn seeds_know_how_many_checks_are_missing() {
         let mut s = CampaignState::default();
-        s.apply(&Event::SeedStarted { seed: 4 });
+        s.apply(&Event::SeedStarted {
+            item: TrialItem::Seed(4),
+        });
         s.apply(&ran(4, 2));
         s.apply(&check(4, Verdict::Pass));
 
-        assert_eq!(s.seed(4).and_then(SeedState::checks_missing), Some(1));
+        assert_eq!(
+            s.seed(&TrialItem::Seed(4))
+                .and_then(SeedState::checks_missing),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn instances_of_one_bucket_are_one_distinct_failure() {
+        let events = vec![
+            Event::SeedStarted { item: S1 },
+            ran(1, 3),
+            checked(1, Verdict::DataLoss, 3, Some("m5")),
+            checked(1, Verdict::DataLoss, 5, Some("m5")),
+            checked(1, Verdict::SizeLoss, 5, Some("m5")),
+            Event::SeedDone { item: S1 },
+            Event::SeedStarted { item: S2 },
+            ran(2, 1),
+            checked(2, Verdict::DataLoss, 2, Some("m5")),
+            Event::SeedDone { item: S2 },
+        ];
+
+        let s = CampaignState::of(&events);
+        let t = s.totals(&[]);
+        let bucket = t.distinct_failures.first().cloned().expect("a bucket");
+
+        assert_eq!((t.failures, t.distinct_failures.len()), (4, 2));
+        assert_eq!(s.instances(&bucket).count(), 3);
+    }
+
+    #[test]
+    fn buckets_of_two_mutants_stay_apart_and_suppressions_match_bucket_ids() {
+        let events = vec![
+            Event::SeedStarted { item: S1 },
+            ran(1, 2),
+            checked(1, Verdict::DataLoss, 3, Some("m3")),
+            checked(1, Verdict::DataLoss, 3, Some("m5")),
+            Event::SeedDone { item: S1 },
+        ];
+        let re = regex::Regex::new(r"\(snapshot, ext4, m3\)$").expect("regex");
+
+        let s = CampaignState::of(&events);
+        let all = s.totals(&[]);
+        let known = s.totals(&[re]);
+
+        assert_eq!(all.distinct_failures.len(), 2);
+        assert_eq!((known.failures, known.suppressed.len()), (1, 1));
+        assert!(known.suppressed.iter().all(|b| b.ends_with("m3)")));
+    }
+
+    #[test]
+    fn a_bucket_keys_its_directory_and_old_journals_key_by_title() {
+        let events = vec![
+            Event::FailureSaved {
+                item: S1,
+                title: "t1".into(),
+                dir: "failures/a".into(),
+                bucket: Some("b".into()),
+            },
+            Event::FailureSaved {
+                item: S2,
+                title: "t2".into(),
+                dir: "failures/t2".into(),
+                bucket: None,
+            },
+        ];
+
+        let s = CampaignState::of(&events);
+
+        assert_eq!(s.failure_dir("b"), Some("failures/a"));
+        assert_eq!(s.failure_dir("t2"), Some("failures/t2"));
+        assert_eq!(s.failure_dir("t1"), None);
     }
 }

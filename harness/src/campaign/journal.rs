@@ -182,7 +182,9 @@ mod tests {
     use super::*;
 
     fn started(seed: u64) -> Event {
-        Event::SeedStarted { seed }
+        Event::SeedStarted {
+            item: crate::campaign::item::TrialItem::Seed(seed),
+        }
     }
 
     fn journal_with(dir: &Path, events: &[Event]) -> PathBuf {
@@ -197,13 +199,26 @@ mod tests {
     #[test]
     fn a_journal_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = journal_with(dir.path(), &[started(1), Event::SeedDone { seed: 1 }]);
+        let p = journal_with(
+            dir.path(),
+            &[
+                started(1),
+                Event::SeedDone {
+                    item: crate::campaign::item::TrialItem::Seed(1),
+                },
+            ],
+        );
 
         let (_, events) = JournalWriter::open(&p).expect("reopen");
 
         assert_eq!(events.len(), 3);
         assert!(matches!(events[0], Event::Journal { version: 2, .. }));
-        assert_eq!(events[2], Event::SeedDone { seed: 1 });
+        assert_eq!(
+            events[2],
+            Event::SeedDone {
+                item: crate::campaign::item::TrialItem::Seed(1),
+            }
+        );
     }
 
     #[test]
@@ -231,7 +246,15 @@ mod tests {
     #[test]
     fn a_bad_line_in_the_middle_is_an_error_with_its_number() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = journal_with(dir.path(), &[started(1), Event::SeedDone { seed: 1 }]);
+        let p = journal_with(
+            dir.path(),
+            &[
+                started(1),
+                Event::SeedDone {
+                    item: crate::campaign::item::TrialItem::Seed(1),
+                },
+            ],
+        );
         let text = std::fs::read_to_string(&p).expect("read");
         let damaged = text.replacen("seed_done", "seed_d0ne", 1);
         std::fs::write(&p, damaged).expect("write");

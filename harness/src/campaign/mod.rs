@@ -4,6 +4,8 @@
 //! and the reports. The coordinator owns failure: what it cannot record stops the campaign.
 //!
 //! - [`config`]: the campaign YAML and its bounds.
+//! - [`item`]: what runs (a seed or a workload file) and in which order.
+//! - [`inputs`]: workload files as input: expanded, loaded and validated before any VM.
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
 //! - [`workers`]: workload and checker worker threads.
 
@@ -12,6 +14,8 @@ pub mod config;
 pub mod coordinator;
 pub mod events;
 pub mod fold;
+pub mod inputs;
+pub mod item;
 pub mod journal;
 pub mod workers;
 
@@ -41,8 +45,27 @@ pub struct CampaignEnv {
     pub debug: bool,
     /// Show progress bars (stderr is a TTY).
     pub progress: bool,
-    /// The command line that re-runs one seed, without `--seeds`.
-    pub repro_base: String,
+    /// The workload inputs (name, workload), validated, in the order they run.
+    pub inputs: Vec<(String, workloads::Workload)>,
+    /// The campaign's `config.yaml` in its run directory (for the reproduce commands).
+    pub config_path: PathBuf,
+}
+
+impl CampaignEnv {
+    /// The one command that re-runs an item of this campaign: its workload and planned
+    /// crash points, with the run directory's config.
+    pub fn reproduce(&self, item: &item::TrialItem) -> String {
+        let config = crate::vm::cmdline::shell_quote(&self.config_path.to_string_lossy());
+        match item {
+            item::TrialItem::Seed(s) => {
+                format!("cargo run --release -- repro --config {config} --seed {s}")
+            }
+            item::TrialItem::Workload(n) => format!(
+                "cargo run --release -- repro --config {config} --workload {}",
+                crate::vm::cmdline::shell_quote(n)
+            ),
+        }
+    }
 }
 
 /// Why a campaign could not go on.

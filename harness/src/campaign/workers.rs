@@ -1,9 +1,10 @@
-//! The campaign's worker threads. Workload workers draw seeds, run each seed's trial
-//! (workload VM, crash images) and queue the images; checker workers each own one checker VM
+//! The campaign's worker threads. Workload workers draw items (a workload file or a seed),
+//! run each item's trial (workload VM, crash images) and queue the images; checker workers each own one checker VM
 //! and check images. Both report to the coordinator as [`WorkerMsg`]s and stop as soon as
 //! the [`Stop`] says so: a stopped campaign draws no seed and boots no VM, and every crash
 //! image still queued is dropped (which deletes it).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -15,9 +16,9 @@ use workloads::generator::{generate, Profile};
 use workloads::oracle::{FsRules, Verdict};
 use workloads::{OpOutcome, Workload};
 
-use super::budget::SeedSource;
 use super::config::CampaignConfig;
 use super::events::Event;
+use super::item::{ItemSource, TrialItem};
 use super::CampaignEnv;
 use crate::checker::Checker;
 use crate::rundir::RunDir;
@@ -58,7 +59,9 @@ impl Stop {
 
 /// One crash image to check, with what its check needs. Dropping it deletes the image.
 pub struct CheckJob {
-    /// The seed.
+    /// The seed or workload.
+    pub item: TrialItem,
+    /// The seed of its crash plan (the seed, or the workload's `seed`).
     pub seed: u64,
     /// Its workload.
     pub workload: Arc<Workload>,
@@ -101,8 +104,10 @@ pub struct Shared<'a> {
     pub setup: &'a TrialSetup,
     /// The run directory.
     pub run: &'a RunDir,
-    /// Where seeds come from.
-    pub seeds: &'a Mutex<SeedSource>,
+    /// Where items come from.
+    pub seeds: &'a Mutex<ItemSource>,
+    /// The workload inputs, by name (validated before any VM booted).
+    pub inputs: &'a BTreeMap<String, Arc<Workload>>,
     /// Whether to go on.
     pub stop: &'a Stop,
     /// To the coordinator.
@@ -115,8 +120,8 @@ impl Shared<'_> {
         self.events.send(msg).is_ok()
     }
 
-    /// The next seed, unless the campaign stops or the disk is too full to record it.
-    fn next_seed(&self) -> Option<u64> {
+    /// The next item, unless the campaign stops or the disk is too full to record it.
+    fn next_item(&self) -> Option<TrialItem> {
         if !self.stop.may_draw() {
             return None;
         }
@@ -139,11 +144,11 @@ impl Shared<'_> {
                 return None;
             }
         }
-        self.seeds.lock().ok()?.next_seed()
+        self.seeds.lock().ok()?.next_item()
     }
 }
 
-/// A workload worker: takes seeds until none are left or the campaign stops.
+/// A workload worker: takes items until none are left or the campaign stops.
 pub fn workload_worker(shared: &Shared<'_>, jobs: &Sender<CheckJob>, worker: usize) {
     let Ok(profile) = shared.cfg.profile.parse::<Profile>() else {
         shared.tell(WorkerMsg::Fatal {
@@ -151,26 +156,48 @@ pub fn workload_worker(shared: &Shared<'_>, jobs: &Sender<CheckJob>, worker: usi
         });
         return;
     };
-    while let Some(seed) = shared.next_seed() {
-        let span = tracing::info_span!("seed", seed, worker);
+    while let Some(item) = shared.next_item() {
+        let span = tracing::info_span!("item", %item, worker);
         let _e = span.enter();
-        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { seed }))
-            || !run_seed(shared, jobs, seed, profile)
+        let workload = match &item {
+            TrialItem::Seed(seed) => Arc::new(generate(*seed, profile)),
+            TrialItem::Workload(name) => match shared.inputs.get(name) {
+                Some(w) => w.clone(),
+                None => {
+                    shared.tell(WorkerMsg::Fatal {
+                        cause: format!("{item}: not among the campaign's workload inputs"),
+                    });
+                    return;
+                }
+            },
+        };
+        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { item: item.clone() }))
+            || !run_item(shared, jobs, &item, workload)
         {
             return;
         }
     }
 }
 
-/// Run one seed; `false` when the worker must stop.
-fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Profile) -> bool {
-    let workload = Arc::new(generate(seed, profile));
+/// The seed of an item's crash plan: the seed itself, or the workload's `seed`.
+pub fn plan_seed(item: &TrialItem, workload: &Workload) -> u64 {
+    item.seed().unwrap_or(workload.seed)
+}
+
+/// Run one item; `false` when the worker must stop.
+fn run_item(
+    shared: &Shared<'_>,
+    jobs: &Sender<CheckJob>,
+    item: &TrialItem,
+    workload: Arc<Workload>,
+) -> bool {
+    let seed = plan_seed(item, &workload);
     let plan = trial::plan::plan(&workload, &shared.cfg.crash_points, seed);
-    let seed_dir = match shared.run.write_workload(seed, &workload) {
+    let seed_dir = match shared.run.write_workload(item, &workload) {
         Ok(d) => d,
         Err(e) => {
             shared.tell(WorkerMsg::Fatal {
-                cause: format!("seed {seed}: {e}"),
+                cause: format!("{item}: {e}"),
             });
             return false;
         }
@@ -180,7 +207,7 @@ fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Pr
         &workload,
         &plan,
         &seed_dir,
-        &format!("work-{seed}"),
+        &format!("work-{}", item.short()),
     );
     if shared.stop.aborted() {
         return false;
@@ -189,7 +216,7 @@ fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Pr
         Ok(r) => r,
         Err(e) if e.is_disk_full() => {
             shared.tell(WorkerMsg::Fatal {
-                cause: format!("seed {seed}: {e}"),
+                cause: format!("{item}: {e}"),
             });
             return false;
         }
@@ -202,7 +229,7 @@ fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Pr
                 return false;
             }
             return shared.tell(WorkerMsg::Record(Event::RunFailed {
-                seed,
+                item: item.clone(),
                 verdict: infra_verdict(&e),
                 problem: first_line(&e),
             }));
@@ -212,7 +239,7 @@ fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Pr
     let images = run.images.len();
     let outcomes = Arc::new(run.outcomes);
     let told = shared.tell(WorkerMsg::Record(Event::RunDone {
-        seed,
+        item: item.clone(),
         images,
         boot_ms: u64::try_from(run.boot.as_millis()).unwrap_or(u64::MAX),
         op_micros: run.op_micros,
@@ -220,6 +247,7 @@ fn run_seed(shared: &Shared<'_>, jobs: &Sender<CheckJob>, seed: u64, profile: Pr
     }));
     for image in run.images {
         let job = CheckJob {
+            item: item.clone(),
             seed,
             workload: workload.clone(),
             outcomes: outcomes.clone(),
@@ -304,7 +332,8 @@ fn check(
     let Some(ck) = checker.as_mut() else {
         return Ok(Err((Verdict::AgentLost, format!("{name} vanished"))));
     };
-    match trial::check_image(ck, &job.workload, &job.outcomes, &job.image, rules) {
+    let mutant = shared.cfg.mutant.as_deref();
+    match trial::check_image(ck, &job.workload, &job.outcomes, &job.image, rules, mutant) {
         Ok(judged) => Ok(Ok(judged)),
         Err(e) if e.is_disk_full() => Err(format!("{name}: {e}")),
         Err(e) => {

@@ -102,7 +102,14 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut passed = 0;
     for image in &traced.images {
-        let judged = trial::check_image(&mut checker, &workload, &traced.outcomes, image, &rules)?;
+        let judged = trial::check_image(
+            &mut checker,
+            &workload,
+            &traced.outcomes,
+            image,
+            &rules,
+            None,
+        )?;
         if judged.failure.is_none() {
             passed += 1;
         }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::exit;
 use crate::cache::cache_root;
 use crate::campaign::config::{CampaignConfig, CrashModel};
+use crate::campaign::inputs::WorkloadInput;
 use crate::campaign::{run_campaign, CampaignEnv, CampaignError};
 use crate::image::{self, golden_image, ImageOptions};
 use crate::rundir::{RunDir, RunInfo};
@@ -25,9 +26,13 @@ pub struct CampaignArgs {
     /// Run directory (default: `<output>/<timestamp>` from the config).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Seeds, "A..B" (B exclusive), "A..=B" or "1,2,7".
+    /// Seeds, "A..B" (B exclusive), "A..=B" or "1,2,7"; "" for none.
     #[arg(long)]
     pub seeds: Option<String>,
+    /// Crash-test this workload file, or every *.yaml of this directory (repeatable;
+    /// replaces the config's `workloads`). Without --seeds, only the workloads run.
+    #[arg(long = "workload", value_name = "PATH")]
+    pub workloads: Vec<PathBuf>,
     /// Load this mutant (m1..m7) in workload VMs.
     #[arg(long)]
     pub mutant: Option<String>,
@@ -58,6 +63,9 @@ pub struct CampaignArgs {
     /// Also write JUnit XML (one testcase per seed) to this file.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// The kernel (overrides the config's `kernel`).
+    #[command(flatten)]
+    pub kernel: super::KernelArgs,
 }
 
 /// The config file's config with the flags applied; `None` when neither a file nor a flag
@@ -72,6 +80,12 @@ fn configured(args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
 }
 
 fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<CampaignConfig> {
+    if !args.workloads.is_empty() {
+        cfg.workloads = args.workloads.clone();
+        if args.seeds.is_none() {
+            cfg.seeds = String::new();
+        }
+    }
     if let Some(s) = &args.seeds {
         cfg.seeds = s.clone();
     }
@@ -98,6 +112,9 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(a) = args.accel {
         cfg.accel = a;
+    }
+    if let Some(k) = args.kernel.spec()? {
+        cfg.kernel = Some(k);
     }
     cfg.validate("command line")?;
     Ok(cfg)
@@ -182,6 +199,12 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         Ok(c) => c,
         Err(e) => return usage(&format!("{e:#}")),
     };
+    // Workload inputs are validated before any VM boots: a new campaign reads the files, a
+    // resumed one the copies in its run directory.
+    let inputs = match workload_inputs(&cfg, &run, args.resume) {
+        Ok(i) => i,
+        Err(e) => return usage(&e),
+    };
     let cache_model = cfg.crash_model == CrashModel::Cache;
     if cache_model && cfg.accel == crate::vm::AccelChoice::Kvm {
         return usage(
@@ -190,15 +213,13 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         );
     }
     let cache = cache_root();
-    let img = match image::build_image(&ImageOptions {
+    let (img, _) = image::build_image(&ImageOptions {
         cache: cache.clone(),
-        kernel_deb: cfg.kernel_deb.clone(),
+        kernel: cfg.kernel.clone().unwrap_or_default(),
+        wants: cfg.kernel_wants(),
         modules: cfg.modules.clone(),
-    }) {
-        Ok((img, _)) => img,
-        Err(e @ image::ImageError::ModuleUnfit { .. }) => return usage(&e),
-        Err(e) => return Err(anyhow::Error::new(e).context("building the guest image")),
-    };
+    })
+    .context("building the guest image")?;
     let accel = if cache_model {
         crate::vm::accel::AccelDecision {
             accel: crate::vm::Accel::Tcg,
@@ -254,6 +275,10 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     }
     let run = RunDir::create(&dir).context("creating the run directory")?;
     if !args.resume {
+        if let Some(list) = inputs.new_inputs().filter(|l| !l.is_empty()) {
+            run.write_workload_inputs(list)
+                .context("copying the workload inputs into the run directory")?;
+        }
         run.write_config(&cfg).context("writing config.yaml")?;
     }
     run.write_run_info(&info)
@@ -266,11 +291,13 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         dir: dir.clone(),
         debug,
         progress: std::io::stderr().is_terminal(),
-        repro_base: repro_base(&dir),
+        inputs: inputs.into_named(),
+        config_path: dir.join(crate::rundir::CONFIG),
     };
     let (workers, checkers) = cfg.parallelism();
     eprintln!(
-        "campaign: {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
+        "campaign: {} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
+        env.inputs.len(),
         cfg.seed_list().len(),
         cfg.profile,
         cfg.filesystem,
@@ -310,14 +337,52 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     })
 }
 
-/// The command that re-runs one seed of this campaign (append the seed number): its
-/// generated workload and planned crash points, with the run directory's config.
-fn repro_base(dir: &Path) -> String {
-    let config = dir.join(crate::rundir::CONFIG);
-    format!(
-        "cargo run --release -- repro --config {} --seed",
-        crate::vm::cmdline::shell_quote(&config.to_string_lossy()),
-    )
+/// The workload inputs of a campaign: read from the files (new) or the run directory's
+/// copies (resume).
+enum WorkloadInputs {
+    New(Vec<WorkloadInput>),
+    Recorded(Vec<crate::rundir::items::RecordedWorkload>),
+}
+
+impl WorkloadInputs {
+    /// The new inputs (nothing for a resume, whose inputs are already recorded).
+    fn new_inputs(&self) -> Option<&Vec<WorkloadInput>> {
+        match self {
+            WorkloadInputs::New(l) => Some(l),
+            WorkloadInputs::Recorded(_) => None,
+        }
+    }
+
+    fn into_named(self) -> Vec<(String, workloads::Workload)> {
+        match self {
+            WorkloadInputs::New(l) => l.into_iter().map(|w| (w.name, w.workload)).collect(),
+            WorkloadInputs::Recorded(l) => {
+                l.into_iter().map(|w| (w.input.name, w.workload)).collect()
+            }
+        }
+    }
+}
+
+/// Load and validate the workload inputs, or the message naming the bad file.
+fn workload_inputs(
+    cfg: &CampaignConfig,
+    run: &RunDir,
+    resume: bool,
+) -> Result<WorkloadInputs, String> {
+    if resume {
+        let recorded = run.read_workload_inputs().map_err(|e| e.to_string())?;
+        if recorded.is_empty() != cfg.workloads.is_empty() {
+            return Err(format!(
+                "--resume: config.yaml lists workloads but {} is missing or empty",
+                run.workloads_json().display()
+            ));
+        }
+        return Ok(WorkloadInputs::Recorded(recorded));
+    }
+    let pmem = cfg.pmem_bytes().unwrap_or(u64::MAX);
+    crate::campaign::inputs::load_all(&cfg.workloads, pmem)
+        .map(WorkloadInputs::New)
+        .map_err(|e| e.to_string())
 }
 
 fn chrono_stamp() -> String {

@@ -4,7 +4,7 @@ use anyhow::Context;
 
 use super::ImageArgs;
 use crate::cache::cache_root;
-use crate::image::{self, golden_image, GuestImage, ImageOptions};
+use crate::image::{self, golden_image, GuestImage, ImageOptions, Wants};
 use crate::vm::accel::AccelDecision;
 use crate::vm::resolve_accel;
 
@@ -17,20 +17,25 @@ pub fn prepare(
     let cache = cache_root();
     let opts = ImageOptions {
         cache: cache.clone(),
-        kernel_deb: args.kernel_deb.clone(),
+        kernel: args.kernel.spec()?.unwrap_or_default(),
+        wants: Wants {
+            filesystems: args.filesystems.clone(),
+            mutants: false,
+        },
         modules: Vec::new(),
     };
     let (img, fresh) = image::build_image(&opts).context("building the guest image")?;
     eprintln!(
-        "image {} ({}): kernel {}, initramfs {:.1} MiB, mutant module {}, {}",
+        "image {} ({}): kernel {} ({}), initramfs {:.1} MiB, mutant module {}, {}",
         img.hash,
         img.dir.display(),
         img.kernel_version,
+        img.kernel_source,
         img.initramfs_bytes as f64 / (1 << 20) as f64,
         if img.has_mutant_module {
             "yes"
         } else {
-            "no (linux-headers missing)"
+            "no (no usable linux-headers or Module.symvers for this kernel)"
         },
         if fresh { "built" } else { "cached" }
     );

@@ -100,5 +100,13 @@ pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
          standalone reproducer: see the comment at the top of {0}/repro.c",
         fd.dir.display()
     );
+    println!(
+        "keep it as a regression spec (ci/regression.yaml crash-tests every spec):\n  {}",
+        crate::triage::driver::add_spec_command(
+            &fd.dir.join("minimal.yaml"),
+            &crate::triage::driver::minimal_name(&fd),
+            &crate::cache::workspace_root().join("workloads/specs"),
+        )
+    );
     Ok(exit::FAILURE)
 }

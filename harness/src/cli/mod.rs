@@ -5,6 +5,7 @@ mod bench_cmd;
 mod bench_trace;
 mod campaign_cmd;
 mod image_cmd;
+mod kernel_cmd;
 mod minimize_cmd;
 mod report_cmd;
 mod repro_cmd;
@@ -19,13 +20,15 @@ pub use bench_cmd::bench_checker;
 pub use bench_trace::{bench_trace, BenchTraceArgs};
 pub use campaign_cmd::{campaign, CampaignArgs};
 pub use image_cmd::image_build;
+pub use kernel_cmd::{kernel_kconfig, kernel_list};
 pub use minimize_cmd::{minimize, MinimizeArgs};
 pub use report_cmd::{report, ReportArgs};
 pub use repro_cmd::{repro, ReproArgs, TriageOptions};
 pub use vm_cmd::vm_smoke;
 pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
 
-use crate::image::Filesystem;
+use crate::image::kernel::KernelSpecError;
+use crate::image::{Filesystem, ImageError, KernelSpec};
 use crate::vm::AccelChoice;
 
 /// A `--mutant` argument: `none` (or empty) is the stock kernel.
@@ -95,6 +98,25 @@ pub enum Command {
         #[command(subcommand)]
         action: WorkloadAction,
     },
+    /// Kernels: the cached ones, and preparing a build tree's config.
+    Kernel {
+        /// What to do.
+        #[command(subcommand)]
+        action: KernelAction,
+    },
+}
+
+/// `kernel` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KernelAction {
+    /// List the cached kernels: release, where it came from, headers (mutants) yes/no.
+    List,
+    /// Turn on in a build tree's .config every option powercut needs (through the tree's
+    /// scripts/config), then `make olddefconfig`; then build it and pass it to --kernel.
+    Kconfig {
+        /// The kernel source/build tree (with a .config).
+        tree: PathBuf,
+    },
 }
 
 /// `image` subcommands.
@@ -147,12 +169,60 @@ pub enum VmAction {
     Smoke(ImageArgs),
 }
 
+/// `--kernel SPEC` and `--modules DIR`: the kernel under test.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KernelArgs {
+    /// The kernel to test: a Debian .deb (classic, or the split linux-binary +
+    /// linux-modules packages: repeat --kernel or separate them with commas), a directory of
+    /// .deb files, a kernel build tree, a bzImage (with --modules), or the release of a
+    /// kernel `ci/setup --kernels` cached (`powercut kernel list`). Default: the newest
+    /// linux-image .deb in the cache's kernel/ directory. `--kernel-deb` is an alias.
+    #[arg(long = "kernel", alias = "kernel-deb", value_name = "SPEC")]
+    pub kernel: Vec<String>,
+    /// The installed modules of a --kernel bzImage or build tree: lib/modules/<release>,
+    /// or the INSTALL_MOD_PATH holding it. Without it, a build tree's modules are installed
+    /// into the cache with `make modules_install`.
+    #[arg(long = "modules", value_name = "DIR")]
+    pub modules: Option<PathBuf>,
+}
+
+impl KernelArgs {
+    /// The spec the flags give, if any.
+    pub fn spec(&self) -> Result<Option<KernelSpec>, KernelSpecError> {
+        let spec = match (self.kernel.is_empty(), &self.modules) {
+            (true, None) => return Ok(None),
+            (true, Some(_)) => KernelSpec::parse("")?,
+            (false, _) => KernelSpec::parse(&self.kernel.join(","))?,
+        };
+        match &self.modules {
+            Some(dir) => spec.with_modules(dir.clone()).map(Some),
+            None => Ok(Some(spec)),
+        }
+    }
+}
+
+/// The exit code of a command that failed with `e`: bad input (a kernel that cannot be
+/// used as given, a missing config option) is [`exit::USAGE`], anything else
+/// [`exit::INFRA`].
+pub fn exit_code_of(e: &anyhow::Error) -> i32 {
+    let bad_input = e.chain().any(|c| {
+        c.downcast_ref::<ImageError>()
+            .is_some_and(ImageError::is_bad_input)
+            || c.downcast_ref::<KernelSpecError>().is_some()
+    });
+    if bad_input {
+        exit::USAGE
+    } else {
+        exit::INFRA
+    }
+}
+
 /// Options shared by commands that need a guest image.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImageArgs {
-    /// Kernel package (.deb); default: the newest in the cache's kernel/ directory.
-    #[arg(long)]
-    pub kernel_deb: Option<PathBuf>,
+    /// The kernel.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     /// Accelerator.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelChoice,

@@ -1,4 +1,4 @@
-//! `powercut repro <failure-dir | --seed N>`, and the setup `repro` and `minimize` share:
+//! `powercut repro <failure-dir | --seed N | --workload NAME>`, and the setup `repro` and `minimize` share:
 //! which config, mutant, kernel image and golden pmem a failure is re-run with.
 
 use std::path::{Path, PathBuf};
@@ -30,9 +30,9 @@ pub struct TriageOptions {
     /// ci/smoke.yaml.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Kernel package (.deb); default: the config's, else the newest in the cache.
-    #[arg(long)]
-    pub kernel_deb: Option<PathBuf>,
+    /// The kernel; default: the config's, else the newest package in the cache.
+    #[command(flatten)]
+    pub kernel: super::KernelArgs,
     /// Accelerator; default: the config's.
     #[arg(long, value_enum)]
     pub accel: Option<AccelChoice>,
@@ -42,11 +42,16 @@ pub struct TriageOptions {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReproArgs {
     /// Failure directory (`<run>/failures/<slug>/`).
-    #[arg(required_unless_present = "seed", conflicts_with = "seed")]
+    #[arg(required_unless_present_any = ["seed", "workload"], conflicts_with_all = ["seed", "workload"])]
     pub failure_dir: Option<PathBuf>,
     /// Re-run the generated workload of this seed with its planned crash points instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "workload")]
     pub seed: Option<u64>,
+    /// Re-run a workload with its planned crash points instead: the name of a workload input
+    /// of the campaign whose `--config <run>/config.yaml` is given (its copy in the run
+    /// directory), or a workload file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub workload: Option<String>,
     /// Number of runs.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
@@ -140,17 +145,27 @@ pub(super) fn prepare(
             return Ok(Err(exit::USAGE));
         }
     }
+    let kernel = match opts.kernel.spec() {
+        Ok(k) => k.or_else(|| cfg.kernel.clone()).unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Err(exit::USAGE));
+        }
+    };
+    let mut wants = cfg.kernel_wants();
+    wants.mutants = mutant.is_some();
     let cache = cache_root();
     let (img, _) = image::build_image(&ImageOptions {
         cache: cache.clone(),
-        kernel_deb: opts.kernel_deb.clone().or_else(|| cfg.kernel_deb.clone()),
+        kernel,
+        wants,
         modules: cfg.modules.clone(),
     })
     .context("building the guest image")?;
     if let Some((hash, kernel)) = fd.and_then(campaign_image) {
         if kernel != img.kernel_version {
             eprintln!(
-                "warning: the failure was found on kernel {kernel}, this run uses {}: pass the campaign's --kernel-deb to re-run on the same kernel",
+                "warning: the failure was found on kernel {kernel}, this run uses {}: pass the campaign's --kernel to re-run on the same kernel",
                 img.kernel_version
             );
         } else if hash != img.hash {
@@ -207,6 +222,31 @@ fn campaign_image(fd: &FailureDir) -> Option<(String, String)> {
     Some((info.image, info.kernel))
 }
 
+/// The workload of `repro --workload`: a workload input of the campaign whose `config.yaml`
+/// is `config` (its copy in the run directory), else a workload file; validated and checked
+/// against the pmem size.
+fn workload_arg(
+    name: &str,
+    config: Option<&Path>,
+    cfg: &CampaignConfig,
+) -> Result<workloads::Workload, String> {
+    let w = if Path::new(name).is_file() {
+        workloads::spec::load_workload(Path::new(name)).map_err(|e| e.to_string())?
+    } else {
+        let Some(config) = config else {
+            return Err(format!(
+                "--workload {name}: no such file, and no --config <run>/config.yaml to find a workload input of that name in"
+            ));
+        };
+        crate::rundir::items::run_of_config(config)
+            .read_workload_copy(name)
+            .map_err(|e| format!("--workload {name}: {e}"))?
+    };
+    workloads::spec::check_fits(&w, cfg.pmem_mib.saturating_mul(1 << 20))
+        .map_err(|e| e.to_string())?;
+    Ok(w)
+}
+
 /// `powercut repro`: exit 1 when the failure came back at least once (the bug is real),
 /// 0 when it never did (flaky), 69 when no run completed.
 pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
@@ -248,18 +288,39 @@ pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
             session.stop();
             (r, Some(fd.dir.clone()))
         }
-        (None, Some(seed)) => {
-            let profile: Profile = match p.cfg.profile.parse() {
-                Ok(pr) => pr,
-                Err(e) => {
-                    eprintln!("error: {e}");
+        (None, seed) => {
+            let (workload, seed) = match (seed, &args.workload) {
+                (Some(seed), _) => match p.cfg.profile.parse::<Profile>() {
+                    Ok(pr) => (generate(seed, pr), seed),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(exit::USAGE);
+                    }
+                },
+                (None, Some(name)) => {
+                    match workload_arg(name, args.env.config.as_deref(), &p.cfg) {
+                        Ok(w) => {
+                            let s = w.seed;
+                            (w, s)
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return Ok(exit::USAGE);
+                        }
+                    }
+                }
+                (None, None) => {
+                    eprintln!("error: give a failure directory, --seed N or --workload NAME");
                     return Ok(exit::USAGE);
                 }
             };
-            let workload = generate(seed, profile);
             let plan = plan(&workload, &p.cfg.crash_points, seed);
             eprintln!(
-                "repro: seed {seed} ({} ops, {} crash points), mutant {mutant_name}, {} runs",
+                "repro: {} ({} ops, {} crash points), mutant {mutant_name}, {} runs",
+                args.workload.as_ref().map_or_else(
+                    || format!("seed {seed}"),
+                    |_| format!("workload {}", workload.name)
+                ),
                 workload.ops.len(),
                 plan.images(),
                 args.runs
@@ -275,10 +336,6 @@ pub fn repro(args: &ReproArgs, debug: bool) -> anyhow::Result<i32> {
             );
             session.stop();
             (r, args.output.clone())
-        }
-        (None, None) => {
-            eprintln!("error: give a failure directory or --seed N");
-            return Ok(exit::USAGE);
         }
     };
     if let Some(dir) = out_dir {

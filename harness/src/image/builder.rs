@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::initramfs::{InitramfsTree, GUEST_PROGRAMS};
-use super::kernel::{self, GuestKernel, GUEST_MODULES};
+use super::kernel::config::missing_options;
+use super::kernel::needs::{parse_builtin, plan_modules};
+use super::kernel::{self, GuestKernel, KernelConfig, KernelSpec, Wants};
 use super::modules::{module_name, ModuleDeps};
 use super::user_modules::{self, BuiltModule, ModuleRecord, ModuleSpec};
 use super::{agent, ImageError};
@@ -23,10 +25,24 @@ const IMAGE_FORMAT: u32 = 1;
 pub struct ImageOptions {
     /// Cache root (see [`crate::cache::cache_root`]).
     pub cache: PathBuf,
-    /// Kernel package to use; default: the newest in `<cache>/kernel/`.
-    pub kernel_deb: Option<PathBuf>,
+    /// The kernel (`--kernel`); the default is the newest package in `<cache>/kernel/`.
+    pub kernel: KernelSpec,
+    /// What the kernel will be used for: which config options it must have.
+    pub wants: Wants,
     /// The user's own modules (`--module`), shipped in the image and loaded in workload VMs.
     pub modules: Vec<ModuleSpec>,
+}
+
+impl ImageOptions {
+    /// The default kernel, for ext4 on the stock kernel.
+    pub fn new(cache: &Path) -> Self {
+        ImageOptions {
+            cache: cache.to_owned(),
+            kernel: KernelSpec::default(),
+            wants: Wants::default(),
+            modules: Vec::new(),
+        }
+    }
 }
 
 /// A built guest image in the cache.
@@ -51,6 +67,18 @@ pub struct GuestImage {
     /// The user's own modules in the image (`/lib/modules/user/<name>.ko`), in load order.
     #[serde(default)]
     pub user_modules: Vec<ModuleRecord>,
+    /// Where the kernel came from (`build tree /src/linux`, `cached: debian sid …`).
+    #[serde(default)]
+    pub kernel_source: String,
+    /// Was the kernel's config checked when the image was built? If not (a bzImage
+    /// without one), the first boot checks `/proc/config.gz`.
+    #[serde(default = "checked_by_default")]
+    pub kernel_config_checked: bool,
+}
+
+/// Images from before the field existed were built from Debian packages (with a config).
+fn checked_by_default() -> bool {
+    true
 }
 
 impl GuestImage {
@@ -69,29 +97,24 @@ impl GuestImage {
 /// Build (or find in the cache) the guest image for `opts`. Returns the image and whether it
 /// was freshly built.
 pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError> {
-    let deb = match &opts.kernel_deb {
-        Some(p) => p.clone(),
-        None => kernel::find_kernel_deb(&opts.cache.join("kernel"))?,
-    };
-    if !deb.exists() {
-        return Err(ImageError::KernelMissing { dir: deb });
+    let kernel = kernel::resolve(&opts.kernel, &opts.cache)?;
+    let config = kernel.read_config()?;
+    if let Some(cfg) = &config {
+        check_kernel_config(cfg, &opts.wants, &kernel.version, kernel.config.as_deref())?;
     }
-    let kernel = kernel::unpack_deb(&deb, &opts.cache.join("kernels"))?;
     let workspace = crate::cache::workspace_root();
     let agent_bin = agent::build_agent(&workspace)?;
-    let mutant = super::mutant::build_mutant(&kernel.version, &workspace, &opts.cache)?;
-    let taken: Vec<String> = GUEST_MODULES
-        .iter()
-        .map(|m| (*m).to_owned())
-        .chain(["powercut_mutant".to_owned()])
-        .collect();
-    let user = user_modules::prepare_modules(
-        &opts.modules,
-        &kernel.version,
-        &super::mutant::headers_dir(&kernel.version),
-        &opts.cache,
-        &taken,
-    )?;
+    let kprobes = config.as_ref().is_none_or(|c| c.enabled("CONFIG_KPROBES"));
+    let mutant = if kprobes {
+        super::mutant::build_mutant(&kernel, &workspace, &opts.cache)?
+    } else {
+        tracing::warn!(
+            "kernel {} has no CONFIG_KPROBES: no mutant module",
+            kernel.version
+        );
+        None
+    };
+    let user = user_modules::prepare_modules(&opts.modules, &kernel, &opts.cache)?;
 
     let staging_parent = opts.cache.join("tmp");
     std::fs::create_dir_all(&staging_parent).map_err(|e| ImageError::io(&staging_parent, e))?;
@@ -100,7 +123,13 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         .tempdir_in(&staging_parent)
         .map_err(|e| ImageError::io(&staging_parent, e))?;
     let mut tree = InitramfsTree::new(staging.path())?;
-    stage(&mut tree, &kernel, &agent_bin, mutant.as_deref())?;
+    stage(
+        &mut tree,
+        &kernel,
+        config.as_ref(),
+        &agent_bin,
+        mutant.as_deref(),
+    )?;
     stage_user_modules(&tree, &user)?;
 
     let hash = hash_tree(staging.path(), &kernel)?;
@@ -142,6 +171,8 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         has_mutant_module: mutant.is_some(),
         user_modules: user.iter().map(BuiltModule::record).collect(),
         dir: dir.clone(),
+        kernel_source: format!("{} {}", kernel.origin, kernel.source.display()),
+        kernel_config_checked: config.is_some(),
     };
     let manifest = GuestImage::manifest_path(&dir);
     let json = serde_json::to_string_pretty(&img).map_err(|e| ImageError::Tool {
@@ -152,9 +183,28 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
     Ok((img, true))
 }
 
+/// Refuse a kernel whose config lacks an option `wants` needs, naming every one and why.
+pub fn check_kernel_config(
+    config: &KernelConfig,
+    wants: &Wants,
+    kernel: &str,
+    from: Option<&Path>,
+) -> Result<(), ImageError> {
+    let missing = missing_options(config, wants);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ImageError::KernelConfig {
+        kernel: kernel.to_owned(),
+        config: from.map_or_else(|| PathBuf::from("/proc/config.gz"), Path::to_owned),
+        missing: missing.iter().map(ToString::to_string).collect(),
+    })
+}
+
 fn stage(
     tree: &mut InitramfsTree,
     kernel: &GuestKernel,
+    config: Option<&KernelConfig>,
     agent_bin: &Path,
     extra_module: Option<&Path>,
 ) -> Result<(), ImageError> {
@@ -174,12 +224,19 @@ fn stage(
     let dep_path = kernel.modules_dir.join("modules.dep");
     let dep_text = std::fs::read_to_string(&dep_path).map_err(|e| ImageError::io(&dep_path, e))?;
     let deps = ModuleDeps::parse(&dep_text);
-    let order = deps
-        .resolve(GUEST_MODULES)
-        .map_err(|missing| ImageError::ModulesMissing {
+    let builtin = std::fs::read_to_string(kernel.modules_dir.join("modules.builtin"))
+        .map(|t| parse_builtin(&t))
+        .unwrap_or_default();
+    let plan =
+        plan_modules(config, &deps, &builtin).map_err(|missing| ImageError::ModulesMissing {
             version: kernel.version.clone(),
-            missing,
+            missing: missing
+                .into_iter()
+                .map(|m| format!("{}: {}", m.name, m.why))
+                .collect(),
         })?;
+    tracing::debug!(built_in = ?plan.built_in, skipped = ?plan.skipped, "guest modules");
+    let order = plan.load;
     let mut list = String::new();
     for rel in &order {
         let name = format!("{}.ko", module_name(rel));

@@ -184,6 +184,12 @@ pub fn golden_image(
         cause: Box::new(e),
     };
     let mut vm = Vm::boot(&spec).map_err(wrap)?;
+    if !image.kernel_config_checked {
+        if let Err(e) = check_running_config(&mut vm, image, fs) {
+            vm.kill();
+            return Err(e);
+        }
+    }
     let res = (|| -> Result<(), VmError> {
         vm.run("test -b /dev/pmem0 || { echo 'no /dev/pmem0 (nd_pmem/pfn setup failed)' >&2; exit 1; }")?;
         vm.run(fs.mkfs_command())?;
@@ -201,6 +207,30 @@ pub fn golden_image(
     vm.shutdown().map_err(wrap)?;
     std::fs::rename(&pmem, &golden.path).map_err(|e| ImageError::io(&golden.path, e))?;
     Ok(golden)
+}
+
+/// The last resort for a kernel that came without its config: read the running guest's
+/// `/proc/config.gz` (CONFIG_IKCONFIG_PROC) and check it like a config file.
+fn check_running_config(vm: &mut Vm, image: &GuestImage, fs: Filesystem) -> Result<(), ImageError> {
+    let text = vm
+        .run("zcat /proc/config.gz 2>/dev/null || true")
+        .map_err(|e| ImageError::Golden {
+            fs: fs.name().into(),
+            cause: Box::new(e),
+        })?;
+    let config = super::KernelConfig::parse(&text);
+    if config.is_empty() {
+        tracing::warn!(
+            "kernel {} came without a config and has no /proc/config.gz: its options are not checked",
+            image.kernel_version
+        );
+        return Ok(());
+    }
+    let wants = super::Wants {
+        filesystems: vec![fs],
+        mutants: false,
+    };
+    super::builder::check_kernel_config(&config, &wants, &image.kernel_version, None)
 }
 
 #[cfg(test)]

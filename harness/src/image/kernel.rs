@@ -1,41 +1,295 @@
-//! The guest kernel: finding the Debian package in the cache, unpacking it, and checking that
-//! it can do DAX on an emulated NVDIMM.
+//! The guest kernel: one [`KernelSpec`] (what the user asked for) resolved into one
+//! [`GuestKernel`] (a bzImage, its module tree, its config, a kbuild directory) by
+//! [`resolve`], which every command uses. The shapes a kernel comes in live in `layout`,
+//! the kernels `ci/setup` cached in `cached`, the config requirements in `config`, the
+//! modules a guest loads in `needs`, and `powercut kernel kconfig` in `kconfig`.
 
+pub mod cached;
+pub mod config;
 mod debversion;
+pub mod kconfig;
+pub mod layout;
+pub mod needs;
+pub mod spec;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest, Sha256};
+
 use super::ImageError;
-
+pub use config::{KernelConfig, Wants};
 pub use debversion::compare as compare_debian_versions;
+use layout::Layout;
+pub use spec::{KernelSource, KernelSpec, KernelSpecError};
 
-/// Modules the guest needs, by name; dependencies are resolved from `modules.dep`.
-pub const GUEST_MODULES: &[&str] = &[
-    "crc32c_generic",
-    "libcrc32c",
-    "nfit",
-    "nd_pmem",
-    "ext4",
-    "xfs",
-    "virtio_net",
-];
-
-/// Kernel config options the guest cannot do without.
-pub const REQUIRED_CONFIG: &[&str] = &["CONFIG_FS_DAX", "CONFIG_ZONE_DEVICE", "CONFIG_LIBNVDIMM"];
-
-/// An unpacked guest kernel: its image and its module tree.
+/// A guest kernel ready to be put in an image.
 #[derive(Debug, Clone)]
 pub struct GuestKernel {
     /// Release string (`6.12.95+deb12-amd64`).
     pub version: String,
     /// The bzImage.
     pub bzimage: PathBuf,
-    /// `/lib/modules/<version>` of this kernel (with `modules.dep`).
+    /// `lib/modules/<version>` of this kernel (with `modules.dep`; may hold no modules).
     pub modules_dir: PathBuf,
-    /// Where it came from (the .deb, or the user's bzImage), for messages and hashing.
+    /// The kernel's build configuration, if it came with one.
+    pub config: Option<PathBuf>,
+    /// A kbuild directory to build modules (the mutant) against: Debian's headers or the
+    /// build tree itself.
+    pub kbuild_dir: Option<PathBuf>,
+    /// Where it came from (the package, tree or bzImage), for messages.
     pub source: PathBuf,
+    /// What kind of input it was (`Debian package`, `build tree`, …).
+    pub origin: String,
+    /// Content hash of the bzImage (hex, 16 digits): tells two builds of one release apart.
+    pub id: String,
+}
+
+impl GuestKernel {
+    /// Read and parse the kernel config, if there is one. A file that holds no option is
+    /// an error (it is not a kernel config).
+    pub fn read_config(&self) -> Result<Option<KernelConfig>, ImageError> {
+        let Some(path) = &self.config else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ImageError::io(path, e))?;
+        let config = KernelConfig::parse(&text);
+        if config.is_empty() {
+            return Err(ImageError::KernelInput {
+                path: path.clone(),
+                why: "holds no CONFIG_ option: not a kernel config".into(),
+            });
+        }
+        Ok(Some(config))
+    }
+}
+
+/// Resolve `spec` to a kernel: find it (the cache for the default and for releases), unpack
+/// packages, install a build tree's modules, and check that the parts belong together.
+pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageError> {
+    let unpacked = cache.join("kernels");
+    std::fs::create_dir_all(&unpacked).map_err(|e| ImageError::io(&unpacked, e))?;
+    match &spec.source {
+        KernelSource::Default => {
+            let deb = find_kernel_deb(&cache.join("kernel"))?;
+            from_debs(&[deb], &unpacked, None, "Debian package (default)")
+        }
+        KernelSource::Release(release) => {
+            let Some(k) = cached::find(cache, release)? else {
+                let have: Vec<String> = cached::list(cache)?
+                    .into_iter()
+                    .map(|k| k.release)
+                    .collect();
+                return Err(ImageError::KernelInput {
+                    path: PathBuf::from(release),
+                    why: format!(
+                        "no cached kernel has this release (cached: {}); fetch one with \
+                         `ci/setup --kernels SUITE`, or give a path (./{release} for a \
+                         relative one)",
+                        if have.is_empty() {
+                            "none".into()
+                        } else {
+                            have.join(", ")
+                        }
+                    ),
+                });
+            };
+            let origin = format!("cached: {}", k.source);
+            let mut kernel = from_debs(&k.debs, &unpacked, k.headers_dir(), &origin)?;
+            kernel.source = k.location.clone();
+            if kernel.version != *release {
+                return Err(ImageError::KernelInput {
+                    path: k.location,
+                    why: format!("holds kernel {}, not {release}", kernel.version),
+                });
+            }
+            Ok(kernel)
+        }
+        KernelSource::Debs(debs) => {
+            for d in debs {
+                if !d.is_file() {
+                    return Err(ImageError::KernelInput {
+                        path: d.clone(),
+                        why: "no such package file".into(),
+                    });
+                }
+            }
+            from_debs(debs, &unpacked, None, "Debian packages")
+        }
+        KernelSource::Path(path) => match layout::detect(path)? {
+            Layout::Debs(debs) if spec.modules.is_none() => {
+                from_debs(&debs, &unpacked, None, "Debian package")
+            }
+            Layout::Debs(_) => Err(ImageError::KernelInput {
+                path: path.clone(),
+                why: "packages bring their own modules: drop --modules / modules=".into(),
+            }),
+            Layout::Tree(tree) => from_tree(&tree, spec.modules.as_deref(), &unpacked),
+            Layout::BzImage(bz) => from_bzimage(&bz, spec.modules.as_deref()),
+        },
+    }
+}
+
+/// A kernel from Debian packages; `headers` is the kbuild directory when it is known
+/// (a cached kernel's unpacked headers), else Debian's installed headers if present.
+fn from_debs(
+    debs: &[PathBuf],
+    unpacked: &Path,
+    headers: Option<PathBuf>,
+    origin: &str,
+) -> Result<GuestKernel, ImageError> {
+    let u = layout::unpack_debs(debs, unpacked)?;
+    let kbuild_dir = headers.or_else(|| {
+        let d = super::mutant::headers_dir(&u.release);
+        d.join("Makefile").is_file().then_some(d)
+    });
+    Ok(GuestKernel {
+        id: content_id(&u.bzimage)?,
+        version: u.release,
+        bzimage: u.bzimage,
+        modules_dir: u.modules_dir,
+        config: u.config,
+        kbuild_dir,
+        source: debs[0].clone(),
+        origin: origin.to_owned(),
+    })
+}
+
+/// A kernel from a build tree: its bzImage, `.config` and release; modules from `modules`
+/// or installed from the tree into the cache; the tree is the kbuild directory.
+fn from_tree(
+    tree: &Path,
+    modules: Option<&Path>,
+    unpacked: &Path,
+) -> Result<GuestKernel, ImageError> {
+    let bad = |why: String| ImageError::KernelInput {
+        path: tree.to_owned(),
+        why,
+    };
+    let release_file = tree.join("include/config/kernel.release");
+    let release = std::fs::read_to_string(&release_file)
+        .map_err(|_| bad("no include/config/kernel.release: build the tree first".into()))?
+        .trim()
+        .to_owned();
+    let bzimage = tree.join(layout::TREE_BZIMAGE);
+    let in_image = layout::bzimage_release(&bzimage)
+        .map_err(|why| bad(format!("{}: {why}", layout::TREE_BZIMAGE)))?;
+    if in_image != release {
+        return Err(bad(format!(
+            "{} is {in_image} but the tree is now {release}: run make again",
+            layout::TREE_BZIMAGE
+        )));
+    }
+    let config_path = tree.join(".config");
+    let config = KernelConfig::parse(
+        &std::fs::read_to_string(&config_path).map_err(|e| ImageError::io(&config_path, e))?,
+    );
+    let modules_dir = match modules {
+        Some(dir) => user_modules(dir, &release)?,
+        None if !config.enabled("CONFIG_MODULES") => no_modules(&release, unpacked)?,
+        None => layout::install_tree_modules(tree, &release, unpacked)?,
+    };
+    let kbuild_dir = tree
+        .join("Module.symvers")
+        .is_file()
+        .then(|| tree.to_owned());
+    if kbuild_dir.is_none() {
+        tracing::warn!(
+            "{} has no Module.symvers (a full `make` writes it): no mutant module for this tree",
+            tree.display()
+        );
+    }
+    Ok(GuestKernel {
+        id: content_id(&bzimage)?,
+        version: release,
+        bzimage,
+        modules_dir,
+        config: Some(config_path),
+        kbuild_dir,
+        source: tree.to_owned(),
+        origin: "build tree".into(),
+    })
+}
+
+/// A bare bzImage with the module tree of the same build.
+fn from_bzimage(bzimage: &Path, modules: Option<&Path>) -> Result<GuestKernel, ImageError> {
+    let release = layout::bzimage_release(bzimage).map_err(|why| ImageError::KernelInput {
+        path: bzimage.to_owned(),
+        why,
+    })?;
+    let Some(dir) = modules else {
+        return Err(ImageError::KernelInput {
+            path: bzimage.to_owned(),
+            why: format!(
+                "a bare bzImage needs its modules: --modules DIR (lib/modules/{release}, or the \
+                 INSTALL_MOD_PATH holding it), or `modules=DIR` in the spec"
+            ),
+        });
+    };
+    let modules_dir = user_modules(dir, &release)?;
+    let next_to = |name: String| bzimage.parent().map(|p| p.join(name));
+    let config = [
+        Some(modules_dir.join("build/.config")),
+        Some(modules_dir.join("config")),
+        next_to(format!("config-{release}")),
+        next_to(".config".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file());
+    let build = modules_dir.join("build");
+    let kbuild_dir = build
+        .join("Module.symvers")
+        .is_file()
+        .then(|| build.canonicalize().unwrap_or(build));
+    Ok(GuestKernel {
+        id: content_id(bzimage)?,
+        version: release,
+        bzimage: bzimage.to_owned(),
+        modules_dir,
+        config,
+        kbuild_dir,
+        source: bzimage.to_owned(),
+        origin: "bzImage + modules".into(),
+    })
+}
+
+/// A module directory the user installed, checked against the kernel's release.
+fn user_modules(dir: &Path, release: &str) -> Result<PathBuf, ImageError> {
+    let modules_dir = layout::module_tree(dir)?;
+    let name = modules_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if name != release {
+        return Err(ImageError::KernelInput {
+            path: modules_dir.clone(),
+            why: format!("modules for {name}, but the kernel is {release}"),
+        });
+    }
+    if !modules_dir.join("modules.dep").is_file() {
+        return Err(ImageError::KernelInput {
+            path: modules_dir,
+            why: format!("no modules.dep: run `depmod -b <INSTALL_MOD_PATH> {release}`"),
+        });
+    }
+    Ok(modules_dir)
+}
+
+/// An empty module tree for a kernel built without modules.
+fn no_modules(release: &str, unpacked: &Path) -> Result<PathBuf, ImageError> {
+    let dir = unpacked.join("no-modules").join(release);
+    std::fs::create_dir_all(&dir).map_err(|e| ImageError::io(&dir, e))?;
+    let dep = dir.join("modules.dep");
+    std::fs::write(&dep, b"").map_err(|e| ImageError::io(&dep, e))?;
+    Ok(dir)
+}
+
+/// sha256 of a file, 16 hex digits.
+fn content_id(path: &Path) -> Result<String, ImageError> {
+    let bytes = std::fs::read(path).map_err(|e| ImageError::io(path, e))?;
+    Ok(hex::encode(&Sha256::digest(&bytes)[..8]))
 }
 
 /// Find the newest `linux-image-*.deb` in `dir` (where `ci/setup` downloads it), by Debian
@@ -66,7 +320,10 @@ pub fn find_kernel_deb(dir: &Path) -> Result<PathBuf, ImageError> {
 }
 
 /// Refuse `path` if every user may write it.
-fn refuse_world_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), ImageError> {
+pub(crate) fn refuse_world_writable(
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), ImageError> {
     let mode = meta.permissions().mode();
     if mode & 0o002 == 0 {
         return Ok(());
@@ -80,99 +337,6 @@ fn refuse_world_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), Im
             path.display()
         ),
     })
-}
-
-/// Unpack a kernel .deb into `into/<deb stem>/` (once) and run `depmod -b` on it.
-pub fn unpack_deb(deb: &Path, into: &Path) -> Result<GuestKernel, ImageError> {
-    let stem = deb
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("kernel")
-        .to_owned();
-    let root = into.join(&stem);
-    let done = root.join(".unpacked");
-    if !done.exists() {
-        let tmp = into.join(format!(".{stem}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
-        run(
-            Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp),
-            "dpkg-deb -x",
-        )?;
-        let version = single_module_version(&tmp)?;
-        run(
-            Command::new("depmod").arg("-b").arg(&tmp).arg(&version),
-            "depmod -b",
-        )?;
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::rename(&tmp, &root).map_err(|e| ImageError::io(&root, e))?;
-        std::fs::write(&done, b"").map_err(|e| ImageError::io(&done, e))?;
-    }
-    let version = single_module_version(&root)?;
-    let kernel = GuestKernel {
-        bzimage: root.join("boot").join(format!("vmlinuz-{version}")),
-        modules_dir: root.join("lib/modules").join(&version),
-        version,
-        source: deb.to_owned(),
-    };
-    if !kernel.bzimage.exists() {
-        return Err(ImageError::KernelUnusable {
-            kernel: deb.to_owned(),
-            why: format!("no boot/vmlinuz-{} inside the package", kernel.version),
-        });
-    }
-    check_config(
-        &root.join("boot").join(format!("config-{}", kernel.version)),
-        deb,
-    )?;
-    Ok(kernel)
-}
-
-fn single_module_version(root: &Path) -> Result<String, ImageError> {
-    let dir = root.join("lib/modules");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| ImageError::io(&dir, e))?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names.pop().ok_or_else(|| ImageError::KernelUnusable {
-        kernel: root.to_owned(),
-        why: "no lib/modules/<version> directory".into(),
-    })
-}
-
-/// Check a kernel `.config` for the options DAX on an NVDIMM needs.
-pub fn check_config(config: &Path, kernel: &Path) -> Result<(), ImageError> {
-    let Ok(text) = std::fs::read_to_string(config) else {
-        // A user's own kernel may come without its config; the boot check will tell.
-        return Ok(());
-    };
-    let missing = missing_config(&text);
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ImageError::KernelUnusable {
-            kernel: kernel.to_owned(),
-            why: format!(
-                "kernel config lacks {} (build it with DAX and NVDIMM support)",
-                missing.join(", ")
-            ),
-        })
-    }
-}
-
-/// The options of [`REQUIRED_CONFIG`] that `config_text` does not enable (`=y` or `=m`).
-pub fn missing_config(config_text: &str) -> Vec<String> {
-    REQUIRED_CONFIG
-        .iter()
-        .filter(|opt| {
-            !config_text
-                .lines()
-                .any(|l| l == format!("{opt}=y") || l == format!("{opt}=m"))
-        })
-        .map(|s| (*s).to_owned())
-        .collect()
 }
 
 pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), ImageError> {
@@ -197,12 +361,6 @@ pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_check_names_what_is_missing() {
-        let text = "CONFIG_FS_DAX=y\nCONFIG_LIBNVDIMM=m\n# CONFIG_ZONE_DEVICE is not set\n";
-        assert_eq!(missing_config(text), vec!["CONFIG_ZONE_DEVICE".to_owned()]);
-    }
 
     fn kernel_dir(files: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use builder::{build_image, GuestImage, ImageOptions};
 pub use golden::{golden_image, Filesystem, GoldenImage};
-pub use kernel::GuestKernel;
+pub use kernel::{GuestKernel, KernelConfig, KernelSpec, Wants};
 
 /// Errors of image building.
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +32,38 @@ pub enum ImageError {
         /// What is wrong.
         why: String,
     },
-    /// Kernel modules the guest needs are not in the kernel's module tree.
-    #[error("kernel {version} has no module(s) {missing:?} (needs nvdimm, ext4, xfs, virtio_net as modules or built in)")]
+    /// Kernel modules the guest needs are neither built in nor in the module tree.
+    #[error("kernel {version} lacks what the guest needs:\n  {}", missing.join("\n  "))]
     ModulesMissing {
         /// Kernel version.
         version: String,
-        /// Module names not found.
+        /// One line per module: its name and why it is missing.
+        missing: Vec<String>,
+    },
+    /// A `--kernel` value that is not a kernel spec.
+    #[error(transparent)]
+    KernelSpec(#[from] kernel::KernelSpecError),
+    /// A kernel input (package, tree, bzImage, module directory, release) that cannot be
+    /// used as given.
+    #[error("kernel {path}: {why}")]
+    KernelInput {
+        /// The path or release given.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        why: String,
+    },
+    /// The kernel's config lacks options powercut needs.
+    #[error(
+        "kernel {kernel} lacks config options powercut needs (config: {config}):\n  {}\n\
+         (a build tree gets them with `powercut kernel kconfig TREE`, then make)",
+        missing.join("\n  ")
+    )]
+    KernelConfig {
+        /// The kernel release or tree.
+        kernel: String,
+        /// Where the config was read (`/proc/config.gz` for a running guest).
+        config: PathBuf,
+        /// One line per option: the option and why it is needed.
         missing: Vec<String>,
     },
     /// A host program the image needs is not installed.
@@ -84,6 +110,19 @@ pub enum ImageError {
 }
 
 impl ImageError {
+    /// Is this bad input from the user (a kernel that cannot be used as given: exit 2)
+    /// rather than a failure of the machine?
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ImageError::KernelSpec(_)
+                | ImageError::KernelInput { .. }
+                | ImageError::KernelConfig { .. }
+                | ImageError::ModulesMissing { .. }
+                | ImageError::ModuleUnfit { .. }
+        )
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         ImageError::Io {
             path: path.to_owned(),

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use super::{Filesystem, ImageError};
+use super::{Filesystem, GuestKernel, ImageError};
 
 /// One mutant the module knows (see `images/mutant/README.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,21 +130,22 @@ pub fn headers_dir(kver: &str) -> PathBuf {
     PathBuf::from(format!("/usr/src/linux-headers-{kver}"))
 }
 
-/// Build `powercut_mutant.ko` for `kver` into the cache (once per source hash). Returns
-/// `Ok(None)` when the headers are not installed (the image is then built without it).
+/// Build `powercut_mutant.ko` for `kernel` into the cache (once per kernel build and source
+/// hash), against its kbuild directory (Debian's headers, or the build tree itself).
+/// Returns `Ok(None)` when there is none (the image is then built without the module).
 pub fn build_mutant(
-    kver: &str,
+    kernel: &GuestKernel,
     workspace: &Path,
     cache: &Path,
 ) -> Result<Option<PathBuf>, ImageError> {
-    let kdir = headers_dir(kver);
-    if !kdir.join("Makefile").exists() {
+    let kver = &kernel.version;
+    let Some(kdir) = &kernel.kbuild_dir else {
         tracing::warn!(
-            "{} missing: the image gets no mutant module (ci/setup installs linux-headers-{kver})",
-            kdir.display()
+            "no kbuild directory for kernel {kver} (linux-headers-{kver}, or a build tree with \
+             Module.symvers): the image gets no mutant module"
         );
         return Ok(None);
-    }
+    };
     let src = workspace.join("images/mutant");
     let mut h = Sha256::new();
     for f in ["Kbuild", "powercut_mutant.c"] {
@@ -153,6 +154,9 @@ pub fn build_mutant(
         h.update(f.as_bytes());
         h.update(Sha256::digest(&bytes));
     }
+    // Keyed by the kernel's build too: two trees of one release are two kernels.
+    h.update(kernel.id.as_bytes());
+    h.update(kdir.to_string_lossy().as_bytes());
     let out = cache
         .join("build")
         .join(format!("mutant-{kver}-{}", hex::encode(&h.finalize()[..6])));
@@ -167,6 +171,7 @@ pub fn build_mutant(
             .arg("-C")
             .arg(&src)
             .arg(format!("KVER={kver}"))
+            .arg(format!("KDIR={}", kdir.display()))
             .arg(format!("OUT={}", out.display())),
         "make (mutant module)",
     )?;

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::ImageError;
+use super::{GuestKernel, ImageError};
 
 /// Most modules one campaign loads.
 pub const MAX_MODULES: usize = 16;
@@ -210,24 +210,21 @@ impl BuiltModule {
     }
 }
 
-/// Prepare every spec for kernel `kver` (module sources built against `kdir`, the
-/// kernel's kbuild directory); names must be unique and not clash with `taken` (the
-/// guest's own modules).
+/// Prepare every spec for `kernel` (module sources built against its kbuild directory);
+/// names must be unique and not the mutant's.
 pub fn prepare_modules(
     specs: &[ModuleSpec],
-    kver: &str,
-    kdir: &Path,
+    kernel: &GuestKernel,
     cache: &Path,
-    taken: &[String],
 ) -> Result<Vec<BuiltModule>, ImageError> {
     let mut out: Vec<BuiltModule> = Vec::new();
     for spec in specs {
-        let m = prepare(spec, kver, kdir, cache)?;
-        if out.iter().any(|o| o.name == m.name) || taken.contains(&m.name) {
+        let m = prepare(spec, kernel, cache)?;
+        if out.iter().any(|o| o.name == m.name) || m.name == "powercut_mutant" {
             return Err(ImageError::ModuleUnfit {
                 path: spec.path.clone(),
                 why: format!(
-                    "module name `{}` is already taken (by another --module, or a module the guest loads itself)",
+                    "module name `{}` is already taken (by another --module, or the mutant module)",
                     m.name
                 ),
             });
@@ -237,16 +234,16 @@ pub fn prepare_modules(
     Ok(out)
 }
 
-/// Build (a source directory) or take (a `.ko`) one module for kernel `kver`, and check
+/// Build (a source directory) or take (a `.ko`) one module for `kernel`, and check
 /// that it was built for that kernel.
 pub fn prepare(
     spec: &ModuleSpec,
-    kver: &str,
-    kdir: &Path,
+    kernel: &GuestKernel,
     cache: &Path,
 ) -> Result<BuiltModule, ImageError> {
+    let kver = kernel.version.as_str();
     let ko = if spec.path.is_dir() {
-        build_source_dir(&spec.path, kver, kdir, cache)?
+        build_source_dir(&spec.path, kernel, cache)?
     } else {
         spec.path.clone()
     };
@@ -306,24 +303,25 @@ fn modinfo(ko: &Path, field: &str) -> Result<String, ImageError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Build a kbuild source directory against `kdir` into the cache (once per source hash and
-/// kernel): its files are copied into the build directory (kbuild writes into `M=`), then
-/// `make -C <kdir> M=<build dir> modules`. It must produce exactly one `.ko`.
+/// Build a kbuild source directory against the kernel's kbuild directory into the cache
+/// (once per source hash and kernel build): its files are copied into the build directory
+/// (kbuild writes into `M=`), then `make -C <kbuild dir> M=<build dir> modules`. It must
+/// produce exactly one `.ko`.
 pub fn build_source_dir(
     src: &Path,
-    kver: &str,
-    kdir: &Path,
+    kernel: &GuestKernel,
     cache: &Path,
 ) -> Result<PathBuf, ImageError> {
-    if !kdir.join("Makefile").exists() {
+    let kver = kernel.version.as_str();
+    let Some(kdir) = kernel.kbuild_dir.as_deref() else {
         return Err(ImageError::ModuleUnfit {
             path: src.to_owned(),
             why: format!(
-                "{} is missing: install the headers of kernel {kver} (ci/setup) to build module sources",
-                kdir.display()
+                "kernel {kver} has no kbuild directory (linux-headers-{kver}, or a build tree \
+                 with Module.symvers) to build module sources against"
             ),
         });
-    }
+    };
     let mut files = Vec::new();
     source_files(src, src, &mut files)?;
     files.sort();
@@ -346,6 +344,9 @@ pub fn build_source_dir(
             ),
         });
     }
+    // Keyed by the kernel's build too: two trees of one release are two kernels.
+    h.update(kernel.id.as_bytes());
+    h.update(kdir.to_string_lossy().as_bytes());
     let out = cache
         .join("build")
         .join(format!("module-{kver}-{}", hex::encode(&h.finalize()[..8])));
@@ -368,7 +369,11 @@ pub fn build_source_dir(
             .arg(format!("M={}", out.display()))
             .arg("modules"),
         &format!("make (module source {})", src.display()),
-    )?;
+    )
+    .map_err(|e| ImageError::ModuleUnfit {
+        path: src.to_owned(),
+        why: format!("does not build against kernel {kver}: {e}"),
+    })?;
     single_ko(&out).ok_or_else(|| ImageError::ModuleUnfit {
         path: src.to_owned(),
         why: format!(

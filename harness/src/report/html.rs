@@ -154,23 +154,17 @@ fn card(out: &mut String, id: &str, label: &str, n: usize, bad: bool) {
 fn summary(r: &Report, out: &mut String) {
     let t = &r.totals;
     out.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
-    card(out, "seed-count", "seeds", t.seeds, false);
+    card(out, "seed-count", "seeds and workloads", t.seeds, false);
     card(out, "check-count", "crash images checked", t.checks, false);
     card(out, "pass-count", "passed", t.passed, false);
     card(
         out,
-        "failure-count",
-        "durability failures",
-        t.failures,
-        true,
-    );
-    card(
-        out,
         "distinct-failure-count",
-        "distinct failures",
+        "distinct failures (buckets)",
         t.distinct_failures.len(),
         true,
     );
+    card(out, "failure-count", "failure instances", t.failures, true);
     card(
         out,
         "known-count",
@@ -257,9 +251,13 @@ fn seed_summary(s: &SeedEntry) -> String {
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
         .count();
+    let file = s
+        .file
+        .as_ref()
+        .map_or_else(String::new, |f| format!(" ({f})"));
     format!(
-        "seed {}: {} ops, {} crash points, {} not passing",
-        s.seed,
+        "{}{file}: {} ops, {} crash points, {} not passing",
+        s.item,
         s.ops.len(),
         s.crash_points.len(),
         bad
@@ -268,8 +266,8 @@ fn seed_summary(s: &SeedEntry) -> String {
 
 fn seeds(r: &Report, out: &mut String) {
     out.push_str(
-        "<section id=\"seeds\"><h2>Seeds</h2>\
-         <p><label><input type=\"checkbox\" id=\"only-problems\"> show only seeds that did not pass</label> \
+        "<section id=\"seeds\"><h2>Seeds and workloads</h2>\
+         <p><label><input type=\"checkbox\" id=\"only-problems\"> show only seeds and workloads that did not pass</label> \
          · colours: <span class=\"pill v-pass\">pass</span> <span class=\"pill v-bug\">kernel bug</span> \
          <span class=\"pill v-known\">known bug</span> <span class=\"pill v-infra\">infrastructure</span> \
          <span class=\"pill v-none\">incomplete</span> · ⚡ marks a crash point</p><div id=\"seed-list\">",
@@ -285,9 +283,9 @@ fn seeds(r: &Report, out: &mut String) {
         };
         let _ = write!(
             out,
-            "<details class=\"seed s-{}\" id=\"seed-{}\"{open}><summary><span class=\"pill {}\">{}</span> {}</summary>",
+            "<details class=\"seed s-{}\" id=\"{}\"{open}><summary><span class=\"pill {}\">{}</span> {}</summary>",
             s.status.name(),
-            s.seed,
+            escape(&s.item.anchor()),
             status_class(s.status),
             s.status.name(),
             escape(&seed_summary(s))
@@ -304,8 +302,9 @@ fn seeds(r: &Report, out: &mut String) {
 fn failures(r: &Report, data: &RunData, out: &mut String) {
     let _ = write!(
         out,
-        "<section id=\"failures\"><h2>Failures ({} distinct)</h2>",
-        r.failures.len()
+        "<section id=\"failures\"><h2>Failures ({} distinct, {} instances)</h2>",
+        r.failures.len(),
+        r.failures.iter().map(|f| f.occurrences).sum::<usize>()
     );
     if r.failures.is_empty() {
         out.push_str("<p class=\"muted\">No failure.</p>");
@@ -335,21 +334,21 @@ fn failure(
         escape(&failure_anchor(f.slug().unwrap_or(&f.title))),
         verdict_class(f.verdict, f.suppressed),
         escape(verdict),
-        escape(&f.title)
+        escape(&f.bucket)
     );
-    let seeds: Vec<String> = f.seeds.iter().map(u64::to_string).collect();
+    let items: Vec<String> = f.items.iter().map(ToString::to_string).collect();
     for (k, v) in [
-        ("seed", Some(f.seed.to_string())),
+        ("first instance", Some(f.title.clone())),
+        ("first seen in", Some(f.first.to_string())),
         ("crash point", Some(f.point.clone())),
         ("directory", f.dir.clone()),
         (
-            "occurrences",
+            "instances",
             Some(format!(
-                "{} check{}, seed{} {}",
+                "{} check{} in {}",
                 f.occurrences,
                 if f.occurrences == 1 { "" } else { "s" },
-                if seeds.len() == 1 { "" } else { "s" },
-                seeds.join(", ")
+                items.join(", ")
             )),
         ),
     ] {
@@ -357,6 +356,7 @@ fn failure(
         let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }
     out.push_str("</table>");
+    instances(f, out);
     match (&f.reproduce, &f.dir) {
         (Some(cmd), Some(d)) => {
             let _ = write!(
@@ -398,6 +398,27 @@ fn failure(
     out.push_str("</article>");
 }
 
+/// Every instance of a bucket, folded.
+fn instances(f: &FailureEntry, out: &mut String) {
+    let _ = write!(
+        out,
+        "<details class=\"instances\"><summary>{} instance{}</summary><table class=\"kv\">",
+        f.instances.len(),
+        if f.instances.len() == 1 { "" } else { "s" }
+    );
+    for i in &f.instances {
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td><code>{}</code></td></tr>",
+            escape(&i.item.anchor()),
+            escape(&i.item.to_string()),
+            escape(&i.model),
+            escape(&i.title)
+        );
+    }
+    out.push_str("</table></details>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,10 +447,12 @@ mod tests {
 
         let page = render(&report, &data);
 
-        assert!(page.contains("<strong id=\"failure-count\">1</strong>"));
+        assert!(page.contains("<strong id=\"failure-count\">2</strong>"));
+        assert!(page.contains("<strong id=\"distinct-failure-count\">1</strong>"));
+        assert!(page.contains("id=\"workload-pwrite-fsync\""));
         assert!(page.contains("<strong id=\"infra-count\">1</strong>"));
         assert!(page.contains("6.12.95+deb12-amd64") && page.contains("m5"));
-        assert!(page.contains("id=\"f-data-loss-f-0-0-8-after-op-2-fsync\""));
+        assert!(page.contains(&format!("id=\"f-{}\"", crate::report::testdata::SLUG)));
         assert!(page.contains("cargo run --release -- campaign --mutant m5 --seeds 1..=1"));
         assert!(
             page.contains("5a 5a 5a <span class=\"d\">00</span> <span class=\"d\">00</span> 5a")

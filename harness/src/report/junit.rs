@@ -1,6 +1,8 @@
-//! JUnit XML (through `quick-junit`) for CI: one testsuite, one testcase per seed. A seed with
-//! a kernel-bug verdict is a `failure` (message: its first failure title; text: that
-//! failure's `diff.txt` and the end of the guest console); an infrastructure problem is an
+//! JUnit XML (through `quick-junit`) for CI: one testsuite, one testcase per seed or workload
+//! file (`seed 7`, `workload name`). One with a kernel-bug verdict is a `failure` (message:
+//! its first failure title; text: its bucket, that failure's `diff.txt` and the end of the
+//! guest console); the suite's properties count distinct failures (buckets) and instances; an
+//! infrastructure problem is an
 //! `error`; a seed the campaign did not finish is `skipped`; all-pass seeds and seeds whose
 //! failures are all suppressed (known bugs) pass.
 
@@ -11,6 +13,7 @@ use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite}
 
 use super::model::{CrashPointEntry, Report, SeedEntry, SeedStatus};
 use super::ReportError;
+use crate::campaign::item::TrialItem;
 use crate::rundir::read::{RunData, CONSOLE_TAIL_LINES};
 
 /// Name of the one testsuite.
@@ -42,10 +45,10 @@ fn crash_point_lines(s: &SeedEntry) -> String {
 }
 
 /// The end of the seed's console log (or of the failure directory's copy).
-fn console_text(seed: u64, data: &RunData, fallback_slug: Option<&str>) -> String {
+fn console_text(seed: &TrialItem, data: &RunData, fallback_slug: Option<&str>) -> String {
     let tail = data
         .consoles
-        .get(&seed)
+        .get(seed)
         .or_else(|| fallback_slug.and_then(|s| data.failure_consoles.get(s)));
     match tail {
         Some(c) => format!(
@@ -66,7 +69,10 @@ fn failure_status(s: &SeedEntry, first: &CrashPointEntry, data: &RunData) -> Tes
         .failure_dir
         .as_deref()
         .and_then(|d| d.strip_prefix("failures/"));
-    let mut text = format!("{title}\nseed {}, crash point {}\n", s.seed, first.point);
+    let mut text = format!("{title}\n{}, crash point {}\n", s.item, first.point);
+    if let Some(b) = &first.bucket {
+        let _ = writeln!(text, "bucket: {b}");
+    }
     if let Some(d) = &first.failure_dir {
         let _ = writeln!(text, "failure directory: {d}");
     }
@@ -81,7 +87,7 @@ fn failure_status(s: &SeedEntry, first: &CrashPointEntry, data: &RunData) -> Tes
         }
         None => text.push_str("\n--- no failure directory (see journal.jsonl) ---\n"),
     }
-    text.push_str(&console_text(s.seed, data, slug));
+    text.push_str(&console_text(&s.item, data, slug));
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
     status
         .set_message(title)
@@ -97,15 +103,15 @@ fn error_status(s: &SeedEntry, data: &RunData) -> TestCaseStatus {
         s.crash_points
             .iter()
             .filter(|c| c.verdict.is_infrastructure())
-            .map(|c| format!("seed {} {}: {}", s.seed, c.point, c.verdict)),
+            .map(|c| format!("{} {}: {}", s.item, c.point, c.verdict)),
     );
     let message = lines
         .first()
         .cloned()
-        .unwrap_or_else(|| format!("seed {}: infrastructure problem", s.seed));
+        .unwrap_or_else(|| format!("{}: infrastructure problem", s.item));
     let mut text = lines.join("\n");
     text.push_str("\n\n");
-    text.push_str(&console_text(s.seed, data, None));
+    text.push_str(&console_text(&s.item, data, None));
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
     status
         .set_message(message)
@@ -124,7 +130,7 @@ fn testcase(r: &Report, s: &SeedEntry, data: &RunData) -> TestCase {
         (SeedStatus::Incomplete, _) => {
             let mut st = TestCaseStatus::skipped();
             st.set_message(
-                "not finished: the campaign stopped during this seed; `campaign --resume` runs it again",
+                "not finished: the campaign stopped during this item; `campaign --resume` runs it again",
             );
             st
         }
@@ -132,7 +138,11 @@ fn testcase(r: &Report, s: &SeedEntry, data: &RunData) -> TestCase {
         (SeedStatus::Infra, None) => error_status(s, data),
         _ => TestCaseStatus::success(),
     };
-    let mut tc = TestCase::new(format!("seed {}", s.seed), status);
+    let name = match &s.file {
+        Some(f) => format!("{} ({f})", s.item),
+        None => s.item.to_string(),
+    };
+    let mut tc = TestCase::new(name, status);
     tc.set_classname(classname(r))
         .set_time(Duration::from_millis(s.millis));
     let lines = crash_point_lines(s);
@@ -153,6 +163,11 @@ pub fn build(r: &Report, data: &RunData) -> quick_junit::Report {
         Property::new("profile", r.profile.as_str()),
         Property::new("image", r.image.as_str()),
         Property::new("powercut", r.powercut.as_str()),
+        Property::new(
+            "distinct failures",
+            r.totals.distinct_failures.len().to_string(),
+        ),
+        Property::new("failure instances", r.totals.failures.to_string()),
     ]);
     suite.add_test_cases(r.seeds.iter().map(|s| testcase(r, s, data)));
     suite.set_time(Duration::from_millis(
@@ -198,7 +213,7 @@ mod tests {
         let suite = &parsed.test_suites[0];
         assert_eq!(
             (suite.tests, suite.failures, suite.errors, suite.skipped),
-            (5, 1, 1, 1),
+            (6, 2, 1, 1),
             "{xml}"
         );
         let seed1 = suite

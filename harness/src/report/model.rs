@@ -2,29 +2,31 @@
 //! read run directory ([`RunData`]: the fold of its journal and the files beside it) to a
 //! [`Report`]. HTML and JUnit render from it.
 //!
-//! # `report.json`, schema 3
-//! Schema 3 changed how checks and failures are listed: crash points are typed (`at`), and
-//! `failures` lists every distinct failure title the journal recorded (with its directory
-//! when one was written), not every directory found. Field by field:
+//! # `report.json`, schema 4
+//! Schema 4 lists workload files next to seeds and counts failures by bucket: a seed's
+//! entries say `"seed": N`, a workload file's say `"workload": "name"` (and `file`);
+//! `failures` has one entry per bucket (the bug) with every instance, and
+//! `totals.distinct_failures` names buckets. (Schema 3 typed the crash points.) Field by
+//! field:
 //!
 //! | field | type | meaning |
 //! |---|---|---|
-//! | `schema` | integer | 3 |
+//! | `schema` | integer | 4 |
 //! | `powercut` | string | version of the powercut that ran the campaign |
 //! | `rng` | string | the generator's RNG (seeds reproduce only with the same one) |
 //! | `kernel`, `image`, `accelerator` | string | guest kernel release, image hash, `kvm`/`tcg`; `"unknown"` if the run directory does not record them |
 //! | `crash_model`, `filesystem`, `mutant`, `profile` | string, string, string or null, string | from `config.yaml` |
-//! | `modules` | array | the user's modules loaded in workload VMs (`--module`): `name`, `sha256`, `args` (from `run-info.json`; added in powercut 0.1, absent before) |
-//! | `totals` | object | `seeds`, `checks`, `passed`, `failures`, `infra`, `distinct_failures` (titles), `infra_problems` (lines), `suppressed` (titles of known bugs) |
+//! | `modules` | array | the user's modules loaded in workload VMs (`--module`): `name`, `sha256`, `args` (from `run-info.json`; empty when none) |
+//! | `totals` | object | `seeds` (items: seeds and workloads), `workloads`, `checks`, `passed`, `failures` (instances), `infra`, `distinct_failures` (bucket ids), `bucket_instances` (bucket id → instances), `infra_problems` (lines), `suppressed` (bucket ids of known bugs) |
 //! | `by_verdict` | object | verdict name → number of checks |
-//! | `checks` | array | every check of a finished seed: `seed`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `millis`, `suppressed` |
-//! | `seeds` | array | one [`SeedEntry`] per seed the campaign started |
-//! | `failures` | array | one [`FailureEntry`] per distinct failure title |
+//! | `checks` | array | every check of a finished item: `seed` or `workload`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `bucket`, `millis`, `suppressed` |
+//! | `seeds` | array | one [`SeedEntry`] per item (seed or workload) the campaign started |
+//! | `failures` | array | one [`FailureEntry`] per bucket, with its `instances` |
 //! | `stopped` | string or null | why the campaign stopped before finishing, if it did |
 //! | `notes` | array of strings | files of the run directory that could not be read |
 //!
-//! Suppressions (`suppressions:` in `config.yaml`) are re-applied to the recorded titles, so
-//! a report regenerated after editing them reflects the new list.
+//! Suppressions (`suppressions:` in `config.yaml`) are re-applied to the recorded titles and
+//! bucket ids, so a report regenerated after editing them reflects the new list.
 
 use std::collections::BTreeMap;
 
@@ -34,13 +36,16 @@ use workloads::oracle::{CrashPoint, Verdict};
 use crate::campaign::config::CrashModel;
 use crate::campaign::events::CheckRecord;
 use crate::campaign::fold::{RunEnd, SeedState, Totals};
+use crate::campaign::item::TrialItem;
 use crate::image::user_modules::ModuleRecord;
 use crate::image::Filesystem;
 use crate::rundir::read::RunData;
+use crate::rundir::RunDir;
+use crate::trial::bucket::Bucket;
 use crate::trial::finding::CrashLabel;
 
 /// The `schema` number of the `report.json` this module writes.
-pub const SCHEMA: u32 = 3;
+pub const SCHEMA: u32 = 4;
 
 /// What `kernel`, `image` and `accelerator` say when the run directory does not record them.
 pub const UNKNOWN: &str = "unknown";
@@ -79,7 +84,7 @@ pub struct Report {
     pub checks: Vec<CheckEntry>,
     /// Every seed the campaign started, by seed number.
     pub seeds: Vec<SeedEntry>,
-    /// Every distinct failure title, by seed and crash point.
+    /// Every bucket (distinct failure), first seen first.
     pub failures: Vec<FailureEntry>,
     /// Why the campaign stopped before finishing, if it did.
     pub stopped: Option<String>,
@@ -90,8 +95,9 @@ pub struct Report {
 /// One check of a finished seed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckEntry {
-    /// Seed.
-    pub seed: u64,
+    /// Seed or workload.
+    #[serde(flatten)]
+    pub item: TrialItem,
     /// Crash point label, "after op 7 (fsync)".
     pub point: String,
     /// The crash point.
@@ -102,6 +108,8 @@ pub struct CheckEntry {
     pub verdict: Verdict,
     /// Failure title, for kernel-bug verdicts.
     pub title: Option<String>,
+    /// Failure bucket id, for kernel-bug verdicts.
+    pub bucket: Option<String>,
     /// Check time, ms.
     pub millis: u64,
     /// Matched a suppression (known bug).
@@ -140,8 +148,12 @@ impl SeedStatus {
 /// One seed: its ops and its crash points.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedEntry {
-    /// Seed.
-    pub seed: u64,
+    /// Seed or workload.
+    #[serde(flatten)]
+    pub item: TrialItem,
+    /// A workload input's original file (`workloads.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// How it ended.
     pub status: SeedStatus,
     /// The workload's ops (empty if `workload.yaml` is missing).
@@ -152,8 +164,9 @@ pub struct SeedEntry {
     pub infra: Option<String>,
     /// Sum of its check times, ms.
     pub millis: u64,
-    /// `seeds/<seed>/workload.yaml`, relative to the run directory, if present.
-    pub workload: Option<String>,
+    /// `seeds/<seed>/workload.yaml` or `workloads/<name>/workload.yaml`, relative to the
+    /// run directory, if present.
+    pub workload_yaml: Option<String>,
     /// Its workload VM's console log, relative to the run directory, if present.
     pub console: Option<String>,
 }
@@ -201,36 +214,58 @@ pub struct CrashPointEntry {
     pub verdict: Verdict,
     /// Failure title, for non-pass verdicts.
     pub title: Option<String>,
+    /// Failure bucket id, for kernel-bug verdicts.
+    pub bucket: Option<String>,
     /// Matched a suppression (known bug).
     pub suppressed: bool,
     /// Check time, ms.
     pub millis: u64,
-    /// The failure directory of its title, relative to the run directory, if there is one.
+    /// The failure directory of its bucket, relative to the run directory, if there is one.
     pub failure_dir: Option<String>,
 }
 
-/// One distinct failure title.
+/// One bucket: a distinct failure, with every instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FailureEntry {
-    /// Failure title.
+    /// The bucket id (for journals written before buckets: the first instance's title).
+    pub bucket: String,
+    /// The bucket's parts (absent for journals written before buckets).
+    pub key: Option<Bucket>,
+    /// The first instance's title.
     pub title: String,
     /// Its verdict.
     pub verdict: Verdict,
-    /// The seed of its first instance.
-    pub seed: u64,
+    /// The seed or workload of its first instance.
+    pub first: TrialItem,
     /// The crash point of its first instance.
     pub point: String,
     /// Its failure directory (`failures/<slug>`), relative to the run directory, if one was
     /// written.
     pub dir: Option<String>,
-    /// The command that re-runs its seed (from the directory's `failure.json`).
+    /// The command that re-runs its first instance (from the directory's `failure.json`).
     pub reproduce: Option<String>,
-    /// Checks of finished seeds with this title.
+    /// Checks of finished items in this bucket (instances).
     pub occurrences: usize,
-    /// Seeds with a check of this title.
-    pub seeds: Vec<u64>,
-    /// The title matches a suppression (known bug).
+    /// Seeds and workloads with an instance.
+    pub items: Vec<TrialItem>,
+    /// Every instance.
+    pub instances: Vec<InstanceEntry>,
+    /// A suppression matches it (known bug).
     pub suppressed: bool,
+}
+
+/// One instance of a bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceEntry {
+    /// Seed or workload.
+    #[serde(flatten)]
+    pub item: TrialItem,
+    /// Crash point label.
+    pub point: String,
+    /// Crash model and variant.
+    pub model: String,
+    /// The instance's title (file and range).
+    pub title: String,
 }
 
 impl FailureEntry {
@@ -288,21 +323,18 @@ pub fn build_report(data: &RunData) -> Report {
         notes.push(format!("config.yaml: suppressions ignored: {e}"));
         Vec::new()
     });
-    let is_suppressed = |c: &CheckRecord| {
-        c.verdict.is_kernel_bug()
-            && c.title()
-                .is_some_and(|t| suppressions.iter().any(|re| re.is_match(t)))
-    };
+    let is_suppressed = |c: &CheckRecord| crate::campaign::fold::is_suppressed(c, &suppressions);
     let state = &data.state;
     let checks: Vec<CheckEntry> = state
         .finished_checks()
         .map(|c| CheckEntry {
-            seed: c.seed,
+            item: c.item.clone(),
             point: c.at.to_string(),
             at: CrashAt::of(&c.at),
             model: c.model.clone(),
             verdict: c.verdict,
             title: c.title().map(str::to_owned),
+            bucket: c.bucket_id(),
             millis: c.millis,
             suppressed: is_suppressed(c),
         })
@@ -315,7 +347,7 @@ pub fn build_report(data: &RunData) -> Report {
         .seeds()
         .map(|(seed, s)| seed_entry(data, seed, s, &is_suppressed))
         .collect();
-    let failures = failure_entries(data, &checks);
+    let failures = failure_entries(data, &is_suppressed);
     let info = data.info.as_ref();
     let field = |get: fn(&crate::rundir::RunInfo) -> &String, fallback: &str| {
         info.map_or_else(|| fallback.to_owned(), |i| get(i).clone())
@@ -344,11 +376,11 @@ pub fn build_report(data: &RunData) -> Report {
 
 fn seed_entry(
     data: &RunData,
-    seed: u64,
+    seed: &TrialItem,
     s: &SeedState,
     is_suppressed: &dyn Fn(&CheckRecord) -> bool,
 ) -> SeedEntry {
-    let ops = data.workloads.get(&seed).map_or_else(Vec::new, |w| {
+    let ops = data.workloads.get(seed).map_or_else(Vec::new, |w| {
         w.ops
             .iter()
             .enumerate()
@@ -367,17 +399,22 @@ fn seed_entry(
             at: Some(CrashAt::of(&c.at)),
             verdict: c.verdict,
             title: c.title().map(str::to_owned),
+            bucket: c.bucket_id(),
             suppressed: is_suppressed(c),
             millis: c.millis,
             failure_dir: c
-                .title()
-                .and_then(|t| data.state.failure_dir(t))
+                .bucket_id()
+                .and_then(|b| data.state.failure_dir(&b))
                 .map(str::to_owned),
         })
         .collect();
     let problems = s.problems(seed);
     SeedEntry {
-        seed,
+        item: seed.clone(),
+        file: seed
+            .workload()
+            .and_then(|n| data.workload_files.get(n))
+            .cloned(),
         status: status(s, is_suppressed),
         ops,
         crash_points,
@@ -392,27 +429,40 @@ fn seed_entry(
             _ => None,
         },
         millis: s.checks.iter().map(|c| c.millis).sum(),
-        workload: data
+        workload_yaml: data
             .workloads
-            .contains_key(&seed)
-            .then(|| format!("seeds/{seed}/workload.yaml")),
-        console: data.consoles.get(&seed).map(|c| c.path.clone()),
+            .contains_key(seed)
+            .then(|| format!("{}/workload.yaml", RunDir::item_rel(seed))),
+        console: data.consoles.get(seed).map(|c| c.path.clone()),
     }
 }
 
-/// One entry per distinct failure title of the finished checks, first instance first.
-fn failure_entries(data: &RunData, checks: &[CheckEntry]) -> Vec<FailureEntry> {
+/// One entry per bucket of the finished checks, first instance first.
+fn failure_entries(
+    data: &RunData,
+    is_suppressed: &dyn Fn(&CheckRecord) -> bool,
+) -> Vec<FailureEntry> {
     let mut out: Vec<FailureEntry> = Vec::new();
-    for c in checks.iter().filter(|c| c.verdict.is_kernel_bug()) {
-        let Some(title) = &c.title else { continue };
-        if let Some(f) = out.iter_mut().find(|f| &f.title == title) {
-            f.occurrences += 1;
-            if !f.seeds.contains(&c.seed) {
-                f.seeds.push(c.seed);
+    for c in data.state.finished_checks() {
+        let (Some(f), true) = (&c.failure, c.verdict.is_kernel_bug()) else {
+            continue;
+        };
+        let bucket = f.bucket_id();
+        let instance = InstanceEntry {
+            item: c.item.clone(),
+            point: c.at.to_string(),
+            model: c.model.clone(),
+            title: f.title.clone(),
+        };
+        if let Some(e) = out.iter_mut().find(|e| e.bucket == bucket) {
+            e.occurrences += 1;
+            if !e.items.contains(&c.item) {
+                e.items.push(c.item.clone());
             }
+            e.instances.push(instance);
             continue;
         }
-        let dir = data.state.failure_dir(title).map(str::to_owned);
+        let dir = data.state.failure_dir(&bucket).map(str::to_owned);
         let reproduce = dir.as_deref().and_then(|d| {
             data.failures
                 .iter()
@@ -420,15 +470,18 @@ fn failure_entries(data: &RunData, checks: &[CheckEntry]) -> Vec<FailureEntry> {
                 .map(|f| f.record.reproduce.clone())
         });
         out.push(FailureEntry {
-            title: title.clone(),
+            key: f.bucket.clone(),
+            bucket,
+            title: f.title.clone(),
             verdict: c.verdict,
-            seed: c.seed,
-            point: c.point.clone(),
+            first: c.item.clone(),
+            point: c.at.to_string(),
             dir,
             reproduce,
             occurrences: 1,
-            seeds: vec![c.seed],
-            suppressed: c.suppressed,
+            items: vec![c.item.clone()],
+            instances: vec![instance],
+            suppressed: is_suppressed(c),
         });
     }
     out
@@ -456,7 +509,13 @@ mod tests {
                 r.totals.failures,
                 r.totals.infra
             ),
-            (4, 5, 1, 1)
+            (5, 6, 2, 1)
+        );
+        assert_eq!(r.totals.workloads, 1);
+        assert_eq!(
+            r.totals.distinct_failures.len(),
+            1,
+            "two instances, one bucket"
         );
         assert_eq!(r.totals.suppressed.len(), 1);
         let statuses: Vec<SeedStatus> = r.seeds.iter().map(|s| s.status).collect();
@@ -467,19 +526,34 @@ mod tests {
                 SeedStatus::Pass,
                 SeedStatus::Infra,
                 SeedStatus::KnownBug,
-                SeedStatus::Incomplete
+                SeedStatus::Incomplete,
+                SeedStatus::Fail
             ]
         );
         assert_eq!(r.seeds[0].ops.len(), 3);
+        let slug = format!("failures/{}", crate::report::testdata::SLUG);
         assert_eq!(
             r.seeds[0].crash_points[2].failure_dir.as_deref(),
-            Some("failures/data-loss-f-0-0-8-after-op-2-fsync")
+            Some(slug.as_str())
         );
-        assert_eq!(r.failures.len(), 2, "the failure and the known bug");
         assert_eq!(
-            (r.failures[0].occurrences, r.failures[0].seeds.clone()),
-            (1, vec![1])
+            r.seeds[5].crash_points[0].failure_dir.as_deref(),
+            Some(slug.as_str())
         );
+        assert_eq!(r.seeds[5].file.as_deref(), Some("specs/pwrite-fsync.yaml"));
+        assert_eq!(r.failures.len(), 2, "the bucket and the known bug");
+        assert_eq!(r.failures[0].bucket, crate::report::testdata::BUCKET);
+        assert_eq!(
+            (r.failures[0].occurrences, r.failures[0].items.clone()),
+            (
+                2,
+                vec![
+                    TrialItem::Seed(1),
+                    TrialItem::Workload(crate::report::testdata::WORKLOAD_NAME.into())
+                ]
+            )
+        );
+        assert_eq!(r.failures[0].instances.len(), 2);
         assert_eq!(
             r.failures[0].reproduce.as_deref(),
             Some("cargo run --release -- campaign --mutant m5 --seeds 1..=1")
@@ -505,6 +579,11 @@ mod tests {
         ] {
             assert!(json.get(key).is_some(), "report.json lacks `{key}`");
         }
+        assert_eq!(json["seeds"][0]["seed"], 1);
+        assert_eq!(
+            json["seeds"][5]["workload"],
+            crate::report::testdata::WORKLOAD_NAME
+        );
     }
 
     #[test]
@@ -516,6 +595,6 @@ mod tests {
 
         assert_eq!(r.failures[0].title, crate::report::testdata::TITLE);
         assert_eq!(r.failures[0].reproduce, None);
-        assert_eq!(r.totals.failures, 1);
+        assert_eq!(r.totals.failures, 2);
     }
 }

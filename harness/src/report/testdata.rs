@@ -1,6 +1,7 @@
 //! A small synthetic run for the report unit tests: five seeds covering every seed status
 //! (a failure with a failure directory, a pass, an infrastructure problem, a suppressed known
-//! bug, an unfinished seed), with markup in a file name to exercise escaping.
+//! bug, an unfinished seed) and a workload file whose failure falls into seed 1's bucket,
+//! with markup in a file name to exercise escaping.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +11,12 @@ use workloads::{Op, Workload};
 use crate::campaign::config::CampaignConfig;
 use crate::campaign::events::{CheckRecord, Event};
 use crate::campaign::fold::CampaignState;
+use crate::campaign::item::TrialItem;
 use crate::checker::CheckOutcome;
 use crate::rundir::failure::{FailureDir, FailureRecord, FAILURE_SCHEMA};
 use crate::rundir::read::{ConsoleTail, RunData};
 use crate::rundir::RunInfo;
+use crate::trial::bucket::{Bucket, Lost};
 use crate::trial::finding::{CrashLabel, Failure, Signature};
 use workloads::oracle::CrashPoint;
 
@@ -21,8 +24,27 @@ use workloads::oracle::CrashPoint;
 pub const FILE: &str = "f<0>";
 /// Title of seed 1's failure.
 pub const TITLE: &str = "data-loss: f<0> [0..8) after op 2 (fsync)";
+/// Its bucket id.
+pub const BUCKET: &str = "data-loss of pwrite_data promised by fsync (snapshot, ext4, m5)";
 /// Its failure directory.
-pub const SLUG: &str = "data-loss-f-0-0-8-after-op-2-fsync";
+pub const SLUG: &str = "data-loss-of-pwrite-data-promised-by-fsync-snapshot-ext4-m5";
+/// The workload input of the synthetic run.
+pub const WORKLOAD_NAME: &str = "pwrite-fsync";
+
+fn bucket(verdict: Verdict) -> Bucket {
+    Bucket {
+        verdict,
+        promise: Some("fsync".into()),
+        lost: if verdict == Verdict::DataLoss {
+            Lost::PwriteData
+        } else {
+            Lost::Size
+        },
+        crash_model: "snapshot".into(),
+        filesystem: "ext4".into(),
+        mutant: Some("m5".into()),
+    }
+}
 
 fn label(point: &str) -> CrashLabel {
     let (when, rest) = point.split_once(" op ").expect("label");
@@ -39,9 +61,13 @@ fn label(point: &str) -> CrashLabel {
 }
 
 fn check(seed: u64, point: &str, verdict: Verdict, title: Option<&str>) -> Event {
+    check_item(TrialItem::Seed(seed), point, verdict, title)
+}
+
+fn check_item(item: TrialItem, point: &str, verdict: Verdict, title: Option<&str>) -> Event {
     let at = label(point);
     Event::Checked(CheckRecord {
-        seed,
+        item,
         failure: title.map(|t| Failure {
             verdict,
             title: t.into(),
@@ -51,6 +77,7 @@ fn check(seed: u64, point: &str, verdict: Verdict, title: Option<&str>) -> Event
                 inside: at.inside(),
                 kind: at.kind.clone(),
             },
+            bucket: Some(bucket(verdict)),
         }),
         at,
         model: "snapshot".into(),
@@ -60,9 +87,9 @@ fn check(seed: u64, point: &str, verdict: Verdict, title: Option<&str>) -> Event
     })
 }
 
-fn ran(seed: u64, images: usize) -> Event {
+fn ran(seed: TrialItem, images: usize) -> Event {
     Event::RunDone {
-        seed,
+        item: seed,
         images,
         boot_ms: 6000,
         op_micros: 900,
@@ -110,8 +137,13 @@ pub fn finding() -> Finding {
 
 /// The synthetic run.
 pub fn synthetic_run() -> RunData {
-    let started = |seed| Event::SeedStarted { seed };
-    let done = |seed| Event::SeedDone { seed };
+    let started = |seed| Event::SeedStarted {
+        item: TrialItem::Seed(seed),
+    };
+    let done = |seed| Event::SeedDone {
+        item: TrialItem::Seed(seed),
+    };
+    let w = TrialItem::Workload(WORKLOAD_NAME.into());
     let known = "size-loss: f9 size 0, allowed 4096 after op 2 (fsync)";
     let events = vec![
         Event::Journal {
@@ -119,35 +151,48 @@ pub fn synthetic_run() -> RunData {
             powercut: "0.1.0".into(),
         },
         started(1),
-        ran(1, 3),
+        ran(TrialItem::Seed(1), 3),
         check(1, "after op 0 (create)", Verdict::Pass, None),
         check(1, "inside op 1 (pwrite)", Verdict::Pass, None),
         check(1, "after op 2 (fsync)", Verdict::DataLoss, Some(TITLE)),
         Event::FailureSaved {
-            seed: 1,
+            item: TrialItem::Seed(1),
             title: TITLE.into(),
             dir: format!("failures/{SLUG}"),
+            bucket: Some(BUCKET.into()),
         },
         done(1),
         started(2),
-        ran(2, 1),
+        ran(TrialItem::Seed(2), 1),
         check(2, "after op 2 (fsync)", Verdict::Pass, None),
         done(2),
         started(3),
         Event::RunFailed {
-            seed: 3,
+            item: TrialItem::Seed(3),
             verdict: Verdict::BootFailed,
             problem: "QEMU died".into(),
         },
         done(3),
         started(4),
-        ran(4, 1),
+        ran(TrialItem::Seed(4), 1),
         check(4, "after op 2 (fsync)", Verdict::SizeLoss, Some(known)),
         done(4),
+        Event::SeedStarted { item: w.clone() },
+        ran(w.clone(), 1),
+        check_item(
+            w.clone(),
+            "after op 2 (fsync)",
+            Verdict::DataLoss,
+            Some("data-loss: f<0> [0..4) after op 2 (fsync)"),
+        ),
+        Event::SeedDone { item: w.clone() },
         started(5),
         check(5, "after op 0 (create)", Verdict::Pass, None),
     ];
-    let workloads: BTreeMap<u64, Workload> = [1, 2, 4, 5].map(|s| (s, workload(s))).into();
+    let mut workloads: BTreeMap<TrialItem, Workload> = [1, 2, 4, 5]
+        .map(|s| (TrialItem::Seed(s), workload(s)))
+        .into();
+    workloads.insert(w.clone(), workload(7));
     let console = ConsoleTail {
         path: "seeds/1/work-1.console.log".into(),
         tail: "[    1.0] EXT4-fs (pmem0): mounted filesystem\n[    2.0] powercut-agent: ready"
@@ -166,9 +211,11 @@ pub fn synthetic_run() -> RunData {
                 inside: false,
                 kind: "fsync".into(),
             },
+            bucket: Some(bucket(Verdict::DataLoss)),
             crash: at,
             crash_model: "snapshot".into(),
             seed: 1,
+            workload: None,
             filesystem: "ext4".into(),
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --mutant m5 --seeds 1..=1".into(),
@@ -204,7 +251,12 @@ pub fn synthetic_run() -> RunData {
         }),
         state: CampaignState::of(&events),
         workloads,
-        consoles: [(1, console)].into(),
+        workload_files: [(
+            WORKLOAD_NAME.to_owned(),
+            "specs/pwrite-fsync.yaml".to_owned(),
+        )]
+        .into(),
+        consoles: [(TrialItem::Seed(1), console)].into(),
         failures: vec![failure],
         failure_consoles: BTreeMap::new(),
         notes: Vec::new(),

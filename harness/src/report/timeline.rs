@@ -168,6 +168,7 @@ mod tests {
             at: Some(at(point)),
             verdict,
             title: None,
+            bucket: None,
             suppressed: false,
             millis: 1,
             failure_dir: None,
@@ -188,7 +189,8 @@ mod tests {
     #[test]
     fn crash_points_land_after_or_inside_their_op() {
         let seed = SeedEntry {
-            seed: 1,
+            item: crate::campaign::item::TrialItem::Seed(1),
+            file: None,
             status: SeedStatus::Fail,
             ops: vec![op(0, "create"), op(1, "pwrite"), op(2, "fsync")],
             crash_points: vec![
@@ -199,7 +201,7 @@ mod tests {
             ],
             infra: None,
             millis: 4,
-            workload: None,
+            workload_yaml: None,
             console: None,
         };
 
@@ -239,7 +241,10 @@ mod tests {
         );
         assert_eq!(html.matches("class=\"cp v-pass\"").count(), 2, "{html}");
         assert!(
-            html.contains("<a class=\"cp v-bug\" href=\"#f-data-loss-f-0-0-8-after-op-2-fsync\""),
+            html.contains(&format!(
+                "<a class=\"cp v-bug\" href=\"#f-{}\"",
+                crate::report::testdata::SLUG
+            )),
             "{html}"
         );
         assert!(

@@ -1,20 +1,24 @@
-//! Failure directories, `failures/<slug>/`: one per distinct failure title, holding its first
-//! instance in full — everything a kernel developer needs to look at it, and everything
-//! `repro` and `minimize` need to re-run it:
+//! Failure directories, `failures/<slug>/`: one per failure bucket
+//! ([`crate::trial::bucket::Bucket`]: the bug, not the instance), holding its first instance
+//! in full — everything a kernel developer needs to look at it, and everything `repro` and
+//! `minimize` need to re-run it — and the list of every instance:
 //!
 //! | file | what |
 //! |---|---|
-//! | `failure.json` | [`FailureRecord`]: title, verdict, signature, crash point, seed, file system, mutant, crash model |
+//! | `failure.json` | [`FailureRecord`]: bucket, title, verdict, signature, crash point, seed or workload, file system, mutant, crash model |
+//! | `instances.jsonl` | every instance of the bucket, one [`Instance`] a line: seed or workload, crash point, model, title (with the file and range) |
 //! | `workload.yaml` | the workload, exactly as it ran |
 //! | `expectation.json`, `check.json` | what the oracle allowed; the checker's verdict and findings |
 //! | `diff.txt` | the byte diff ([`super::diff`]) |
 //! | `<vm>.console.log` | the workload VM's console |
 //! | `crash.img.zst` | the crash image (within the campaign's cap) |
 //! | `lost-lines.txt` | the cache lines the crash state lost (cache model) |
-//! | `reproduce.sh` | the command that re-runs the seed |
+//! | `reproduce.sh` | the command that re-runs the seed or workload |
 //!
 //! A directory is written under a temporary name and renamed into place, so a reader never
-//! sees half of one.
+//! sees half of one. Later instances are appended to `instances.jsonl` (fsync'd) after the
+//! journal has them; the journal is the record, and a campaign that starts or resumes
+//! rewrites every list from it, so a cut append or a voided attempt never lingers.
 
 use std::path::{Path, PathBuf};
 
@@ -23,15 +27,21 @@ use workloads::oracle::{Expectation, Verdict};
 use workloads::Workload;
 
 use super::diff::{diff_text, slug};
-use super::{fsync_dir, RunDir, RunDirError, WORKLOAD};
+use super::{fsync_dir, write_atomically, RunDir, RunDirError, WORKLOAD};
 use crate::campaign::config::CampaignConfig;
+use crate::campaign::events::CheckRecord;
+use crate::campaign::item::TrialItem;
 use crate::checker::CheckOutcome;
+use crate::trial::bucket::Bucket;
 use crate::trial::finding::{CrashLabel, Signature};
 
 /// `failure.json`.
 pub const FAILURE_JSON: &str = "failure.json";
-/// `failure.json` schema version.
-pub const FAILURE_SCHEMA: u32 = 1;
+/// `instances.jsonl`.
+pub const INSTANCES: &str = "instances.jsonl";
+/// `failure.json` schema version. Schema 2 added `bucket` and `workload`; schema 1
+/// directories (one per title) still read.
+pub const FAILURE_SCHEMA: u32 = 2;
 
 /// `failure.json`: what a failure is, typed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,18 +55,123 @@ pub struct FailureRecord {
     pub verdict: Verdict,
     /// What identifies it across re-runs.
     pub signature: Signature,
+    /// The bucket (absent in schema 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Bucket>,
     /// Where the power was cut.
     pub crash: CrashLabel,
     /// Crash model and variant of the image (`snapshot`, `cache:worst`, …).
     pub crash_model: String,
-    /// The seed of the run.
+    /// The seed of the run's crash plan: the generated seed, or the workload's `seed`.
     pub seed: u64,
+    /// The workload input's name, when the run was a workload file (absent: a generated
+    /// seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
     /// File system (and oracle rules) name.
     pub filesystem: String,
     /// The mutant loaded (`None`: the stock kernel).
     pub mutant: Option<String>,
-    /// The command that re-runs the seed.
+    /// The command that re-runs the seed or workload.
     pub reproduce: String,
+}
+
+impl FailureRecord {
+    /// The item of its first instance.
+    pub fn item(&self) -> TrialItem {
+        self.workload
+            .clone()
+            .map_or(TrialItem::Seed(self.seed), TrialItem::Workload)
+    }
+
+    /// Its bucket id, or its title for a schema 1 directory.
+    pub fn bucket_id(&self) -> String {
+        self.bucket
+            .as_ref()
+            .map_or_else(|| self.title.clone(), Bucket::id)
+    }
+}
+
+/// One instance of a bucket, as `instances.jsonl` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The seed or workload.
+    #[serde(flatten)]
+    pub item: TrialItem,
+    /// Where the power was cut.
+    pub at: CrashLabel,
+    /// Crash model and variant of the image.
+    pub model: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// The instance's title (file, byte range or size).
+    pub title: String,
+    /// The bucket id.
+    pub bucket: String,
+}
+
+impl Instance {
+    /// The instance a failing check is (`None` for a check without a failure).
+    pub fn of(c: &CheckRecord) -> Option<Instance> {
+        let f = c.failure.as_ref()?;
+        Some(Instance {
+            item: c.item.clone(),
+            at: c.at.clone(),
+            model: c.model.clone(),
+            verdict: c.verdict,
+            title: f.title.clone(),
+            bucket: f.bucket_id(),
+        })
+    }
+
+    fn line(&self, file: &Path) -> Result<String, RunDirError> {
+        serde_json::to_string(self)
+            .map(|l| l + "\n")
+            .map_err(|e| RunDirError::bad(file, e.to_string()))
+    }
+}
+
+/// Append one instance to `<dir>/instances.jsonl` (`dir` relative to the run directory) and
+/// fsync it.
+pub fn append_instance(run: &RunDir, dir: &str, i: &Instance) -> Result<(), RunDirError> {
+    use std::io::Write;
+    let path = run.root().join(dir).join(INSTANCES);
+    let line = i.line(&path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| RunDirError::io(&path, e))?;
+    f.write_all(line.as_bytes())
+        .and_then(|()| f.sync_data())
+        .map_err(|e| RunDirError::io(&path, e))
+}
+
+/// Replace `<dir>/instances.jsonl` (`dir` relative to the run directory) with `list`,
+/// atomically.
+pub fn write_instances(run: &RunDir, dir: &str, list: &[Instance]) -> Result<(), RunDirError> {
+    let path = run.root().join(dir).join(INSTANCES);
+    let mut text = String::new();
+    for i in list {
+        text.push_str(&i.line(&path)?);
+    }
+    write_atomically(&path, text.as_bytes()).map_err(|e| RunDirError::io(&path, e))
+}
+
+/// Read `instances.jsonl` of a failure directory (missing: empty); lines that do not parse
+/// are skipped and counted.
+pub fn read_instances(dir: &Path) -> (Vec<Instance>, usize) {
+    let text = std::fs::read_to_string(dir.join(INSTANCES)).unwrap_or_default();
+    let mut bad = 0;
+    let list = text
+        .lines()
+        .filter_map(|l| {
+            let i = serde_json::from_str(l).ok();
+            bad += usize::from(i.is_none());
+            i
+        })
+        .collect();
+    (list, bad)
 }
 
 /// Everything of a failure's first instance that goes into its directory.
@@ -75,6 +190,8 @@ pub struct NewFailure<'a> {
     pub image: Option<&'a Path>,
     /// The lost-lines report of the image (cache model).
     pub lost_lines: Option<&'a Path>,
+    /// The first instance, the first line of `instances.jsonl`.
+    pub first: &'a Instance,
 }
 
 /// Write the failure directory of `f` under `run`'s `failures/`; returns its path relative
@@ -82,7 +199,7 @@ pub struct NewFailure<'a> {
 pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     let root = run.failures();
     std::fs::create_dir_all(&root).map_err(|e| RunDirError::io(&root, e))?;
-    let name = free_slug(&root, &f.record.title);
+    let name = free_slug(&root, &f.record.bucket_id());
     let tmp = tempfile::Builder::new()
         .prefix(".writing-")
         .tempdir_in(&root)
@@ -92,6 +209,7 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
         std::fs::write(&p, bytes).map_err(|e| RunDirError::io(&p, e))
     };
     put(FAILURE_JSON, pretty(f.record, &root)?.as_bytes())?;
+    put(INSTANCES, f.first.line(&root)?.as_bytes())?;
     put(
         WORKLOAD,
         serde_yaml::to_string(f.workload)
@@ -104,7 +222,7 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     put(
         "reproduce.sh",
         format!(
-            "#!/bin/sh\n# Re-run the seed that produced this failure.\n{}\n",
+            "#!/bin/sh\n# Re-run the seed or workload that produced this failure.\n{}\n",
             f.record.reproduce
         )
         .as_bytes(),
@@ -131,15 +249,15 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     Ok(format!("{}/{name}", super::FAILURES))
 }
 
-/// The slug of `title`, or with `-2`, `-3`, … when another title's directory has it.
-fn free_slug(root: &Path, title: &str) -> String {
-    let base = slug(title);
+/// The slug of a bucket id, or with `-2`, `-3`, … when another bucket's directory has it.
+fn free_slug(root: &Path, bucket: &str) -> String {
+    let base = slug(bucket);
     let mut name = base.clone();
     for n in 2.. {
         let taken_by_other = std::fs::read(root.join(&name).join(FAILURE_JSON))
             .ok()
             .and_then(|b| serde_json::from_slice::<FailureRecord>(&b).ok())
-            .is_some_and(|r| r.title != title);
+            .is_some_and(|r| r.bucket_id() != bucket);
         if !taken_by_other {
             break;
         }
@@ -207,11 +325,11 @@ impl FailureDir {
         let bytes = std::fs::read(&path).map_err(|e| RunDirError::io(&path, e))?;
         let record: FailureRecord =
             serde_json::from_slice(&bytes).map_err(|e| RunDirError::bad(&path, e.to_string()))?;
-        if record.schema != FAILURE_SCHEMA {
+        if !(1..=FAILURE_SCHEMA).contains(&record.schema) {
             return Err(RunDirError::bad(
                 &path,
                 format!(
-                    "schema {} (this powercut reads {FAILURE_SCHEMA})",
+                    "schema {} (this powercut reads 1 to {FAILURE_SCHEMA})",
                     record.schema
                 ),
             ));
@@ -300,12 +418,14 @@ mod tests {
                 inside: false,
                 kind: "fsync".into(),
             },
+            bucket: None,
             crash: CrashLabel {
                 point: CrashPoint::AfterOp(1),
                 kind: "fsync".into(),
             },
             crash_model: "snapshot".into(),
             seed: 7,
+            workload: None,
             filesystem: "ext4".into(),
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --seeds 7..=7".into(),
@@ -326,6 +446,7 @@ mod tests {
 
     /// A workload's expectation at its fsync, a missing-file outcome, and a console log.
     struct Inputs {
+        first: Instance,
         workload: Workload,
         exp: Expectation,
         outcome: CheckOutcome,
@@ -343,6 +464,17 @@ mod tests {
             &workloads::oracle::FsRules::ext4(),
         );
         Inputs {
+            first: Instance {
+                item: TrialItem::Seed(7),
+                at: CrashLabel {
+                    point: CrashPoint::AfterOp(1),
+                    kind: "fsync".into(),
+                },
+                model: "snapshot".into(),
+                verdict: Verdict::MissingFile,
+                title: "missing-file: f0 after op 1 (fsync)".into(),
+                bucket: "missing-file of name".into(),
+            },
             workload,
             exp,
             outcome: CheckOutcome {
@@ -365,6 +497,7 @@ mod tests {
             console: &i.console,
             image: None,
             lost_lines: None,
+            first: &i.first,
         }
     }
 
@@ -380,6 +513,10 @@ mod tests {
 
         assert_eq!(rel, "failures/missing-file-f0-after-op-1-fsync");
         assert_eq!(back.record, r);
+        assert_eq!(
+            read_instances(&dir.path().join(&rel)),
+            (vec![i.first.clone()], 0)
+        );
         assert_eq!(back.workload.ops.len(), 2);
         assert!(back.console.is_some());
         assert_eq!(
@@ -424,5 +561,47 @@ mod tests {
         let err = FailureDir::load(dir.path()).expect_err("mixed");
 
         assert!(err.to_string().contains("mixes two failures"), "{err}");
+    }
+
+    #[test]
+    fn instances_append_and_a_rewrite_replaces_a_torn_list() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        let i = inputs(dir.path());
+        let r = record("missing-file: f0 after op 1 (fsync)");
+        let rel = write(&run, &new_failure(&r, &i)).expect("write");
+        let mut second = i.first.clone();
+        second.item = TrialItem::Workload("w".into());
+
+        append_instance(&run, &rel, &second).expect("append");
+        let appended = read_instances(&dir.path().join(&rel));
+        std::fs::write(dir.path().join(&rel).join(INSTANCES), "{\"seed\":7,\"at\":").expect("tear");
+        let torn = read_instances(&dir.path().join(&rel));
+        write_instances(&run, &rel, &[i.first.clone(), second.clone()]).expect("rewrite");
+        let rewritten = read_instances(&dir.path().join(&rel));
+
+        assert_eq!(appended, (vec![i.first.clone(), second.clone()], 0));
+        assert_eq!(torn, (vec![], 1));
+        assert_eq!(rewritten, (vec![i.first.clone(), second], 0));
+    }
+
+    #[test]
+    fn schema_1_directories_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut r = record("missing-file: f0 after op 1 (fsync)");
+        r.schema = 1;
+        let mut json = serde_json::to_value(&r).expect("json");
+        json.as_object_mut().expect("object").remove("workload");
+        std::fs::write(dir.path().join(FAILURE_JSON), json.to_string()).expect("write");
+        std::fs::write(
+            dir.path().join(WORKLOAD),
+            serde_yaml::to_string(&workload()).expect("yaml"),
+        )
+        .expect("write");
+
+        let back = FailureDir::load(dir.path()).expect("schema 1 reads");
+
+        assert_eq!(back.record.item(), TrialItem::Seed(7));
+        assert_eq!(back.record.bucket_id(), r.title);
     }
 }

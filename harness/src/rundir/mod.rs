@@ -6,8 +6,10 @@
 //! <run>/journal.jsonl      the event journal (campaign::journal)
 //! <run>/report.json, report.html
 //! <run>/seeds/<seed>/      workload.yaml, the workload VM's console and QEMU logs, error.txt
+//! <run>/workloads.json     the workload inputs: name and original file ([`items`])
+//! <run>/workloads/<name>/  as a seed directory; workload.yaml is the copy of the input file
 //! <run>/checkers/          checker VM logs and pmem files
-//! <run>/failures/<slug>/   one per distinct failure title (see [`failure`])
+//! <run>/failures/<slug>/   one per failure bucket (see [`failure`])
 //! ```
 //!
 //! Every file is written through a temporary file and a rename ([`write_atomically`]), and
@@ -15,6 +17,7 @@
 
 pub mod diff;
 pub mod failure;
+pub mod items;
 pub mod read;
 
 use std::io::Write;
@@ -24,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use workloads::Workload;
 
 use crate::campaign::config::CampaignConfig;
+use crate::campaign::item::TrialItem;
 use crate::image::user_modules::ModuleRecord;
 
 /// `config.yaml`.
@@ -40,6 +44,8 @@ pub const REPORT_HTML: &str = "report.html";
 pub const SEEDS: &str = "seeds";
 /// `failures/`.
 pub const FAILURES: &str = "failures";
+/// `workloads/`.
+pub const WORKLOADS: &str = "workloads";
 /// `workload.yaml` (in a seed or failure directory).
 pub const WORKLOAD: &str = "workload.yaml";
 
@@ -167,6 +173,27 @@ impl RunDir {
         self.root.join(SEEDS).join(seed.to_string())
     }
 
+    /// `workloads/<name>/`.
+    pub fn workload_item_dir(&self, name: &str) -> PathBuf {
+        self.root.join(WORKLOADS).join(name)
+    }
+
+    /// The directory of an item: `seeds/<seed>/` or `workloads/<name>/`.
+    pub fn item_dir(&self, item: &TrialItem) -> PathBuf {
+        match item {
+            TrialItem::Seed(s) => self.seed_dir(*s),
+            TrialItem::Workload(n) => self.workload_item_dir(n),
+        }
+    }
+
+    /// The directory of an item relative to the run directory, as reports name it.
+    pub fn item_rel(item: &TrialItem) -> String {
+        match item {
+            TrialItem::Seed(s) => format!("{SEEDS}/{s}"),
+            TrialItem::Workload(n) => format!("{WORKLOADS}/{n}"),
+        }
+    }
+
     /// `checkers/`.
     pub fn checkers(&self) -> PathBuf {
         self.root.join("checkers")
@@ -221,10 +248,18 @@ impl RunDir {
         write_atomically(&path, json.as_bytes()).map_err(|e| RunDirError::io(&path, e))
     }
 
-    /// Write `seeds/<seed>/workload.yaml` (creating the seed directory).
-    pub fn write_workload(&self, seed: u64, workload: &Workload) -> Result<PathBuf, RunDirError> {
-        let dir = self.seed_dir(seed);
+    /// Prepare an item's directory: a seed's gets its generated `workload.yaml`; a workload
+    /// input's already holds the copy written when the campaign started.
+    pub fn write_workload(
+        &self,
+        item: &TrialItem,
+        workload: &Workload,
+    ) -> Result<PathBuf, RunDirError> {
+        let dir = self.item_dir(item);
         std::fs::create_dir_all(&dir).map_err(|e| RunDirError::io(&dir, e))?;
+        if item.workload().is_some() {
+            return Ok(dir);
+        }
         let path = dir.join(WORKLOAD);
         let yaml =
             serde_yaml::to_string(workload).map_err(|e| RunDirError::bad(&path, e.to_string()))?;
@@ -232,13 +267,13 @@ impl RunDir {
         Ok(dir)
     }
 
-    /// Delete every crash image and scratch pmem file under `seeds/` (left behind by a
-    /// harness that was killed); returns how many files went.
+    /// Delete every crash image and scratch pmem file under `seeds/` and `workloads/` (left
+    /// behind by a harness that was killed); returns how many files went.
     pub fn remove_crash_images(&self) -> usize {
         let mut removed = 0;
-        let seeds = std::fs::read_dir(self.root.join(SEEDS))
-            .into_iter()
-            .flatten();
+        let seeds = [SEEDS, WORKLOADS]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(self.root.join(d)).into_iter().flatten());
         for seed in seeds.flatten() {
             for f in std::fs::read_dir(seed.path())
                 .into_iter()

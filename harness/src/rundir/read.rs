@@ -14,6 +14,7 @@ use super::failure::FailureDir;
 use super::{RunDir, RunInfo, FAILURES, RUN_INFO, WORKLOAD};
 use crate::campaign::config::CampaignConfig;
 use crate::campaign::fold::{CampaignState, RunEnd};
+use crate::campaign::item::TrialItem;
 use crate::campaign::journal::{self, JournalError};
 
 /// Lines of a console log kept for reports (the end is where a guest says what went wrong).
@@ -59,10 +60,12 @@ pub struct RunData {
     pub info: Option<RunInfo>,
     /// The fold of `journal.jsonl`.
     pub state: CampaignState,
-    /// `seeds/<seed>/workload.yaml`, by seed.
-    pub workloads: BTreeMap<u64, Workload>,
-    /// Console tails of the seeds whose reports show them (non-pass, infra, unfinished).
-    pub consoles: BTreeMap<u64, ConsoleTail>,
+    /// `seeds/<seed>/workload.yaml` and `workloads/<name>/workload.yaml`, by item.
+    pub workloads: BTreeMap<TrialItem, Workload>,
+    /// The original file of each workload input (`workloads.json`), by name.
+    pub workload_files: BTreeMap<String, String>,
+    /// Console tails of the items whose reports show them (non-pass, infra, unfinished).
+    pub consoles: BTreeMap<TrialItem, ConsoleTail>,
     /// `failures/*/` that could be read, by directory name.
     pub failures: Vec<FailureDir>,
     /// Console tails of the failure directories, by directory name.
@@ -94,15 +97,22 @@ pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
     let info = load_info(dir, &mut notes);
     let mut workloads = BTreeMap::new();
     let mut consoles = BTreeMap::new();
+    let workload_files = match run.read_workload_manifest() {
+        Ok(m) => m.into_iter().map(|r| (r.name, r.file)).collect(),
+        Err(e) => {
+            notes.push(e.to_string());
+            BTreeMap::new()
+        }
+    };
     for (seed, s) in state.seeds() {
-        let sdir = run.seed_dir(seed);
+        let sdir = run.item_dir(seed);
         let path = sdir.join(WORKLOAD);
         if path.exists() {
             match super::read_workload(&path) {
                 Ok(w) => {
-                    workloads.insert(seed, w);
+                    workloads.insert(seed.clone(), w);
                 }
-                Err(e) => notes.push(format!("seeds/{seed}/{WORKLOAD}: {e}")),
+                Err(e) => notes.push(format!("{}/{WORKLOAD}: {e}", RunDir::item_rel(seed))),
             }
         }
         let needs_console = !s.done
@@ -110,7 +120,7 @@ pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
             || s.checks.iter().any(|c| c.verdict != Verdict::Pass);
         if needs_console {
             if let Some(tail) = console_tail(dir, &sdir) {
-                consoles.insert(seed, tail);
+                consoles.insert(seed.clone(), tail);
             }
         }
     }
@@ -128,6 +138,7 @@ pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
         info,
         state,
         workloads,
+        workload_files,
         consoles,
         failures,
         failure_consoles,

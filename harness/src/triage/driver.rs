@@ -107,7 +107,7 @@ pub fn minimize_failure(
                 let hit = a
                     .checks
                     .iter()
-                    .flat_map(|c| c.failures())
+                    .flat_map(|c| c.failures.iter())
                     .any(|f| f.signature == target);
                 let titles = a.titles();
                 say(&format!(
@@ -171,10 +171,27 @@ pub fn minimize_failure(
     })
 }
 
+/// The name of the minimal workload (`<workload>-min`), also its spec file's stem.
+pub fn minimal_name(fd: &FailureDir) -> String {
+    format!("{}-min", fd.workload.name)
+}
+
+/// The one command that adds a failure directory's `minimal.yaml` to the regression specs in
+/// `specs` (as `<name>.yaml`, the file stem matching the workload name; `cp -n` never
+/// overwrites a spec).
+pub fn add_spec_command(minimal: &std::path::Path, name: &str, specs: &std::path::Path) -> String {
+    let q = |p: &std::path::Path| crate::vm::cmdline::shell_quote(&p.to_string_lossy());
+    format!(
+        "cp -n {} {}",
+        q(minimal),
+        q(&specs.join(format!("{name}.yaml")))
+    )
+}
+
 /// The minimal workload's YAML, with a comment saying where it came from.
 pub fn minimal_yaml(fd: &FailureDir, m: &Minimized) -> Result<String, TriageError> {
     let mut w: Workload = m.case.workload.clone();
-    w.name = format!("{}-min", fd.workload.name);
+    w.name = minimal_name(fd);
     let yaml = serde_yaml::to_string(&w)
         .map_err(|e| TriageError::io(&fd.dir.join("minimal.yaml"), std::io::Error::other(e)))?;
     Ok(format!(
@@ -252,4 +269,23 @@ pub fn write_outputs(
             kernel: ctx.kernel,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_add_spec_command_is_one_quoted_copy_named_after_the_workload() {
+        let cmd = add_spec_command(
+            std::path::Path::new("/runs/a b/failures/x/minimal.yaml"),
+            "seed-3-min",
+            std::path::Path::new("/src/workloads/specs"),
+        );
+
+        assert_eq!(
+            cmd,
+            "cp -n '/runs/a b/failures/x/minimal.yaml' /src/workloads/specs/seed-3-min.yaml"
+        );
+    }
 }

@@ -39,8 +39,8 @@ impl Attempt {
     pub fn titles(&self) -> Vec<String> {
         self.checks
             .iter()
-            .flat_map(Judged::failures)
-            .map(|f| f.title)
+            .flat_map(|j| j.failures.iter())
+            .map(|f| f.title.clone())
             .collect()
     }
 }
@@ -88,11 +88,19 @@ impl Session {
     ) -> Result<(Vec<Judged>, Vec<Option<OpOutcome>>), VmError> {
         let run = trial::run(&self.env.setup, workload, plan, dir, name)?;
         let rules = self.env.setup.rules();
+        let mutant = self.env.setup.mutant.clone();
         let mut checks = Vec::new();
         for image in &run.images {
-            let checked = self
-                .checker()
-                .and_then(|ck| trial::check_image(ck, workload, &run.outcomes, image, &rules));
+            let checked = self.checker().and_then(|ck| {
+                trial::check_image(
+                    ck,
+                    workload,
+                    &run.outcomes,
+                    image,
+                    &rules,
+                    mutant.as_deref(),
+                )
+            });
             match checked {
                 Ok(j) => checks.push(j),
                 Err(e) => {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::{CrashPoint, Expectation, Verdict};
 use workloads::Workload;
 
+use super::bucket::{Bucket, BucketContext};
 use crate::checker::CheckOutcome;
 
 /// Where the power was cut: the point and the kind of the op there.
@@ -108,11 +109,28 @@ pub struct Failure {
     pub title: String,
     /// What identifies it across re-runs.
     pub signature: Signature,
+    /// The bug it shows (absent in journals written before buckets: the title stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Bucket>,
+}
+
+impl Failure {
+    /// The key of its bucket ([`Bucket::id`]), or its title when it has no bucket (a
+    /// journal written before buckets).
+    pub fn bucket_id(&self) -> String {
+        self.bucket
+            .as_ref()
+            .map_or_else(|| self.title.clone(), Bucket::id)
+    }
 }
 
 /// Every failure a check shows: one per oracle finding, or one for the whole image when
 /// the verdict has no findings (`fs-corrupt`, `mount-failed`). Empty when it passed.
-pub fn failures_of(outcome: &CheckOutcome, exp: &Expectation) -> Vec<Failure> {
+pub fn failures_of(
+    outcome: &CheckOutcome,
+    exp: &Expectation,
+    ctx: &BucketContext<'_>,
+) -> Vec<Failure> {
     let label = CrashLabel::of(exp);
     let mut out: Vec<Failure> = outcome
         .findings
@@ -126,6 +144,7 @@ pub fn failures_of(outcome: &CheckOutcome, exp: &Expectation) -> Vec<Failure> {
                 inside: label.inside(),
                 kind: label.kind.clone(),
             },
+            bucket: Some(Bucket::of_finding(f, exp.crash, ctx)),
         })
         .collect();
     if out.is_empty() && outcome.verdict != Verdict::Pass {
@@ -138,6 +157,7 @@ pub fn failures_of(outcome: &CheckOutcome, exp: &Expectation) -> Vec<Failure> {
                 inside: label.inside(),
                 kind: label.kind.clone(),
             },
+            bucket: Some(Bucket::of_image(outcome.verdict, ctx)),
         });
     }
     out
@@ -145,12 +165,16 @@ pub fn failures_of(outcome: &CheckOutcome, exp: &Expectation) -> Vec<Failure> {
 
 /// The failure that decided the check's verdict (its first finding of that verdict), or
 /// `None` when the check passed.
-pub fn deciding_failure(outcome: &CheckOutcome, exp: &Expectation) -> Option<Failure> {
+pub fn deciding_failure(
+    outcome: &CheckOutcome,
+    exp: &Expectation,
+    ctx: &BucketContext<'_>,
+) -> Option<Failure> {
     if outcome.verdict == Verdict::Pass {
         return None;
     }
     // Never empty for a non-pass verdict (`failures_of` titles a finding-less verdict).
-    let mut all = failures_of(outcome, exp);
+    let mut all = failures_of(outcome, exp, ctx);
     let pick = all
         .iter()
         .position(|f| f.verdict == outcome.verdict)
@@ -188,6 +212,24 @@ mod tests {
         }
     }
 
+    fn ctx(w: &Workload) -> BucketContext<'_> {
+        BucketContext {
+            workload: w,
+            model: "snapshot",
+            filesystem: "ext4",
+            mutant: None,
+        }
+    }
+
+    fn empty() -> Workload {
+        Workload {
+            name: "t".into(),
+            seed: 1,
+            profile: None,
+            ops: Vec::new(),
+        }
+    }
+
     fn outcome(verdict: Verdict, findings: Vec<Finding>) -> CheckOutcome {
         CheckOutcome {
             verdict,
@@ -219,12 +261,12 @@ mod tests {
             ],
         );
 
-        let f = deciding_failure(&o, &e).expect("fails");
+        let f = deciding_failure(&o, &e, &ctx(&empty())).expect("fails");
 
         assert_eq!(f.verdict, Verdict::MissingFile);
         assert_eq!(f.title, "missing-file: f0 after op 4 (fsync)");
         assert_eq!(f.signature.file.as_deref(), Some("f0"));
-        assert_eq!(failures_of(&o, &e).len(), 2);
+        assert_eq!(failures_of(&o, &e, &ctx(&empty())).len(), 2);
     }
 
     #[test]
@@ -232,11 +274,14 @@ mod tests {
         let e = exp(CrashPoint::InsideOp(2), "pwrite");
         let o = outcome(Verdict::FsCorrupt, Vec::new());
 
-        let f = deciding_failure(&o, &e).expect("fails");
+        let f = deciding_failure(&o, &e, &ctx(&empty())).expect("fails");
 
         assert_eq!(f.title, "fs-corrupt: inside op 2 (pwrite)");
         assert_eq!(f.signature.to_string(), "fs-corrupt: inside op # (pwrite)");
-        assert_eq!(deciding_failure(&outcome(Verdict::Pass, vec![]), &e), None);
+        assert_eq!(
+            deciding_failure(&outcome(Verdict::Pass, vec![]), &e, &ctx(&empty())),
+            None
+        );
     }
 
     #[test]
@@ -247,6 +292,7 @@ mod tests {
                 vec![finding(Verdict::DataLoss, "f2", 4096, "after op 7 (fsync)")],
             ),
             &exp(CrashPoint::AfterOp(7), "fsync"),
+            &ctx(&empty()),
         );
         let b = failures_of(
             &outcome(
@@ -254,6 +300,7 @@ mod tests {
                 vec![finding(Verdict::DataLoss, "f2", 0, "after op 2 (fsync)")],
             ),
             &exp(CrashPoint::AfterOp(2), "fsync"),
+            &ctx(&empty()),
         );
 
         assert_ne!(a[0].title, b[0].title);

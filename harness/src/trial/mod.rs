@@ -9,8 +9,10 @@
 //! - [`cache_run`], [`cache_env`]: the cache crash model (TCG plugin trace → crash states).
 //! - [`blocks`]: block-wise copies of pmem files.
 //! - [`finding`]: crash labels, failures, titles and signatures.
+//! - [`bucket`]: the bucket of a failure (the bug, not the instance).
 
 pub mod blocks;
+pub mod bucket;
 pub mod cache_env;
 pub mod cache_run;
 pub mod finding;
@@ -29,6 +31,7 @@ use crate::campaign::config::CacheModelConfig;
 use crate::checker::{CheckOutcome, Checker};
 use crate::image::{GoldenImage, GuestImage};
 use crate::vm::{Accel, VmError};
+use bucket::BucketContext;
 use cache_env::CacheEnv;
 use finding::{deciding_failure, failures_of, CrashLabel, Failure};
 use plan::CrashPlan;
@@ -218,28 +221,32 @@ pub struct Judged {
     pub outcome: CheckOutcome,
     /// The failure that decided the verdict (`None`: passed).
     pub failure: Option<Failure>,
+    /// Every failure the check shows (one per finding), with its bucket.
+    pub failures: Vec<Failure>,
 }
 
-impl Judged {
-    /// Every failure the check shows (one per finding).
-    pub fn failures(&self) -> Vec<Failure> {
-        failures_of(&self.outcome, &self.expectation)
-    }
-}
-
-/// Check one crash image of a run of `workload` (with op `outcomes`) in `checker`.
+/// Check one crash image of a run of `workload` (with op `outcomes`, in a workload VM with
+/// `mutant` loaded) in `checker`.
 pub fn check_image(
     checker: &mut Checker,
     workload: &Workload,
     outcomes: &[Option<OpOutcome>],
     image: &CrashImage,
     rules: &FsRules,
+    mutant: Option<&str>,
 ) -> Result<Judged, VmError> {
     let exp = expectation(workload, outcomes, image.point, rules);
     let outcome = checker.check(&image.path, &exp)?;
+    let ctx = BucketContext {
+        workload,
+        model: &image.model,
+        filesystem: &rules.name,
+        mutant,
+    };
     Ok(Judged {
         label: CrashLabel::of(&exp),
-        failure: deciding_failure(&outcome, &exp),
+        failure: deciding_failure(&outcome, &exp, &ctx),
+        failures: failures_of(&outcome, &exp, &ctx),
         expectation: exp,
         outcome,
     })
@@ -250,6 +257,7 @@ pub fn infra_verdict(e: &VmError) -> Verdict {
     match e {
         VmError::GuestPanic { .. } => Verdict::GuestPanic,
         VmError::BootTimeout { .. }
+        | VmError::GuestFatal { .. }
         | VmError::QemuDied { .. }
         | VmError::QemuMissing { .. }
         | VmError::Spawn(_)

@@ -73,6 +73,16 @@ pub enum VmError {
         /// Console tail.
         console: String,
     },
+    /// The guest's init reported a problem it cannot boot past (`powercut: fatal: …`).
+    #[error(
+        "guest init failed during boot: {line}\n--- guest console (last lines) ---\n{console}"
+    )]
+    GuestFatal {
+        /// The console line, without its `powercut: fatal: ` prefix.
+        line: String,
+        /// Console tail.
+        console: String,
+    },
     /// The guest never answered SSH.
     #[error("guest did not answer SSH within {secs} s (last error: {last}){}\n--- guest console (last lines) ---\n{console}", debug_hint())]
     BootTimeout {
@@ -312,6 +322,13 @@ impl Vm {
                     console: console_tail(&console, TAIL_LINES),
                 });
             }
+            if let Some(line) = fatal_line(&console) {
+                guard.kill();
+                return Err(VmError::GuestFatal {
+                    line,
+                    console: console_tail(&console, TAIL_LINES),
+                });
+            }
             if console_says_ready(&console) {
                 match SshSession::connect(port, &spec.image.ssh_key, COMMUNICATION_TIMEOUT) {
                     Ok(s) => break s,
@@ -445,6 +462,23 @@ fn console_says_ready(console: &Path) -> bool {
     log_has(console, "powercut: ready")
 }
 
+/// What init.sh prints before a problem the guest cannot boot past.
+pub const FATAL_PREFIX: &str = "powercut: fatal: ";
+
+/// The first `powercut: fatal:` line of the console, without the prefix.
+fn fatal_line(console: &Path) -> Option<String> {
+    let bytes = std::fs::read(console).ok()?;
+    first_fatal(&String::from_utf8_lossy(&bytes))
+}
+
+/// The first `powercut: fatal:` line of console text, without the prefix (pure).
+pub fn first_fatal(console: &str) -> Option<String> {
+    console.lines().find_map(|l| {
+        let at = l.find(FATAL_PREFIX)?;
+        Some(l[at + FATAL_PREFIX.len()..].trim().to_owned())
+    })
+}
+
 fn exit_error(
     status: std::process::ExitStatus,
     when: &str,
@@ -467,5 +501,29 @@ fn exit_error(
         when: when.to_owned(),
         qemu_log: console_tail(qemu_log, TAIL_LINES),
         console: console_text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_fatal_line_is_found_without_its_prefix() {
+        let console = "[    1.2] nfit ACPI0012:00: probe\n\
+powercut: pmem0 dax=1\n\
+ip: can't find device 'eth0'\n\
+powercut: fatal: no network device eth0 (virtio_net and virtio_pci?)\n\
+powercut: fatal: second\n\
+powercut: ready\n";
+
+        assert_eq!(
+            first_fatal(console).as_deref(),
+            Some("no network device eth0 (virtio_net and virtio_pci?)")
+        );
+        assert_eq!(
+            first_fatal("powercut: ready\npowercut: insmod x failed\n"),
+            None
+        );
     }
 }

@@ -15,7 +15,8 @@ pub fn fixture() -> (GuestImage, Accel, GoldenImage) {
     let cache = cache_root();
     let (img, _) = build_image(&ImageOptions {
         cache: cache.clone(),
-        kernel_deb: None,
+        kernel: Default::default(),
+        wants: Default::default(),
         modules: Vec::new(),
     })
     .expect("guest image builds (run ci/setup first)");

@@ -1,0 +1,154 @@
+//! What a campaign runs, one trial each: a generated seed or a workload file
+//! ([`TrialItem`]), and where the items come from ([`ItemSource`]: the workloads, then the
+//! listed seeds, then more seeds until the time budget ends).
+//!
+//! In the journal an item is one key of the event (`"seed": 7` or `"workload": "name"`), so a
+//! journal written before workload items reads unchanged.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::budget::SeedSource;
+
+/// One thing a campaign runs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialItem {
+    /// The generated workload of a seed (`workloads::generator::generate`).
+    Seed(u64),
+    /// A workload file, by its workload name (unique within a campaign; its file is recorded
+    /// in the run directory's `workloads.json`).
+    Workload(String),
+}
+
+impl TrialItem {
+    /// The seed, for a seed item.
+    pub fn seed(&self) -> Option<u64> {
+        match self {
+            TrialItem::Seed(s) => Some(*s),
+            TrialItem::Workload(_) => None,
+        }
+    }
+
+    /// The workload name, for a workload item.
+    pub fn workload(&self) -> Option<&str> {
+        match self {
+            TrialItem::Seed(_) => None,
+            TrialItem::Workload(n) => Some(n),
+        }
+    }
+
+    /// An HTML anchor: `seed-7`, `workload-name`.
+    pub fn anchor(&self) -> String {
+        match self {
+            TrialItem::Seed(s) => format!("seed-{s}"),
+            TrialItem::Workload(n) => format!("workload-{n}"),
+        }
+    }
+
+    /// A short name for file and VM names: the seed number, or the workload name.
+    pub fn short(&self) -> String {
+        match self {
+            TrialItem::Seed(s) => s.to_string(),
+            TrialItem::Workload(n) => n.clone(),
+        }
+    }
+}
+
+impl fmt::Display for TrialItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrialItem::Seed(s) => write!(f, "seed {s}"),
+            TrialItem::Workload(n) => write!(f, "workload {n}"),
+        }
+    }
+}
+
+/// Hands out items to workers: every workload not yet finished, then the seeds
+/// ([`SeedSource`]).
+#[derive(Debug)]
+pub struct ItemSource {
+    workloads: std::vec::IntoIter<String>,
+    seeds: SeedSource,
+}
+
+impl ItemSource {
+    /// Items from `workloads` and the `listed` seeds, skipping the `done` ones; with `budget`,
+    /// more seeds until it ends.
+    pub fn new(
+        workloads: Vec<String>,
+        listed: Vec<u64>,
+        done: &BTreeSet<TrialItem>,
+        budget: Option<Duration>,
+    ) -> Self {
+        let pending: Vec<String> = workloads
+            .into_iter()
+            .filter(|n| !done.contains(&TrialItem::Workload(n.clone())))
+            .collect();
+        let done_seeds = done.iter().filter_map(TrialItem::seed).collect();
+        ItemSource {
+            workloads: pending.into_iter(),
+            seeds: SeedSource::new(listed, done_seeds, budget),
+        }
+    }
+
+    /// The next item, or `None` when there is none left.
+    pub fn next_item(&mut self) -> Option<TrialItem> {
+        if let Some(n) = self.workloads.next() {
+            return Some(TrialItem::Workload(n));
+        }
+        self.seeds.next_seed().map(TrialItem::Seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_one_key_of_their_event() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct E {
+            #[serde(flatten)]
+            item: TrialItem,
+        }
+
+        let s = serde_json::to_string(&E {
+            item: TrialItem::Seed(7),
+        })
+        .expect("json");
+        let w = serde_json::to_string(&E {
+            item: TrialItem::Workload("a".into()),
+        })
+        .expect("json");
+
+        assert_eq!(s, r#"{"seed":7}"#);
+        assert_eq!(w, r#"{"workload":"a"}"#);
+        assert_eq!(
+            serde_json::from_str::<E>(&w).expect("back").item,
+            TrialItem::Workload("a".into())
+        );
+    }
+
+    #[test]
+    fn workloads_come_first_and_finished_items_are_skipped() {
+        let done: BTreeSet<TrialItem> = [TrialItem::Workload("b".into()), TrialItem::Seed(2)]
+            .into_iter()
+            .collect();
+        let mut src = ItemSource::new(vec!["a".into(), "b".into()], vec![1, 2, 3], &done, None);
+
+        let items: Vec<TrialItem> = std::iter::from_fn(|| src.next_item()).collect();
+
+        assert_eq!(
+            items,
+            vec![
+                TrialItem::Workload("a".into()),
+                TrialItem::Seed(1),
+                TrialItem::Seed(3)
+            ]
+        );
+    }
+}

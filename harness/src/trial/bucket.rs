@@ -1,0 +1,326 @@
+//! Failure buckets: a key that names the bug, not the instance. Two failures fall into one
+//! bucket when they have the same verdict kind, the same kind of op promised the lost thing
+//! durable (`fsync`, `fdatasync`, `msync`, `fsync_dir`, `flush` — a MAP_SYNC user flush —
+//! or `sync`), the same kind of thing was lost (data written by `pwrite`, data written by
+//! mmap stores, zeros of a truncate or hole punch, a size, a name), under the same crash
+//! model, file system and mutant. Op indexes, byte ranges, file names and seeds are left
+//! out: they tell instances apart. Computed once, in the trial pipeline
+//! ([`super::finding::failures_of`]), and journaled with every failure.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use workloads::oracle::{CrashPoint, Finding, Verdict};
+use workloads::{Op, Workload};
+
+/// What a failure lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lost {
+    /// Bytes written by `pwrite`.
+    PwriteData,
+    /// Bytes written by CPU stores through a shared mapping (`mmap_store`).
+    MmapData,
+    /// Zeros of a `ftruncate`, hole punch or zero-range (old bytes came back).
+    Zeroing,
+    /// The file size.
+    Size,
+    /// A name: a file missing, or one that should be gone.
+    Name,
+    /// The file system as a whole (`fs-corrupt`, `mount-failed`).
+    FileSystem,
+}
+
+impl Lost {
+    /// Name as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lost::PwriteData => "pwrite_data",
+            Lost::MmapData => "mmap_data",
+            Lost::Zeroing => "zeroing",
+            Lost::Size => "size",
+            Lost::Name => "name",
+            Lost::FileSystem => "file_system",
+        }
+    }
+}
+
+/// The bucket of a failure: what identifies the bug it shows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Verdict kind.
+    pub verdict: Verdict,
+    /// Kind of the op whose promise was broken (`None`: no op promised it, e.g. a file
+    /// system that does not mount).
+    pub promise: Option<String>,
+    /// What was lost.
+    pub lost: Lost,
+    /// Crash model family (`snapshot`, `cache`), without the cache model's variant.
+    pub crash_model: String,
+    /// File system (oracle rules) name.
+    pub filesystem: String,
+    /// Mutant loaded in the workload VM (`None`: the stock kernel).
+    pub mutant: Option<String>,
+}
+
+/// What a bucket needs besides the finding: where it ran.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketContext<'a> {
+    /// The workload that ran.
+    pub workload: &'a Workload,
+    /// Crash model and variant of the image (`snapshot`, `cache:worst`, …).
+    pub model: &'a str,
+    /// File system (oracle rules) name.
+    pub filesystem: &'a str,
+    /// Mutant loaded (`None`: stock kernel).
+    pub mutant: Option<&'a str>,
+}
+
+impl Bucket {
+    /// The bucket of one oracle finding at `crash` in `ctx`.
+    pub fn of_finding(f: &Finding, crash: CrashPoint, ctx: &BucketContext<'_>) -> Bucket {
+        let lost = match f.verdict {
+            Verdict::SizeLoss => Lost::Size,
+            Verdict::MissingFile | Verdict::UnexpectedFile => Lost::Name,
+            Verdict::DataLoss => data_writer(f, ctx.workload),
+            _ => Lost::FileSystem,
+        };
+        let promise = f
+            .promised_by
+            .and_then(|k| ctx.workload.ops.get(k))
+            .filter(|op| op.is_durability_point())
+            .or_else(|| last_promise(ctx.workload, crash, &f.file, lost))
+            .map(|op| op.kind().to_owned());
+        Bucket::new(f.verdict, promise, lost, ctx)
+    }
+
+    /// The bucket of a verdict without findings (`fs-corrupt`, `mount-failed`).
+    pub fn of_image(verdict: Verdict, ctx: &BucketContext<'_>) -> Bucket {
+        Bucket::new(verdict, None, Lost::FileSystem, ctx)
+    }
+
+    fn new(
+        verdict: Verdict,
+        promise: Option<String>,
+        lost: Lost,
+        ctx: &BucketContext<'_>,
+    ) -> Bucket {
+        Bucket {
+            verdict,
+            promise,
+            lost,
+            crash_model: ctx.model.split(':').next().unwrap_or(ctx.model).to_owned(),
+            filesystem: ctx.filesystem.to_owned(),
+            mutant: ctx.mutant.map(str::to_owned),
+        }
+    }
+
+    /// The bucket's id: one line, stable, used as its key in the journal's fold, in
+    /// suppressions and as its failure directory's name (slugged), e.g.
+    /// `data-loss of mmap_data promised by fsync (snapshot, ext4, m5)`.
+    pub fn id(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Bucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of {}", self.verdict, self.lost.name())?;
+        if let Some(p) = &self.promise {
+            write!(f, " promised by {p}")?;
+        }
+        write!(
+            f,
+            " ({}, {}, {})",
+            self.crash_model,
+            self.filesystem,
+            self.mutant.as_deref().unwrap_or("stock")
+        )
+    }
+}
+
+/// The kind of data a data-loss range lost: the writer of the version that had to be there
+/// (the oldest allowed one: the durable version).
+fn data_writer(f: &Finding, workload: &Workload) -> Lost {
+    let writer = f
+        .expected
+        .first()
+        .and_then(|v| v.op)
+        .and_then(|k| workload.ops.get(k));
+    match writer {
+        Some(Op::Pwrite { .. }) => Lost::PwriteData,
+        Some(Op::MmapStore { .. }) => Lost::MmapData,
+        _ => Lost::Zeroing,
+    }
+}
+
+/// The last op that had returned at `crash` and promises `lost` of `file` durable: for a
+/// name, an fsync or fdatasync of the file, a directory fsync or a sync; for a size, those
+/// of the file or an msync of it, or a sync; for data, any durability op of the file, or a
+/// sync. (A data finding usually names its promise itself: `promised_by`.)
+fn last_promise<'w>(
+    workload: &'w Workload,
+    crash: CrashPoint,
+    file: &str,
+    lost: Lost,
+) -> Option<&'w Op> {
+    let returned = match crash {
+        CrashPoint::AfterOp(k) => k.saturating_add(1),
+        CrashPoint::InsideOp(k) => k,
+    };
+    let promises = |op: &Op| match op {
+        Op::Sync => true,
+        Op::FsyncDir => lost == Lost::Name,
+        Op::Fsync { file: f } | Op::Fdatasync { file: f } => f == file,
+        Op::Msync { file: f, .. } => f == file && lost != Lost::Name,
+        Op::Flush { file: f, .. } => f == file && !matches!(lost, Lost::Name | Lost::Size),
+        _ => false,
+    };
+    workload
+        .ops
+        .iter()
+        .take(returned)
+        .rev()
+        .find(|op| promises(op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workloads::oracle::AllowedVersion;
+
+    fn workload() -> Workload {
+        Workload {
+            name: "t".into(),
+            seed: 1,
+            profile: None,
+            ops: vec![
+                Op::Create { file: "f0".into() },
+                Op::Pwrite {
+                    file: "f0".into(),
+                    off: 0,
+                    len: 4096,
+                    pattern: None,
+                },
+                Op::Mmap {
+                    file: "f0".into(),
+                    len: 8192,
+                    sync: false,
+                },
+                Op::MmapStore {
+                    file: "f0".into(),
+                    off: 4096,
+                    len: 64,
+                    pattern: None,
+                },
+                Op::Fsync { file: "f0".into() },
+                Op::FsyncDir,
+            ],
+        }
+    }
+
+    fn data_loss(writer: usize, start: u64, promised_by: Option<usize>) -> Finding {
+        Finding {
+            verdict: Verdict::DataLoss,
+            file: "f0".into(),
+            start,
+            end: start + 64,
+            expected: vec![AllowedVersion {
+                op: Some(writer),
+                bytes: Vec::new(),
+            }],
+            found: Vec::new(),
+            allowed_sizes: None,
+            found_size: None,
+            promised_by,
+            at: String::new(),
+        }
+    }
+
+    fn ctx<'a>(w: &'a Workload, model: &'a str, mutant: Option<&'a str>) -> BucketContext<'a> {
+        BucketContext {
+            workload: w,
+            model,
+            filesystem: "ext4",
+            mutant,
+        }
+    }
+
+    #[test]
+    fn instances_of_one_bug_share_a_bucket() {
+        let w = workload();
+        let c = ctx(&w, "cache:worst", Some("m1"));
+
+        let a = Bucket::of_finding(&data_loss(3, 4096, Some(4)), CrashPoint::AfterOp(4), &c);
+        let b = Bucket::of_finding(&data_loss(3, 4160, Some(4)), CrashPoint::AfterOp(5), &c);
+
+        assert_eq!(a, b);
+        assert_eq!(
+            a.id(),
+            "data-loss of mmap_data promised by fsync (cache, ext4, m1)"
+        );
+    }
+
+    #[test]
+    fn what_was_lost_and_who_promised_it_split_buckets() {
+        let w = workload();
+        let c = ctx(&w, "snapshot", Some("m5"));
+
+        let pwrite = Bucket::of_finding(&data_loss(1, 0, Some(4)), CrashPoint::AfterOp(4), &c);
+        let mmap = Bucket::of_finding(&data_loss(3, 4096, Some(4)), CrashPoint::AfterOp(4), &c);
+        let mut missing = data_loss(0, 0, None);
+        missing.verdict = Verdict::MissingFile;
+        let name = Bucket::of_finding(&missing, CrashPoint::AfterOp(5), &c);
+
+        assert_eq!(pwrite.lost, Lost::PwriteData);
+        assert_eq!(mmap.lost, Lost::MmapData);
+        assert_ne!(pwrite, mmap);
+        assert_eq!(
+            (name.lost, name.promise.as_deref()),
+            (Lost::Name, Some("fsync_dir"))
+        );
+    }
+
+    #[test]
+    fn buckets_of_two_mutants_never_merge() {
+        let w = workload();
+        let f = data_loss(3, 4096, Some(4));
+
+        let m3 = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &ctx(&w, "snapshot", Some("m3")));
+        let m5 = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &ctx(&w, "snapshot", Some("m5")));
+        let stock = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &ctx(&w, "snapshot", None));
+
+        assert_ne!(m3, m5);
+        assert_ne!(m3.id(), m5.id());
+        assert_ne!(m5.id(), stock.id());
+    }
+
+    #[test]
+    fn an_msync_never_promises_a_name() {
+        let mut w = workload();
+        w.ops.push(Op::Msync {
+            file: "f0".into(),
+            off: 0,
+            len: 4096,
+        });
+        let mut f = data_loss(0, 0, None);
+        f.verdict = Verdict::MissingFile;
+
+        let b = Bucket::of_finding(&f, CrashPoint::AfterOp(6), &ctx(&w, "snapshot", None));
+
+        assert_eq!(b.promise.as_deref(), Some("fsync_dir"));
+    }
+
+    #[test]
+    fn an_inside_crash_does_not_count_its_own_op_as_a_promise() {
+        let w = workload();
+        let mut f = data_loss(1, 0, None);
+        f.verdict = Verdict::SizeLoss;
+
+        let inside = Bucket::of_finding(&f, CrashPoint::InsideOp(4), &ctx(&w, "snapshot", None));
+        let after = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &ctx(&w, "snapshot", None));
+
+        assert_eq!(inside.promise, None);
+        assert_eq!(after.promise.as_deref(), Some("fsync"));
+    }
+}
