@@ -79,6 +79,10 @@ pub struct CampaignConfig {
     /// `~/.cache/powercut/kernel/`. `kernel_deb` is the old name.
     #[serde(alias = "kernel_deb")]
     pub kernel: Option<KernelSpec>,
+    /// A kernel matrix: every item runs on every kernel (each a `--kernel` spec, named by
+    /// its text in the journal and the reports). Empty: the one `kernel`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<String>,
     /// File system under test.
     pub filesystem: Filesystem,
     /// NVDIMM size in MiB.
@@ -136,6 +140,7 @@ impl Default for CampaignConfig {
     fn default() -> Self {
         CampaignConfig {
             kernel: None,
+            kernels: Vec::new(),
             filesystem: Filesystem::Ext4,
             pmem_mib: 256,
             accel: AccelChoice::Auto,
@@ -250,6 +255,13 @@ fn count(n: usize) -> u64 {
 }
 
 impl CampaignConfig {
+    /// The kernels of a matrix, parsed (empty without `kernels:`): at most
+    /// [`super::matrix::MAX_KERNELS`], each a valid spec, no name twice, and not with
+    /// `kernel`.
+    pub fn kernel_matrix(&self) -> Result<Vec<(String, KernelSpec)>, String> {
+        super::matrix::parse_kernels(&self.kernels, self.kernel.is_some())
+    }
+
     /// What this campaign needs from its kernel's config: its file system, and kprobes
     /// when a mutant is loaded.
     pub fn kernel_wants(&self) -> Wants {
@@ -322,6 +334,7 @@ impl CampaignConfig {
         }
         crate::image::user_modules::validate_specs(&self.modules)
             .map_err(|e| at("modules")(e.to_string()))?;
+        self.kernel_matrix().map_err(at("kernels"))?;
         let vms = count(MAX_VMS);
         in_range(count(self.workers), 0, vms, " VMs").map_err(at("workers"))?;
         in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;

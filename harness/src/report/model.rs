@@ -90,6 +90,14 @@ pub struct Report {
     pub stopped: Option<String>,
     /// Files of the run directory that could not be read.
     pub notes: Vec<String>,
+    /// A kernel matrix: one section per kernel with its own report; the top-level
+    /// `totals` and `by_verdict` are their sums and the per-item lists are in the sections.
+    /// Empty for a campaign on one kernel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<super::matrix::KernelSection>,
+    /// While building a matrix: this kernel's entry of `run-info.json` (not serialized).
+    #[serde(skip)]
+    pub kernel_info: Option<crate::rundir::KernelInfo>,
 }
 
 /// One check of a finished seed.
@@ -371,6 +379,11 @@ pub fn build_report(data: &RunData) -> Report {
         failures,
         stopped: state.stopped.clone(),
         notes,
+        kernels: Vec::new(),
+        kernel_info: data
+            .kernel
+            .as_ref()
+            .and_then(|k| info.and_then(|i| i.kernels.iter().find(|ki| ki.name == *k).cloned())),
     }
 }
 

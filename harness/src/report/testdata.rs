@@ -260,5 +260,6 @@ pub fn synthetic_run() -> RunData {
         failures: vec![failure],
         failure_consoles: BTreeMap::new(),
         notes: Vec::new(),
+        kernel: None,
     }
 }
