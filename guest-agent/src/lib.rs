@@ -9,11 +9,13 @@
 //! | [`cpu`] | the inline assembly: cpuid, clwb/clflushopt/clflush, sfence |
 //! | [`marker`] | the `cpuid` op markers read by the cache-model TCG plugin |
 //! | [`readback`] | answering `ReadFiles` |
+//! | [`extents`] | answering `Extents` (FIEMAP) |
 //! | [`sys`] | errno plumbing and C conversions |
 #![deny(missing_docs)]
 
 pub mod cpu;
 pub mod exec;
+pub mod extents;
 pub mod mapping;
 pub mod marker;
 pub mod readback;

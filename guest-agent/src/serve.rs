@@ -110,6 +110,11 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 self.read_files(&dir, &names)?;
                 Ok(Flow::Go)
             }
+            HostMsg::Extents { dir, names } => {
+                let files = crate::extents::extents(Path::new(&dir), &names);
+                self.send(&AgentMsg::Extents { files })?;
+                Ok(Flow::Go)
+            }
             HostMsg::Continue => {
                 self.send_error(
                     "continue received, but no workload is waiting at a barrier".into(),
@@ -170,6 +175,9 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 None | Some(HostMsg::Quit) => return Ok(Flow::Stop),
                 Some(HostMsg::Continue) => return Ok(Flow::Go),
                 Some(HostMsg::ReadFiles { dir, names }) => self.read_files(&dir, &names)?,
+                Some(HostMsg::Extents { .. }) => self.send_error(format!(
+                    "extents received while waiting at the barrier after op {k}; send continue first"
+                ))?,
                 Some(HostMsg::Run { .. }) => self.send_error(format!(
                     "run received while waiting at the barrier after op {k}; send continue first"
                 ))?,

@@ -174,3 +174,26 @@ fn bad_requests_get_errors_and_the_loop_goes_on() {
     assert!(matches!(&msgs[8], AgentMsg::Files { files } if !files[0].exists));
     assert_eq!(msgs.len(), 9);
 }
+
+#[test]
+fn extents_are_answered_in_request_order() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("utf-8 path").to_owned();
+    std::fs::write(tmp.path().join("a"), [1u8; 8192]).expect("write");
+    let ask = HostMsg::Extents {
+        dir,
+        names: vec!["a".into(), "missing".into()],
+    };
+
+    let msgs = converse(line(&ask).as_bytes());
+
+    assert_eq!(msgs[0], hello());
+    let AgentMsg::Extents { files } = &msgs[1] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(
+        files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["a", "missing"]
+    );
+    assert!(files[1].extents.is_empty() && files[1].error.is_none());
+}

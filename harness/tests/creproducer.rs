@@ -37,6 +37,7 @@ fn build(dir: &Path, w: &Workload, point: CrashPoint) -> PathBuf {
         fs: "ext4",
         mutant: None,
         kernel: "host",
+        cache: None,
     });
     let src = dir.join("repro.c");
     std::fs::write(&src, c).expect("write repro.c");

@@ -7,8 +7,8 @@
 //!
 //! Every campaign here runs 1–2 smoke seeds with one workload VM and one checker VM (the
 //! full-disk one lists 20 seeds to show that it stops within the first). The
-//! m5 campaign (`--mutant m5`, seeds 1..3: durability failures, exit 1) is run once and
-//! shared: the journal tests corrupt copies of its run directory, the kill test compares
+//! m5 campaign (`--mutant m5`, seeds 1..3 and one workload file: durability failures,
+//! exit 1) is run once and shared: the journal tests corrupt copies of its run directory, the kill test compares
 //! against it. `POWERCUT_FAULT_KILLS` sets the number of kills (default 3; `ci/soak` uses 20).
 
 mod common;
@@ -54,11 +54,13 @@ struct M5Run {
     elapsed: Duration,
 }
 
-/// `--mutant m5`, seeds 1..3, crash points after durability ops only (inside-op points
-/// depend on timing, so two runs would not match).
+/// `--mutant m5`, seeds 1..3 and the workload file `create-fsync-fsync-dir.yaml` (so kills
+/// and resumes meet both kinds of item), crash points after durability ops only (inside-op
+/// points depend on timing, so two runs would not match).
 fn m5_config() -> FaultConfig {
     FaultConfig {
         mutant: Some("m5"),
+        workloads: &["workloads/specs/create-fsync-fsync-dir.yaml"],
         ..FaultConfig::smoke("1..3")
     }
 }

@@ -4,12 +4,16 @@
 //! kernel `ci/setup` caches: its bzImage, `.config`, `System.map`, modules, and Debian's
 //! headers (the kbuild files) when they are installed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use powercut::cache::cache_root;
 use powercut::image::kernel::{resolve, KernelSpec};
 use powercut::image::{build_image, ImageOptions};
+use powercut::vm::{Vm, VmError, VmSpec, BOOT_TIMEOUT};
 
 /// A build-tree-shaped directory and the module tree that goes with it.
 struct TreeFixture {
@@ -206,4 +210,38 @@ fn kernel_inputs_that_cannot_be_used_exit_2() {
         assert_eq!(code, 2, "{flags:?}: {out}");
         assert!(out.contains(want), "{flags:?}: {out}");
     }
+}
+
+#[test]
+fn a_guest_without_a_network_device_fails_at_once_with_its_console_line() {
+    let (img, accel, golden) = common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+    let mut spec = VmSpec::new("no-net", &img, &pmem, accel, dir.path());
+    // The default kernel has virtio PCI built in: keep its driver from registering, so
+    // the guest has no eth0 (what Debian 12's 6.1 did when virtio_pci was not loaded).
+    spec.append
+        .push("initcall_blacklist=virtio_pci_driver_init".into());
+    let start = Instant::now();
+
+    let result = Vm::boot(&spec);
+
+    let elapsed = start.elapsed();
+    match result {
+        Err(VmError::GuestFatal { line, console }) => {
+            assert!(line.contains("no network device eth0"), "{line}");
+            assert!(console.contains("powercut: fatal:"), "{console}");
+        }
+        Err(other) => panic!("expected the guest's fatal line, got: {other}"),
+        Ok(_) => panic!("the guest booted without virtio PCI"),
+    }
+    assert!(
+        elapsed < BOOT_TIMEOUT,
+        "took {elapsed:?}: waited for SSH instead"
+    );
+    assert!(
+        common::qemu_processes_with(&pmem).is_empty(),
+        "QEMU left running"
+    );
 }

@@ -228,6 +228,7 @@ fn the_c_reproducer_loses_the_file_under_m5_and_keeps_it_on_the_stock_kernel() {
             fs: "ext4",
             mutant: Some("m5"),
             kernel: &img.kernel_version,
+            cache: None,
         }),
     )
     .expect("write repro.c");

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use powercut::campaign::config::CampaignConfig;
 use powercut::campaign::events::{CheckRecord, Event};
+use powercut::campaign::item::TrialItem;
 use powercut::campaign::journal::JournalWriter;
 use powercut::checker::CheckOutcome;
 use powercut::rundir::diff::slug;
-use powercut::rundir::failure::{self, FailureRecord, NewFailure, FAILURE_SCHEMA};
+use powercut::rundir::failure::{self, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA};
 use powercut::rundir::{RunDir, RunInfo};
+use powercut::trial::bucket::BucketContext;
 use powercut::trial::finding::{deciding_failure, CrashLabel};
 use workloads::oracle::{expectation, AllowedVersion, CrashPoint, Finding, FsRules, Verdict};
 use workloads::{Op, Workload};
@@ -57,7 +59,7 @@ fn label(k: usize, kind: &str) -> CrashLabel {
 
 fn pass(seed: u64, k: usize, kind: &str) -> Event {
     Event::Checked(CheckRecord {
-        seed,
+        item: TrialItem::Seed(seed),
         at: label(k, kind),
         model: "snapshot".into(),
         verdict: Verdict::Pass,
@@ -69,7 +71,7 @@ fn pass(seed: u64, k: usize, kind: &str) -> Event {
 
 fn ran(seed: u64, images: usize) -> Event {
     Event::RunDone {
-        seed,
+        item: TrialItem::Seed(seed),
         images,
         boot_ms: 6500,
         op_micros: 1200,
@@ -79,8 +81,8 @@ fn ran(seed: u64, images: usize) -> Event {
 
 /// Write what a campaign over seeds 1..=3 with mutant m5 writes (through the same writers
 /// the campaign uses): seed 1 loses data after op 2 (fsync), seed 2 passes, seed 3 fails to
-/// boot. Returns the failure title.
-fn synthetic_run_dir(dir: &Path) -> String {
+/// boot. Returns the failure title and its bucket id.
+fn synthetic_run_dir(dir: &Path) -> (String, String) {
     let run = RunDir::create(dir).expect("run dir");
     run.write_config(&CampaignConfig {
         mutant: Some("m5".into()),
@@ -122,9 +124,17 @@ fn synthetic_run_dir(dir: &Path) -> String {
     };
     let w1 = workload(1);
     let exp = expectation(&w1, &[], CrashPoint::AfterOp(2), &FsRules::ext4());
-    let fail = deciding_failure(&outcome, &exp).expect("a failure");
+    let ctx = BucketContext {
+        workload: &w1,
+        model: "snapshot",
+        filesystem: "ext4",
+        mutant: Some("m5"),
+    };
+    let fail = deciding_failure(&outcome, &exp, &ctx).expect("a failure");
     for seed in 1..=3 {
-        let sdir = run.write_workload(seed, &workload(seed)).expect("workload");
+        let sdir = run
+            .write_workload(&TrialItem::Seed(seed), &workload(seed))
+            .expect("workload");
         write(
             &sdir.join(format!("work-{seed}.console.log")),
             "[    1.2] EXT4-fs (pmem0): mounted filesystem with ordered data mode\npowercut: ready\n",
@@ -135,12 +145,23 @@ fn synthetic_run_dir(dir: &Path) -> String {
         title: fail.title.clone(),
         verdict: fail.verdict,
         signature: fail.signature.clone(),
+        bucket: fail.bucket.as_deref().cloned(),
         crash: label(2, "fsync"),
         crash_model: "snapshot".into(),
         seed: 1,
+        workload: None,
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
         reproduce: "cargo run --release -- repro --config runs/x/config.yaml --seed 1".into(),
+        cache_cut: None,
+    };
+    let first = Instance {
+        item: TrialItem::Seed(1),
+        at: label(2, "fsync"),
+        model: "snapshot".into(),
+        verdict: fail.verdict,
+        title: fail.title.clone(),
+        bucket: fail.bucket_id(),
     };
     let fdir = failure::write(
         &run,
@@ -152,6 +173,8 @@ fn synthetic_run_dir(dir: &Path) -> String {
             console: &run.seed_dir(1).join("work-1.console.log"),
             image: None,
             lost_lines: None,
+            first: &first,
+            lost_report: None,
         },
     )
     .expect("failure dir");
@@ -162,12 +185,14 @@ fn synthetic_run_dir(dir: &Path) -> String {
             workers: 1,
             checkers: 1,
         },
-        Event::SeedStarted { seed: 1 },
+        Event::SeedStarted {
+            item: TrialItem::Seed(1),
+        },
         ran(1, 3),
         pass(1, 0, "create"),
         pass(1, 1, "pwrite"),
         Event::Checked(CheckRecord {
-            seed: 1,
+            item: TrialItem::Seed(1),
             at: label(2, "fsync"),
             model: "snapshot".into(),
             verdict: Verdict::DataLoss,
@@ -176,26 +201,38 @@ fn synthetic_run_dir(dir: &Path) -> String {
             millis: 250,
         }),
         Event::FailureSaved {
-            seed: 1,
+            item: TrialItem::Seed(1),
             title: fail.title.clone(),
             dir: fdir,
+            bucket: Some(fail.bucket_id()),
         },
-        Event::SeedDone { seed: 1 },
-        Event::SeedStarted { seed: 2 },
+        Event::SeedDone {
+            item: TrialItem::Seed(1),
+        },
+        Event::SeedStarted {
+            item: TrialItem::Seed(2),
+        },
         ran(2, 1),
         pass(2, 2, "fsync"),
-        Event::SeedDone { seed: 2 },
-        Event::SeedStarted { seed: 3 },
+        Event::SeedDone {
+            item: TrialItem::Seed(2),
+        },
+        Event::SeedStarted {
+            item: TrialItem::Seed(3),
+        },
         Event::RunFailed {
-            seed: 3,
+            item: TrialItem::Seed(3),
             verdict: Verdict::BootFailed,
             problem: "QEMU exited during boot".into(),
         },
-        Event::SeedDone { seed: 3 },
+        Event::SeedDone {
+            item: TrialItem::Seed(3),
+        },
     ] {
         journal.append(&e).expect("append");
     }
-    fail.title
+    let bucket = fail.bucket_id();
+    (fail.title, bucket)
 }
 
 /// Chromium's `--dump-dom` of `page` and its stderr (console messages are logged there).
@@ -247,7 +284,7 @@ fn chromium_dump_dom(page: &Path, scratch: &Path) -> (String, String) {
 fn report_html_loads_in_chromium_and_shows_the_failure_count() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let run: PathBuf = scratch.path().join("campaign-synthetic");
-    let title = synthetic_run_dir(&run);
+    let (title, bucket) = synthetic_run_dir(&run);
     let junit = run.join("junit.xml");
 
     let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
@@ -285,15 +322,23 @@ fn report_html_loads_in_chromium_and_shows_the_failure_count() {
         !dom.contains("data-pwned=\"1\""),
         "a file name ran as a script"
     );
-    assert!(dom.contains(&format!("id=\"f-{}\"", slug(&title))), "{dom}");
+    assert!(
+        dom.contains(&format!("id=\"f-{}\"", slug(&bucket))),
+        "{dom}"
+    );
     assert!(dom.contains("cargo run --release -- repro --config runs/x/config.yaml --seed 1"));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("json"))
             .expect("report.json parses");
-    assert_eq!(report["schema"], 3);
+    assert_eq!(report["schema"], 4);
     assert_eq!(report["totals"]["failures"], 1);
     assert_eq!(report["seeds"].as_array().map(Vec::len), Some(3));
     assert_eq!(report["failures"][0]["title"], title.as_str());
+    assert_eq!(report["failures"][0]["bucket"], bucket.as_str());
+    assert_eq!(
+        bucket,
+        "data-loss of pwrite_data promised by fsync (snapshot, ext4, m5)"
+    );
     let xml = std::fs::read_to_string(&junit).expect("junit.xml");
     let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("junit parses");
     assert_eq!((parsed.tests, parsed.failures, parsed.errors), (3, 1, 1));

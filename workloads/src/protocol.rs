@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::op::{OpOutcome, Workload};
 
-/// Bumped on any incompatible change to these messages.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bumped on any incompatible change to these messages (2: `extents`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Host → agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +40,45 @@ pub enum HostMsg {
         /// File names to report on (missing ones are reported as absent).
         names: Vec<String>,
     },
+    /// Report where the named files in `dir` lie on the block device (FIEMAP, after a sync
+    /// of each file): the cache model maps lost pmem lines back to file offsets with it.
+    Extents {
+        /// Directory holding the files.
+        dir: String,
+        /// File names (missing ones get an empty list and no error).
+        names: Vec<String>,
+    },
     /// End the session; the agent exits 0.
     Quit,
+}
+
+/// One extent of a file, as FIEMAP reports it: `length` bytes at file offset `logical`
+/// lie at byte `physical` of the block device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    /// File offset, bytes.
+    pub logical: u64,
+    /// Block-device offset, bytes.
+    pub physical: u64,
+    /// Length, bytes.
+    pub length: u64,
+    /// `FIEMAP_EXTENT_*` flags (0x800: unwritten, reads as zeros).
+    pub flags: u32,
+}
+
+/// Flag of an [`Extent`] allocated but not written (it reads back as zeros).
+pub const EXTENT_UNWRITTEN: u32 = 0x800;
+
+/// Where one file's bytes lie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileExtents {
+    /// File name.
+    pub name: String,
+    /// Its extents, by file offset (empty for a missing or empty file).
+    pub extents: Vec<Extent>,
+    /// Error of the FIEMAP call, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What the agent found for one file.
@@ -99,6 +136,11 @@ pub enum AgentMsg {
     Files {
         /// One entry per requested name, in request order.
         files: Vec<FileReport>,
+    },
+    /// Answer to [`HostMsg::Extents`].
+    Extents {
+        /// One entry per requested name, in request order.
+        files: Vec<FileExtents>,
     },
     /// A request could not be carried out (bad message, directory missing, …).
     Error {

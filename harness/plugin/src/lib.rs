@@ -7,6 +7,9 @@
 //! guest-physical range; `file` is not usable as an argument name: QEMU takes it as the
 //! plugin path). Needs `-smp 1`: one vCPU thread, so callbacks never run concurrently.
 //!
+//! Each store carries its instruction's guest PC (a store-site record whenever it changes),
+//! so a lost line can be blamed on the code that wrote it.
+//!
 //! Cost: a store callback on every guest store, with a 4-entry vaddr-page cache in front of
 //! `qemu_plugin_get_hwaddr` (the lookup dominates otherwise), cleared when the guest changes
 //! address translation (mov to CR, invlpg, invpcid, wrmsr).
@@ -45,12 +48,20 @@ static TLB_MISSES: AtomicU64 = AtomicU64::new(0);
 static TLB_FLUSHES: AtomicU64 = AtomicU64::new(0);
 static REGS: OnceLock<Regs> = OnceLock::new();
 static FLUSH_OPS: Mutex<Option<HashMap<(FlushKind, MemOperand), usize>>> = Mutex::new(None);
+static STORE_SITES: Mutex<Option<HashMap<(u64, bool), usize>>> = Mutex::new(None);
 
 /// Register handles (as integers: the pointers are opaque QEMU handles).
 struct Regs {
     gpr: [usize; 16],
     fs_base: usize,
     gs_base: usize,
+}
+
+/// A storing instruction: its guest PC and whether it is a non-temporal store. Interned
+/// (one per (PC, kind), never freed) so that retranslated blocks reuse the same userdata.
+struct StoreSite {
+    pc: u64,
+    nt: bool,
 }
 
 /// Flush descriptors, interned so that retranslated blocks reuse the same userdata.
@@ -183,9 +194,15 @@ unsafe extern "C" fn on_store(
         }
     }
     let size = size.min(16);
-    let nt = !ud.is_null();
+    if ud.is_null() {
+        return;
+    }
+    // SAFETY: `ud` points at a leaked, interned StoreSite (see `intern_store_site`).
+    let site = unsafe { &*(ud as *const StoreSite) };
+    let (nt, pc) = (site.nt, site.pc);
     let page_left = ((1u64 << PAGE_SHIFT) - (vaddr & ((1 << PAGE_SHIFT) - 1))) as usize;
     with_tracer(|t| {
+        t.site(pc);
         if size <= page_left {
             t.store(vaddr, pa, &bytes[..size], nt);
             return;
@@ -287,6 +304,17 @@ unsafe extern "C" fn on_tlb_change(_vcpu: c_uint, _ud: *mut c_void) {
     TLB_FLUSHES.fetch_add(1, Relaxed);
 }
 
+fn intern_store_site(pc: u64, nt: bool) -> *mut c_void {
+    let Ok(mut g) = STORE_SITES.lock() else {
+        return std::ptr::null_mut();
+    };
+    let map = g.get_or_insert_with(HashMap::new);
+    let p = *map
+        .entry((pc, nt))
+        .or_insert_with(|| Box::into_raw(Box::new(StoreSite { pc, nt })) as usize);
+    p as *mut c_void
+}
+
 fn intern_flush(kind: FlushKind, mem: MemOperand) -> *mut c_void {
     let Ok(mut g) = FLUSH_OPS.lock() else {
         return std::ptr::null_mut();
@@ -337,11 +365,10 @@ unsafe extern "C" fn on_tb(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
                     std::ptr::null_mut(),
                 );
             }
-            let ud = if d.nt_store {
-                std::ptr::dangling_mut::<c_void>()
-            } else {
-                std::ptr::null_mut()
-            };
+            let ud = intern_store_site(vaddr, d.nt_store);
+            if ud.is_null() {
+                continue;
+            }
             qemu_plugin_register_vcpu_mem_cb(
                 insn,
                 Some(on_store),

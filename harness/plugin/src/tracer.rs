@@ -42,6 +42,8 @@ pub struct Tracer {
     file: File,
     buf: Vec<u8>,
     prev_off: u64,
+    prev_pc: u64,
+    site_pc: u64,
     pages: HashMap<u64, u64>,
     deltas: HashMap<u64, u64>,
     pending_nt: bool,
@@ -63,6 +65,8 @@ impl Tracer {
             file,
             buf,
             prev_off: 0,
+            prev_pc: 0,
+            site_pc: 0,
             pages: HashMap::new(),
             deltas: HashMap::new(),
             pending_nt: false,
@@ -91,8 +95,17 @@ impl Tracer {
         self.buf.clear();
     }
 
+    /// The PC of the instruction whose stores follow (written into the trace with the next
+    /// store, only when it differs from the last store's).
+    pub fn site(&mut self, pc: u64) {
+        self.site_pc = pc;
+    }
+
     /// A store of `value` at guest `vaddr` / pmem `paddr`.
     pub fn store(&mut self, vaddr: u64, paddr: u64, value: &[u8], nt: bool) {
+        if self.site_pc != self.prev_pc {
+            format::put_pc(&mut self.buf, &mut self.prev_pc, self.site_pc);
+        }
         let vpage = vaddr >> PAGE_SHIFT;
         let ppage = paddr >> PAGE_SHIFT;
         if self.pages.insert(vpage, ppage) != Some(ppage) && vaddr >= KERNEL_HALF {
@@ -252,6 +265,28 @@ mod tests {
         let mut flush = Vec::new();
         format::put_flush(&mut flush, FlushKind::Clwb, 0x3000);
         assert!(bytes.windows(flush.len()).any(|w| w == flush.as_slice()));
+    }
+
+    #[test]
+    fn a_store_site_record_is_written_only_when_the_pc_changes() {
+        let (mut t, path) = tracer("site");
+        t.site(0xffff_ffff_8123_4567);
+        t.store(0xffff_0000_1234_5000, 0x1_0000_3000, &[1; 8], false);
+        t.store(0xffff_0000_1234_5008, 0x1_0000_3008, &[1; 8], false);
+        t.site(0x40_1000);
+        t.store(0x7000_0000_0000, 0x1_0000_4000, &[2; 8], false);
+        t.finish();
+        let bytes = std::fs::read(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+
+        let (mut expect, mut prev_off, mut prev_pc) = (Vec::new(), 0, 0);
+        format::put_header(&mut expect, 0x1_0000_0000, 1 << 20, "test");
+        format::put_pc(&mut expect, &mut prev_pc, 0xffff_ffff_8123_4567);
+        format::put_store(&mut expect, &mut prev_off, 0x3000, &[1; 8], false);
+        format::put_store(&mut expect, &mut prev_off, 0x3008, &[1; 8], false);
+        format::put_pc(&mut expect, &mut prev_pc, 0x40_1000);
+        format::put_store(&mut expect, &mut prev_off, 0x4000, &[2; 8], false);
+        assert_eq!(bytes[..expect.len()], expect[..]);
     }
 
     #[test]

@@ -9,13 +9,13 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use workloads::oracle::CrashPoint;
 
 use super::trace::Event;
 
 /// Why a position was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CutReason {
     /// A durability op just returned (its op-done marker).
@@ -42,6 +42,28 @@ impl CutReason {
     }
 }
 
+/// Where in its op context a cut sits, in terms another run of the same workload can find
+/// again (trace positions differ from run to run; the op markers and the fences inside an
+/// op do not, for a deterministic kernel path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutAt {
+    /// The op-done marker of an `after` point: the op has just returned.
+    OpDone,
+    /// The n-th fence (from 0) since the op context began (op start for `inside`, op done
+    /// for `after`).
+    Fence(u32),
+}
+
+impl std::fmt::Display for CutAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CutAt::OpDone => f.write_str("at its return"),
+            CutAt::Fence(n) => write!(f, "at fence #{n}"),
+        }
+    }
+}
+
 /// A power cut right after trace event number `seq` (events are numbered from 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Cut {
@@ -49,6 +71,8 @@ pub struct Cut {
     pub seq: u64,
     /// The op context.
     pub point: CrashPoint,
+    /// Where in the op context.
+    pub at: CutAt,
     /// Why it was chosen.
     pub reason: CutReason,
 }
@@ -94,6 +118,7 @@ pub fn plan_cuts(
     let mut last_fence_inside: Option<u64> = None;
     let mut first_after_pending = false;
     let mut candidates = 0;
+    let mut fences_in_ctx = 0u32;
     for (i, ev) in events.enumerate() {
         let seq = i as u64 + 1;
         match ev {
@@ -102,14 +127,17 @@ pub fn plan_cuts(
                 timeline.marks.push((seq, CrashPoint::InsideOp(k)));
                 last_fence_inside = None;
                 first_after_pending = false;
+                fences_in_ctx = 0;
             }
             Event::OpDone(k) => {
                 let point = CrashPoint::AfterOp(k);
                 timeline.marks.push((seq, point));
                 ctx = Some(point);
+                fences_in_ctx = 0;
                 let cut = Cut {
                     seq,
                     point,
+                    at: CutAt::OpDone,
                     reason: CutReason::DurabilityOpDone,
                 };
                 if is_durability(k) {
@@ -131,11 +159,14 @@ pub fn plan_cuts(
             Event::Fence(_) => {
                 let Some(point) = ctx else { continue };
                 candidates += 1;
+                let at = CutAt::Fence(fences_in_ctx);
+                fences_in_ctx = fences_in_ctx.saturating_add(1);
                 match point {
                     CrashPoint::InsideOp(k) if is_durability(k) => {
                         chosen.push(Cut {
                             seq,
                             point,
+                            at,
                             reason: CutReason::FenceInDurabilityOp,
                         });
                         last_fence_inside = Some(seq);
@@ -144,6 +175,7 @@ pub fn plan_cuts(
                         chosen.push(Cut {
                             seq,
                             point,
+                            at,
                             reason: CutReason::FirstFenceAfterDurabilityOp,
                         });
                         first_after_pending = false;
@@ -151,6 +183,7 @@ pub fn plan_cuts(
                     _ => others.push(Cut {
                         seq,
                         point,
+                        at,
                         reason: CutReason::Sampled,
                     }),
                 }
@@ -194,6 +227,7 @@ mod tests {
         let p = plan_cuts(ev.into_iter(), |k| k == 1, 0, 1);
         let got: Vec<(u64, CrashPoint, CutReason)> =
             p.cuts.iter().map(|c| (c.seq, c.point, c.reason)).collect();
+        let at: Vec<CutAt> = p.cuts.iter().map(|c| c.at).collect();
         assert_eq!(
             got,
             vec![
@@ -209,6 +243,15 @@ mod tests {
                     CrashPoint::AfterOp(1),
                     CutReason::FirstFenceAfterDurabilityOp
                 ),
+            ]
+        );
+        assert_eq!(
+            at,
+            vec![
+                CutAt::Fence(0),
+                CutAt::Fence(1),
+                CutAt::OpDone,
+                CutAt::Fence(0)
             ]
         );
         assert_eq!(p.timeline.point_at(1), None);

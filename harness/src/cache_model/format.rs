@@ -10,15 +10,21 @@
 //! | flush | tag [`TAG_FLUSH`] + kind ([`FlushKind`]); varint of the pmem line index (offset / 64) |
 //! | fence | tag [`TAG_FENCE`] + kind ([`FenceKind`]) |
 //! | marker | tag [`TAG_MARKER`] + kind (0 op start, 1 op done); varint op index |
+//! | store site | tag [`TAG_PC`]; zigzag varint of (guest PC − previous store site's PC): the instruction of the stores that follow (version 2) |
 //! | end | tag [`TAG_END`]; varint length + UTF-8 JSON statistics; nothing follows |
 //!
 //! Offsets are relative to the pmem base. A trace without an end record was cut short (QEMU
-//! killed): it is refused, never half-used.
+//! killed): it is refused, never half-used. A store-site record is written only when the
+//! storing instruction changes, so a `memcpy` of a page costs one; it is not an event of its
+//! own (the reader attaches the PC to the stores after it, and trace positions count the
+//! same as in version 1). Version 1 traces (no store sites) are still read, with PC 0.
 
 /// First bytes of every trace.
 pub const MAGIC: &[u8; 8] = b"PCTRACE\0";
-/// Bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped on any incompatible change (2: store-site records).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version the reader still accepts (1: no store-site records).
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Bit of a store tag: non-temporal store (movnti, movntdq, …).
 pub const STORE_NT: u8 = 0x08;
 /// Flush records: `TAG_FLUSH + FlushKind`.
@@ -27,6 +33,8 @@ pub const TAG_FLUSH: u8 = 0x20;
 pub const TAG_FENCE: u8 = 0x30;
 /// Marker records: `TAG_MARKER + kind`.
 pub const TAG_MARKER: u8 = 0x40;
+/// Store-site record: the guest PC of the stores that follow.
+pub const TAG_PC: u8 = 0x50;
 /// The end record.
 pub const TAG_END: u8 = 0x7F;
 /// Cache line size.
@@ -145,6 +153,14 @@ pub fn put_flush(out: &mut Vec<u8>, kind: FlushKind, off: u64) {
 /// Append a fence.
 pub fn put_fence(out: &mut Vec<u8>, kind: FenceKind) {
     out.push(TAG_FENCE + kind as u8);
+}
+
+/// Append a store-site record for the instruction at guest `pc`; `prev` is the previous
+/// store site's PC (0 at the start) and is updated.
+pub fn put_pc(out: &mut Vec<u8>, prev: &mut u64, pc: u64) {
+    out.push(TAG_PC);
+    put_varint(out, zigzag(pc.wrapping_sub(*prev) as i64));
+    *prev = pc;
 }
 
 /// Append an op marker (`done` false: op start).

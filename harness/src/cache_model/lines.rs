@@ -30,7 +30,9 @@ pub struct Snap {
 }
 
 /// Why a line is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum InFlight {
     /// Stored to, never flushed since.
@@ -56,6 +58,8 @@ pub struct LineState {
     pub pending_nt: Option<Snap>,
     /// Trace position of the last store to the line.
     pub last_store: u64,
+    /// Guest PC of the last store to the line (0: not recorded).
+    pub last_pc: u64,
 }
 
 impl LineState {
@@ -70,6 +74,7 @@ impl LineState {
             pending_flush: None,
             pending_nt: None,
             last_store: 0,
+            last_pc: 0,
         }
     }
 
@@ -187,6 +192,7 @@ impl<'g, G: Golden + ?Sized> LineModel<'g, G> {
                 len,
                 value,
                 nt,
+                pc,
             } => {
                 let end = off.saturating_add(u64::from(*len)).min(self.size);
                 let mut a = *off;
@@ -198,6 +204,7 @@ impl<'g, G: Golden + ?Sized> LineModel<'g, G> {
                         line.latest[(b % LINE) as usize] = value[(b - off) as usize];
                     }
                     line.last_store = seq;
+                    line.last_pc = *pc;
                     if *nt {
                         line.pending_nt = Some(Snap {
                             data: line.latest,
@@ -301,6 +308,7 @@ mod tests {
             len: 8,
             value: [byte; 16],
             nt,
+            pc: 0,
         }
     }
 
@@ -378,6 +386,7 @@ mod tests {
             len: 8,
             value: [9; 16],
             nt: false,
+            pc: 0,
         });
         assert_eq!(m.in_flight_count(), 2);
         assert_eq!(m.get(0).expect("l0").latest[60..], [9; 4]);

@@ -3,13 +3,17 @@
 //! states built from the golden image and the trace. No I/O here beyond what callers pass
 //! in; VM runs and image files live in `campaign::cache_run`.
 
+pub mod attribution;
 pub mod cuts;
 pub mod format;
 pub mod lines;
 pub mod states;
 pub mod trace;
 
-pub use cuts::{plan_cuts, Cut, CutPlan, CutReason};
+pub use cuts::{plan_cuts, Cut, CutAt, CutPlan, CutReason};
 pub use lines::{Golden, InFlight, LineData, LineModel};
-pub use states::{build_states, BuildSummary, CrashState, LostLine, StateBounds, Variant};
+pub use states::{
+    build_selected, build_states, BuildSummary, CacheCut, CrashState, CutSelector, LostLine,
+    StateBounds, Variant,
+};
 pub use trace::{Event, Trace, TraceError};

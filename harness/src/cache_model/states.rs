@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashSet};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use workloads::oracle::CrashPoint;
 
-use super::cuts::{Cut, CutPlan, CutReason};
+use super::cuts::{Cut, CutAt, CutPlan, CutReason};
 use super::format::LINE;
 use super::lines::{Golden, InFlight, LineData, LineModel, LineState};
 use super::trace::Trace;
@@ -32,7 +32,7 @@ pub struct StateBounds {
 }
 
 /// Which in-flight lines a state persists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
     /// None.
@@ -53,6 +53,70 @@ impl std::fmt::Display for Variant {
     }
 }
 
+impl std::str::FromStr for Variant {
+    type Err = String;
+    /// `worst`, `best`, `subset<i>` (as [`Variant`] prints).
+    fn from_str(s: &str) -> Result<Variant, String> {
+        match s {
+            "worst" => Ok(Variant::Worst),
+            "best" => Ok(Variant::Best),
+            _ => s
+                .strip_prefix("subset")
+                .and_then(|i| i.parse().ok())
+                .map(Variant::Subset)
+                .ok_or_else(|| {
+                    format!("`{s}` is not a crash-state variant (worst, best, subset<i>)")
+                }),
+        }
+    }
+}
+
+/// The seed of the `i`-th subset drawn at the cut at trace position `seq` of a run seeded
+/// with `seed`. Each subset has its own seed, so one can be drawn again on its own.
+pub fn subset_seed(seed: u64, seq: u64, i: usize) -> u64 {
+    (seed ^ seq.rotate_left(17)).wrapping_add((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// What identifies a crash state of the cache model beyond its crash point, so another run
+/// of the same workload can build the same state from its own trace (`failure.json`'s
+/// `cache_cut`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheCut {
+    /// Where in the op context the power was cut.
+    pub at: CutAt,
+    /// Why that position was a cut.
+    pub reason: CutReason,
+    /// Which in-flight lines the state persisted.
+    pub variant: Variant,
+    /// For a subset: the seed its lines were drawn with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_seed: Option<u64>,
+    /// Trace position in the run that found it (informational: other runs differ).
+    pub trace_event: u64,
+}
+
+/// Which crash states to build from a trace: those at `point` (and at `at`, if given) with
+/// `variant` (a subset drawn with `subset_seed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutSelector {
+    /// The op context.
+    pub point: CrashPoint,
+    /// Where in it; `None`: every cut in it.
+    pub at: Option<CutAt>,
+    /// Which in-flight lines are persisted.
+    pub variant: Variant,
+    /// The seed of a subset (else each cut's own).
+    pub subset_seed: Option<u64>,
+}
+
+impl CutSelector {
+    /// Does `cut` fall under this selector?
+    pub fn matches(&self, cut: &Cut) -> bool {
+        cut.point == self.point && self.at.is_none_or(|a| a == cut.at)
+    }
+}
+
 /// An in-flight line the state did not persist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LostLine {
@@ -62,6 +126,8 @@ pub struct LostLine {
     pub why: InFlight,
     /// Trace position of the last store to it.
     pub last_store: u64,
+    /// Guest PC of that store (0: not recorded).
+    pub pc: u64,
     /// Op context of that store.
     pub stored_in: Option<CrashPoint>,
 }
@@ -83,12 +149,25 @@ pub struct CrashState {
     pub lost: Vec<LostLine>,
     /// SHA-256 of the patches.
     pub hash: [u8; 32],
+    /// For a subset: the seed its lines were drawn with.
+    pub subset_seed: Option<u64>,
 }
 
 impl CrashState {
     /// The crash point (for the oracle).
     pub fn point(&self) -> CrashPoint {
         self.cut.point
+    }
+
+    /// What another run needs to build this state again.
+    pub fn cache_cut(&self) -> CacheCut {
+        CacheCut {
+            at: self.cut.at,
+            reason: self.cut.reason,
+            variant: self.variant,
+            subset_seed: self.subset_seed,
+            trace_event: self.cut.seq,
+        }
     }
 }
 
@@ -146,12 +225,13 @@ fn plan_variants(
     (per_cut, over)
 }
 
-/// Which in-flight lines a variant persists.
-fn choose(variant: Variant, inflight: &[u64], rng: &mut ChaCha8Rng) -> HashSet<u64> {
+/// Which in-flight lines a variant persists (a subset is drawn with `subset_seed`).
+fn choose(variant: Variant, inflight: &[u64], subset_seed: u64) -> HashSet<u64> {
     match variant {
         Variant::Worst => HashSet::new(),
         Variant::Best => inflight.iter().copied().collect(),
         Variant::Subset(i) => {
+            let rng = &mut ChaCha8Rng::seed_from_u64(subset_seed);
             let n = inflight.len();
             // First draws: single lines and pairs (the small subsets that isolate one
             // line's loss); later draws: each line persisted with probability 1/2.
@@ -203,6 +283,7 @@ fn make_state<G: Golden + ?Sized>(
                     off: idx * LINE,
                     why,
                     last_store: l.last_store,
+                    pc: l.last_pc,
                     stored_in: plan.timeline.point_at(l.last_store),
                 });
             }
@@ -216,6 +297,7 @@ fn make_state<G: Golden + ?Sized>(
         patches,
         lost,
         hash: h.finalize().into(),
+        subset_seed: None,
     }
 }
 
@@ -243,14 +325,61 @@ pub fn build_states<G: Golden + ?Sized, E>(
     trace: &Trace,
     plan: &CutPlan,
     bounds: &StateBounds,
-    mut sink: impl FnMut(CrashState) -> Result<(), E>,
+    sink: impl FnMut(CrashState) -> Result<(), E>,
 ) -> Result<BuildSummary, E> {
     let (variants, over_bound) =
         plan_variants(plan, &in_flight_at_cuts(golden, trace, plan), bounds);
-    let mut summary = BuildSummary {
-        over_bound,
-        ..BuildSummary::default()
-    };
+    let mut summary = replay(golden, trace, plan, &variants, bounds.seed, None, sink)?;
+    summary.over_bound = over_bound;
+    Ok(summary)
+}
+
+/// Replay `trace` over `golden` and emit the states `selector` names, at most `max` of
+/// them, to `sink` (triage: the crash state of a failure, rebuilt from a new run's trace).
+/// `plan` should hold every candidate cut (`plan_cuts` with an unbounded sample).
+pub fn build_selected<G: Golden + ?Sized, E>(
+    golden: &G,
+    trace: &Trace,
+    plan: &CutPlan,
+    selector: &CutSelector,
+    seed: u64,
+    max: usize,
+    sink: impl FnMut(CrashState) -> Result<(), E>,
+) -> Result<BuildSummary, E> {
+    let mut left = max;
+    let variants: Vec<Vec<Variant>> = plan
+        .cuts
+        .iter()
+        .map(|c| {
+            if selector.matches(c) && left > 0 {
+                left -= 1;
+                vec![selector.variant]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    replay(
+        golden,
+        trace,
+        plan,
+        &variants,
+        seed,
+        selector.subset_seed,
+        sink,
+    )
+}
+
+fn replay<G: Golden + ?Sized, E>(
+    golden: &G,
+    trace: &Trace,
+    plan: &CutPlan,
+    variants: &[Vec<Variant>],
+    seed: u64,
+    fixed_subset_seed: Option<u64>,
+    mut sink: impl FnMut(CrashState) -> Result<(), E>,
+) -> Result<BuildSummary, E> {
+    let mut summary = BuildSummary::default();
     let mut model = LineModel::new(golden, trace.header.size);
     let mut seen: HashSet<(String, [u8; 32])> = HashSet::new();
     let mut next = 0;
@@ -258,13 +387,19 @@ pub fn build_states<G: Golden + ?Sized, E>(
         model.apply(&ev);
         while let Some(cut) = plan.cuts.get(next).filter(|c| c.seq == model.seq()) {
             let inflight: Vec<u64> = model.in_flight().map(|(i, _)| i).collect();
-            let mut rng = ChaCha8Rng::seed_from_u64(bounds.seed ^ cut.seq.rotate_left(17));
-            for &v in &variants[next] {
+            for &v in variants.get(next).map_or(&[][..], Vec::as_slice) {
                 if v != Variant::Worst && inflight.is_empty() {
                     continue;
                 }
-                let persist = choose(v, &inflight, &mut rng);
-                let state = make_state(&model, plan, *cut, v, &persist);
+                let sseed = match v {
+                    Variant::Subset(i) => {
+                        Some(fixed_subset_seed.unwrap_or_else(|| subset_seed(seed, cut.seq, i)))
+                    }
+                    _ => None,
+                };
+                let persist = choose(v, &inflight, sseed.unwrap_or(0));
+                let mut state = make_state(&model, plan, *cut, v, &persist);
+                state.subset_seed = sseed;
                 if !seen.insert((format!("{:?}", cut.point), state.hash)) {
                     summary.duplicates += 1;
                     continue;

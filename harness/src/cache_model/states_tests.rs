@@ -13,6 +13,7 @@ fn trace_of(events: &[Event]) -> Trace {
     let mut b = Vec::new();
     format::put_header(&mut b, 0x1_0000_0000, SIZE, "test");
     let mut prev = 0;
+    let mut last_pc = 0;
     for e in events {
         match e {
             Event::Store {
@@ -20,7 +21,11 @@ fn trace_of(events: &[Event]) -> Trace {
                 len,
                 value,
                 nt,
+                pc,
             } => {
+                if *pc != last_pc {
+                    format::put_pc(&mut b, &mut last_pc, *pc);
+                }
                 format::put_store(&mut b, &mut prev, *off, &value[..usize::from(*len)], *nt);
             }
             Event::Flush { line, kind } => format::put_flush(&mut b, *kind, line * LINE),
@@ -39,6 +44,7 @@ fn st(off: u64, byte: u8, nt: bool) -> Event {
         len: 8,
         value: [byte; 16],
         nt,
+        pc: 0xffff_ffff_8100_0000 + off,
     }
 }
 
@@ -150,6 +156,7 @@ fn reference(golden: &[u8], ev: &[Event], l: u64, cut: usize) -> (Vec<LineData>,
                 len,
                 value,
                 nt,
+                ..
             } => {
                 for b in 0..u64::from(*len) {
                     let a = off + b;

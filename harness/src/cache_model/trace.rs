@@ -8,7 +8,7 @@ use super::format::{self, FenceKind, FlushKind};
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// Not a trace, or another format version.
-    #[error("not a powercut trace (format version 1 expected): {0}")]
+    #[error("not a powercut trace (format version 1 or 2 expected): {0}")]
     Header(String),
     /// A record did not parse.
     #[error("trace record at byte {at} is malformed: {what}")]
@@ -47,6 +47,8 @@ pub enum Event {
         value: [u8; 16],
         /// Non-temporal.
         nt: bool,
+        /// Guest PC of the storing instruction (0: not recorded, a version 1 trace).
+        pc: u64,
     },
     /// A flush of the line at pmem offset `line * 64`.
     Flush {
@@ -99,7 +101,7 @@ impl Trace {
         let u32_at = |i: usize| bytes.get(i..i + 4).and_then(|s| s.try_into().ok());
         let u64_at = |i: usize| bytes.get(i..i + 8).and_then(|s| s.try_into().ok());
         let version = u32::from_le_bytes(u32_at(8).ok_or_else(|| h("short header"))?);
-        if version != format::FORMAT_VERSION {
+        if !(format::OLDEST_READABLE_VERSION..=format::FORMAT_VERSION).contains(&version) {
             return Err(h(&format!("format version {version}")));
         }
         let base = u64::from_le_bytes(u64_at(12).ok_or_else(|| h("short header"))?);
@@ -116,6 +118,7 @@ impl Trace {
         // Validate every record and find the end record.
         let mut pos = start;
         let mut prev = 0u64;
+        let mut pc = 0u64;
         let stats = loop {
             let at = pos;
             let Some(&tag) = bytes.get(pos) else {
@@ -132,7 +135,7 @@ impl Trace {
                     what: format!("end statistics: {e}"),
                 })?;
             }
-            match next_event(&bytes, &mut pos, &mut prev) {
+            match next_record(&bytes, &mut pos, &mut prev, &mut pc) {
                 Some(Ok(_)) => {}
                 Some(Err(what)) => return Err(TraceError::Record { at, what }),
                 None => return Err(TraceError::Truncated(total)),
@@ -159,6 +162,7 @@ impl Trace {
             bytes: &self.records,
             pos: 0,
             prev: 0,
+            pc: 0,
         }
     }
 }
@@ -168,23 +172,39 @@ pub struct Events<'a> {
     bytes: &'a [u8],
     pos: usize,
     prev: u64,
+    pc: u64,
 }
 
 impl Iterator for Events<'_> {
     type Item = Event;
     fn next(&mut self) -> Option<Event> {
-        if self.bytes.get(self.pos) == Some(&format::TAG_END) {
-            return None;
+        loop {
+            if self.bytes.get(self.pos) == Some(&format::TAG_END) {
+                return None;
+            }
+            match next_record(self.bytes, &mut self.pos, &mut self.prev, &mut self.pc)?.ok()? {
+                Some(ev) => return Some(ev),
+                None => continue,
+            }
         }
-        next_event(self.bytes, &mut self.pos, &mut self.prev)?.ok()
     }
 }
 
-/// Decode the record at `pos`: `None` at the end of the bytes, `Some(Err)` if malformed.
-fn next_event(b: &[u8], pos: &mut usize, prev: &mut u64) -> Option<Result<Event, String>> {
+/// Decode the record at `pos`: `None` at the end of the bytes, `Some(Err)` if malformed,
+/// `Some(Ok(None))` for a store-site record (it updates `pc`, the PC of later stores).
+fn next_record(
+    b: &[u8],
+    pos: &mut usize,
+    prev: &mut u64,
+    pc: &mut u64,
+) -> Option<Result<Option<Event>, String>> {
     let tag = *b.get(*pos)?;
     *pos += 1;
     let ev = match tag {
+        format::TAG_PC => {
+            *pc = pc.wrapping_add(format::unzigzag(varint(b, pos)?) as u64);
+            return Some(Ok(None));
+        }
         t if t & !(format::STORE_NT | 7) == 0 => {
             let len = match t & 7 {
                 c @ 0..=4 => 1u8 << c,
@@ -202,6 +222,7 @@ fn next_event(b: &[u8], pos: &mut usize, prev: &mut u64) -> Option<Result<Event,
                 len,
                 value,
                 nt: t & format::STORE_NT != 0,
+                pc: *pc,
             }
         }
         t if (format::TAG_FLUSH..format::TAG_FLUSH + 3).contains(&t) => {
@@ -224,7 +245,7 @@ fn next_event(b: &[u8], pos: &mut usize, prev: &mut u64) -> Option<Result<Event,
         }
         t => return Some(Err(format!("unknown tag {t:#04x}"))),
     };
-    Some(Ok(ev))
+    Some(Ok(Some(ev)))
 }
 
 #[cfg(test)]
@@ -234,8 +255,10 @@ mod tests {
     pub(crate) fn sample() -> Vec<u8> {
         let mut b = Vec::new();
         format::put_header(&mut b, 0x1_0000_0000, 1 << 20, "10.0.2");
-        let mut prev = 0;
+        let (mut prev, mut pc) = (0, 0);
+        format::put_pc(&mut b, &mut pc, 0xffff_ffff_8100_1000);
         format::put_store(&mut b, &mut prev, 128, &[1, 2, 3, 4, 5, 6, 7, 8], false);
+        format::put_pc(&mut b, &mut pc, 0x40_1000);
         format::put_store(&mut b, &mut prev, 64, &[9; 16], true);
         format::put_flush(&mut b, FlushKind::Clwb, 128);
         format::put_fence(&mut b, FenceKind::Sfence);
@@ -259,6 +282,7 @@ mod tests {
                 off: 128,
                 len: 8,
                 nt: false,
+                pc: 0xffff_ffff_8100_1000,
                 ..
             }
         ));
@@ -268,6 +292,7 @@ mod tests {
                 off: 64,
                 len: 16,
                 nt: true,
+                pc: 0x40_1000,
                 ..
             }
         ));
@@ -284,6 +309,20 @@ mod tests {
     }
 
     #[test]
+    fn version_1_traces_are_read_with_pc_0() {
+        let mut b = Vec::new();
+        format::put_header(&mut b, 0, 1 << 20, "9.2");
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let mut prev = 0;
+        format::put_store(&mut b, &mut prev, 8, &[1; 8], false);
+        format::put_end(&mut b, "{}");
+
+        let ev: Vec<Event> = Trace::parse(b).expect("v1 parses").events().collect();
+
+        assert!(matches!(ev[..], [Event::Store { off: 8, pc: 0, .. }]));
+    }
+
+    #[test]
     fn truncated_and_garbage_traces_are_refused() {
         let full = sample();
         for cut in [10, 40, full.len() - 5] {
@@ -295,6 +334,11 @@ mod tests {
         ));
         let mut bad = full.clone();
         bad[8] = 9;
+        assert!(matches!(
+            Trace::parse(bad.clone()),
+            Err(TraceError::Header(_))
+        ));
+        bad[8] = 3;
         assert!(matches!(Trace::parse(bad), Err(TraceError::Header(_))));
     }
 }

@@ -358,7 +358,7 @@ impl Coordinator<'_> {
             title: f.title.clone(),
             verdict: f.verdict,
             signature: f.signature.clone(),
-            bucket: f.bucket.clone(),
+            bucket: f.bucket.as_deref().cloned(),
             crash: judged.label.clone(),
             crash_model: job.image.model.clone(),
             seed: job.seed,
@@ -366,6 +366,7 @@ impl Coordinator<'_> {
             filesystem: self.cfg.filesystem.name().to_owned(),
             mutant: self.cfg.mutant.clone(),
             reproduce: self.env.reproduce(&job.item),
+            cache_cut: job.image.cache_cut,
         };
         let first = Instance {
             item: job.item.clone(),
@@ -376,6 +377,7 @@ impl Coordinator<'_> {
             bucket: bucket.clone(),
         };
         let lost = job.image.lost_lines();
+        let lost_report = job.image.lost_report();
         let dir = failure::write(
             self.run,
             &NewFailure {
@@ -387,6 +389,7 @@ impl Coordinator<'_> {
                 image: keep.then_some(job.image.path.as_path()),
                 lost_lines: lost.as_deref(),
                 first: &first,
+                lost_report: lost_report.as_deref(),
             },
         )
         .map_err(|e| format!("writing the failure directory of `{bucket}`: {e}"))?;

@@ -337,14 +337,14 @@ mod tests {
                 inside: false,
                 kind: "fsync".into(),
             },
-            bucket: Some(Bucket {
+            bucket: Some(Box::new(Bucket {
                 verdict,
                 promise: Some("fsync".into()),
                 lost: Lost::MmapData,
                 crash_model: "snapshot".into(),
                 filesystem: "ext4".into(),
                 mutant: mutant.map(str::to_owned),
-            }),
+            })),
         });
         Event::Checked(CheckRecord {
             item: TrialItem::Seed(seed),

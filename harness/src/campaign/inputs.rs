@@ -174,8 +174,8 @@ mod tests {
         std::fs::write(&d, SPEC.replace("fsync, file: f0", "fsync, file: nope")).expect("d");
 
         let dup = load_all(&[a.clone(), b.clone()], 256 << 20).expect_err("dup");
-        let name = load_all(&[c.clone()], 256 << 20).expect_err("name");
-        let invalid = load_all(&[d.clone()], 256 << 20).expect_err("invalid");
+        let name = load_all(std::slice::from_ref(&c), 256 << 20).expect_err("name");
+        let invalid = load_all(std::slice::from_ref(&d), 256 << 20).expect_err("invalid");
         let missing = load_all(&[dir.path().join("none.yaml")], 256 << 20).expect_err("missing");
 
         assert!(

@@ -191,7 +191,12 @@ impl KernelArgs {
     pub fn spec(&self) -> Result<Option<KernelSpec>, KernelSpecError> {
         let spec = match (self.kernel.is_empty(), &self.modules) {
             (true, None) => return Ok(None),
-            (true, Some(_)) => KernelSpec::parse("")?,
+            (true, Some(dir)) => {
+                return Err(KernelSpecError {
+                    spec: format!("--modules {}", dir.display()),
+                    why: "--modules needs --kernel (a bzImage or a build tree)".into(),
+                })
+            }
             (false, _) => KernelSpec::parse(&self.kernel.join(","))?,
         };
         match &self.modules {
@@ -232,4 +237,56 @@ pub struct ImageArgs {
     /// pmem size in MiB: even, 16 to 16384.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=16_384))]
     pub pmem_mib: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn kernel_input_errors_exit_2_and_machine_errors_69() {
+        let bad_spec: anyhow::Result<()> = Err(KernelSpec::parse("a.deb,tree").expect_err("bad"))
+            .context("building the guest image");
+        let bad_config: anyhow::Result<()> = Err(ImageError::KernelConfig {
+            kernel: "6.13.0".into(),
+            config: "/src/linux/.config".into(),
+            missing: vec!["CONFIG_FS_DAX=y is needed".into()],
+        })
+        .context("building the guest image");
+        let no_cpio: anyhow::Result<()> = Err(ImageError::Tool {
+            tool: "cpio".into(),
+            detail: "not found".into(),
+        })
+        .context("building the guest image");
+
+        let codes: Vec<i32> = [bad_spec, bad_config, no_cpio]
+            .iter()
+            .map(|r| exit_code_of(r.as_ref().expect_err("an error")))
+            .collect();
+
+        assert_eq!(codes, [exit::USAGE, exit::USAGE, exit::INFRA]);
+    }
+
+    #[test]
+    fn kernel_flags_make_one_spec() {
+        let args = KernelArgs {
+            kernel: vec!["/k/a.deb".into(), "/k/b.deb".into()],
+            modules: None,
+        };
+        let modules_alone = KernelArgs {
+            kernel: Vec::new(),
+            modules: Some("/m".into()),
+        };
+
+        let spec = args.spec().expect("parses").expect("given");
+        let err = modules_alone.spec().expect_err("needs --kernel");
+
+        assert_eq!(spec.to_string(), "/k/a.deb,/k/b.deb");
+        assert!(
+            err.to_string().contains("--modules needs --kernel"),
+            "{err}"
+        );
+        assert_eq!(KernelArgs::default().spec(), Ok(None));
+    }
 }

@@ -14,6 +14,7 @@ use crate::image::{self, golden_image, Filesystem, ImageOptions};
 use crate::rundir::failure::FailureDir;
 use crate::triage::repro::{repro_failure, repro_seed};
 use crate::triage::session::{Session, TriageEnv};
+use crate::trial::cache_env::CacheEnv;
 use crate::trial::finding::point_parts;
 use crate::trial::plan::{inside_delay_us, plan};
 use crate::trial::{ModelSetup, TrialSetup};
@@ -114,9 +115,14 @@ pub(super) fn prepare(
             return Ok(Err(exit::USAGE));
         }
     };
-    if cfg.crash_model == CrashModel::Cache {
+    // A failure found by the cache model is re-run with it (traced, TCG), whatever the
+    // config says; a seed follows the config.
+    let cache_model = fd.map_or(cfg.crash_model == CrashModel::Cache, |f| {
+        f.record.crash_model.starts_with("cache")
+    });
+    if cache_model && opts.accel == Some(AccelChoice::Kvm) {
         eprintln!(
-            "error: this campaign used the cache crash model; repro and minimize re-run with the snapshot model only, which cannot see a missing cache flush"
+            "error: --accel kvm: this failure was found by the cache crash model, whose tracing plugin needs TCG"
         );
         return Ok(Err(exit::USAGE));
     }
@@ -175,8 +181,15 @@ pub(super) fn prepare(
             );
         }
     }
-    let accel = resolve_accel(opts.accel.unwrap_or(cfg.accel), &img, &cache)
-        .context("choosing the accelerator")?;
+    let accel = if cache_model {
+        crate::vm::accel::AccelDecision {
+            accel: crate::vm::Accel::Tcg,
+            reason: "the cache crash model's tracing plugin needs TCG".into(),
+        }
+    } else {
+        resolve_accel(opts.accel.unwrap_or(cfg.accel), &img, &cache)
+            .context("choosing the accelerator")?
+    };
     eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
     let golden = golden_image(
         &img,
@@ -192,6 +205,22 @@ pub(super) fn prepare(
         .tempdir()
         .context("creating a scratch directory")?;
     let kernel = img.kernel_version.clone();
+    let model = if cache_model {
+        let env = CacheEnv::prepare(&img, &golden).context("preparing the cache crash model")?;
+        eprintln!(
+            "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
+            env.plugin.display(),
+            env.nvdimm.base,
+            env.nvdimm.size,
+            env.qemu_version
+        );
+        ModelSetup::Cache {
+            env,
+            cfg: cfg.cache.clone(),
+        }
+    } else {
+        ModelSetup::Snapshot
+    };
     let env = TriageEnv {
         setup: TrialSetup {
             image: img,
@@ -201,7 +230,7 @@ pub(super) fn prepare(
             ext4_commit_secs: cfg.ext4_commit_secs,
             timeout: Duration::from_secs(cfg.run_timeout_secs),
             debug,
-            model: ModelSetup::Snapshot,
+            model,
         },
         check_timeout: Duration::from_secs(cfg.check_timeout_secs),
         work_dir: scratch.path().to_owned(),

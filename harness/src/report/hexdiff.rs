@@ -1,12 +1,14 @@
 //! The byte diff of one finding as HTML: each allowed version of the range (the op that
 //! wrote it) over what was found, 16 bytes a row, found bytes that differ from the newest
-//! allowed version highlighted (the same rule as `diff.txt`).
+//! allowed version highlighted (the same rule as `diff.txt`), with the same one-line summary
+//! first and the same folding of runs of identical found rows.
 
 use std::fmt::Write as _;
 
 use workloads::oracle::{Finding, Verdict};
 
 use super::html::escape;
+use crate::rundir::diff::{fold_rows, loss_summary, Fold};
 
 /// Bytes per row.
 pub const ROW: usize = 16;
@@ -61,6 +63,9 @@ pub fn render_finding(f: &Finding, out: &mut String) {
     if !facts.is_empty() {
         let _ = write!(out, "<p class=\"facts\">{}</p>", escape(&facts.join(" · ")));
     }
+    if let Some(line) = loss_summary(f) {
+        let _ = write!(out, "<p class=\"summary\">{}</p>", escape(&line));
+    }
     if f.expected.is_empty() && f.found.is_empty() {
         let what = match f.verdict {
             Verdict::MissingFile => "the file is absent",
@@ -85,7 +90,29 @@ pub fn render_finding(f: &Finding, out: &mut String) {
     out.push_str(
         "<table class=\"hex\"><thead><tr><th>offset</th><th>content</th><th>bytes (highlighted: differs from the newest allowed version)</th></tr></thead><tbody>",
     );
-    for lo in (0..len).step_by(ROW) {
+    let folds = if f.found.is_empty() {
+        (0..len.div_ceil(ROW)).map(Fold::Row).collect()
+    } else {
+        let mut fo = fold_rows(&f.found);
+        // Rows past the found bytes (a shorter file) are shown one by one.
+        fo.extend((f.found.len().div_ceil(ROW)..len.div_ceil(ROW)).map(Fold::Row));
+        fo
+    };
+    for fold in folds {
+        let row = match fold {
+            Fold::Row(i) => i,
+            Fold::Gap { from, to } => {
+                let _ = write!(
+                    out,
+                    "<tr class=\"gap\"><td class=\"off\"></td><td colspan=\"2\">… {} more rows where the found bytes repeat ({:08x}..{:08x})</td></tr>",
+                    to - from,
+                    f.start + (from * ROW) as u64,
+                    f.start + (to * ROW) as u64
+                );
+                continue;
+            }
+        };
+        let lo = row * ROW;
         let hi = (lo + ROW).min(len);
         let off = f.start + lo as u64;
         for (i, v) in f.expected.iter().enumerate() {
@@ -162,5 +189,37 @@ mod tests {
         );
         assert!(html.contains("expected (op 5)"), "{html}");
         assert!(html.contains("promised durable by op 7"), "{html}");
+    }
+
+    #[test]
+    fn a_lost_range_gets_its_summary_and_folded_rows() {
+        let f = Finding {
+            verdict: Verdict::DataLoss,
+            file: "f1".into(),
+            start: 0,
+            end: 512,
+            expected: vec![AllowedVersion {
+                op: Some(5),
+                bytes: (0..512u32).map(|i| (i % 7) as u8 + 1).collect(),
+            }],
+            found: vec![0; 512],
+            allowed_sizes: None,
+            found_size: Some(512),
+            promised_by: Some(9),
+            at: "after op 9 (msync)".into(),
+        };
+        let mut html = String::new();
+
+        render_finding(&f, &mut html);
+
+        assert!(
+            html.contains("512 bytes read back as zeros; expected op 5&#39;s pattern"),
+            "{html}"
+        );
+        assert!(
+            html.contains("… 29 more rows where the found bytes repeat"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr class=\"found\">").count(), 3, "{html}");
     }
 }

@@ -92,6 +92,9 @@ table.hex tr.found td{padding-bottom:4px}
 .who{color:#555} .off{color:#777}
 .d{background:#ffcdd2;color:var(--bug);font-weight:bold}
 .muted,.absent{color:#666}
+table.hex tr.gap td{color:#777;font-style:italic}
+p.summary{font-weight:bold;margin:4px 0}
+p.lost,ul.lost li{color:var(--bug);font-family:monospace;font-size:12px}
 "#;
 
 const JS: &str = r#"
@@ -374,11 +377,23 @@ fn failure(
     };
     if let Some(o) = &dir.outcome {
         for finding in &o.findings {
+            if let Some(lost) = &dir.lost {
+                for s in lost.behind(
+                    &finding.file,
+                    finding.start,
+                    finding.end.max(finding.start + 1),
+                ) {
+                    let _ = write!(out, "<p class=\"lost\">Lost: {}</p>", escape(s));
+                }
+            }
             hexdiff::render_finding(finding, out);
         }
         if !o.detail.is_empty() {
             let _ = write!(out, "<p>Detail:</p><pre>{}</pre>", escape(&o.detail));
         }
+    }
+    if let Some(lost) = &dir.lost {
+        render_lost(lost, out);
     }
     if !dir.diff.is_empty() {
         let _ = write!(
@@ -417,6 +432,23 @@ fn instances(f: &FailureEntry, out: &mut String) {
         );
     }
     out.push_str("</table></details>");
+}
+
+/// The cache lines a cache-model crash state lost: one sentence per range (file range,
+/// storing code, the missing flush or fence), then what could not be attributed.
+fn render_lost(lost: &crate::trial::cache_lost::LostReport, out: &mut String) {
+    let _ = write!(
+        out,
+        "<h4>Lost cache lines ({} of {} in flight at the cut, variant {})</h4><ul class=\"lost\">",
+        lost.lost_lines, lost.in_flight, lost.cut.variant
+    );
+    for s in &lost.sentences {
+        let _ = write!(out, "<li>{}</li>", escape(s));
+    }
+    out.push_str("</ul>");
+    for n in &lost.notes {
+        let _ = write!(out, "<p class=\"muted\">note: {}</p>", escape(n));
+    }
 }
 
 #[cfg(test)]

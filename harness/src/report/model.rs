@@ -483,7 +483,7 @@ fn failure_entries(
                 .map(|f| f.record.reproduce.clone())
         });
         out.push(FailureEntry {
-            key: f.bucket.clone(),
+            key: f.bucket.as_deref().cloned(),
             bucket,
             title: f.title.clone(),
             verdict: c.verdict,

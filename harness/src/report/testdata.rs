@@ -77,7 +77,7 @@ fn check_item(item: TrialItem, point: &str, verdict: Verdict, title: Option<&str
                 inside: at.inside(),
                 kind: at.kind.clone(),
             },
-            bucket: Some(bucket(verdict)),
+            bucket: Some(Box::new(bucket(verdict))),
         }),
         at,
         model: "snapshot".into(),
@@ -219,6 +219,7 @@ pub fn synthetic_run() -> RunData {
             filesystem: "ext4".into(),
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --mutant m5 --seeds 1..=1".into(),
+            cache_cut: None,
         },
         workload: workload(1),
         outcome: Some(CheckOutcome {
@@ -232,6 +233,7 @@ pub fn synthetic_run() -> RunData {
             "{TITLE}\npromised durable by op 2\nexpected (written by op 1):\n  00000000: 5a 5a 5a 5a 5a 5a 5a 5a\n"
         ),
         console: None,
+        lost: None,
     };
     RunData {
         name: "campaign-synthetic".into(),

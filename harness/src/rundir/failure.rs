@@ -12,7 +12,7 @@
 //! | `diff.txt` | the byte diff ([`super::diff`]) |
 //! | `<vm>.console.log` | the workload VM's console |
 //! | `crash.img.zst` | the crash image (within the campaign's cap) |
-//! | `lost-lines.txt` | the cache lines the crash state lost (cache model) |
+//! | `lost-lines.txt`, `lost-lines.json` | the cache lines the crash state lost: file ranges, storing code, missing flush or fence (cache model) |
 //! | `reproduce.sh` | the command that re-runs the seed or workload |
 //!
 //! A directory is written under a temporary name and renamed into place, so a reader never
@@ -23,25 +23,27 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use workloads::oracle::{Expectation, Verdict};
+use workloads::oracle::{CrashPoint, Expectation, Verdict};
 use workloads::Workload;
 
 use super::diff::{diff_text, slug};
-use super::{fsync_dir, write_atomically, RunDir, RunDirError, WORKLOAD};
+pub use super::instances::{append_instance, read_instances, write_instances, Instance, INSTANCES};
+use super::{fsync_dir, RunDir, RunDirError, WORKLOAD};
+use crate::cache_model::{CacheCut, CutSelector, Variant};
 use crate::campaign::config::CampaignConfig;
-use crate::campaign::events::CheckRecord;
 use crate::campaign::item::TrialItem;
 use crate::checker::CheckOutcome;
 use crate::trial::bucket::Bucket;
+use crate::trial::cache_lost::{self, LostReport};
 use crate::trial::finding::{CrashLabel, Signature};
 
 /// `failure.json`.
 pub const FAILURE_JSON: &str = "failure.json";
-/// `instances.jsonl`.
-pub const INSTANCES: &str = "instances.jsonl";
 /// `failure.json` schema version. Schema 2 added `bucket` and `workload`; schema 1
-/// directories (one per title) still read.
+/// directories (one per title) still read. `cache_cut` is optional (absent: snapshot model).
 pub const FAILURE_SCHEMA: u32 = 2;
+/// `lost-lines.json` (cache model).
+pub const LOST_JSON: &str = "lost-lines.json";
 
 /// `failure.json`: what a failure is, typed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +76,38 @@ pub struct FailureRecord {
     pub mutant: Option<String>,
     /// The command that re-runs the seed or workload.
     pub reproduce: String,
+    /// Cache model: which cut and crash state (what `repro` rebuilds from a new trace).
+    /// Absent for the snapshot model and in directories written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_cut: Option<CacheCut>,
+}
+
+impl FailureRecord {
+    /// Cache model: the crash states a re-run of the workload must build to look for this
+    /// failure at `point` (the recorded point, or where a minimizer moved it). `exact`
+    /// pins the position inside the op context (repro); without it every cut at `point`
+    /// qualifies (minimize: fences move when ops go). `None` for the snapshot model.
+    pub fn cache_selector(&self, point: CrashPoint, exact: bool) -> Option<CutSelector> {
+        let variant_of_model = || {
+            self.crash_model
+                .strip_prefix("cache:")
+                .and_then(|v| v.parse::<Variant>().ok())
+        };
+        match &self.cache_cut {
+            Some(c) => Some(CutSelector {
+                point,
+                at: exact.then_some(c.at),
+                variant: c.variant,
+                subset_seed: c.subset_seed,
+            }),
+            None => variant_of_model().map(|variant| CutSelector {
+                point,
+                at: None,
+                variant,
+                subset_seed: None,
+            }),
+        }
+    }
 }
 
 impl FailureRecord {
@@ -90,88 +124,6 @@ impl FailureRecord {
             .as_ref()
             .map_or_else(|| self.title.clone(), Bucket::id)
     }
-}
-
-/// One instance of a bucket, as `instances.jsonl` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Instance {
-    /// The seed or workload.
-    #[serde(flatten)]
-    pub item: TrialItem,
-    /// Where the power was cut.
-    pub at: CrashLabel,
-    /// Crash model and variant of the image.
-    pub model: String,
-    /// Verdict.
-    pub verdict: Verdict,
-    /// The instance's title (file, byte range or size).
-    pub title: String,
-    /// The bucket id.
-    pub bucket: String,
-}
-
-impl Instance {
-    /// The instance a failing check is (`None` for a check without a failure).
-    pub fn of(c: &CheckRecord) -> Option<Instance> {
-        let f = c.failure.as_ref()?;
-        Some(Instance {
-            item: c.item.clone(),
-            at: c.at.clone(),
-            model: c.model.clone(),
-            verdict: c.verdict,
-            title: f.title.clone(),
-            bucket: f.bucket_id(),
-        })
-    }
-
-    fn line(&self, file: &Path) -> Result<String, RunDirError> {
-        serde_json::to_string(self)
-            .map(|l| l + "\n")
-            .map_err(|e| RunDirError::bad(file, e.to_string()))
-    }
-}
-
-/// Append one instance to `<dir>/instances.jsonl` (`dir` relative to the run directory) and
-/// fsync it.
-pub fn append_instance(run: &RunDir, dir: &str, i: &Instance) -> Result<(), RunDirError> {
-    use std::io::Write;
-    let path = run.root().join(dir).join(INSTANCES);
-    let line = i.line(&path)?;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| RunDirError::io(&path, e))?;
-    f.write_all(line.as_bytes())
-        .and_then(|()| f.sync_data())
-        .map_err(|e| RunDirError::io(&path, e))
-}
-
-/// Replace `<dir>/instances.jsonl` (`dir` relative to the run directory) with `list`,
-/// atomically.
-pub fn write_instances(run: &RunDir, dir: &str, list: &[Instance]) -> Result<(), RunDirError> {
-    let path = run.root().join(dir).join(INSTANCES);
-    let mut text = String::new();
-    for i in list {
-        text.push_str(&i.line(&path)?);
-    }
-    write_atomically(&path, text.as_bytes()).map_err(|e| RunDirError::io(&path, e))
-}
-
-/// Read `instances.jsonl` of a failure directory (missing: empty); lines that do not parse
-/// are skipped and counted.
-pub fn read_instances(dir: &Path) -> (Vec<Instance>, usize) {
-    let text = std::fs::read_to_string(dir.join(INSTANCES)).unwrap_or_default();
-    let mut bad = 0;
-    let list = text
-        .lines()
-        .filter_map(|l| {
-            let i = serde_json::from_str(l).ok();
-            bad += usize::from(i.is_none());
-            i
-        })
-        .collect();
-    (list, bad)
 }
 
 /// Everything of a failure's first instance that goes into its directory.
@@ -192,6 +144,8 @@ pub struct NewFailure<'a> {
     pub lost_lines: Option<&'a Path>,
     /// The first instance, the first line of `instances.jsonl`.
     pub first: &'a Instance,
+    /// Its typed form (`lost-lines.json`).
+    pub lost_report: Option<&'a Path>,
 }
 
 /// Write the failure directory of `f` under `run`'s `failures/`; returns its path relative
@@ -218,7 +172,11 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     )?;
     put("expectation.json", pretty(f.expectation, &root)?.as_bytes())?;
     put("check.json", pretty(f.outcome, &root)?.as_bytes())?;
-    put("diff.txt", diff_text(f.outcome, f.expectation).as_bytes())?;
+    let lost = f.lost_report.and_then(|p| cache_lost::read(p).ok());
+    put(
+        "diff.txt",
+        diff_text(f.outcome, f.expectation, lost.as_ref()).as_bytes(),
+    )?;
     put(
         "reproduce.sh",
         format!(
@@ -233,6 +191,10 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     }
     if let Some(lost) = f.lost_lines {
         let to = tmp.path().join("lost-lines.txt");
+        std::fs::copy(lost, &to).map_err(|e| RunDirError::io(&to, e))?;
+    }
+    if let Some(lost) = f.lost_report {
+        let to = tmp.path().join(LOST_JSON);
         std::fs::copy(lost, &to).map_err(|e| RunDirError::io(&to, e))?;
     }
     if let Some(img) = f.image {
@@ -306,6 +268,8 @@ pub struct FailureDir {
     pub diff: String,
     /// The console log copied into it, if any.
     pub console: Option<PathBuf>,
+    /// `lost-lines.json` (cache model), if present and readable.
+    pub lost: Option<LostReport>,
 }
 
 impl FailureDir {
@@ -368,6 +332,7 @@ impl FailureDir {
             .flatten()
             .map(|e| e.path())
             .find(|p| p.to_string_lossy().ends_with(".console.log"));
+        let lost = cache_lost::read(&dir.join(LOST_JSON)).ok();
         Ok(FailureDir {
             dir: dir.to_owned(),
             record,
@@ -375,6 +340,7 @@ impl FailureDir {
             outcome,
             diff,
             console,
+            lost,
         })
     }
 
@@ -429,6 +395,7 @@ mod tests {
             filesystem: "ext4".into(),
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --seeds 7..=7".into(),
+            cache_cut: None,
         }
     }
 
@@ -498,6 +465,7 @@ mod tests {
             image: None,
             lost_lines: None,
             first: &i.first,
+            lost_report: None,
         }
     }
 

@@ -17,6 +17,7 @@
 
 pub mod diff;
 pub mod failure;
+pub mod instances;
 pub mod items;
 pub mod read;
 

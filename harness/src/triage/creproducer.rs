@@ -40,6 +40,69 @@ pub struct CReproInput<'a> {
     pub mutant: Option<&'a str>,
     /// Guest kernel release.
     pub kernel: &'a str,
+    /// Found by the cache crash model: where the power cut has to fall, and what was lost.
+    pub cache: Option<&'a CacheNote>,
+}
+
+/// A cache-model failure, for the reproducer's header: the loss needs a power cut while
+/// lines are still in the CPU cache, which neither QEMU nor a QMP `stop` can give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheNote {
+    /// Where the cut has to fall, e.g. `right after op 3 (msync) returns, before the next
+    /// fence`.
+    pub cut: String,
+    /// The lost ranges of the campaign's crash state, one sentence each (from
+    /// `lost-lines.json`; op numbers are those of `workload.yaml`).
+    pub lost: Vec<String>,
+}
+
+impl CacheNote {
+    /// Where a cut of `at` in the context of `point` (op `kind`) lies, in words.
+    pub fn cut_words(point: CrashPoint, kind: &str, at: crate::cache_model::CutAt) -> String {
+        use crate::cache_model::CutAt;
+        match (point, at) {
+            (CrashPoint::AfterOp(k), CutAt::OpDone) => {
+                format!("right after op {k} ({kind}) returns, before any later fence")
+            }
+            (CrashPoint::AfterOp(k), CutAt::Fence(n)) => format!(
+                "at fence #{n} (sfence, mfence or locked instruction, counted from 0) after op {k} ({kind}) returned"
+            ),
+            (CrashPoint::InsideOp(k), CutAt::Fence(n)) => format!(
+                "inside op {k} ({kind}), right after its fence #{n} (sfence, mfence or locked instruction, counted from 0)"
+            ),
+            (CrashPoint::InsideOp(k), CutAt::OpDone) => format!("inside op {k} ({kind})"),
+        }
+    }
+
+    /// The header paragraph (C comment lines, each starting ` * `).
+    fn comment(&self) -> String {
+        const LINES: [&str; 6] = [
+            "CACHE MODEL: powercut found this loss with its cache-line crash model. The lost",
+            "bytes were still in the CPU cache (never written back, written back without a",
+            "following fence, or non-temporal stores without an sfence) when the power was cut.",
+            "QEMU has no CPU cache: a QMP `stop` + copy or a sysrq reboot keeps every store,",
+            "so this program does NOT show the loss there. It needs a power cut on real",
+            "hardware (without eADR) at this moment:",
+        ];
+        let mut out = String::new();
+        for l in LINES {
+            out.push_str("\n * ");
+            out.push_str(l);
+        }
+        out.push_str("\n *     ");
+        out.push_str(&comment_safe(&self.cut));
+        out.push_str(
+            "\n * What the model lost in the campaign's run (workload.yaml's op numbers):",
+        );
+        for l in &self.lost {
+            out.push_str("\n *     ");
+            out.push_str(&comment_safe(l));
+        }
+        out.push_str(
+            "\n * Even then the loss is not certain: a line may be written back at any time.\n *",
+        );
+        out
+    }
 }
 
 impl CReproInput<'_> {
@@ -88,6 +151,10 @@ fn fill_header(template: &str, input: &CReproInput<'_>) -> String {
         .replace("@KERNEL@", &comment_safe(input.kernel))
         .replace("@FS@", &comment_safe(input.fs))
         .replace("@MUTANT@", &comment_safe(input.mutant.unwrap_or("none")))
+        .replace(
+            "@CACHE_NOTE@",
+            &input.cache.map_or_else(String::new, CacheNote::comment),
+        )
 }
 
 /// `repro.c`.
@@ -228,6 +295,14 @@ fn generated(input: &CReproInput<'_>) -> String {
         "static const char *const CRASH_LABEL = {};",
         c_string(&input.crash_label())
     );
+    let _ = writeln!(
+        g,
+        "static const char *const CUT_NOTE = {};",
+        c_string(&input.cache.map_or_else(String::new, |c| format!(
+            "found by the cache model: the loss needs a real power cut {} (QEMU keeps every store)",
+            c.cut
+        )))
+    );
     let _ = writeln!(g, "#define CRASH_OP {k}");
     let _ = writeln!(g, "#define CRASH_INSIDE {}", u8::from(inside));
     let _ = writeln!(g, "#define N_NAMES {}", names.len());
@@ -364,6 +439,7 @@ mod tests {
             fs: "ext4",
             mutant: Some("m5"),
             kernel: "6.12.0-test",
+            cache: None,
         };
 
         let c = render_c(&input);
@@ -384,6 +460,50 @@ mod tests {
         assert!(c.contains("insmod powercut_mutant.ko\n * mutants=m5"));
         assert!(!c.contains('@'), "every placeholder is filled");
         assert!(render_sh(&input).contains("mount -t ext4 -o dax"));
+    }
+
+    #[test]
+    fn a_cache_model_failure_says_it_needs_a_real_power_cut_and_where() {
+        let (w, outcomes) = input_parts();
+        let point = CrashPoint::AfterOp(2);
+        let exp = expectation(&w, &outcomes, point, &FsRules::ext4());
+        let note = CacheNote {
+            cut: CacheNote::cut_words(point, "fsync", crate::cache_model::CutAt::OpDone),
+            lost: vec![
+                "f0 [0..64) written by user stores through mmap in op 1 (store), \
+                        fsync in op 2 returned without a cache-line write-back"
+                    .into(),
+            ],
+        };
+        let input = CReproInput {
+            title: "data-loss: f0 [0..64) after op 2 (fsync)",
+            workload: &w,
+            point,
+            outcomes: &outcomes,
+            expectation: &exp,
+            fs: "ext4",
+            mutant: Some("m1"),
+            kernel: "6.12.0-test",
+            cache: Some(&note),
+        };
+
+        let c = render_c(&input);
+
+        assert!(
+            c.contains(" * CACHE MODEL: powercut found this loss"),
+            "{c}"
+        );
+        assert!(c.contains("needs a power cut on real\n * hardware"), "{c}");
+        assert!(
+            c.contains(" *     right after op 2 (fsync) returns, before any later fence\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains(" *     f0 [0..64) written by user stores"),
+            "{c}"
+        );
+        assert!(c.contains("static const char *const CUT_NOTE = \"found by the cache model"));
+        assert!(!c.contains('@'), "every placeholder is filled");
     }
 
     #[test]

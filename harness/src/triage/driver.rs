@@ -11,7 +11,7 @@ use serde::Serialize;
 use workloads::oracle::{expectation, FsRules};
 use workloads::{Op, OpOutcome, Workload};
 
-use super::creproducer::{write_reproducer, CReproInput};
+use super::creproducer::{write_reproducer, CReproInput, CacheNote};
 use super::minimize::{case_key, minimize, Case, Minimized};
 use super::session::Session;
 use super::TriageError;
@@ -98,7 +98,9 @@ pub fn minimize_failure(
     let progress = RefCell::new(progress);
     let say = |l: &str| (progress.borrow_mut())(l);
     let mut test = |case: &Case| -> Result<Option<bool>, TriageError> {
-        let plan = single_point_plan(case.point, delay_us);
+        let mut plan = single_point_plan(case.point, delay_us);
+        // Cache model: every cut at the (renumbered) point, the recorded variant.
+        plan.cache = fd.record.cache_selector(case.point, false);
         match session.attempt(&case.workload, &plan) {
             Ok(a) => {
                 streak = 0;
@@ -256,6 +258,7 @@ pub fn write_outputs(
         m.case.point,
         &FsRules::for_fs(&fd.record.filesystem),
     );
+    let note = cache_note(fd, &m.case);
     write_reproducer(
         &fd.dir,
         &CReproInput {
@@ -267,8 +270,24 @@ pub fn write_outputs(
             fs: ctx.fs,
             mutant: ctx.mutant,
             kernel: ctx.kernel,
+            cache: note.as_ref(),
         },
     )
+}
+
+/// A cache-model failure's note for the reproducer: where the cut falls in the minimal
+/// workload, and what the original crash state lost.
+fn cache_note(fd: &FailureDir, case: &Case) -> Option<CacheNote> {
+    let cut = fd.record.cache_cut?;
+    let label = crate::trial::finding::CrashLabel::in_workload(case.point, &case.workload);
+    Some(CacheNote {
+        cut: CacheNote::cut_words(case.point, &label.kind, cut.at),
+        lost: fd
+            .lost
+            .as_ref()
+            .map(|l| l.sentences.clone())
+            .unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

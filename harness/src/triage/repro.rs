@@ -173,7 +173,10 @@ fn progress_line(r: &RunRecord, n: usize) -> String {
 }
 
 /// Re-run the failure of `fd` `runs` times (same workload, same crash point; for an
-/// inside-op point, `delay_us` after the op starts).
+/// inside-op point, `delay_us` after the op starts). A cache-model failure is re-run traced
+/// and its crash state rebuilt from the new trace: the same cut in the same op context
+/// (op return, or the n-th fence), the same variant (worst, best, or the subset drawn with
+/// the recorded seed).
 pub fn repro_failure(
     session: &mut Session,
     fd: &FailureDir,
@@ -181,7 +184,8 @@ pub fn repro_failure(
     delay_us: u64,
     progress: &mut dyn FnMut(&str),
 ) -> ReproReport {
-    let plan = single_point_plan(fd.record.crash.point, delay_us);
+    let mut plan = single_point_plan(fd.record.crash.point, delay_us);
+    plan.cache = fd.record.cache_selector(fd.record.crash.point, true);
     let target = Target::Title(&fd.record.title);
     let mut attempts = Vec::new();
     for run in 1..=runs {

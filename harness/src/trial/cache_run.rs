@@ -2,28 +2,33 @@
 //! tracing plugin, run the workload with op markers and no barriers, quit QEMU so the plugin
 //! finishes its trace, check the trace against the final pmem file, then build crash states
 //! ([`crate::cache_model`]) and write them as crash images the campaign checks like
-//! snapshot images. Each image gets a `*.lost-lines.txt` beside it naming the cache lines
-//! the state lost (copied into the failure directory on a failure).
+//! snapshot images. Each image gets a `*.lost-lines.txt` and `*.lost-lines.json` beside it
+//! naming the cache lines the state lost, the file bytes they hold, the code that stored them
+//! and the missing flush or fence ([`super::cache_lost`]; copied into the failure directory
+//! on a failure). A triage run builds only the states its plan's [`CutSelector`] names.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use workloads::oracle::CrashPoint;
+use workloads::oracle::{file_names, Observed};
 use workloads::protocol::{AgentMsg, HostMsg};
 use workloads::Workload;
 
 use super::cache_env::CacheEnv;
+use super::cache_lost::{self, GuestFacts};
+use super::plan::CrashPlan;
 use super::snapshot::{deadline, prepare_workload_vm, read_live, work_pmem};
 use super::{CrashImage, Driven, RunResult, TrialSetup};
 use crate::cache_model::{
-    build_states, plan_cuts, BuildSummary, CrashState, LineData, StateBounds, Trace,
+    build_selected, build_states, plan_cuts, BuildSummary, CrashState, CutSelector, LineData,
+    StateBounds, Trace,
 };
 use crate::campaign::config::CacheModelConfig;
-use crate::vm::agent::{next_msg, GUEST_DIR};
+use crate::vm::agent::{file_extents, next_msg, GUEST_DIR};
 use crate::vm::{Accel, Vm, VmError, VmSpec};
 
 /// Summary of a traced run (also written as `cache-run.json` in the seed directory).
@@ -58,12 +63,14 @@ fn guest(msg: String) -> VmError {
     VmError::Guest(msg)
 }
 
-/// Run `workload` traced; `cache` is the campaign's [`CacheEnv`].
+/// Run `workload` traced; `cache` is the campaign's [`CacheEnv`]; `plan.cache`, when set,
+/// selects the crash states to build (else every planned cut's).
 pub fn run_workload(
     setup: &TrialSetup,
     cache: &CacheEnv,
     cfg: &CacheModelConfig,
     workload: &Workload,
+    plan: &CrashPlan,
     dir: &Path,
     name: &str,
 ) -> Result<RunResult, VmError> {
@@ -83,9 +90,21 @@ pub fn run_workload(
     let console = vm.console_path().to_owned();
     let boot = vm.boot_time();
     let quit = vm.quit(QUIT_TIMEOUT);
-    let built = res.and_then(|driven| {
+    let built = res.and_then(|(driven, facts)| {
         quit?;
-        let images = build_images(setup, cfg, workload, dir, &pmem, &trace_path)?;
+        let images = build_images(
+            setup,
+            cfg,
+            &Traced {
+                workload,
+                selector: plan.cache.as_ref(),
+                live: &driven.live,
+                facts,
+            },
+            dir,
+            &pmem,
+            &trace_path,
+        )?;
         Ok((driven, images))
     });
     drop(work);
@@ -101,7 +120,7 @@ fn drive(
     setup: &TrialSetup,
     cache: &CacheEnv,
     workload: &Workload,
-) -> Result<Driven, VmError> {
+) -> Result<(Driven, GuestFacts), VmError> {
     let seen = vm.qmp().nvdimm("nv0")?;
     if seen != cache.nvdimm {
         return Err(guest(format!(
@@ -131,13 +150,36 @@ fn drive(
             other => return Err(guest(format!("unexpected agent message {other:?}"))),
         }
     };
+    let names = file_names(workload)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let extents = file_extents(&mut agent, GUEST_DIR, names)?;
     let live = read_live(&mut agent, workload)?;
-    Ok(Driven {
-        outcomes,
-        live,
-        op_micros,
-    })
+    let facts = cache_lost::collect(vm, cache.nvdimm.base, &setup.image.hash, extents);
+    Ok((
+        Driven {
+            outcomes,
+            live,
+            op_micros,
+        },
+        facts,
+    ))
 }
+
+/// What the traced run knows besides its trace.
+struct Traced<'a> {
+    workload: &'a Workload,
+    /// Triage: the states to build.
+    selector: Option<&'a CutSelector>,
+    /// The files read back after the last op.
+    live: &'a BTreeMap<String, Observed>,
+    /// Extents, symbols.
+    facts: GuestFacts,
+}
+
+/// Most states a triage selector builds per run.
+const MAX_SELECTED_STATES: usize = 8;
 
 fn read_all(path: &Path) -> Result<Vec<u8>, VmError> {
     let mut v = Vec::new();
@@ -151,37 +193,67 @@ fn read_all(path: &Path) -> Result<Vec<u8>, VmError> {
 fn build_images(
     setup: &TrialSetup,
     cfg: &CacheModelConfig,
-    workload: &Workload,
+    run: &Traced<'_>,
     dir: &Path,
     pmem: &Path,
     trace_path: &Path,
 ) -> Result<Vec<CrashImage>, VmError> {
     let started = Instant::now();
+    let workload = run.workload;
     let trace = Trace::parse(read_all(trace_path)?)
         .map_err(|e| guest(format!("{}: {e}", trace_path.display())))?;
     let golden = read_all(&setup.golden.path)?;
-    let plan = plan_cuts(
-        trace.events(),
-        |k| {
-            workload
-                .ops
-                .get(k)
-                .is_some_and(|op| op.is_durability_point())
-        },
-        cfg.sampled_cuts,
-        workload.seed,
-    );
-    let bounds = StateBounds {
-        subsets_per_cut: cfg.subsets_per_cut,
-        max_states: cfg.max_states_per_run,
-        seed: workload.seed,
+    let is_durability = |k: usize| {
+        workload
+            .ops
+            .get(k)
+            .is_some_and(|op| op.is_durability_point())
     };
+    // A selector looks at every candidate cut, not a sample.
+    let sampled = if run.selector.is_some() {
+        usize::MAX
+    } else {
+        cfg.sampled_cuts
+    };
+    let plan = plan_cuts(trace.events(), is_durability, sampled, workload.seed);
+    let mut facts = run.facts.clone();
+    if let Some(map) = facts.map.take() {
+        let f = File::open(pmem).map_err(|e| guest(format!("{}: {e}", pmem.display())))?;
+        let mut at = |off: u64, len: usize| {
+            let mut buf = vec![0u8; len];
+            f.read_exact_at(&mut buf, off).ok().map(|()| buf)
+        };
+        match cache_lost::checked_map(map, run.live, &mut at) {
+            Ok(m) => facts.map = Some(m),
+            Err(note) => facts.notes.push(note),
+        }
+    }
     let base = trace.header.base;
     let mut images = Vec::new();
-    let summary = build_states(golden.as_slice(), &trace, &plan, &bounds, |state| {
-        images.push(write_state(setup, dir, base, &state)?);
+    let mut sink = |state: CrashState| {
+        let report = cache_lost::report(&state, &facts, workload);
+        images.push(write_state(setup, dir, base, &state, &report)?);
         Ok::<(), VmError>(())
-    })?;
+    };
+    let summary = match run.selector {
+        Some(sel) => build_selected(
+            golden.as_slice(),
+            &trace,
+            &plan,
+            sel,
+            workload.seed,
+            MAX_SELECTED_STATES,
+            &mut sink,
+        )?,
+        None => {
+            let bounds = StateBounds {
+                subsets_per_cut: cfg.subsets_per_cut,
+                max_states: cfg.max_states_per_run,
+                seed: workload.seed,
+            };
+            build_states(golden.as_slice(), &trace, &plan, &bounds, &mut sink)?
+        }
+    };
     verify_final(&golden, pmem, &summary)?;
     let info = TraceSummary {
         trace_bytes: trace.bytes,
@@ -246,19 +318,13 @@ fn verify_final(golden: &[u8], pmem: &Path, summary: &BuildSummary) -> Result<()
     Ok(())
 }
 
-fn point_label(p: CrashPoint) -> String {
-    match p {
-        CrashPoint::AfterOp(k) => format!("after op {k}"),
-        CrashPoint::InsideOp(k) => format!("inside op {k}"),
-    }
-}
-
 /// Write one crash state as an image (golden copy + patched lines) and its lost-lines file.
 fn write_state(
     setup: &TrialSetup,
     dir: &Path,
     base: u64,
     state: &CrashState,
+    report: &cache_lost::LostReport,
 ) -> Result<CrashImage, VmError> {
     let path = dir.join(format!(
         "crash-{:09}-{}.{}",
@@ -272,6 +338,7 @@ fn write_state(
         path: path.clone(),
         model: format!("cache:{}", state.variant),
         pause_ms: 0,
+        cache_cut: Some(state.cache_cut()),
     };
     let io = |source: std::io::Error| VmError::HostIo {
         what: format!("writing crash image {}", path.display()),
@@ -305,47 +372,8 @@ fn write_state(
         next_idx = idx + 1;
     }
     flush(&mut run, run_start).map_err(io)?;
-    std::fs::write(lost_lines_path(&path), lost_lines_text(base, state)).map_err(io)?;
+    cache_lost::write(&path, report, base)?;
     Ok(image)
-}
-
-/// The lost-lines report of one state.
-pub fn lost_lines_text(base: u64, state: &CrashState) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Cache lines in flight at the power cut that this crash state did not persist.\n\
-         cut: trace event {}, {} ({:?})\nvariant: {}\nin-flight lines: {}, persisted: {}, lost: {}\n",
-        state.cut.seq,
-        point_label(state.point()),
-        state.cut.reason,
-        state.variant,
-        state.in_flight,
-        state.persisted,
-        state.lost.len()
-    );
-    let _ = writeln!(
-        out,
-        "{:<12} {:<14} {:<18} last store",
-        "pmem offset", "guest-phys", "why"
-    );
-    for l in &state.lost {
-        let why = serde_json::to_value(l.why)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:<#12x} {:<#14x} {:<18} trace event {} ({})",
-            l.off,
-            base + l.off,
-            why,
-            l.last_store,
-            l.stored_in
-                .map_or_else(|| "before the first op".to_owned(), point_label)
-        );
-    }
-    out
 }
 
 /// Deadline for QEMU to write the trace's end and exit after QMP `quit`.
@@ -354,39 +382,16 @@ pub const QUIT_TIMEOUT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache_model::{Cut, CutReason, InFlight, LostLine, Variant};
 
     #[test]
-    fn lost_lines_name_offset_address_reason_and_last_store() {
-        let state = CrashState {
-            cut: Cut {
-                seq: 900,
-                point: CrashPoint::AfterOp(4),
-                reason: CutReason::DurabilityOpDone,
-            },
-            variant: Variant::Worst,
-            patches: Vec::new(),
-            in_flight: 1,
-            persisted: 0,
-            lost: vec![LostLine {
-                off: 0x1040,
-                why: InFlight::Dirty,
-                last_store: 812,
-                stored_in: Some(CrashPoint::InsideOp(3)),
-            }],
-            hash: [0; 32],
-        };
-
-        let text = lost_lines_text(0x1_0000_0000, &state);
-
-        assert!(text.contains("after op 4"), "{text}");
-        assert!(text.contains("0x1040"), "{text}");
-        assert!(text.contains("0x100001040"), "{text}");
-        assert!(text.contains("dirty"), "{text}");
-        assert!(text.contains("trace event 812 (inside op 3)"), "{text}");
+    fn the_lost_lines_report_sits_beside_its_image() {
         assert_eq!(
             lost_lines_path(Path::new("/r/crash-000000900-worst.img")),
             Path::new("/r/crash-000000900-worst.lost-lines.txt")
+        );
+        assert_eq!(
+            cache_lost::json_path(Path::new("/r/crash-000000900-worst.img")),
+            Path::new("/r/crash-000000900-worst.lost-lines.json")
         );
     }
 }

@@ -111,7 +111,7 @@ pub struct Failure {
     pub signature: Signature,
     /// The bug it shows (absent in journals written before buckets: the title stands in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<Bucket>,
+    pub bucket: Option<Box<Bucket>>,
 }
 
 impl Failure {
@@ -120,7 +120,7 @@ impl Failure {
     pub fn bucket_id(&self) -> String {
         self.bucket
             .as_ref()
-            .map_or_else(|| self.title.clone(), Bucket::id)
+            .map_or_else(|| self.title.clone(), |b| b.id())
     }
 }
 
@@ -144,7 +144,7 @@ pub fn failures_of(
                 inside: label.inside(),
                 kind: label.kind.clone(),
             },
-            bucket: Some(Bucket::of_finding(f, exp.crash, ctx)),
+            bucket: Some(Box::new(Bucket::of_finding(f, exp.crash, ctx))),
         })
         .collect();
     if out.is_empty() && outcome.verdict != Verdict::Pass {
@@ -157,7 +157,7 @@ pub fn failures_of(
                 inside: label.inside(),
                 kind: label.kind.clone(),
             },
-            bucket: Some(Bucket::of_image(outcome.verdict, ctx)),
+            bucket: Some(Box::new(Bucket::of_image(outcome.verdict, ctx))),
         });
     }
     out

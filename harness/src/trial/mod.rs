@@ -14,6 +14,7 @@
 pub mod blocks;
 pub mod bucket;
 pub mod cache_env;
+pub mod cache_lost;
 pub mod cache_run;
 pub mod finding;
 pub mod plan;
@@ -105,6 +106,8 @@ pub struct CrashImage {
     pub model: String,
     /// How long the guest was paused to take it, ms.
     pub pause_ms: u64,
+    /// Cache model: which cut and crash state it is (what `repro` rebuilds).
+    pub cache_cut: Option<crate::cache_model::CacheCut>,
 }
 
 impl CrashImage {
@@ -113,12 +116,19 @@ impl CrashImage {
         let p = cache_run::lost_lines_path(&self.path);
         p.exists().then_some(p)
     }
+
+    /// The typed lost-lines report beside the image (cache model), if there is one.
+    pub fn lost_report(&self) -> Option<PathBuf> {
+        let p = cache_lost::json_path(&self.path);
+        p.exists().then_some(p)
+    }
 }
 
 impl Drop for CrashImage {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_file(cache_run::lost_lines_path(&self.path));
+        let _ = std::fs::remove_file(cache_lost::json_path(&self.path));
     }
 }
 
@@ -165,7 +175,8 @@ impl RunResult {
 }
 
 /// Run `workload` in a fresh workload VM named `name` whose files live in `dir`, cutting
-/// the power per `plan` (snapshot model) or per the trace (cache model: `plan` unused).
+/// the power per `plan` (snapshot model) or per the trace (cache model: every planned cut,
+/// or only the states `plan.cache` selects).
 pub fn run(
     setup: &TrialSetup,
     workload: &Workload,
@@ -176,7 +187,7 @@ pub fn run(
     match &setup.model {
         ModelSetup::Snapshot => snapshot::run_workload(setup, workload, plan, dir, name),
         ModelSetup::Cache { env, cfg } => {
-            cache_run::run_workload(setup, env, cfg, workload, dir, name)
+            cache_run::run_workload(setup, env, cfg, workload, plan, dir, name)
         }
     }
 }

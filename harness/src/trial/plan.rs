@@ -22,6 +22,9 @@ pub struct CrashPlan {
     pub inside: BTreeSet<usize>,
     /// Delay from op start to the cut, microseconds, per inside point (same order).
     pub inside_delay_us: Vec<u64>,
+    /// Cache model: build only these crash states (triage), not the whole cut plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::cache_model::CutSelector>,
 }
 
 impl CrashPlan {
@@ -67,6 +70,7 @@ pub fn plan(workload: &Workload, cfg: &CrashPointConfig, seed: u64) -> CrashPlan
         after,
         inside,
         inside_delay_us,
+        cache: None,
     }
 }
 

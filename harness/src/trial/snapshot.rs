@@ -69,7 +69,10 @@ pub fn prepare_workload_vm(vm: &mut Vm, setup: &TrialSetup) -> Result<AgentChann
     if let Some(m) = &setup.mutant {
         if !setup.image.has_mutant_module {
             return Err(VmError::Guest(format!(
-                "--mutant {m}: the image has no mutant module; install linux-headers-{} (ci/setup) and rebuild",
+                "--mutant {m}: the image of kernel {} has no mutant module: it needs linux-headers-{} \
+                 (ci/setup; `powercut kernel list` says why a cached kernel has none) or a build \
+                 tree with Module.symvers, and CONFIG_KPROBES",
+                setup.image.kernel_version,
                 setup.image.kernel_version
             )));
         }
@@ -170,6 +173,7 @@ fn drive(
             path,
             model: "snapshot".into(),
             pause_ms: 0,
+            cache_cut: None,
         };
         image.pause_ms = u64::try_from(paused?.as_millis()).unwrap_or(u64::MAX);
         images.push(image);

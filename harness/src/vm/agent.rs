@@ -89,3 +89,26 @@ pub fn read_files(
         ))),
     }
 }
+
+/// Ask the agent where the named files in `dir` lie on the block device (FIEMAP).
+pub fn file_extents(
+    agent: &mut AgentChannel,
+    dir: &str,
+    names: Vec<String>,
+) -> Result<Vec<workloads::protocol::FileExtents>, VmError> {
+    let asked = names.len();
+    agent.send(&HostMsg::Extents {
+        dir: dir.to_owned(),
+        names,
+    })?;
+    match agent.recv()? {
+        AgentMsg::Extents { files } if files.len() == asked => Ok(files),
+        AgentMsg::Extents { files } => Err(VmError::Guest(format!(
+            "agent answered extents of {} files for {asked} names",
+            files.len()
+        ))),
+        other => Err(VmError::Guest(format!(
+            "agent answered Extents with {other:?}"
+        ))),
+    }
+}

@@ -28,6 +28,8 @@ pub struct FaultConfig {
     pub mutant: Option<&'static str>,
     /// `min_free_mib:`; `None` leaves the key out (the engine's default).
     pub min_free_mib: Option<u64>,
+    /// `workloads:`, paths relative to the checkout's root (written absolute).
+    pub workloads: &'static [&'static str],
 }
 
 impl FaultConfig {
@@ -39,6 +41,7 @@ impl FaultConfig {
             seeds,
             mutant: None,
             min_free_mib: None,
+            workloads: &[],
         }
     }
 
@@ -52,6 +55,15 @@ impl FaultConfig {
         );
         if let Some(m) = self.min_free_mib {
             y.push_str(&format!("min_free_mib: {m}\n"));
+        }
+        if !self.workloads.is_empty() {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root");
+            y.push_str("workloads:\n");
+            for w in self.workloads {
+                y.push_str(&format!("  - \"{}\"\n", root.join(w).display()));
+            }
         }
         y
     }
@@ -321,13 +333,22 @@ pub fn total(report: &serde_json::Value, key: &str) -> u64 {
     report["totals"][key].as_u64().unwrap_or(0)
 }
 
-/// The titles of `report.json`'s `failures` list.
+/// Every failure of `report.json`: each bucket's id with the title of each of its
+/// instances (`bucket | title`).
 pub fn failure_titles(report: &serde_json::Value) -> BTreeSet<String> {
     report["failures"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|f| f["title"].as_str().map(str::to_owned))
+        .flat_map(|f| {
+            let bucket = f["bucket"].as_str().unwrap_or("?").to_owned();
+            f["instances"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |i| i["title"].as_str().map(|t| format!("{bucket} | {t}")))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 

@@ -466,3 +466,35 @@ fn every_shipped_campaign_config_loads() {
 
     assert!(loaded.len() >= 4, "{loaded:?}");
 }
+
+#[test]
+fn the_kernel_key_takes_a_spec_and_kernel_deb_is_its_old_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let new = write("new.yaml", "kernel: 6.1.0-50-amd64\n");
+    let old = write("old.yaml", "kernel_deb: /k/linux-image-6.12_1_amd64.deb\n");
+    let bad = write("bad.yaml", "filesystem: ext4\nkernel: a.deb,tree\n");
+
+    let new = CampaignConfig::load(&new).expect("loads");
+    let old = CampaignConfig::load(&old).expect("loads");
+    let msg = CampaignConfig::load(&bad)
+        .expect_err("bad spec")
+        .to_string();
+
+    assert_eq!(
+        new.kernel,
+        Some(KernelSpec::parse("6.1.0-50-amd64").expect("spec"))
+    );
+    assert_eq!(
+        old.kernel.map(|k| k.to_string()).as_deref(),
+        Some("/k/linux-image-6.12_1_amd64.deb")
+    );
+    assert!(
+        msg.contains("kernel") && msg.contains("only .deb files"),
+        "{msg}"
+    );
+}

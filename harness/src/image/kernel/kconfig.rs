@@ -86,7 +86,8 @@ pub fn kconfig(tree: &Path) -> Result<KconfigReport, ImageError> {
     let args = config_arguments(&before);
     if !args.is_empty() {
         super::run(
-            Command::new("sh")
+            // scripts/config is a bash script (not always executable in a source tarball).
+            Command::new("bash")
                 .arg(&script)
                 .arg("--file")
                 .arg(&config_path)

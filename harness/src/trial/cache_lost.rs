@@ -1,0 +1,319 @@
+//! Who lost what, the I/O side of [`crate::cache_model::attribution`]: at the end of a
+//! traced run, collect what the guest knows about its files and code (the FIEMAP extents of
+//! the workload's files, where `/dev/pmem0` starts in the NVDIMM, the kernel's symbols),
+//! check the extent map against the final pmem, and turn each crash state's lost lines into
+//! a [`LostReport`]: `*.lost-lines.json` (typed, read back by the failure directory and the
+//! reports) and `*.lost-lines.txt` beside the crash image.
+//!
+//! Where `/dev/pmem0` starts is measured, not assumed: the guest's
+//! `/sys/block/pmem0/device/resource` (the fsdax pfn device's guest-physical data start)
+//! minus the NVDIMM's guest-physical base. Measured on QEMU 10.0 / 6.12: 0x100200000 −
+//! 0x100000000 = 2 MiB. Every run then checks the mapping: each written extent's bytes in
+//! the final pmem must equal the file's bytes read back; if they do not, file offsets are
+//! left out and the report says why.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use workloads::oracle::{CrashPoint, Observed};
+use workloads::protocol::FileExtents;
+use workloads::Workload;
+
+use crate::cache_model::attribution::{
+    attribute, in_flight_words, sentence, FileMap, LostRange, Symbols,
+};
+use crate::cache_model::{CacheCut, CrashState};
+use crate::vm::{Vm, VmError};
+
+/// `lost-lines.json` schema version.
+pub const LOST_SCHEMA: u32 = 1;
+
+/// What the guest told about its files and code at the end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct GuestFacts {
+    /// The file map (`None` when it could not be measured or did not check out).
+    pub map: Option<FileMap>,
+    /// Kernel text symbols.
+    pub symbols: Symbols,
+    /// Why something is missing.
+    pub notes: Vec<String>,
+}
+
+/// Collect [`GuestFacts`] from a workload VM after its last op (`base`: the NVDIMM's
+/// guest-physical base). Nothing here fails the run: what cannot be had becomes a note.
+pub fn collect(vm: &mut Vm, base: u64, image_hash: &str, extents: Vec<FileExtents>) -> GuestFacts {
+    let mut facts = GuestFacts::default();
+    match vm.run("cat /sys/block/pmem0/device/resource") {
+        Ok(text) => match parse_hex(text.trim()).and_then(|start| start.checked_sub(base)) {
+            Some(data_offset) => {
+                let errors: Vec<String> =
+                    extents.iter().filter_map(|f| f.error.clone()).collect();
+                facts.notes.extend(errors);
+                facts.map = Some(FileMap {
+                    data_offset,
+                    files: extents,
+                });
+            }
+            None => facts.notes.push(format!(
+                "/sys/block/pmem0/device/resource says `{}`, not an address at or above the NVDIMM base {base:#x}",
+                text.trim()
+            )),
+        },
+        Err(e) => facts
+            .notes
+            .push(format!("reading where /dev/pmem0 starts: {}", super::first_line(&e))),
+    }
+    match kernel_symbols(vm, image_hash) {
+        Ok(s) => facts.symbols = s,
+        Err(e) => facts.notes.push(format!("reading /proc/kallsyms: {e}")),
+    }
+    facts
+}
+
+fn parse_hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
+}
+
+/// The guest kernel's text symbols. With `nokaslr` the kernel's own addresses are fixed per
+/// image, and module addresses are those in `/proc/modules`: the symbols are cached under
+/// a hash of both (reading `/proc/kallsyms` takes ≈ 6 s under TCG, `/proc/modules` 0.3 s).
+fn kernel_symbols(vm: &mut Vm, image_hash: &str) -> Result<Symbols, String> {
+    let modules = vm
+        .run("cat /proc/modules")
+        .map_err(|e| super::first_line(&e))?;
+    let mut h = Sha256::new();
+    h.update(image_hash.as_bytes());
+    h.update(modules.as_bytes());
+    let key: String = h.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = crate::cache::cache_root()
+        .join("kallsyms")
+        .join(format!("{key}.txt"));
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(Symbols::parse(&text));
+    }
+    let all = vm
+        .run("cat /proc/kallsyms")
+        .map_err(|e| super::first_line(&e))?;
+    let text: String = all
+        .lines()
+        .filter(|l| matches!(l.split_whitespace().nth(1), Some("t" | "T")))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    // A cache that cannot be written only costs the next run the same read.
+    if let Some(dir) = path.parent() {
+        if std::fs::create_dir_all(dir).is_ok() {
+            crate::rundir::write_atomically(&path, text.as_bytes()).ok();
+        }
+    }
+    Ok(Symbols::parse(&text))
+}
+
+/// Check the file map against the final pmem: every written extent's bytes must equal the
+/// file's bytes read back (`pmem_at(off, len)` reads the final pmem file). Returns the map
+/// when it checks out, else a note saying where it did not.
+pub fn checked_map(
+    map: FileMap,
+    live: &BTreeMap<String, Observed>,
+    pmem_at: &mut dyn FnMut(u64, usize) -> Option<Vec<u8>>,
+) -> Result<FileMap, String> {
+    let mut compared = 0usize;
+    for (name, e, off) in map.written() {
+        let Some(data) = live.get(name).filter(|o| o.exists).map(|o| &o.data) else {
+            continue;
+        };
+        let lo = usize::try_from(e.logical)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let hi = usize::try_from(e.logical.saturating_add(e.length))
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        if lo == hi {
+            continue;
+        }
+        let found = pmem_at(off, hi - lo)
+            .ok_or_else(|| format!("{name}'s extent at pmem {off:#x} lies past the pmem"))?;
+        if found != data[lo..hi] {
+            return Err(format!(
+                "{name} [{lo}..{hi}) is not at pmem {off:#x} (device offset {:#x} + data offset {:#x}): file offsets left out",
+                e.physical, map.data_offset
+            ));
+        }
+        compared += hi - lo;
+    }
+    tracing::debug!(compared, data_offset = map.data_offset, "file map checked");
+    Ok(map)
+}
+
+/// Who lost what in one crash state: `lost-lines.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LostReport {
+    /// [`LOST_SCHEMA`].
+    pub schema: u32,
+    /// Where the power was cut.
+    pub point: CrashPoint,
+    /// Which cut and crash state.
+    pub cut: CacheCut,
+    /// Lines in flight at the cut.
+    pub in_flight: usize,
+    /// Of those, persisted in this state.
+    pub persisted: usize,
+    /// Lost lines.
+    pub lost_lines: usize,
+    /// Backing-file offset of `/dev/pmem0` (`None`: not measured or not verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_offset: Option<u64>,
+    /// The lost lines, merged into ranges.
+    pub ranges: Vec<LostRange>,
+    /// One sentence per range.
+    pub sentences: Vec<String>,
+    /// What could not be attributed, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The report of one state of a run of `workload`.
+pub fn report(state: &CrashState, facts: &GuestFacts, workload: &Workload) -> LostReport {
+    let empty = FileMap::default();
+    let map = facts.map.as_ref().unwrap_or(&empty);
+    let ranges = attribute(&state.lost, map, &facts.symbols);
+    let kind = |k: usize| {
+        workload
+            .ops
+            .get(k)
+            .map_or_else(|| "none".to_owned(), |op| op.kind().to_owned())
+    };
+    let durable = |k: usize| {
+        workload
+            .ops
+            .get(k)
+            .is_some_and(|op| op.is_durability_point())
+    };
+    let sentences = ranges
+        .iter()
+        .map(|r| sentence(r, state.point(), &kind, &durable))
+        .collect();
+    LostReport {
+        schema: LOST_SCHEMA,
+        point: state.point(),
+        cut: state.cache_cut(),
+        in_flight: state.in_flight,
+        persisted: state.persisted,
+        lost_lines: state.lost.len(),
+        data_offset: facts.map.as_ref().map(|m| m.data_offset),
+        ranges,
+        sentences,
+        notes: facts.notes.clone(),
+    }
+}
+
+fn point_label(p: CrashPoint) -> String {
+    match p {
+        CrashPoint::AfterOp(k) => format!("after op {k}"),
+        CrashPoint::InsideOp(k) => format!("inside op {k}"),
+    }
+}
+
+impl LostReport {
+    /// The sentences of the ranges in `file` that overlap `[start, end)` (a finding's range).
+    pub fn behind(&self, file: &str, start: u64, end: u64) -> Vec<&str> {
+        self.ranges
+            .iter()
+            .zip(&self.sentences)
+            .filter(|(r, _)| r.file.as_deref() == Some(file) && r.start < end && start < r.end)
+            .map(|(_, s)| s.as_str())
+            .collect()
+    }
+
+    /// `lost-lines.txt`: the cut, then one sentence per range, then a table of the ranges.
+    pub fn text(&self, base: u64) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Cache lines in flight at the power cut that this crash state did not persist.\n\
+             cut: {} {} ({:?}), trace event {}\nvariant: {}{}\nin-flight lines: {}, persisted: {}, lost: {}",
+            point_label(self.point),
+            self.cut.at,
+            self.cut.reason,
+            self.cut.trace_event,
+            self.cut.variant,
+            self.cut
+                .subset_seed
+                .map_or_else(String::new, |s| format!(" (seed {s:#x})")),
+            self.in_flight,
+            self.persisted,
+            self.lost_lines
+        );
+        if let Some(d) = self.data_offset {
+            let _ = writeln!(
+                out,
+                "/dev/pmem0 starts at pmem offset {d:#x} (measured, checked against the files)"
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        out.push('\n');
+        for s in &self.sentences {
+            let _ = writeln!(out, "{s}");
+        }
+        let _ = writeln!(
+            out,
+            "\n{:<14} {:<16} {:<20} {:<34} last store in",
+            "pmem offset", "guest-phys", "file range", "how in flight"
+        );
+        for r in &self.ranges {
+            let file = r.file.as_ref().map_or_else(
+                || "-".to_owned(),
+                |f| format!("{f} [{}..{})", r.start, r.end),
+            );
+            let _ = writeln!(
+                out,
+                "{:<#14x} {:<#16x} {:<20} {:<34} {} ({})",
+                r.pmem,
+                base + r.pmem,
+                file,
+                in_flight_words(r.why),
+                r.stored_in
+                    .map_or_else(|| "before the first op".to_owned(), point_label),
+                r.storer
+            );
+        }
+        out
+    }
+}
+
+/// `<image>.lost-lines.json` beside a crash image.
+pub fn json_path(image: &Path) -> PathBuf {
+    image.with_extension("lost-lines.json")
+}
+
+/// Read a `lost-lines.json`.
+pub fn read(path: &Path) -> Result<LostReport, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Write `lost-lines.json` and `lost-lines.txt` of `report` beside `image`.
+pub fn write(image: &Path, report: &LostReport, base: u64) -> Result<(), VmError> {
+    let io = |path: &Path, source: std::io::Error| VmError::HostIo {
+        what: format!("writing {}", path.display()),
+        source,
+    };
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| VmError::Guest(format!("serializing the lost-lines report: {e}")))?;
+    let jp = json_path(image);
+    std::fs::write(&jp, json).map_err(|e| io(&jp, e))?;
+    let tp = super::cache_run::lost_lines_path(image);
+    std::fs::write(&tp, report.text(base)).map_err(|e| io(&tp, e))
+}
+
+#[cfg(test)]
+#[path = "cache_lost_tests.rs"]
+mod tests;
