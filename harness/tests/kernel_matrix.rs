@@ -87,7 +87,7 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
     let suites: Vec<String> = parsed
         .test_suites
         .iter()
-        .map(|s| s.name.to_string())
+        .map(|s| s.name.as_str().to_owned())
         .collect();
     assert_eq!(
         suites,
