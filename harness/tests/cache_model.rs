@@ -1,9 +1,9 @@
 //! End-to-end tests of the cache crash model through the `powercut` binary (TCG, the
 //! tracing plugin): the stock kernel gives zero durability failures, and the mutants that
 //! only a cache-line model can see (m1: dax_flush skipped in writeback; m2: DAX writeback a
-//! no-op; m4: nvdimm_flush skipped) are caught, m1 with a data-loss failure naming the lost
-//! cache lines. Smoke seed 1 stores through a MAP_SYNC mapping, then pwrite + fdatasync
-//! twice. One campaign at a time.
+//! no-op; m4: nvdimm_flush skipped; m7: xfs DAX writeback a no-op) are caught, m1 with a
+//! data-loss failure naming the lost cache lines. Smoke seed 1 stores through a MAP_SYNC
+//! mapping, then pwrite + fdatasync twice. One campaign at a time.
 
 mod common;
 
@@ -15,6 +15,11 @@ use std::sync::Mutex;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn cache_campaign(dir: &Path, extra: &[&str]) -> (i32, String) {
+    cache_campaign_on(dir, "filesystem: ext4\npmem_mib: 256\n", extra)
+}
+
+/// A cache-model campaign of seed 1 on the file system `fs_yaml` configures.
+fn cache_campaign_on(dir: &Path, fs_yaml: &str, extra: &[&str]) -> (i32, String) {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     common::fixture();
     // The worst case at each durability op's return is where a lost flush shows; a tight
@@ -22,7 +27,7 @@ fn cache_campaign(dir: &Path, extra: &[&str]) -> (i32, String) {
     let cfg = dir.join("cache.yaml");
     std::fs::write(
         &cfg,
-        "crash_model: cache\nseeds: \"1\"\nworkers: 1\ncheckers: 1\ncache:\n  max_states_per_run: 8\n",
+        format!("{fs_yaml}crash_model: cache\nseeds: \"1\"\nworkers: 1\ncheckers: 1\ncache:\n  max_states_per_run: 8\n"),
     )
     .expect("write config");
     let cfg = cfg.to_string_lossy().into_owned();
@@ -110,6 +115,20 @@ fn mutant_m4_skipped_nvdimm_flush_is_caught() {
 
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn mutant_m7_noop_xfs_dax_writeback_is_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, text) = cache_campaign_on(
+        dir.path(),
+        "filesystem: xfs\npmem_mib: 512\n",
+        &["--mutant", "m7"],
+    );
+
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL data-loss"), "{text}");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! End-to-end campaign tests through the `powercut` binary: the stock kernel gives zero
-//! durability failures, the regression specs (`ci/regression.yaml`) pass under both crash
-//! models, mutants m3 and m5 are caught (m5 on a seed and a workload file, its instances in
-//! a few buckets), a garbage crash image is judged without crashing the checker, and
-//! `run --seed` matches the oracle's live state.
+//! durability failures on ext4 and on xfs, the regression specs (`ci/regression.yaml`) pass
+//! under both crash models, mutants m3 and m5 (ext4; m5 on a seed and a workload file, its
+//! instances in a few buckets) and m6 (xfs) are caught, a garbage crash image is judged
+//! without crashing the checker, and `run --seed` matches the oracle's live state.
 
 mod common;
 
@@ -174,6 +174,57 @@ fn mutant_m3_skipped_journal_commit_is_caught() {
 
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL"), "{text}");
+}
+
+/// ci/xfs-smoke.yaml of this checkout: the smoke campaign on xfs.
+fn xfs_config() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/xfs-smoke.yaml").to_owned()
+}
+
+#[test]
+fn stock_kernel_xfs_campaign_passes_with_zero_failures() {
+    common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, text) = campaign(dir.path(), &["--config", &xfs_config(), "--seeds", "1..4"]);
+
+    assert_eq!(code, 0, "{text}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("report.json")).expect("report.json"),
+    )
+    .expect("report is JSON");
+    assert_eq!(report["filesystem"], "xfs");
+    assert_eq!(report["totals"]["failures"], 0);
+    assert!(report["totals"]["checks"].as_u64().expect("checks") > 0);
+}
+
+#[test]
+fn mutant_m6_xfs_fsync_without_log_force_is_caught() {
+    common::fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, text) = campaign(
+        dir.path(),
+        &[
+            "--config",
+            &xfs_config(),
+            "--seeds",
+            "1..3",
+            "--mutant",
+            "m6",
+        ],
+    );
+
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL"), "{text}");
+    let failure: serde_json::Value = std::fs::read_dir(dir.path().join("failures"))
+        .expect("failures dir")
+        .map(|e| e.expect("entry").path().join("failure.json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).expect("failure.json")).expect("JSON"))
+        .next()
+        .expect("a failure directory");
+    assert_eq!(failure["filesystem"], "xfs");
+    assert_eq!(failure["mutant"], "m6");
 }
 
 #[test]

@@ -65,6 +65,21 @@
  *  m5  ext4_sync_file(), from any caller
  *      ext4 fsync/fdatasync/msync(MS_SYNC) does nothing at all. Caught by
  *      the snapshot model.
+ *  m6  xfs_log_force_seq(), only from xfs_file_fsync()
+ *      xfs fsync returns without forcing the log: the transactions that
+ *      allocated the file's blocks, set its size or created it stay in the
+ *      in-memory CIL until the next background push (30 s) or an unrelated
+ *      log force. xfs_fsync_flush_log() is the caller in the source; it is
+ *      static and inlined into xfs_file_fsync() on 6.12, and is listed in
+ *      case another build keeps it out of line. Directory fsync
+ *      (xfs_dir_fsync -> xfs_log_force_inode) and sync() (xfs_log_force)
+ *      still force the log. Caught by the snapshot model.
+ *  m7  xfs_dax_writepages(), from any caller
+ *      xfs DAX writeback does nothing: fsync/msync on an xfs DAX file no
+ *      longer writes back the CPU cache lines of data dirtied through mmap.
+ *      It tail-calls dax_writeback_mapping_range(), so an m2-style caller
+ *      filter cannot see xfs; the xfs function itself is the target.
+ *      Caught by the cache model only.
  *
  * Why the snapshot model (the disk image at the crash point) misses m1, m2
  * and m4: QEMU has no CPU cache model, so every store reaches the backing
@@ -72,6 +87,7 @@
  * cache-line-accurate model drops the stores that were not flushed.
  *
  * ext4_fc_commit, ext4_sync_file, ext4_dax_writepages live in ext4.ko,
+ * xfs_log_force_seq, xfs_file_fsync and xfs_dax_writepages in xfs.ko,
  * pmem_submit_bio in nd_pmem.ko and nvdimm_flush in libnvdimm.ko. Those
  * modules must be loaded before this one, or register_kprobe() fails with
  * -ENOENT. dax_flush and dax_writeback_mapping_range are built in.
@@ -164,11 +180,25 @@ static struct mutant mutant_table[] = {
 		.callers = { },
 		.effect = "ext4 fsync/msync is a no-op",
 	},
+	{
+		.name = "m6", .target = "xfs_log_force_seq",
+		/*
+		 * xfs_fsync_flush_log() is the caller in the source: static,
+		 * only called from xfs_file_fsync(), and inlined there on 6.12.
+		 */
+		.callers = { "xfs_file_fsync", "xfs_fsync_flush_log" },
+		.effect = "xfs fsync returns without forcing the log",
+	},
+	{
+		.name = "m7", .target = "xfs_dax_writepages",
+		.callers = { },
+		.effect = "xfs DAX writeback is a no-op (dirty tags stay, nothing flushed)",
+	},
 };
 
 static char *mutants = "";
 module_param(mutants, charp, 0444);
-MODULE_PARM_DESC(mutants, "comma-separated list of mutants to arm: m1..m5 (e.g. \"m3\" or \"m1,m4\")");
+MODULE_PARM_DESC(mutants, "comma-separated list of mutants to arm: m1..m7 (e.g. \"m3\" or \"m1,m4\")");
 
 static bool armed = true;
 module_param(armed, bool, 0644);
@@ -364,7 +394,7 @@ static int arm_mutant(struct mutant *m)
 	if (ret) {
 		pr_err("%s: register_kprobe(%s) failed: %d%s\n", m->name, m->target, ret,
 		       ret == -ENOENT ?
-		       " (symbol not found: is its module - ext4, nd_pmem, libnvdimm - loaded?)" : "");
+		       " (symbol not found: is its module - ext4, xfs, nd_pmem, libnvdimm - loaded?)" : "");
 		return ret;
 	}
 	m->registered = true;
@@ -401,7 +431,7 @@ static int __init powercut_mutant_init(void)
 			continue;
 		m = find_mutant(tok);
 		if (!m) {
-			pr_err("unknown mutant '%s' in mutants=\"%s\" (known: m1, m2, m3, m4, m5)\n",
+			pr_err("unknown mutant '%s' in mutants=\"%s\" (known: m1..m7)\n",
 			       tok, mutants);
 			ret = -EINVAL;
 			goto out;
@@ -415,7 +445,7 @@ static int __init powercut_mutant_init(void)
 	}
 
 	if (!count) {
-		pr_err("no mutant selected: load with mutants=m1..m5 (comma-separated)\n");
+		pr_err("no mutant selected: load with mutants=m1..m7 (comma-separated)\n");
 		ret = -EINVAL;
 	}
 out:
@@ -446,4 +476,4 @@ module_exit(powercut_mutant_exit);
 /* GPL: register_kprobe, sprint_symbol and synchronize_rcu_tasks are GPL-only exports. */
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("powercut");
-MODULE_DESCRIPTION("powercut: re-introduce DAX durability bugs (mutants m1..m5) with kprobes");
+MODULE_DESCRIPTION("powercut: re-introduce DAX durability bugs (mutants m1..m7) with kprobes");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use workloads::spec::yaml_limits::{self, YamlLimitError};
 
+use crate::image::user_modules::ModuleSpec;
 use crate::image::{Filesystem, KernelSpec, Wants};
 use crate::vm::AccelChoice;
 use limits::*;
@@ -78,6 +79,10 @@ pub struct CampaignConfig {
     /// `~/.cache/powercut/kernel/`. `kernel_deb` is the old name.
     #[serde(alias = "kernel_deb")]
     pub kernel: Option<KernelSpec>,
+    /// A kernel matrix: every item runs on every kernel (each a `--kernel` spec, named by
+    /// its text in the journal and the reports). Empty: the one `kernel`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<String>,
     /// File system under test.
     pub filesystem: Filesystem,
     /// NVDIMM size in MiB.
@@ -100,8 +105,12 @@ pub struct CampaignConfig {
     pub crash_points: CrashPointConfig,
     /// Cache crash model settings.
     pub cache: CacheModelConfig,
-    /// Mutant to load in workload VMs (`m1`..`m5`), or none for the stock kernel.
+    /// Mutant to load in workload VMs (`m1`..`m7`), or none for the stock kernel.
     pub mutant: Option<String>,
+    /// The user's own modules (`.ko` files or kbuild source directories, with `insmod`
+    /// arguments), loaded in every workload VM after the mount.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleSpec>,
     /// Workload VMs at once; 0 = fit the machine (cores and memory).
     pub workers: usize,
     /// Checker VMs; 0 = fit the machine.
@@ -131,6 +140,7 @@ impl Default for CampaignConfig {
     fn default() -> Self {
         CampaignConfig {
             kernel: None,
+            kernels: Vec::new(),
             filesystem: Filesystem::Ext4,
             pmem_mib: 256,
             accel: AccelChoice::Auto,
@@ -141,6 +151,7 @@ impl Default for CampaignConfig {
             crash_points: CrashPointConfig::default(),
             cache: CacheModelConfig::default(),
             mutant: None,
+            modules: Vec::new(),
             workers: 0,
             checkers: 0,
             time_budget: None,
@@ -244,6 +255,13 @@ fn count(n: usize) -> u64 {
 }
 
 impl CampaignConfig {
+    /// The kernels of a matrix, parsed (empty without `kernels:`): at most
+    /// [`super::matrix::MAX_KERNELS`], each a valid spec, no name twice, and not with
+    /// `kernel`.
+    pub fn kernel_matrix(&self) -> Result<Vec<(String, KernelSpec)>, String> {
+        super::matrix::parse_kernels(&self.kernels, self.kernel.is_some())
+    }
+
     /// What this campaign needs from its kernel's config: its file system, and kprobes
     /// when a mutant is loaded.
     pub fn kernel_wants(&self) -> Wants {
@@ -311,7 +329,12 @@ impl CampaignConfig {
                     "`none` is not a mutant: leave `mutant` out (null) for the stock kernel".into(),
                 ));
             }
+            crate::image::mutant::check_mutant_fits(m, self.filesystem)
+                .map_err(|e| at("mutant")(e.to_string()))?;
         }
+        crate::image::user_modules::validate_specs(&self.modules)
+            .map_err(|e| at("modules")(e.to_string()))?;
+        self.kernel_matrix().map_err(at("kernels"))?;
         let vms = count(MAX_VMS);
         in_range(count(self.workers), 0, vms, " VMs").map_err(at("workers"))?;
         in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;

@@ -36,7 +36,8 @@ pub const ABORT_GRACE: Duration = Duration::from_secs(20);
 /// Run the campaign of `cfg` in `env`.
 pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, CampaignError> {
     let run = RunDir::new(&env.dir);
-    let (mut journal, events) = JournalWriter::open(&run.journal())?;
+    let (mut journal, events) =
+        JournalWriter::open_for(&run.journal(), env.kernel.as_ref().map(|k| k.name.as_str()))?;
     let mut state = CampaignState::of(&events);
     let swept = run.remove_crash_images();
     if swept > 0 {

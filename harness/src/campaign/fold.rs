@@ -284,6 +284,30 @@ pub struct Totals {
     pub suppressed: BTreeSet<String>,
 }
 
+impl Totals {
+    /// Add another fold's totals (another kernel of a matrix); problem lines are prefixed
+    /// with `[label]` (not when `label` is empty).
+    pub fn add(&mut self, o: &Totals, label: &str) {
+        self.seeds += o.seeds;
+        self.workloads += o.workloads;
+        self.checks += o.checks;
+        self.passed += o.passed;
+        self.failures += o.failures;
+        self.infra += o.infra;
+        self.distinct_failures
+            .extend(o.distinct_failures.iter().cloned());
+        for (b, n) in &o.bucket_instances {
+            *self.bucket_instances.entry(b.clone()).or_insert(0) += n;
+        }
+        self.infra_problems
+            .extend(o.infra_problems.iter().map(|p| match label {
+                "" => p.clone(),
+                l => format!("[{l}] {p}"),
+            }));
+        self.suppressed.extend(o.suppressed.iter().cloned());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

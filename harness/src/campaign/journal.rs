@@ -3,6 +3,12 @@
 //! only a torn *last* line (a crash mid-write, cut anywhere, even inside a UTF-8 character)
 //! is ignored; any other line that does not parse is an error naming its line number, so a
 //! damaged journal can never turn into a PASS.
+//!
+//! A kernel matrix (`kernels:`) tags every line it writes with the kernel's name: one more
+//! key, `"kernel": "<name>"`, beside the event's own (see [`KERNEL_KEY`]). Untagged lines
+//! (every journal of a campaign on one kernel, and journals written before matrices) belong
+//! to no kernel. The fold key is (kernel, item): each kernel's lines are folded on their
+//! own ([`JournalContents::of_kernel`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -42,11 +48,16 @@ pub enum JournalError {
     },
 }
 
+/// The key that tags a journal line with its kernel in a kernel matrix.
+pub const KERNEL_KEY: &str = "kernel";
+
 /// A journal read from disk.
 #[derive(Debug, Default)]
 pub struct JournalContents {
     /// Its events, in order (the header included).
     pub events: Vec<Event>,
+    /// The kernel tag of each event (same order): `None` for an untagged line.
+    pub kernels: Vec<Option<String>>,
     /// Bytes of complete lines: a torn last line starts here.
     pub valid_len: u64,
     /// A torn last line was found (and ignored).
@@ -77,26 +88,64 @@ pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
         }
         line += 1;
         let complete = buf.last() == Some(&b'\n');
-        match serde_json::from_slice::<Event>(&buf) {
-            Ok(event) => {
+        match parse_line(&buf) {
+            Ok((event, kernel)) => {
                 check_header(path, line, &event)?;
                 out.events.push(event);
+                out.kernels.push(kernel);
                 if complete {
                     out.valid_len += n as u64;
                 }
             }
             // The last line without its newline: a write cut short by a crash.
             Err(_) if !complete => out.torn = true,
-            Err(e) => {
+            Err(message) => {
                 return Err(JournalError::BadLine {
                     path: path.to_owned(),
                     line,
-                    message: e.to_string(),
+                    message,
                 })
             }
         }
     }
     Ok(out)
+}
+
+/// One line: the event and its kernel tag (a string, or absent).
+fn parse_line(buf: &[u8]) -> Result<(Event, Option<String>), String> {
+    let mut value: serde_json::Value = serde_json::from_slice(buf).map_err(|e| e.to_string())?;
+    let kernel = match value.as_object_mut().and_then(|o| o.remove(KERNEL_KEY)) {
+        None => None,
+        Some(serde_json::Value::String(k)) => Some(k),
+        Some(other) => return Err(format!("`{KERNEL_KEY}` is {other}, not a string")),
+    };
+    let event = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    Ok((event, kernel))
+}
+
+impl JournalContents {
+    /// The events of one kernel of a matrix (`Some(name)`: the lines tagged with it), or of
+    /// a campaign on one kernel (`None`: the untagged lines).
+    pub fn of_kernel(&self, kernel: Option<&str>) -> Vec<Event> {
+        self.events
+            .iter()
+            .zip(&self.kernels)
+            .filter(|(_, k)| k.as_deref() == kernel)
+            .map(|(e, _)| e.clone())
+            .collect()
+    }
+
+    /// The kernel names the journal's lines are tagged with, in order of first appearance
+    /// (empty for a campaign on one kernel).
+    pub fn kernel_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for k in self.kernels.iter().flatten() {
+            if !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+        out
+    }
 }
 
 fn check_header(path: &Path, line: usize, event: &Event) -> Result<(), JournalError> {
@@ -128,6 +177,7 @@ fn check_header(path: &Path, line: usize, event: &Event) -> Result<(), JournalEr
 pub struct JournalWriter {
     file: File,
     path: PathBuf,
+    kernel: Option<String>,
 }
 
 impl JournalWriter {
@@ -135,6 +185,15 @@ impl JournalWriter {
     /// (so the next event starts on a line of its own), and write the header into a new one.
     /// Returns the events already there.
     pub fn open(path: &Path) -> Result<(JournalWriter, Vec<Event>), JournalError> {
+        Self::open_for(path, None)
+    }
+
+    /// [`JournalWriter::open`] for one kernel of a matrix: every line it appends is tagged
+    /// with `kernel`, and the events returned are that kernel's (untagged ones for `None`).
+    pub fn open_for(
+        path: &Path,
+        kernel: Option<&str>,
+    ) -> Result<(JournalWriter, Vec<Event>), JournalError> {
         let contents = read(path)?;
         let io = |source| JournalError::Io {
             path: path.to_owned(),
@@ -151,6 +210,7 @@ impl JournalWriter {
         let mut w = JournalWriter {
             file,
             path: path.to_owned(),
+            kernel: None,
         };
         if contents.events.is_empty() {
             w.append(&Event::Journal {
@@ -161,7 +221,13 @@ impl JournalWriter {
                 crate::rundir::fsync_dir(dir).map_err(io)?;
             }
         }
-        Ok((w, contents.events))
+        w.kernel = kernel.map(str::to_owned);
+        let events = if contents.events.is_empty() {
+            Vec::new()
+        } else {
+            contents.of_kernel(kernel)
+        };
+        Ok((w, events))
     }
 
     /// Append one event and fsync it.
@@ -170,7 +236,11 @@ impl JournalWriter {
             path: self.path.clone(),
             source,
         };
-        let mut line = serde_json::to_string(e).map_err(|e| io(std::io::Error::other(e)))?;
+        let mut value = serde_json::to_value(e).map_err(|e| io(std::io::Error::other(e)))?;
+        if let (Some(k), Some(obj)) = (&self.kernel, value.as_object_mut()) {
+            obj.insert(KERNEL_KEY.to_owned(), serde_json::Value::String(k.clone()));
+        }
+        let mut line = value.to_string();
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)
@@ -180,6 +250,39 @@ impl JournalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrix_lines_carry_their_kernel_and_fold_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("journal.jsonl");
+        for k in ["6.1", "6.12"] {
+            let (mut w, _) = JournalWriter::open_for(&p, Some(k)).expect("open");
+            w.append(&started(1)).expect("append");
+        }
+
+        let c = read(&p).expect("read");
+        let text = std::fs::read_to_string(&p).expect("text");
+
+        assert_eq!(c.kernel_names(), ["6.1", "6.12"]);
+        assert_eq!(c.of_kernel(Some("6.12")), vec![started(1)]);
+        assert_eq!(c.of_kernel(None).len(), 1, "the header only");
+        assert!(text.contains(r#""kernel":"6.1""#), "{text}");
+        let (_, again) = JournalWriter::open_for(&p, Some("6.1")).expect("reopen");
+        assert_eq!(again, vec![started(1)]);
+    }
+
+    #[test]
+    fn a_kernel_tag_that_is_not_a_string_is_a_bad_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = journal_with(dir.path(), &[started(1)]);
+        let mut text = std::fs::read_to_string(&p).expect("text");
+        text.push_str("{\"event\":\"seed_done\",\"seed\":1,\"kernel\":7}\n");
+        std::fs::write(&p, text).expect("write");
+
+        let err = read(&p).expect_err("bad tag").to_string();
+
+        assert!(err.contains(":3:") && err.contains("not a string"), "{err}");
+    }
 
     fn started(seed: u64) -> Event {
         Event::SeedStarted {

@@ -6,6 +6,7 @@
 //! - [`config`]: the campaign YAML and its bounds.
 //! - [`item`]: what runs (a seed or a workload file) and in which order.
 //! - [`inputs`]: workload files as input: expanded, loaded and validated before any VM.
+//! - [`matrix`]: a kernel matrix (`kernels:`): one engine run per kernel, one journal.
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
 //! - [`workers`]: workload and checker worker threads.
 
@@ -17,6 +18,7 @@ pub mod fold;
 pub mod inputs;
 pub mod item;
 pub mod journal;
+pub mod matrix;
 pub mod workers;
 
 use std::path::PathBuf;
@@ -49,6 +51,28 @@ pub struct CampaignEnv {
     pub inputs: Vec<(String, workloads::Workload)>,
     /// The campaign's `config.yaml` in its run directory (for the reproduce commands).
     pub config_path: PathBuf,
+    /// In a kernel matrix, the kernel this run of the engine tests: its journal lines are
+    /// tagged with its name, its VMs named `…-k<index>`. `None` for a campaign on one kernel.
+    pub kernel: Option<MatrixKernel>,
+}
+
+/// One kernel of a kernel matrix ([`matrix`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixKernel {
+    /// Position in `kernels:` (0-based).
+    pub index: usize,
+    /// Its name: the spec as `kernels:` lists it.
+    pub name: String,
+}
+
+impl CampaignEnv {
+    /// The name of a workload VM of `item` (`work-7`, `work-7-k1` in a kernel matrix).
+    pub fn work_vm_name(&self, item: &item::TrialItem) -> String {
+        match &self.kernel {
+            None => format!("work-{}", item.short()),
+            Some(k) => format!("work-{}-k{}", item.short(), k.index),
+        }
+    }
 }
 
 impl CampaignEnv {

@@ -207,7 +207,7 @@ fn run_item(
         &workload,
         &plan,
         &seed_dir,
-        &format!("work-{}", item.short()),
+        &shared.env.work_vm_name(item),
     );
     if shared.stop.aborted() {
         return false;

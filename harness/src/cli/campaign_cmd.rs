@@ -9,13 +9,17 @@ use anyhow::Context;
 use super::exit;
 use crate::cache::cache_root;
 use crate::campaign::config::{CampaignConfig, CrashModel};
+use crate::campaign::fold::Totals;
 use crate::campaign::inputs::WorkloadInput;
-use crate::campaign::{run_campaign, CampaignEnv, CampaignError};
-use crate::image::{self, golden_image, ImageOptions};
-use crate::rundir::{RunDir, RunInfo};
+use crate::campaign::matrix::{budget_share, verdict_table};
+use crate::campaign::{run_campaign, CampaignEnv, CampaignError, MatrixKernel};
+use crate::image::{self, golden_image, GoldenImage, GuestImage, ImageOptions, KernelSpec};
+use crate::rundir::{KernelInfo, RunDir, RunInfo};
 use crate::trial::cache_env::CacheEnv;
 use crate::trial::ModelSetup;
 use crate::vm::resolve_accel;
+use crate::vm::Accel;
+use workloads::oracle::Verdict;
 
 /// `campaign` options (override the config file).
 #[derive(Debug, Clone, clap::Args)]
@@ -33,9 +37,15 @@ pub struct CampaignArgs {
     /// replaces the config's `workloads`). Without --seeds, only the workloads run.
     #[arg(long = "workload", value_name = "PATH")]
     pub workloads: Vec<PathBuf>,
-    /// Load this mutant (m1..m5) in workload VMs.
+    /// Load this mutant (m1..m7) in workload VMs.
     #[arg(long)]
     pub mutant: Option<String>,
+    /// Your own module, loaded in every workload VM after the mount: `PATH [NAME=VALUE...]`
+    /// (one quoted argument, like an insmod command line). PATH is a .ko built for the guest
+    /// kernel, or a source directory with a Kbuild file (built against the guest kernel's
+    /// headers). Repeatable; added to the config's `modules:`.
+    #[arg(long = "module", value_name = "PATH [ARGS]")]
+    pub user_modules: Vec<String>,
     /// Crash model.
     #[arg(long, value_enum)]
     pub crash_model: Option<CrashModel>,
@@ -85,6 +95,12 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(m) = &args.mutant {
         cfg.mutant = super::mutant_arg(m);
+    }
+    for m in &args.user_modules {
+        let spec = m
+            .parse::<crate::image::user_modules::ModuleSpec>()
+            .with_context(|| format!("--module `{m}`"))?;
+        cfg.modules.push(spec);
     }
     if let Some(c) = args.crash_model {
         cfg.crash_model = c;
@@ -201,56 +217,53 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         );
     }
     let cache = cache_root();
-    let (img, _) = image::build_image(&ImageOptions {
-        cache: cache.clone(),
-        kernel: cfg.kernel.clone().unwrap_or_default(),
-        wants: cfg.kernel_wants(),
-    })
-    .context("building the guest image")?;
-    let accel = if cache_model {
-        crate::vm::accel::AccelDecision {
-            accel: crate::vm::Accel::Tcg,
-            reason: "the cache crash model's tracing plugin needs TCG".into(),
-        }
+    let matrix = cfg
+        .kernel_matrix()
+        .map_err(|e| anyhow::anyhow!("kernels: {e}"))?;
+    let specs: Vec<(Option<String>, KernelSpec)> = if matrix.is_empty() {
+        vec![(None, cfg.kernel.clone().unwrap_or_default())]
     } else {
-        resolve_accel(cfg.accel, &img, &cache).context("choosing the accelerator")?
+        matrix.into_iter().map(|(n, s)| (Some(n), s)).collect()
     };
-    eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
-    let golden = golden_image(
-        &img,
-        cfg.filesystem,
-        cfg.pmem_mib << 20,
-        accel.accel,
-        &cache,
-        debug,
-    )
-    .context("building the golden pmem image")?;
-    let model = if cache_model {
-        let env = CacheEnv::prepare(&img, &golden).context("preparing the cache crash model")?;
-        eprintln!(
-            "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
-            env.plugin.display(),
-            env.nvdimm.base,
-            env.nvdimm.size,
-            env.qemu_version
-        );
-        ModelSetup::Cache {
-            env,
-            cfg: cfg.cache.clone(),
+    let mut kernels = Vec::new();
+    for (name, spec) in specs {
+        if let Some(n) = &name {
+            eprintln!("kernel matrix: preparing {n}");
         }
-    } else {
-        ModelSetup::Snapshot
-    };
+        kernels.push((name, prepare_kernel(spec, &cfg, &cache, debug)?));
+    }
+    let first = &kernels[0].1;
     let info = RunInfo {
         powercut: env!("CARGO_PKG_VERSION").to_owned(),
         rng: workloads::generator::RNG.to_owned(),
-        kernel: img.kernel_version.clone(),
-        image: img.hash.clone(),
-        accelerator: accel.accel.to_string(),
+        kernel: first.image.kernel_version.clone(),
+        image: first.image.hash.clone(),
+        accelerator: first.accel.to_string(),
+        modules: first.image.user_modules.clone(),
+        kernels: kernels
+            .iter()
+            .filter_map(|(name, k)| {
+                Some(KernelInfo {
+                    name: name.clone()?,
+                    kernel: k.image.kernel_version.clone(),
+                    image: k.image.hash.clone(),
+                    modules: k.image.user_modules.clone(),
+                })
+            })
+            .collect(),
     };
     if args.resume {
         if let Some(before) = run.read_run_info()? {
-            if before.kernel != info.kernel || before.image != info.image {
+            let images = |i: &RunInfo| {
+                let mut v = vec![(i.kernel.clone(), i.image.clone())];
+                v.extend(
+                    i.kernels
+                        .iter()
+                        .map(|k| (k.kernel.clone(), k.image.clone())),
+                );
+                v
+            };
+            if images(&before) != images(&info) {
                 return usage(&format!(
                     "--resume: the campaign in {} ran on kernel {} (image {}); this one would use kernel {} (image {}); results of two kernels do not mix: start a new --output",
                     dir.display(), before.kernel, before.image, info.kernel, info.image
@@ -268,50 +281,86 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     }
     run.write_run_info(&info)
         .context("recording the campaign's environment")?;
-    let env = CampaignEnv {
-        image: img,
-        golden,
-        accel: accel.accel,
-        model,
-        dir: dir.clone(),
-        debug,
-        progress: std::io::stderr().is_terminal(),
-        inputs: inputs.into_named(),
-        config_path: dir.join(crate::rundir::CONFIG),
-    };
-    let (workers, checkers) = cfg.parallelism();
-    eprintln!(
-        "campaign: {} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
-        env.inputs.len(),
-        cfg.seed_list().len(),
-        cfg.profile,
-        cfg.filesystem,
-        env.image.kernel_version,
-        env.model.name(),
-        cfg.mutant.as_deref().unwrap_or("none"),
-        dir.display()
-    );
-    let outcome = match run_campaign(&cfg, &env) {
-        Ok(o) => o,
-        Err(e @ CampaignError::Journal(_)) => return usage(&e),
-        Err(e) => {
-            eprintln!("error: {e}");
-            crate::vm::process::kill_all();
-            return Ok(exit::INFRA);
+    let inputs = inputs.into_named();
+    let accel = first.accel.to_string();
+    let deadline = cfg
+        .budget()
+        .map_err(|e| anyhow::anyhow!("time_budget: {e}"))?
+        .and_then(|b| std::time::Instant::now().checked_add(b));
+    let count = kernels.len();
+    let mut totals = Totals::default();
+    let mut interrupted = false;
+    for (index, (name, k)) in kernels.into_iter().enumerate() {
+        let mut cfg_k = cfg.clone();
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            cfg_k.time_budget = Some(format!("{}s", budget_share(left, count - index).as_secs()));
         }
-    };
+        let env = CampaignEnv {
+            image: k.image,
+            golden: k.golden,
+            accel: k.accel,
+            model: k.model,
+            dir: dir.clone(),
+            debug,
+            progress: std::io::stderr().is_terminal(),
+            inputs: inputs.clone(),
+            config_path: dir.join(crate::rundir::CONFIG),
+            kernel: name.map(|name| MatrixKernel { index, name }),
+        };
+        let (workers, checkers) = cfg.parallelism();
+        eprintln!(
+            "campaign: {} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
+            env.inputs.len(),
+            cfg.seed_list().len(),
+            cfg.profile,
+            cfg.filesystem,
+            env.image.kernel_version,
+            env.model.name(),
+            cfg.mutant.as_deref().unwrap_or("none"),
+            dir.display()
+        );
+        let outcome = match run_campaign(&cfg_k, &env) {
+            Ok(o) => o,
+            Err(e @ CampaignError::Journal(_)) => return usage(&e),
+            Err(e) => {
+                eprintln!("error: {e}");
+                crate::vm::process::kill_all();
+                return Ok(exit::INFRA);
+            }
+        };
+        let label = env.kernel.as_ref().map_or("", |k| k.name.as_str());
+        totals.add(&outcome.totals, label);
+        if outcome.interrupted {
+            interrupted = true;
+            break;
+        }
+    }
     let reports = crate::report::write_reports(&dir, args.junit.as_deref())
         .with_context(|| format!("writing the reports of {}", dir.display()))?;
-    let totals = &outcome.totals;
-    println!(
-        "{}",
-        crate::ui::summary_table(totals, &accel.accel.to_string(), &dir)
-    );
+    println!("{}", crate::ui::summary_table(&totals, &accel, &dir));
+    if !reports.report.kernels.is_empty() {
+        let rows: Vec<_> = reports
+            .report
+            .kernels
+            .iter()
+            .map(|k| {
+                let by = k
+                    .report
+                    .by_verdict
+                    .iter()
+                    .filter_map(|(v, n)| Some((v.parse::<Verdict>().ok()?, *n)))
+                    .collect();
+                (k.name.clone(), by, k.report.totals.clone())
+            })
+            .collect();
+        println!("{}", verdict_table(&rows));
+    }
     println!("  report: {}", reports.html.display());
     if let Some(j) = &reports.junit {
         println!("  junit: {}", j.display());
     }
-    Ok(if outcome.interrupted {
+    Ok(if interrupted {
         130
     } else if totals.failures > 0 {
         exit::FAILURE
@@ -319,6 +368,72 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         exit::INFRA
     } else {
         exit::PASS
+    })
+}
+
+/// One kernel of a campaign, ready to run: its image, accelerator, golden pmem and crash
+/// model.
+struct KernelSetup {
+    image: GuestImage,
+    accel: Accel,
+    golden: GoldenImage,
+    model: ModelSetup,
+}
+
+/// Resolve and prepare one kernel spec: the one call every kernel of a campaign (the one
+/// `kernel`, or each of `kernels:`) goes through.
+fn prepare_kernel(
+    spec: KernelSpec,
+    cfg: &CampaignConfig,
+    cache: &Path,
+    debug: bool,
+) -> anyhow::Result<KernelSetup> {
+    let (image, _) = image::build_image(&ImageOptions {
+        cache: cache.to_owned(),
+        kernel: spec,
+        wants: cfg.kernel_wants(),
+        modules: cfg.modules.clone(),
+    })
+    .context("building the guest image")?;
+    let accel = if cfg.crash_model == CrashModel::Cache {
+        crate::vm::accel::AccelDecision {
+            accel: crate::vm::Accel::Tcg,
+            reason: "the cache crash model's tracing plugin needs TCG".into(),
+        }
+    } else {
+        resolve_accel(cfg.accel, &image, cache).context("choosing the accelerator")?
+    };
+    eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
+    let golden = golden_image(
+        &image,
+        cfg.filesystem,
+        cfg.pmem_mib << 20,
+        accel.accel,
+        cache,
+        debug,
+    )
+    .context("building the golden pmem image")?;
+    let model = if cfg.crash_model == CrashModel::Cache {
+        let env = CacheEnv::prepare(&image, &golden).context("preparing the cache crash model")?;
+        eprintln!(
+            "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
+            env.plugin.display(),
+            env.nvdimm.base,
+            env.nvdimm.size,
+            env.qemu_version
+        );
+        ModelSetup::Cache {
+            env,
+            cfg: cfg.cache.clone(),
+        }
+    } else {
+        ModelSetup::Snapshot
+    };
+    Ok(KernelSetup {
+        image,
+        accel: accel.accel,
+        golden,
+        model,
     })
 }
 

@@ -22,6 +22,7 @@ pub fn prepare(
             filesystems: args.filesystems.clone(),
             mutants: false,
         },
+        modules: Vec::new(),
     };
     let (img, fresh) = image::build_image(&opts).context("building the guest image")?;
     eprintln!(

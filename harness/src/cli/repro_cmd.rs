@@ -23,7 +23,7 @@ use crate::vm::{resolve_accel, AccelChoice};
 /// Options of `repro` and `minimize` that choose the environment of the runs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TriageOptions {
-    /// Mutant to load (m1..m5, or `none` for the stock kernel); default: the one the failure
+    /// Mutant to load (m1..m7, or `none` for the stock kernel); default: the one the failure
     /// directory records (`mutant.txt`), else the campaign config's.
     #[arg(long)]
     pub mutant: Option<String>,
@@ -165,6 +165,7 @@ pub(super) fn prepare(
         cache: cache.clone(),
         kernel,
         wants,
+        modules: cfg.modules.clone(),
     })
     .context("building the guest image")?;
     if let Some((hash, kernel)) = fd.and_then(campaign_image) {

@@ -12,6 +12,7 @@ use super::kernel::config::missing_options;
 use super::kernel::needs::{parse_builtin, plan_modules};
 use super::kernel::{self, GuestKernel, KernelConfig, KernelSpec, Wants};
 use super::modules::{module_name, ModuleDeps};
+use super::user_modules::{self, BuiltModule, ModuleRecord, ModuleSpec};
 use super::{agent, ImageError};
 
 /// The init script, kept as a real file under `images/`.
@@ -28,6 +29,8 @@ pub struct ImageOptions {
     pub kernel: KernelSpec,
     /// What the kernel will be used for: which config options it must have.
     pub wants: Wants,
+    /// The user's own modules (`--module`), shipped in the image and loaded in workload VMs.
+    pub modules: Vec<ModuleSpec>,
 }
 
 impl ImageOptions {
@@ -37,6 +40,7 @@ impl ImageOptions {
             cache: cache.to_owned(),
             kernel: KernelSpec::default(),
             wants: Wants::default(),
+            modules: Vec::new(),
         }
     }
 }
@@ -60,6 +64,9 @@ pub struct GuestImage {
     pub initramfs_bytes: u64,
     /// Does the image carry the mutant module (`/lib/modules/powercut_mutant.ko`)?
     pub has_mutant_module: bool,
+    /// The user's own modules in the image (`/lib/modules/user/<name>.ko`), in load order.
+    #[serde(default)]
+    pub user_modules: Vec<ModuleRecord>,
     /// Where the kernel came from (`build tree /src/linux`, `cached: debian sid …`).
     #[serde(default)]
     pub kernel_source: String,
@@ -107,6 +114,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         );
         None
     };
+    let user = user_modules::prepare_modules(&opts.modules, &kernel, &opts.cache)?;
 
     let staging_parent = opts.cache.join("tmp");
     std::fs::create_dir_all(&staging_parent).map_err(|e| ImageError::io(&staging_parent, e))?;
@@ -122,6 +130,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         &agent_bin,
         mutant.as_deref(),
     )?;
+    stage_user_modules(&tree, &user)?;
 
     let hash = hash_tree(staging.path(), &kernel)?;
     let dir = opts.cache.join("images").join(&hash);
@@ -160,6 +169,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
         kernel_version: kernel.version.clone(),
         initramfs_bytes,
         has_mutant_module: mutant.is_some(),
+        user_modules: user.iter().map(BuiltModule::record).collect(),
         dir: dir.clone(),
         kernel_source: format!("{} {}", kernel.origin, kernel.source.display()),
         kernel_config_checked: config.is_some(),
@@ -238,6 +248,24 @@ fn stage(
     tree.write("etc/powercut/modules", list.as_bytes(), 0o644)?;
     if let Some(m) = extra_module {
         tree.copy(m, "lib/modules/powercut_mutant.ko", 0o644)?;
+    }
+    Ok(())
+}
+
+/// The user's modules under [`user_modules::GUEST_DIR`], and a list of them with their
+/// arguments (so the image hash covers the arguments too).
+fn stage_user_modules(tree: &InitramfsTree, user: &[BuiltModule]) -> Result<(), ImageError> {
+    let mut list = String::new();
+    for m in user {
+        tree.copy(
+            &m.ko,
+            &format!("{}/{}.ko", user_modules::GUEST_DIR, m.name),
+            0o644,
+        )?;
+        list.push_str(&format!("{} {} {}\n", m.name, m.sha256, m.args.join(" ")));
+    }
+    if !user.is_empty() {
+        tree.write("etc/powercut/user-modules", list.as_bytes(), 0o644)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod modules;
 pub mod mutant;
+pub mod user_modules;
 
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,14 @@ pub enum ImageError {
         /// Exit status and stderr.
         detail: String,
     },
+    /// A user's module (`--module`) does not fit the guest kernel or cannot be built.
+    #[error("module {path}: {why}")]
+    ModuleUnfit {
+        /// The module as the user gave it.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// Building the guest agent failed.
     #[error("building the guest agent failed: {0}")]
     Agent(String),
@@ -110,6 +119,7 @@ impl ImageError {
                 | ImageError::KernelInput { .. }
                 | ImageError::KernelConfig { .. }
                 | ImageError::ModulesMissing { .. }
+                | ImageError::ModuleUnfit { .. }
         )
     }
 

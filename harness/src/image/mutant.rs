@@ -6,18 +6,57 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use super::{GuestKernel, ImageError};
+use super::{Filesystem, GuestKernel, ImageError};
 
-/// Mutant names the module knows (see `images/mutant/README.md`).
-pub const MUTANTS: &[(&str, &str)] = &[
-    ("m1", "dax_flush skipped in DAX writeback (cache model)"),
-    ("m2", "dax_writeback_mapping_range is a no-op (cache model)"),
-    ("m3", "ext4 fsync skips the jbd2 commit (snapshot model)"),
-    (
-        "m4",
-        "nvdimm_flush skipped in pmem_submit_bio (cache model)",
-    ),
-    ("m5", "ext4 fsync is a no-op (snapshot model)"),
+/// One mutant the module knows (see `images/mutant/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MutantInfo {
+    /// `m1`..`m7`.
+    pub name: &'static str,
+    /// What it breaks, and which crash model sees it.
+    pub effect: &'static str,
+    /// The file system whose own code it breaks; `None`: generic DAX/pmem code, any file
+    /// system.
+    pub filesystem: Option<Filesystem>,
+}
+
+/// The mutants the module knows (see `images/mutant/README.md`).
+pub const MUTANTS: &[MutantInfo] = &[
+    MutantInfo {
+        name: "m1",
+        effect: "dax_flush skipped in DAX writeback (cache model)",
+        filesystem: None,
+    },
+    MutantInfo {
+        name: "m2",
+        effect: "ext4 DAX writeback is a no-op (cache model)",
+        filesystem: Some(Filesystem::Ext4),
+    },
+    MutantInfo {
+        name: "m3",
+        effect: "ext4 fsync skips the jbd2 commit (snapshot model)",
+        filesystem: Some(Filesystem::Ext4),
+    },
+    MutantInfo {
+        name: "m4",
+        effect: "nvdimm_flush skipped in pmem_submit_bio (cache model)",
+        filesystem: None,
+    },
+    MutantInfo {
+        name: "m5",
+        effect: "ext4 fsync is a no-op (snapshot model)",
+        filesystem: Some(Filesystem::Ext4),
+    },
+    MutantInfo {
+        name: "m6",
+        effect: "xfs fsync skips the log force (snapshot model)",
+        filesystem: Some(Filesystem::Xfs),
+    },
+    MutantInfo {
+        name: "m7",
+        effect: "xfs DAX writeback is a no-op (cache model)",
+        filesystem: Some(Filesystem::Xfs),
+    },
 ];
 
 /// The word that names no mutant (the stock kernel) where a command takes a mutant name.
@@ -26,23 +65,63 @@ pub const STOCK: &str = "none";
 /// A mutant name that is not one of [`MUTANTS`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown mutant `{name}`: use m1, m2, m3, m4 or m5 (see images/mutant/README.md), or `none` \
-     for the stock kernel"
+    "unknown mutant `{name}`: use m1 to m7 (see images/mutant/README.md), or `none` for the \
+     stock kernel"
 )]
 pub struct UnknownMutant {
     /// The name given.
     pub name: String,
 }
 
-/// Check a mutant name from a user: one of [`MUTANTS`] (`m1`..`m5`), or [`STOCK`] (`none`,
+/// Check a mutant name from a user: one of [`MUTANTS`] (`m1`..`m7`), or [`STOCK`] (`none`,
 /// the stock kernel).
 pub fn validate_mutant(name: &str) -> Result<(), UnknownMutant> {
-    if name == STOCK || MUTANTS.iter().any(|(n, _)| *n == name) {
+    if name == STOCK || MUTANTS.iter().any(|m| m.name == name) {
         Ok(())
     } else {
         Err(UnknownMutant {
             name: name.to_owned(),
         })
+    }
+}
+
+/// A mutant that breaks another file system's code than the one under test: it can never
+/// fire, so a campaign with it would prove nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "mutant `{name}` breaks {breaks}'s own code and never fires on {fs}: use {fitting} for {fs} \
+     (see images/mutant/README.md)"
+)]
+pub struct WrongFilesystem {
+    /// The mutant.
+    pub name: String,
+    /// The file system it breaks.
+    pub breaks: Filesystem,
+    /// The file system under test.
+    pub fs: Filesystem,
+    /// The mutants that fit `fs`, as a list for the message.
+    pub fitting: String,
+}
+
+/// Check that mutant `name` (already validated) can fire on `fs`: generic mutants fit
+/// every file system, the others only their own.
+pub fn check_mutant_fits(name: &str, fs: Filesystem) -> Result<(), WrongFilesystem> {
+    let Some(info) = MUTANTS.iter().find(|m| m.name == name) else {
+        return Ok(());
+    };
+    match info.filesystem {
+        Some(breaks) if breaks != fs => Err(WrongFilesystem {
+            name: name.to_owned(),
+            breaks,
+            fs,
+            fitting: MUTANTS
+                .iter()
+                .filter(|m| m.filesystem.is_none_or(|f| f == fs))
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -112,7 +191,7 @@ mod tests {
 
     #[test]
     fn known_mutants_and_none_are_valid() {
-        let names = ["m1", "m2", "m3", "m4", "m5", "none"];
+        let names = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "none"];
 
         let results: Vec<_> = names.iter().map(|n| validate_mutant(n)).collect();
 
@@ -121,7 +200,7 @@ mod tests {
 
     #[test]
     fn unknown_mutants_list_the_valid_names() {
-        let bad = ["m9", "", "M1", "m1 ", "m1,m3"];
+        let bad = ["m9", "m8", "", "M1", "m1 ", "m1,m3"];
 
         let errors: Vec<String> = bad
             .iter()
@@ -130,10 +209,31 @@ mod tests {
 
         for (name, msg) in bad.iter().zip(&errors) {
             assert!(msg.contains(&format!("`{name}`")), "{msg}");
-            assert!(
-                msg.contains("m1, m2, m3, m4 or m5") && msg.contains("`none`"),
-                "{msg}"
-            );
+            assert!(msg.contains("m1 to m7") && msg.contains("`none`"), "{msg}");
         }
+    }
+
+    #[test]
+    fn file_system_mutants_fit_only_their_file_system() {
+        let fits = |fs| {
+            MUTANTS
+                .iter()
+                .filter(|m| check_mutant_fits(m.name, fs).is_ok())
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+        };
+
+        assert_eq!(fits(Filesystem::Ext4), ["m1", "m2", "m3", "m4", "m5"]);
+        assert_eq!(fits(Filesystem::Xfs), ["m1", "m4", "m6", "m7"]);
+    }
+
+    #[test]
+    fn a_mutant_on_the_wrong_file_system_names_the_ones_that_fit() {
+        let msg = check_mutant_fits("m3", Filesystem::Xfs)
+            .expect_err("m3 is ext4's")
+            .to_string();
+
+        assert!(msg.contains("`m3` breaks ext4"), "{msg}");
+        assert!(msg.contains("use m1, m4, m6, m7 for xfs"), "{msg}");
     }
 }

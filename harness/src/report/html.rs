@@ -185,11 +185,25 @@ fn summary(r: &Report, out: &mut String) {
         .mutant
         .clone()
         .unwrap_or_else(|| "none (stock kernel)".into());
+    let modules = r
+        .modules
+        .iter()
+        .map(|m| format!("{} {} (sha256 {})", m.name, m.args.join(" "), m.sha256))
+        .collect::<Vec<_>>()
+        .join("; ");
     for (k, v) in [
         ("kernel", r.kernel.as_str()),
         ("accelerator", r.accelerator.as_str()),
         ("crash model", crash_model.as_str()),
         ("mutant", mutant.as_str()),
+        (
+            "modules",
+            if modules.is_empty() {
+                "none"
+            } else {
+                modules.as_str()
+            },
+        ),
         ("file system", r.filesystem.name()),
         ("profile", r.profile.as_str()),
         ("image", r.image.as_str()),

@@ -10,6 +10,7 @@
 pub mod hexdiff;
 pub mod html;
 pub mod junit;
+pub mod matrix;
 pub mod model;
 #[cfg(test)]
 mod testdata;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use model::{build_report, Report, SeedStatus, SCHEMA};
 
-use crate::rundir::read::{load_run_dir, ReadError};
+use crate::rundir::read::{load_run_dir, load_run_dir_for, matrix_kernels, ReadError};
 use crate::rundir::{write_atomically, REPORT_HTML, REPORT_JSON};
 
 /// Errors of reading a run directory or writing its reports.
@@ -70,6 +71,10 @@ pub struct Written {
 /// Read the run directory `dir` and write `report.json` and `report.html` into it, and the
 /// JUnit XML to `junit` if given. Each file is replaced atomically.
 pub fn write_reports(dir: &Path, junit: Option<&Path>) -> Result<Written, ReportError> {
+    let kernels = matrix_kernels(dir)?;
+    if !kernels.is_empty() {
+        return write_matrix_reports(dir, junit, &kernels);
+    }
     let data = load_run_dir(dir)?;
     let report = build_report(&data);
     let write = |path: &Path, bytes: &[u8]| {
@@ -86,6 +91,60 @@ pub fn write_reports(dir: &Path, junit: Option<&Path>) -> Result<Written, Report
     if let Some(path) = junit {
         let xml = junit::junit_xml(&report, &data)?;
         write(path, xml.as_bytes())?;
+    }
+    Ok(Written {
+        report,
+        json: json_path,
+        html: html_path,
+        junit: junit.map(Path::to_owned),
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    write_atomically(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The reports of a kernel matrix: per kernel, its own HTML page (`report-k<i>.html`) and
+/// JUnit test suite (`powercut <kernel>`); `report.json` with one section per kernel and
+/// their sums; `report.html` with the kernel × verdict table and links to the pages.
+fn write_matrix_reports(
+    dir: &Path,
+    junit: Option<&Path>,
+    kernels: &[String],
+) -> Result<Written, ReportError> {
+    let mut sections = Vec::new();
+    let mut suites = quick_junit::Report::new("powercut");
+    for (i, name) in kernels.iter().enumerate() {
+        let data = load_run_dir_for(dir, Some(name))?;
+        let report = build_report(&data);
+        let page = format!("report-k{i}.html");
+        write_file(&dir.join(&page), html::render(&report, &data).as_bytes())?;
+        for mut suite in junit::build(&report, &data).test_suites {
+            suite.name = format!("powercut {name}").into();
+            suites.add_test_suite(suite);
+        }
+        sections.push(matrix::KernelSection {
+            name: name.clone(),
+            html: page,
+            report,
+        });
+    }
+    let Some(report) = matrix::matrix_report(sections) else {
+        return Err(ReportError::Read(ReadError::NotARunDir {
+            path: dir.to_owned(),
+        }));
+    };
+    let json_path = dir.join(REPORT_JSON);
+    let json = serde_json::to_string_pretty(&report).map_err(ReportError::Json)?;
+    write_file(&json_path, json.as_bytes())?;
+    let html_path = dir.join(REPORT_HTML);
+    write_file(&html_path, matrix::render_matrix(&report).as_bytes())?;
+    if let Some(path) = junit {
+        let xml = suites.to_string().map_err(ReportError::Junit)?;
+        write_file(path, xml.as_bytes())?;
     }
     Ok(Written {
         report,

@@ -16,6 +16,7 @@
 //! | `rng` | string | the generator's RNG (seeds reproduce only with the same one) |
 //! | `kernel`, `image`, `accelerator` | string | guest kernel release, image hash, `kvm`/`tcg`; `"unknown"` if the run directory does not record them |
 //! | `crash_model`, `filesystem`, `mutant`, `profile` | string, string, string or null, string | from `config.yaml` |
+//! | `modules` | array | the user's modules loaded in workload VMs (`--module`): `name`, `sha256`, `args` (from `run-info.json`; empty when none) |
 //! | `totals` | object | `seeds` (items: seeds and workloads), `workloads`, `checks`, `passed`, `failures` (instances), `infra`, `distinct_failures` (bucket ids), `bucket_instances` (bucket id → instances), `infra_problems` (lines), `suppressed` (bucket ids of known bugs) |
 //! | `by_verdict` | object | verdict name → number of checks |
 //! | `checks` | array | every check of a finished item: `seed` or `workload`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `bucket`, `millis`, `suppressed` |
@@ -36,6 +37,7 @@ use crate::campaign::config::CrashModel;
 use crate::campaign::events::CheckRecord;
 use crate::campaign::fold::{RunEnd, SeedState, Totals};
 use crate::campaign::item::TrialItem;
+use crate::image::user_modules::ModuleRecord;
 use crate::image::Filesystem;
 use crate::rundir::read::RunData;
 use crate::rundir::RunDir;
@@ -69,6 +71,9 @@ pub struct Report {
     pub filesystem: Filesystem,
     /// Mutant, or none for the stock kernel.
     pub mutant: Option<String>,
+    /// The user's modules loaded in workload VMs: name, sha256, arguments.
+    #[serde(default)]
+    pub modules: Vec<ModuleRecord>,
     /// Generator profile.
     pub profile: String,
     /// Totals of the finished seeds.
@@ -85,6 +90,14 @@ pub struct Report {
     pub stopped: Option<String>,
     /// Files of the run directory that could not be read.
     pub notes: Vec<String>,
+    /// A kernel matrix: one section per kernel with its own report; the top-level
+    /// `totals` and `by_verdict` are their sums and the per-item lists are in the sections.
+    /// Empty for a campaign on one kernel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<super::matrix::KernelSection>,
+    /// While building a matrix: this kernel's entry of `run-info.json` (not serialized).
+    #[serde(skip)]
+    pub kernel_info: Option<crate::rundir::KernelInfo>,
 }
 
 /// One check of a finished seed.
@@ -357,6 +370,7 @@ pub fn build_report(data: &RunData) -> Report {
         crash_model: data.config.crash_model,
         filesystem: data.config.filesystem,
         mutant: data.config.mutant.clone(),
+        modules: info.map_or_else(Vec::new, |i| i.modules.clone()),
         profile: data.config.profile.clone(),
         totals: state.totals(&suppressions),
         by_verdict,
@@ -365,6 +379,11 @@ pub fn build_report(data: &RunData) -> Report {
         failures,
         stopped: state.stopped.clone(),
         notes,
+        kernels: Vec::new(),
+        kernel_info: data
+            .kernel
+            .as_ref()
+            .and_then(|k| info.and_then(|i| i.kernels.iter().find(|ki| ki.name == *k).cloned())),
     }
 }
 

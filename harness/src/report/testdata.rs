@@ -248,6 +248,8 @@ pub fn synthetic_run() -> RunData {
             kernel: "6.12.95+deb12-amd64".into(),
             image: "fd15f05972f0418e".into(),
             accelerator: "tcg".into(),
+            modules: vec![],
+            kernels: vec![],
         }),
         state: CampaignState::of(&events),
         workloads,
@@ -260,5 +262,6 @@ pub fn synthetic_run() -> RunData {
         failures: vec![failure],
         failure_consoles: BTreeMap::new(),
         notes: Vec::new(),
+        kernel: None,
     }
 }

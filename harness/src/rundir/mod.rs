@@ -29,6 +29,7 @@ use workloads::Workload;
 
 use crate::campaign::config::CampaignConfig;
 use crate::campaign::item::TrialItem;
+use crate::image::user_modules::ModuleRecord;
 
 /// `config.yaml`.
 pub const CONFIG: &str = "config.yaml";
@@ -105,6 +106,29 @@ pub struct RunInfo {
     pub image: String,
     /// Accelerator.
     pub accelerator: String,
+    /// The user's modules loaded in workload VMs (`--module`): name, sha256, arguments. In
+    /// a kernel matrix, those of the first kernel (each kernel's are in `kernels`).
+    #[serde(default)]
+    pub modules: Vec<ModuleRecord>,
+    /// A kernel matrix (`kernels:`): one entry per kernel, in config order. Empty for a
+    /// campaign on one kernel (then `kernel` and `image` say which).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<KernelInfo>,
+}
+
+/// One kernel of a kernel matrix, as `run-info.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelInfo {
+    /// The kernel's name in the matrix: its spec as `kernels:` lists it (the journal's
+    /// `kernel` field).
+    pub name: String,
+    /// Guest kernel release.
+    pub kernel: String,
+    /// Guest image hash.
+    pub image: String,
+    /// The user's modules, as built for this kernel.
+    #[serde(default)]
+    pub modules: Vec<ModuleRecord>,
 }
 
 /// A campaign's run directory.

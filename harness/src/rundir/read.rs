@@ -72,10 +72,25 @@ pub struct RunData {
     pub failure_consoles: BTreeMap<String, ConsoleTail>,
     /// Files that could not be read or parsed, one line each.
     pub notes: Vec<String>,
+    /// The kernel of a kernel matrix whose journal lines were folded (`None`: a campaign
+    /// on one kernel).
+    pub kernel: Option<String>,
 }
 
 /// Read the run directory `dir`.
 pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
+    load_run_dir_for(dir, None)
+}
+
+/// The kernels of a kernel matrix in the run directory `dir`, by the journal's tags, in
+/// order (empty for a campaign on one kernel).
+pub fn matrix_kernels(dir: &Path) -> Result<Vec<String>, ReadError> {
+    Ok(journal::read(&RunDir::new(dir).journal())?.kernel_names())
+}
+
+/// Read the run directory `dir` for one kernel of a kernel matrix (`Some(name)`: the fold
+/// of that kernel's journal lines), or for a campaign on one kernel (`None`).
+pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, ReadError> {
     let run = RunDir::new(dir);
     if !run.journal().is_file() || !run.config().is_file() {
         return Err(ReadError::NotARunDir {
@@ -86,7 +101,7 @@ pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
     let config = run.read_config()?.ok_or_else(|| ReadError::NotARunDir {
         path: dir.to_owned(),
     })?;
-    let state = CampaignState::of(&contents.events);
+    let state = CampaignState::of(&contents.of_kernel(kernel));
     let mut notes = Vec::new();
     if contents.torn {
         notes.push(
@@ -143,6 +158,7 @@ pub fn load_run_dir(dir: &Path) -> Result<RunData, ReadError> {
         failures,
         failure_consoles,
         notes,
+        kernel: kernel.map(str::to_owned),
     })
 }
 

@@ -74,7 +74,7 @@ pub struct TrialSetup {
     pub golden: GoldenImage,
     /// Accelerator.
     pub accel: Accel,
-    /// Mutant to load (`m1`..`m5`), validated by the caller.
+    /// Mutant to load (`m1`..`m7`), validated by the caller.
     pub mutant: Option<String>,
     /// ext4 `commit=` seconds.
     pub ext4_commit_secs: u32,
@@ -271,7 +271,8 @@ pub fn infra_verdict(e: &VmError) -> Verdict {
         | VmError::GuestFatal { .. }
         | VmError::QemuDied { .. }
         | VmError::QemuMissing { .. }
-        | VmError::Spawn(_) => Verdict::BootFailed,
+        | VmError::Spawn(_)
+        | VmError::ModuleLoad { .. } => Verdict::BootFailed,
         VmError::Guest(m) if m.contains("timeout") => Verdict::Timeout,
         _ => Verdict::AgentLost,
     }

@@ -16,6 +16,7 @@ use super::plan::CrashPlan;
 use super::{CrashImage, Driven, RunResult, TrialSetup};
 use crate::image::golden::mount_dax;
 use crate::image::golden::GoldenCopy;
+use crate::image::user_modules::{load_command, ModuleRecord};
 use crate::image::Filesystem;
 use crate::vm::agent::{next_msg, read_files, start_agent, GUEST_DIR};
 use crate::vm::{AgentChannel, Vm, VmError, VmSpec};
@@ -53,7 +54,8 @@ pub fn work_pmem(setup: &TrialSetup, dir: &Path) -> Result<GoldenCopy, VmError> 
 }
 
 /// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
-/// commit is not hidden by the periodic one), load the mutant if any, start the agent.
+/// commit is not hidden by the periodic one), load the user's modules and the mutant if
+/// any, start the agent.
 pub fn prepare_workload_vm(vm: &mut Vm, setup: &TrialSetup) -> Result<AgentChannel, VmError> {
     let fs = setup.golden.fs;
     let opts = match fs {
@@ -61,6 +63,9 @@ pub fn prepare_workload_vm(vm: &mut Vm, setup: &TrialSetup) -> Result<AgentChann
         Filesystem::Xfs => String::new(),
     };
     mount_dax(vm, fs, "/mnt", &opts)?;
+    for m in &setup.image.user_modules {
+        load_user_module(vm, m)?;
+    }
     if let Some(m) = &setup.mutant {
         if !setup.image.has_mutant_module {
             return Err(VmError::Guest(format!(
@@ -76,6 +81,26 @@ pub fn prepare_workload_vm(vm: &mut Vm, setup: &TrialSetup) -> Result<AgentChann
         ))?;
     }
     start_agent(vm)
+}
+
+/// Load one of the user's modules; a failure is [`VmError::ModuleLoad`] with `insmod`'s
+/// output and the kernel log lines it caused.
+fn load_user_module(vm: &mut Vm, m: &ModuleRecord) -> Result<(), VmError> {
+    let out = vm.ssh().exec(&load_command(m))?;
+    if out.status == 0 {
+        return Ok(());
+    }
+    vm.check_alive(&format!("while loading module {}", m.name))?;
+    let detail = format!("{}{}", out.stdout, out.stderr)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Err(VmError::ModuleLoad {
+        name: m.name.clone(),
+        detail,
+    })
 }
 
 /// After `finished`: read the workload's files back from the live file system and end the

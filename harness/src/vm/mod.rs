@@ -109,6 +109,16 @@ pub enum VmError {
         #[source]
         source: std::io::Error,
     },
+    /// A user's module (`--module`) failed to load in the guest: an infrastructure
+    /// problem. One line (it becomes the journal's `problem`): `insmod`'s output and the
+    /// kernel log lines it caused.
+    #[error("module {name} failed to load in the guest: {detail}")]
+    ModuleLoad {
+        /// The module.
+        name: String,
+        /// `insmod`'s output and the guest's dmesg lines, joined with ` | `.
+        detail: String,
+    },
     /// A guest-side check failed.
     #[error("{0}")]
     Guest(String),

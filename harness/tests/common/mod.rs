@@ -17,6 +17,7 @@ pub fn fixture() -> (GuestImage, Accel, GoldenImage) {
         cache: cache.clone(),
         kernel: Default::default(),
         wants: Default::default(),
+        modules: Vec::new(),
     })
     .expect("guest image builds (run ci/setup first)");
     let accel = resolve_accel(AccelChoice::Auto, &img, &cache)

@@ -435,6 +435,39 @@ fn deeply_nested_config_files_are_refused_before_parsing() {
 }
 
 #[test]
+fn an_ext4_mutant_on_an_xfs_campaign_is_refused() {
+    let cfg = CampaignConfig {
+        filesystem: Filesystem::Xfs,
+        pmem_mib: 512,
+        mutant: Some("m5".into()),
+        ..CampaignConfig::default()
+    };
+
+    let msg = cfg.validate("x.yaml").expect_err("m5 on xfs").to_string();
+
+    assert!(
+        msg.contains("`mutant`") && msg.contains("never fires on xfs") && msg.contains("m6"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_shipped_campaign_config_loads() {
+    let ci = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci");
+    let mut loaded = Vec::new();
+
+    for entry in std::fs::read_dir(&ci).expect("ci/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            CampaignConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            loaded.push(path);
+        }
+    }
+
+    assert!(loaded.len() >= 4, "{loaded:?}");
+}
+
+#[test]
 fn the_kernel_key_takes_a_spec_and_kernel_deb_is_its_old_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let write = |name: &str, text: &str| {
