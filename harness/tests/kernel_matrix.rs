@@ -9,7 +9,27 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-const KERNELS: [&str; 2] = ["6.12.95+deb12-amd64", "6.1.0-50-amd64"];
+/// The default kernel and Debian 12's own 6.1, as `powercut kernel list` names them (the 6.1
+/// release changes with Debian's point releases, so it is read, not written down).
+fn kernels() -> [String; 2] {
+    let (code, text) = powercut(&["kernel", "list"]);
+    assert_eq!(code, 0, "kernel list: {text}");
+    let release = |pred: &dyn Fn(&str) -> bool| {
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.starts_with(' '))
+            .find(|l| pred(l))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                panic!("no such kernel cached (run `ci/setup --kernels bookworm`):\n{text}")
+            })
+    };
+    [
+        release(&|l| l.ends_with("(default)")),
+        release(&|l| l.starts_with("6.1.") && l.contains("bookworm")),
+    ]
+}
 
 fn powercut(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
@@ -30,7 +50,8 @@ fn matrix_config(dir: &Path) -> String {
         &cfg,
         format!(
             "kernels:\n  - \"{}\"\n  - \"{}\"\nseeds: \"1..=2\"\nworkers: 1\ncheckers: 1\n",
-            KERNELS[0], KERNELS[1]
+            kernels()[0],
+            kernels()[1]
         ),
     )
     .expect("write config");
@@ -59,7 +80,7 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("kernel matrix"), "{text}");
     let journal = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
-    for k in KERNELS {
+    for k in kernels() {
         let done = journal
             .lines()
             .filter(|l| l.contains(r#""event":"seed_done""#))
@@ -73,7 +94,7 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
     let sections = report["kernels"].as_array().expect("kernel sections");
     assert_eq!(sections.len(), 2, "{report}");
     let mut checks = 0;
-    for (s, k) in sections.iter().zip(KERNELS) {
+    for (s, k) in sections.iter().zip(kernels()) {
         assert_eq!(s["name"], k);
         assert_eq!(s["report"]["kernel"], k, "{s}");
         assert_eq!(s["report"]["totals"]["seeds"], 2, "{s}");
@@ -91,7 +112,7 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
         .collect();
     assert_eq!(
         suites,
-        KERNELS.map(|k| format!("powercut {k}")).to_vec(),
+        kernels().map(|k| format!("powercut {k}")).to_vec(),
         "{xml}"
     );
 
@@ -110,7 +131,8 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
 fn a_kernel_listed_twice_or_with_kernel_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("bad.yaml");
-    std::fs::write(&cfg, "kernels: [\"6.1.0-50-amd64\", \"6.1.0-50-amd64\"]\n").expect("write");
+    let k = &kernels()[1];
+    std::fs::write(&cfg, format!("kernels: [\"{k}\", \"{k}\"]\n")).expect("write");
 
     let (code, text) = powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
 
