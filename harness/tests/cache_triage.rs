@@ -9,26 +9,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use powercut::rundir::failure::FailureDir;
 
 /// The tests boot VMs: one after the other.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn powercut(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
-        .args(args)
-        .output()
-        .expect("run powercut");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
 
 /// The data-loss failure directory of an m1 cache-model campaign over seed 1 (the
 /// earliest crash point: the fewest ops to replay). Run once per test binary.
@@ -46,7 +32,7 @@ fn m1_failure() -> &'static Path {
         )
         .expect("write config");
         let out = dir.join("run");
-        let (code, text) = powercut(&[
+        let (code, text) = common::powercut(&[
             "campaign",
             "--config",
             &cfg.to_string_lossy(),
@@ -118,8 +104,8 @@ fn repro_and_minimize_bring_back_an_m1_cache_failure() {
     let dir = m1_failure();
     let d = dir.to_string_lossy();
 
-    let (repro_code, repro) = powercut(&["repro", &d, "--runs", "2"]);
-    let (min_code, min) = powercut(&["minimize", &d, "--max-runs", "6"]);
+    let (repro_code, repro) = common::powercut(&["repro", &d, "--runs", "2"]);
+    let (min_code, min) = common::powercut(&["minimize", &d, "--max-runs", "6"]);
 
     assert_eq!(repro_code, 1, "{repro}");
     assert!(

@@ -13,24 +13,11 @@ use powercut::checker::Checker;
 use powercut::vm::agent::GUEST_DIR;
 use workloads::oracle::{expectation, CrashPoint, FsRules, Verdict};
 
-fn powercut(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
-        .args(args)
-        .output()
-        .expect("run powercut");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 fn campaign(dir: &Path, extra: &[&str]) -> (i32, String) {
     let out = dir.to_string_lossy().into_owned();
     let mut args = vec!["campaign", "--accel", "auto", "--output", out.as_str()];
     args.extend_from_slice(extra);
-    powercut(&args)
+    common::powercut(&args)
 }
 
 #[test]
@@ -231,7 +218,7 @@ fn mutant_m6_xfs_fsync_without_log_force_is_caught() {
 fn generated_workloads_match_the_oracle_live_state() {
     common::fixture();
     for seed in ["1", "2", "3"] {
-        let (code, text) = powercut(&["run", "--seed", seed]);
+        let (code, text) = common::powercut(&["run", "--seed", seed]);
 
         assert_eq!(code, 0, "seed {seed}: {text}");
         assert!(text.contains("matches the oracle"), "{text}");
@@ -244,7 +231,7 @@ fn malformed_config_is_rejected_naming_the_field() {
     let cfg = dir.path().join("bad.yaml");
     std::fs::write(&cfg, "filesystem: ext4\nseeds: 1..3\npmem_mib: lots\n").expect("write");
 
-    let (code, text) = powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
+    let (code, text) = common::powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
 
     assert_eq!(code, 2, "{text}");
     assert!(

@@ -84,26 +84,13 @@ fn tree_fixture() -> TreeFixture {
     }
 }
 
-fn powercut(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
-        .args(args)
-        .output()
-        .expect("run powercut");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[test]
 fn a_build_tree_boots_in_vm_smoke() {
     let f = tree_fixture();
     let tree = f.tree.to_string_lossy();
     let modules = f.modules.to_string_lossy();
 
-    let (code, text) = powercut(&[
+    let (code, text) = common::powercut(&[
         "vm",
         "smoke",
         "--kernel",
@@ -140,7 +127,7 @@ fn a_missing_config_option_exits_2_naming_it_before_any_boot() {
     let tree = f.tree.to_string_lossy();
     let modules = f.modules.to_string_lossy();
 
-    let (code, out) = powercut(&[
+    let (code, out) = common::powercut(&[
         "image",
         "build",
         "--kernel",
@@ -205,7 +192,7 @@ fn kernel_inputs_that_cannot_be_used_exit_2() {
     for (flags, want) in cases {
         let mut args = vec!["image", "build"];
         args.extend_from_slice(flags);
-        let (code, out) = powercut(&args);
+        let (code, out) = common::powercut(&args);
 
         assert_eq!(code, 2, "{flags:?}: {out}");
         assert!(out.contains(want), "{flags:?}: {out}");

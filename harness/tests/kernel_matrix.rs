@@ -7,12 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 /// The default kernel and Debian 12's own 6.1, as `powercut kernel list` names them (the 6.1
 /// release changes with Debian's point releases, so it is read, not written down).
 fn kernels() -> [String; 2] {
-    let (code, text) = powercut(&["kernel", "list"]);
+    let (code, text) = common::powercut(&["kernel", "list"]);
     assert_eq!(code, 0, "kernel list: {text}");
     let release = |pred: &dyn Fn(&str) -> bool| {
         text.lines()
@@ -29,19 +28,6 @@ fn kernels() -> [String; 2] {
         release(&|l| l.ends_with("(default)")),
         release(&|l| l.starts_with("6.1.") && l.contains("bookworm")),
     ]
-}
-
-fn powercut(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
-        .args(args)
-        .output()
-        .expect("run powercut");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
 }
 
 fn matrix_config(dir: &Path) -> String {
@@ -67,7 +53,7 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
     let out = run.to_string_lossy().into_owned();
     let junit = dir.path().join("junit.xml");
 
-    let (code, text) = powercut(&[
+    let (code, text) = common::powercut(&[
         "campaign",
         "--config",
         &cfg,
@@ -116,7 +102,7 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
         "{xml}"
     );
 
-    let (again, text) = powercut(&["campaign", "--resume", "--output", &out]);
+    let (again, text) = common::powercut(&["campaign", "--resume", "--output", &out]);
 
     assert_eq!(again, 0, "{text}");
     let after = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
@@ -134,7 +120,7 @@ fn a_kernel_listed_twice_or_with_kernel_is_refused() {
     let k = &kernels()[1];
     std::fs::write(&cfg, format!("kernels: [\"{k}\", \"{k}\"]\n")).expect("write");
 
-    let (code, text) = powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
+    let (code, text) = common::powercut(&["campaign", "--config", &cfg.to_string_lossy()]);
 
     assert_eq!(code, 2, "{text}");
     assert!(

@@ -20,19 +20,6 @@ use powercut::vm::{Vm, VmSpec};
 use workloads::oracle::{expectation, CrashPoint, FsRules};
 use workloads::{Op, OpOutcome, Workload};
 
-fn powercut(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
-        .args(args)
-        .output()
-        .expect("run powercut");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -48,7 +35,7 @@ fn m5_failure() -> &'static Path {
         common::fixture();
         let run = scratch("triage-m5-campaign");
         let out = run.to_string_lossy();
-        let (code, text) = powercut(&[
+        let (code, text) = common::powercut(&[
             "campaign", "--output", &out, "--seeds", "1..2", "--mutant", "m5",
         ]);
         assert_eq!(code, 1, "{text}");
@@ -70,7 +57,8 @@ fn minimized() -> &'static Path {
     static DONE: OnceLock<PathBuf> = OnceLock::new();
     DONE.get_or_init(|| {
         let dir = m5_failure();
-        let (code, text) = powercut(&["minimize", &dir.to_string_lossy(), "--max-runs", "16"]);
+        let (code, text) =
+            common::powercut(&["minimize", &dir.to_string_lossy(), "--max-runs", "16"]);
         assert_eq!(code, 1, "{text}");
         assert!(text.contains("minimized:"), "{text}");
         dir.to_owned()
@@ -95,7 +83,7 @@ fn gcc_static(src: &Path, bin: &Path) {
 fn repro_brings_an_m5_failure_back_every_time() {
     let dir = m5_failure();
 
-    let (code, text) = powercut(&["repro", &dir.to_string_lossy(), "--runs", "2"]);
+    let (code, text) = common::powercut(&["repro", &dir.to_string_lossy(), "--runs", "2"]);
 
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("reproduced 2 of 2"), "{text}");

@@ -413,22 +413,7 @@ fn prepare_kernel(
         debug,
     )
     .context("building the golden pmem image")?;
-    let model = if cfg.crash_model == CrashModel::Cache {
-        let env = CacheEnv::prepare(&image, &golden).context("preparing the cache crash model")?;
-        eprintln!(
-            "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
-            env.plugin.display(),
-            env.nvdimm.base,
-            env.nvdimm.size,
-            env.qemu_version
-        );
-        ModelSetup::Cache {
-            env,
-            cfg: cfg.cache.clone(),
-        }
-    } else {
-        ModelSetup::Snapshot
-    };
+    let model = model_setup(cfg.crash_model == CrashModel::Cache, &image, &golden, cfg)?;
     Ok(KernelSetup {
         image,
         accel: accel.accel,
@@ -464,6 +449,31 @@ impl WorkloadInputs {
 }
 
 /// Load and validate the workload inputs, or the message naming the bad file.
+/// The crash model's setup: for the cache model, the tracing plugin and the NVDIMM probe
+/// (said once on stderr); for the snapshot model nothing to prepare.
+pub(super) fn model_setup(
+    cache_model: bool,
+    image: &GuestImage,
+    golden: &GoldenImage,
+    cfg: &CampaignConfig,
+) -> anyhow::Result<ModelSetup> {
+    if !cache_model {
+        return Ok(ModelSetup::Snapshot);
+    }
+    let env = CacheEnv::prepare(image, golden).context("preparing the cache crash model")?;
+    eprintln!(
+        "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
+        env.plugin.display(),
+        env.nvdimm.base,
+        env.nvdimm.size,
+        env.qemu_version
+    );
+    Ok(ModelSetup::Cache {
+        env,
+        cfg: cfg.cache.clone(),
+    })
+}
+
 fn workload_inputs(
     cfg: &CampaignConfig,
     run: &RunDir,

@@ -14,10 +14,9 @@ use crate::image::{self, golden_image, Filesystem, ImageOptions};
 use crate::rundir::failure::FailureDir;
 use crate::triage::repro::{repro_failure, repro_seed};
 use crate::triage::session::{Session, TriageEnv};
-use crate::trial::cache_env::CacheEnv;
 use crate::trial::finding::point_parts;
 use crate::trial::plan::{inside_delay_us, plan};
-use crate::trial::{ModelSetup, TrialSetup};
+use crate::trial::TrialSetup;
 use crate::vm::{resolve_accel, AccelChoice};
 
 /// Options of `repro` and `minimize` that choose the environment of the runs.
@@ -205,22 +204,7 @@ pub(super) fn prepare(
         .tempdir()
         .context("creating a scratch directory")?;
     let kernel = img.kernel_version.clone();
-    let model = if cache_model {
-        let env = CacheEnv::prepare(&img, &golden).context("preparing the cache crash model")?;
-        eprintln!(
-            "cache model: plugin {}, NVDIMM at {:#x} (+{:#x}), QEMU {}",
-            env.plugin.display(),
-            env.nvdimm.base,
-            env.nvdimm.size,
-            env.qemu_version
-        );
-        ModelSetup::Cache {
-            env,
-            cfg: cfg.cache.clone(),
-        }
-    } else {
-        ModelSetup::Snapshot
-    };
+    let model = super::campaign_cmd::model_setup(cache_model, &img, &golden, &cfg)?;
     let env = TriageEnv {
         setup: TrialSetup {
             image: img,

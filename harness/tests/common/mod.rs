@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Command;
 
 use powercut::cache::cache_root;
 use powercut::image::{
@@ -39,4 +40,18 @@ pub fn qemu_processes_with(needle: &Path) -> Vec<String> {
         .filter(|l| l.contains(&*needle.to_string_lossy()))
         .map(str::to_owned)
         .collect()
+}
+
+/// Run the `powercut` binary of this build; its exit code and stdout + stderr.
+pub fn powercut(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
+        .args(args)
+        .output()
+        .expect("run powercut");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
