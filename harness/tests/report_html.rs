@@ -154,6 +154,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         mutant: Some("m5".into()),
         reproduce: "cargo run --release -- repro --config runs/x/config.yaml --seed 1".into(),
         cache_cut: None,
+        kernel: None,
     };
     let first = Instance {
         item: TrialItem::Seed(1),

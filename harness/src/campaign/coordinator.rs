@@ -367,6 +367,7 @@ impl Coordinator<'_> {
             mutant: self.cfg.mutant.clone(),
             reproduce: self.env.reproduce(&job.item),
             cache_cut: job.image.cache_cut,
+            kernel: self.env.kernel.as_ref().map(|k| k.name.clone()),
         };
         let first = Instance {
             item: job.item.clone(),

@@ -80,15 +80,17 @@ impl CampaignEnv {
     /// crash points, with the run directory's config.
     pub fn reproduce(&self, item: &item::TrialItem) -> String {
         let config = crate::vm::cmdline::shell_quote(&self.config_path.to_string_lossy());
-        match item {
-            item::TrialItem::Seed(s) => {
-                format!("cargo run --release -- repro --config {config} --seed {s}")
+        let what = match item {
+            item::TrialItem::Seed(s) => format!("--seed {s}"),
+            item::TrialItem::Workload(n) => {
+                format!("--workload {}", crate::vm::cmdline::shell_quote(n))
             }
-            item::TrialItem::Workload(n) => format!(
-                "cargo run --release -- repro --config {config} --workload {}",
-                crate::vm::cmdline::shell_quote(n)
-            ),
-        }
+        };
+        // In a kernel matrix the config names several kernels: name the one that ran.
+        let kernel = self.kernel.as_ref().map_or(String::new(), |k| {
+            format!(" --kernel {}", crate::vm::cmdline::shell_quote(&k.name))
+        });
+        format!("cargo run --release -- repro --config {config} {what}{kernel}")
     }
 }
 

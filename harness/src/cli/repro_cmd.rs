@@ -10,6 +10,7 @@ use workloads::generator::{generate, Profile};
 use super::{exit, mutant_arg};
 use crate::cache::{cache_root, workspace_root};
 use crate::campaign::config::{CampaignConfig, CrashModel};
+use crate::image::kernel::KernelSpec;
 use crate::image::{self, golden_image, Filesystem, ImageOptions};
 use crate::rundir::failure::FailureDir;
 use crate::triage::repro::{repro_failure, repro_seed};
@@ -150,9 +151,27 @@ pub(super) fn prepare(
             return Ok(Err(exit::USAGE));
         }
     }
-    let kernel = match opts.kernel.spec() {
-        Ok(k) => k.or_else(|| cfg.kernel.clone()).unwrap_or_default(),
-        Err(e) => {
+    // The kernel: the flag's, else the matrix kernel the failure was found on, else the
+    // config's, else the newest cached package.
+    let found_on = fd.and_then(|f| f.record.kernel.as_deref());
+    let kernel = match (opts.kernel.spec(), found_on) {
+        (Ok(Some(k)), _) => k,
+        (Ok(None), Some(name)) => match KernelSpec::parse(name) {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("error: the failure's kernel `{name}` (failure.json): {e}");
+                return Ok(Err(exit::USAGE));
+            }
+        },
+        (Ok(None), None) if !cfg.kernels.is_empty() => {
+            eprintln!(
+                "error: the config lists a kernel matrix ({}): pass --kernel with the one to re-run on",
+                cfg.kernels.join(", ")
+            );
+            return Ok(Err(exit::USAGE));
+        }
+        (Ok(None), None) => cfg.kernel.clone().unwrap_or_default(),
+        (Err(e), _) => {
             eprintln!("error: {e}");
             return Ok(Err(exit::USAGE));
         }
@@ -167,7 +186,7 @@ pub(super) fn prepare(
         modules: cfg.modules.clone(),
     })
     .context("building the guest image")?;
-    if let Some((hash, kernel)) = fd.and_then(campaign_image) {
+    if let Some((hash, kernel)) = fd.and_then(campaign_image).filter(|_| found_on.is_none()) {
         if kernel != img.kernel_version {
             eprintln!(
                 "warning: the failure was found on kernel {kernel}, this run uses {}: pass the campaign's --kernel to re-run on the same kernel",

@@ -65,6 +65,39 @@ impl GuestKernel {
     }
 }
 
+/// The cached kernel with `release` (`ci/setup --kernels`, or the default package).
+fn from_cache(cache: &Path, release: &str, unpacked: &Path) -> Result<GuestKernel, ImageError> {
+    let Some(k) = cached::find(cache, release)? else {
+        let have: Vec<String> = cached::list(cache)?
+            .into_iter()
+            .map(|k| k.release)
+            .collect();
+        return Err(ImageError::KernelInput {
+            path: PathBuf::from(release),
+            why: format!(
+                "no cached kernel has this release (cached: {}); fetch one with \
+                 `ci/setup --kernels SUITE`, or give a path (./{release} for a \
+                 relative one)",
+                if have.is_empty() {
+                    "none".into()
+                } else {
+                    have.join(", ")
+                }
+            ),
+        });
+    };
+    let origin = format!("cached: {}", k.source);
+    let mut kernel = from_debs(&k.debs, unpacked, k.headers_dir(), &origin)?;
+    kernel.source = k.location.clone();
+    if kernel.version != *release {
+        return Err(ImageError::KernelInput {
+            path: k.location,
+            why: format!("holds kernel {}, not {release}", kernel.version),
+        });
+    }
+    Ok(kernel)
+}
+
 /// Resolve `spec` to a kernel: find it (the cache for the default and for releases), unpack
 /// packages, install a build tree's modules, and check that the parts belong together.
 pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageError> {
@@ -75,36 +108,19 @@ pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageErro
             let deb = find_kernel_deb(&cache.join("kernel"))?;
             from_debs(&[deb], &unpacked, None, "Debian package (default)")
         }
-        KernelSource::Release(release) => {
-            let Some(k) = cached::find(cache, release)? else {
-                let have: Vec<String> = cached::list(cache)?
-                    .into_iter()
-                    .map(|k| k.release)
-                    .collect();
+        KernelSource::Release(release) => from_cache(cache, release, &unpacked),
+        KernelSource::Suite(suite) => {
+            let Some(release) = cached::newest_of_suite(cache, suite)? else {
                 return Err(ImageError::KernelInput {
-                    path: PathBuf::from(release),
+                    path: PathBuf::from(format!("suite:{suite}")),
                     why: format!(
-                        "no cached kernel has this release (cached: {}); fetch one with \
-                         `ci/setup --kernels SUITE`, or give a path (./{release} for a \
-                         relative one)",
-                        if have.is_empty() {
-                            "none".into()
-                        } else {
-                            have.join(", ")
-                        }
+                        "no kernel of Debian suite `{suite}` is cached; fetch it with \
+                         `ci/setup --kernels {suite}` (`powercut kernel list` shows what is \
+                         cached)"
                     ),
                 });
             };
-            let origin = format!("cached: {}", k.source);
-            let mut kernel = from_debs(&k.debs, &unpacked, k.headers_dir(), &origin)?;
-            kernel.source = k.location.clone();
-            if kernel.version != *release {
-                return Err(ImageError::KernelInput {
-                    path: k.location,
-                    why: format!("holds kernel {}, not {release}", kernel.version),
-                });
-            }
-            Ok(kernel)
+            from_cache(cache, &release, &unpacked)
         }
         KernelSource::Debs(debs) => {
             for d in debs {

@@ -220,6 +220,7 @@ pub fn synthetic_run() -> RunData {
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --mutant m5 --seeds 1..=1".into(),
             cache_cut: None,
+            kernel: None,
         },
         workload: workload(1),
         outcome: Some(CheckOutcome {

@@ -80,6 +80,10 @@ pub struct FailureRecord {
     /// Absent for the snapshot model and in directories written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_cut: Option<CacheCut>,
+    /// The kernel of a kernel matrix it was found on (its spec as `kernels:` lists it);
+    /// absent for a campaign on one kernel, whose `run-info.json` names the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 impl FailureRecord {
@@ -396,6 +400,7 @@ mod tests {
             mutant: Some("m5".into()),
             reproduce: "cargo run --release -- campaign --seeds 7..=7".into(),
             cache_cut: None,
+            kernel: None,
         }
     }
 

@@ -84,6 +84,44 @@ pub fn find(cache: &Path, release: &str) -> Result<Option<CachedKernel>, ImageEr
     Ok(list(cache)?.into_iter().find(|k| k.release == release))
 }
 
+/// `<cache>/kernel/SUITES`: what `ci/setup --kernels` fetched, a `SUITE RELEASE` line each.
+pub const SUITES: &str = "SUITES";
+/// Largest `SUITES` file read.
+const MAX_SUITES_BYTES: u64 = 64 * 1024;
+
+/// The newest cached kernel `ci/setup` recorded for Debian `suite` in `SUITES` (lines of
+/// other suites, of kernels no longer cached, and malformed lines are skipped).
+pub fn newest_of_suite(cache: &Path, suite: &str) -> Result<Option<String>, ImageError> {
+    let path = cache.join("kernel").join(SUITES);
+    let text = match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ImageError::io(&path, e)),
+        Ok(m) if m.len() > MAX_SUITES_BYTES => {
+            return Err(ImageError::KernelInput {
+                path,
+                why: format!("larger than {MAX_SUITES_BYTES} bytes: not written by ci/setup"),
+            })
+        }
+        Ok(_) => std::fs::read_to_string(&path).map_err(|e| ImageError::io(&path, e))?,
+    };
+    let cached: Vec<String> = list(cache)?.into_iter().map(|k| k.release).collect();
+    Ok(releases_of_suite(&text, suite)
+        .filter(|r| cached.iter().any(|c| c == r))
+        .max_by(|a, b| debversion::compare(a, b))
+        .map(str::to_owned))
+}
+
+/// The releases `SUITES` text records for `suite`.
+fn releases_of_suite<'a>(text: &'a str, suite: &'a str) -> impl Iterator<Item = &'a str> {
+    text.lines().filter_map(move |l| {
+        let mut words = l.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(s), Some(r), None) if s == suite => Some(r),
+            _ => None,
+        }
+    })
+}
+
 /// The release of a default kernel package's file name (`linux-image-<release>_<ver>_<arch>.deb`).
 fn default_release(name: &str) -> Option<String> {
     debversion::from_file_name(name)?;
@@ -141,6 +179,33 @@ mod tests {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, text).expect("write");
+    }
+
+    #[test]
+    fn a_suite_names_its_newest_cached_release() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let c = cache.path();
+        for (rel, src) in [
+            ("7.2.9+deb14-amd64", "debian sid: old"),
+            ("7.2.13+deb14-amd64", "debian sid: new"),
+            ("7.3.4+deb13-amd64", "debian trixie-backports: x"),
+        ] {
+            touch(c, &format!("kernel/{rel}/SOURCE"), src);
+        }
+        touch(
+            c,
+            "kernel/SUITES",
+            "sid 7.2.9+deb14-amd64\nsid 7.2.13+deb14-amd64\nsid 9.9.9-gone\n\
+             trixie-backports 7.3.4+deb13-amd64\nsid two words extra\ngarbage\n",
+        );
+        let newest = |s: &str| newest_of_suite(c, s).expect("reads");
+
+        assert_eq!(newest("sid").as_deref(), Some("7.2.13+deb14-amd64"));
+        assert_eq!(
+            newest("trixie-backports").as_deref(),
+            Some("7.3.4+deb13-amd64")
+        );
+        assert_eq!(newest("bookworm"), None);
     }
 
     #[test]

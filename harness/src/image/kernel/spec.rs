@@ -4,7 +4,9 @@
 //! Grammar: comma-separated items. `modules=DIR` names an installed module tree (for a
 //! bzImage, or a build tree whose modules the user installed); the other items are the
 //! kernel: several `.deb` files, or one path, or one release string of a cached kernel
-//! (it starts with a digit: `6.1.0-50-amd64`), or `default` (the newest package in
+//! (it starts with a digit: `6.1.0-50-amd64`), or `suite:NAME` (the newest kernel
+//! `ci/setup --kernels NAME` cached from that Debian suite, so a config keeps working when
+//! Debian moves the suite to a new point release), or `default` (the newest package in
 //! `<cache>/kernel/`). A relative path that starts with a digit is written `./NAME`.
 
 use std::fmt;
@@ -18,6 +20,8 @@ pub enum KernelSource {
     Default,
     /// A kernel cached by `ci/setup --kernels`, by its release (`6.1.0-50-amd64`).
     Release(String),
+    /// The newest kernel cached from a Debian suite (`suite:sid`).
+    Suite(String),
     /// One path: a `.deb`, a directory of `.deb` files, a kernel build tree or a bzImage.
     Path(PathBuf),
     /// Several `.deb` files of one kernel (the split layout: linux-binary + linux-modules).
@@ -87,6 +91,16 @@ impl KernelSpec {
             }
             [one] if *one == DEFAULT_WORD => KernelSource::Default,
             [one] if looks_like_release(one) => KernelSource::Release((*one).to_owned()),
+            [one] if one.starts_with(SUITE_PREFIX) => {
+                let name = &one[SUITE_PREFIX.len()..];
+                if !is_suite_name(name) {
+                    return Err(err(
+                        "`suite:NAME` needs a Debian suite name (lower-case letters, digits \
+                         and `-`, e.g. suite:sid)",
+                    ));
+                }
+                KernelSource::Suite(name.to_owned())
+            }
             [one] => KernelSource::Path(PathBuf::from(one)),
             several => {
                 if let Some(bad) = several.iter().find(|p| !p.ends_with(".deb")) {
@@ -130,6 +144,17 @@ impl KernelSpec {
     }
 }
 
+/// The prefix of a suite spec (`suite:sid`).
+pub const SUITE_PREFIX: &str = "suite:";
+
+/// A Debian suite name as `ci/setup --kernels` takes it: `[a-z0-9-]`, 1..=64 bytes.
+pub fn is_suite_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// A release string of a cached kernel: starts with a digit, then letters, digits and
 /// `.+-_~` only.
 fn looks_like_release(s: &str) -> bool {
@@ -144,6 +169,7 @@ impl fmt::Display for KernelSpec {
         match &self.source {
             KernelSource::Default => f.write_str(DEFAULT_WORD)?,
             KernelSource::Release(r) => f.write_str(r)?,
+            KernelSource::Suite(n) => write!(f, "{SUITE_PREFIX}{n}")?,
             KernelSource::Path(p) => write!(f, "{}", p.display())?,
             KernelSource::Debs(debs) => {
                 let list: Vec<String> = debs.iter().map(|p| p.display().to_string()).collect();
@@ -205,6 +231,12 @@ mod tests {
                 None,
             ),
             ("linux", path("linux"), None),
+            ("suite:sid", KernelSource::Suite("sid".into()), None),
+            (
+                "suite:trixie-backports",
+                KernelSource::Suite("trixie-backports".into()),
+                None,
+            ),
             ("./6.13-tree", path("./6.13-tree"), None),
             (
                 "a/linux-binary-7.2_1_amd64.deb, a/linux-modules-7.2_1_amd64.deb",
@@ -241,6 +273,10 @@ mod tests {
                 "not with packages or a cached kernel",
             ),
             ("a.deb,b.deb,modules=/m", "not with packages"),
+            ("suite:", "needs a Debian suite name"),
+            ("suite:Sid", "needs a Debian suite name"),
+            ("suite:../x", "needs a Debian suite name"),
+            ("suite:sid,modules=/m", "not with packages or a cached kernel"),
         ];
 
         for (text, want) in cases {
@@ -258,6 +294,7 @@ mod tests {
             "/x/linux-image.deb",
             "/a.deb,/b.deb",
             "/t/bzImage,modules=/m",
+            "suite:bookworm-backports",
         ];
 
         for text in texts {
