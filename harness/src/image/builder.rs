@@ -94,9 +94,22 @@ impl GuestImage {
     }
 }
 
+/// Longest wait for another process's image build (a build tree's `make modules_install`
+/// alone may take 30 minutes).
+const BUILD_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45 * 60);
+
 /// Build (or find in the cache) the guest image for `opts`. Returns the image and whether it
 /// was freshly built.
 pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError> {
+    // One build at a time per cache: parallel campaigns, triage commands and tests share
+    // the unpacked kernels, module installs, mutant builds and image directories.
+    let _lock =
+        crate::cache::CacheLock::acquire(&opts.cache, "image-build", BUILD_LOCK_TIMEOUT, |p| {
+            tracing::info!(
+                "waiting for another powercut building a guest image ({})",
+                p.display()
+            )
+        })?;
     let kernel = kernel::resolve(&opts.kernel, &opts.cache)?;
     let config = kernel.read_config()?;
     if let Some(cfg) = &config {

@@ -91,6 +91,9 @@ pub enum ImageError {
     /// Building the guest agent failed.
     #[error("building the guest agent failed: {0}")]
     Agent(String),
+    /// Another process is building the same cache entry and did not finish in time.
+    #[error(transparent)]
+    Lock(#[from] crate::cache::CacheLockError),
     /// A file could not be read or written.
     #[error("{path}: {cause}")]
     Io {

@@ -146,12 +146,33 @@ pub fn files_key(files: &[PathBuf]) -> Result<String, ImageError> {
     Ok(hex::encode(&h.finalize()[..8]))
 }
 
+/// Longest wait for another process unpacking the same packages.
+const UNPACK_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Unpack `debs` (once) into `<into>/debs-<key>/` and make it boot-ready: the release from
 /// `lib/modules/` or `usr/lib/modules/`, the kernel from `boot/vmlinuz-<release>` (classic)
 /// or `usr/lib/modules/<release>/vmlinuz` (split), and `depmod -b` for `modules.dep`.
 pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageError> {
     let root = into.join(format!("debs-{}", files_key(debs)?));
     let done = root.join(".unpacked");
+    // Another process (a parallel campaign or test) may unpack the same packages: one at a
+    // time, and the marker inside the directory before it gets its final name.
+    let _lock = if done.exists() {
+        None
+    } else {
+        let key = root.file_name().and_then(|n| n.to_str()).unwrap_or("debs");
+        Some(crate::cache::CacheLock::acquire(
+            into,
+            key,
+            UNPACK_LOCK_TIMEOUT,
+            |p| {
+                tracing::info!(
+                    "waiting for another powercut unpacking the same kernel ({})",
+                    p.display()
+                )
+            },
+        )?)
+    };
     if !done.exists() {
         let tmp = into.join(format!(
             ".{}.tmp",
@@ -175,9 +196,10 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
             Command::new("depmod").arg("-b").arg(&tmp).arg(&release),
             "depmod -b",
         )?;
+        let marker = tmp.join(".unpacked");
+        std::fs::write(&marker, b"").map_err(|e| ImageError::io(&marker, e))?;
         let _ = std::fs::remove_dir_all(&root);
         std::fs::rename(&tmp, &root).map_err(|e| ImageError::io(&root, e))?;
-        std::fs::write(&done, b"").map_err(|e| ImageError::io(&done, e))?;
     }
     let release = single_release(&root, debs)?;
     let modules_dir = root.join("lib/modules").join(&release);

@@ -276,7 +276,10 @@ mod tests {
             ("suite:", "needs a Debian suite name"),
             ("suite:Sid", "needs a Debian suite name"),
             ("suite:../x", "needs a Debian suite name"),
-            ("suite:sid,modules=/m", "not with packages or a cached kernel"),
+            (
+                "suite:sid,modules=/m",
+                "not with packages or a cached kernel",
+            ),
         ];
 
         for (text, want) in cases {

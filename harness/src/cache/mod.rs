@@ -1,6 +1,10 @@
 //! The powercut cache directory (kernels, built images, golden pmem images), outside the repo.
 
+pub mod lock;
+
 use std::path::PathBuf;
+
+pub use lock::{CacheLock, CacheLockError};
 
 /// Root of the cache: `$POWERCUT_CACHE`, else `$XDG_CACHE_HOME/powercut`, else
 /// `~/.cache/powercut`. `ci/setup` downloads the guest kernel package into `kernel/` here.
