@@ -49,6 +49,9 @@ pub struct CampaignArgs {
     /// Crash model.
     #[arg(long, value_enum)]
     pub crash_model: Option<CrashModel>,
+    /// File system under test (replaces the config's `filesystem`).
+    #[arg(long, value_enum)]
+    pub filesystem: Option<crate::image::Filesystem>,
     /// Workload VMs at once (0 = fit the machine).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -104,6 +107,9 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(c) = args.crash_model {
         cfg.crash_model = c;
+    }
+    if let Some(f) = args.filesystem {
+        cfg.filesystem = f;
     }
     if let Some(w) = args.workers {
         cfg.workers = w;
