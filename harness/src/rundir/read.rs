@@ -110,6 +110,10 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
         );
     }
     let info = load_info(dir, &mut notes);
+    // A matrix kernel's VMs are `work-<item>-k<index>`: its consoles, not another kernel's.
+    let console_suffix = kernel
+        .and_then(|k| config.kernels.iter().position(|c| c == k))
+        .map(|i| format!("-k{i}.console.log"));
     let mut workloads = BTreeMap::new();
     let mut consoles = BTreeMap::new();
     let workload_files = match run.read_workload_manifest() {
@@ -134,7 +138,7 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
             || matches!(s.run, Some(RunEnd::Failed { .. }))
             || s.checks.iter().any(|c| c.verdict != Verdict::Pass);
         if needs_console {
-            if let Some(tail) = console_tail(dir, &sdir) {
+            if let Some(tail) = console_tail(dir, &sdir, console_suffix.as_deref()) {
                 consoles.insert(seed.clone(), tail);
             }
         }
@@ -180,12 +184,13 @@ fn load_info(dir: &Path, notes: &mut Vec<String>) -> Option<RunInfo> {
 }
 
 /// The first `*.console.log` in `sub` (a directory inside `run`), with its tail.
-fn console_tail(run: &Path, sub: &Path) -> Option<ConsoleTail> {
+fn console_tail(run: &Path, sub: &Path, suffix: Option<&str>) -> Option<ConsoleTail> {
+    let suffix = suffix.unwrap_or(".console.log");
     let mut logs: Vec<PathBuf> = std::fs::read_dir(sub)
         .ok()?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".console.log"))
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
         .collect();
     logs.sort();
     let path = logs.into_iter().next()?;
@@ -235,7 +240,7 @@ fn failure_dirs(
     for d in dirs {
         match FailureDir::load(&d) {
             Ok(f) => {
-                if let Some(tail) = console_tail(run.root(), &d) {
+                if let Some(tail) = console_tail(run.root(), &d, None) {
                     consoles.insert(f.slug(), tail);
                 }
                 out.push(f);
@@ -263,6 +268,30 @@ mod tests {
         let tail = tail_lines(&p, 3).expect("tail");
 
         assert_eq!(tail, "line 97\nline 98\nline 99");
+    }
+
+    #[test]
+    fn a_matrix_kernel_gets_its_own_vms_console() {
+        let run = tempfile::tempdir().expect("tempdir");
+        let sdir = run.path().join("seeds/1");
+        std::fs::create_dir_all(&sdir).expect("mkdir");
+        for k in 0..3 {
+            std::fs::write(
+                sdir.join(format!("work-1-k{k}.console.log")),
+                format!("k{k}\n"),
+            )
+            .expect("write");
+        }
+
+        let tail = |s| console_tail(run.path(), &sdir, s).expect("a console");
+
+        assert_eq!(tail(Some("-k1.console.log")).tail, "k1");
+        assert_eq!(
+            tail(Some("-k1.console.log")).path,
+            "seeds/1/work-1-k1.console.log"
+        );
+        assert_eq!(tail(Some("-k2.console.log")).tail, "k2");
+        assert!(console_tail(run.path(), &sdir, Some("-k3.console.log")).is_none());
     }
 
     #[test]
