@@ -157,7 +157,7 @@ pub struct NewFailure<'a> {
 pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     let root = run.failures();
     std::fs::create_dir_all(&root).map_err(|e| RunDirError::io(&root, e))?;
-    let name = free_slug(&root, &f.record.bucket_id());
+    let name = free_slug(&root, &f.record.bucket_id(), f.record.kernel.as_deref());
     let tmp = tempfile::Builder::new()
         .prefix(".writing-")
         .tempdir_in(&root)
@@ -215,15 +215,20 @@ pub fn write(run: &RunDir, f: &NewFailure<'_>) -> Result<String, RunDirError> {
     Ok(format!("{}/{name}", super::FAILURES))
 }
 
-/// The slug of a bucket id, or with `-2`, `-3`, … when another bucket's directory has it.
-fn free_slug(root: &Path, bucket: &str) -> String {
-    let base = slug(bucket);
+/// The slug of a bucket id (in a kernel matrix, of the kernel and the bucket: each kernel
+/// keeps its own directory of a bucket), or with `-2`, `-3`, … when another bucket's (or
+/// another kernel's) directory has it.
+fn free_slug(root: &Path, bucket: &str, kernel: Option<&str>) -> String {
+    let base = match kernel {
+        Some(k) => slug(&format!("{k} {bucket}")),
+        None => slug(bucket),
+    };
     let mut name = base.clone();
     for n in 2.. {
         let taken_by_other = std::fs::read(root.join(&name).join(FAILURE_JSON))
             .ok()
             .and_then(|b| serde_json::from_slice::<FailureRecord>(&b).ok())
-            .is_some_and(|r| r.bucket_id() != bucket);
+            .is_some_and(|r| r.bucket_id() != bucket || r.kernel.as_deref() != kernel);
         if !taken_by_other {
             break;
         }
@@ -513,6 +518,36 @@ mod tests {
 
         assert_ne!(da, db);
         assert!(db.ends_with("-2"), "{db}");
+    }
+
+    #[test]
+    fn one_bucket_on_two_matrix_kernels_keeps_both_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        let i = inputs(dir.path());
+        let on = |k: &str| FailureRecord {
+            kernel: Some(k.into()),
+            ..record("missing-file: f0 after op 1 (fsync)")
+        };
+        let (a, b) = (on("suite:sid"), on("6.1.0-50-amd64"));
+
+        let da = write(&run, &new_failure(&a, &i)).expect("a");
+        let db = write(&run, &new_failure(&b, &i)).expect("b");
+        let again = write(&run, &new_failure(&a, &i)).expect("a again");
+
+        assert_eq!(da, "failures/suite-sid-missing-file-f0-after-op-1-fsync");
+        assert_eq!(
+            db,
+            "failures/6-1-0-50-amd64-missing-file-f0-after-op-1-fsync"
+        );
+        assert_eq!(
+            again, da,
+            "a re-written directory of the same kernel replaces its own"
+        );
+        for (rel, r) in [(&da, &a), (&db, &b)] {
+            let back = FailureDir::load(&dir.path().join(rel)).expect("both still there");
+            assert_eq!(&back.record, r);
+        }
     }
 
     #[test]
