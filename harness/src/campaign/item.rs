@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::budget::SeedSource;
+use super::shard::Share;
 
 /// One thing a campaign runs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,6 +96,16 @@ impl ItemSource {
         }
     }
 
+    /// Items of one shard's share ([`super::shard::share`]), skipping the `done` ones; with
+    /// `budget`, more of the shard's seeds until it ends.
+    pub fn of_share(share: Share, done: &BTreeSet<TrialItem>, budget: Option<Duration>) -> Self {
+        let mut src = ItemSource::new(share.workloads, share.seeds, done, budget);
+        if let Some(d) = share.drawn {
+            src.seeds = src.seeds.sharded(d);
+        }
+        src
+    }
+
     /// The next item, or `None` when there is none left.
     pub fn next_item(&mut self) -> Option<TrialItem> {
         if let Some(n) = self.workloads.next() {
@@ -148,6 +159,29 @@ mod tests {
                 TrialItem::Workload("a".into()),
                 TrialItem::Seed(1),
                 TrialItem::Seed(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_shard_runs_its_listed_items_then_draws_only_its_own_seeds() {
+        let shard: crate::campaign::shard::Shard = "2/2".parse().expect("shard");
+        let share =
+            crate::campaign::shard::share(&["a".into(), "b".into()], &[1, 2, 3], Some(shard), 0);
+        let done: BTreeSet<TrialItem> = [TrialItem::Seed(2)].into_iter().collect();
+        let mut src = ItemSource::of_share(share, &done, Some(Duration::from_secs(60)));
+
+        let items: Vec<TrialItem> = (0..4).filter_map(|_| src.next_item()).collect();
+
+        // Positions: a0 b1 1:2 2:3 3:4, then 4:5 5:6 6:7 7:8 …; shard 2/2 owns the odd ones
+        // (seed 2 is done already).
+        assert_eq!(
+            items,
+            vec![
+                TrialItem::Workload("b".into()),
+                TrialItem::Seed(4),
+                TrialItem::Seed(6),
+                TrialItem::Seed(8)
             ]
         );
     }

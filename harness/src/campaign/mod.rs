@@ -8,6 +8,7 @@
 //! - [`inputs`]: workload files as input: expanded, loaded and validated before any VM.
 //! - [`matrix`]: a kernel matrix (`kernels:`): one engine run per kernel, one journal.
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
+//! - [`shard`]: which share of the items one shard (`--shard K/N`) runs.
 //! - [`workers`]: workload and checker worker threads.
 
 pub mod budget;
@@ -19,6 +20,7 @@ pub mod inputs;
 pub mod item;
 pub mod journal;
 pub mod matrix;
+pub mod shard;
 pub mod workers;
 
 use std::path::PathBuf;
