@@ -81,9 +81,13 @@ fn two_shards_merged_equal_the_unsharded_campaign_and_other_campaigns_are_refuse
         common::powercut(&args)
     };
 
+    let clock = std::time::Instant::now();
     let (code_whole, text_whole) = campaign(&whole, None);
+    let t_whole = clock.elapsed();
     let (code_1, text_1) = campaign(&s1, Some("1/2"));
+    let t_1 = clock.elapsed() - t_whole;
     let (code_2, text_2) = campaign(&s2, Some("2/2"));
+    let t_2 = clock.elapsed() - t_whole - t_1;
     let junit = tmp.path().join("merged.xml");
     let (code_m, text_m) = common::powercut(&[
         "report",
@@ -150,7 +154,17 @@ fn two_shards_merged_equal_the_unsharded_campaign_and_other_campaigns_are_refuse
             f["occurrences"].as_u64().expect("n"),
             "{dir}: instances of every shard"
         );
+        assert!(
+            f["reproduce"]
+                .as_str()
+                .is_some_and(|r| r.contains(&s(&merged.join("config.yaml")))),
+            "{dir}: the reproduce command names the merged config: {f}"
+        );
     }
+    eprintln!(
+        "unsharded ({t_whole:.0?}): {}\nshard 1/2 ({t_1:.0?}): {}\nshard 2/2 ({t_2:.0?}): {}\nmerged: {}",
+        w["totals"], r1["totals"], report(&s2)["totals"], m["totals"]
+    );
     let shard_dirs = |d: &Path| std::fs::read_dir(d.join("failures")).map_or(0, Iterator::count);
     assert_eq!(
         shard_dirs(&merged),

@@ -59,6 +59,23 @@ impl TrialItem {
     }
 }
 
+impl TrialItem {
+    /// The one command that re-runs this item of the campaign whose `config.yaml` is
+    /// `config`: its workload and planned crash points.
+    pub fn reproduce(&self, config: &std::path::Path) -> String {
+        let config = crate::vm::cmdline::shell_quote(&config.to_string_lossy());
+        match self {
+            TrialItem::Seed(s) => {
+                format!("cargo run --release -- repro --config {config} --seed {s}")
+            }
+            TrialItem::Workload(n) => format!(
+                "cargo run --release -- repro --config {config} --workload {}",
+                crate::vm::cmdline::shell_quote(n)
+            ),
+        }
+    }
+}
+
 impl fmt::Display for TrialItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -81,16 +81,7 @@ impl CampaignEnv {
     /// The one command that re-runs an item of this campaign: its workload and planned
     /// crash points, with the run directory's config.
     pub fn reproduce(&self, item: &item::TrialItem) -> String {
-        let config = crate::vm::cmdline::shell_quote(&self.config_path.to_string_lossy());
-        match item {
-            item::TrialItem::Seed(s) => {
-                format!("cargo run --release -- repro --config {config} --seed {s}")
-            }
-            item::TrialItem::Workload(n) => format!(
-                "cargo run --release -- repro --config {config} --workload {}",
-                crate::vm::cmdline::shell_quote(n)
-            ),
-        }
+        item.reproduce(&self.config_path)
     }
 }
 

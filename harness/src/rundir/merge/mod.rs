@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use check::{Refusal, Source};
 
-use super::failure::{write_instances, Instance};
+use super::failure::{write_instances, FailureRecord, Instance, FAILURE_JSON};
 use super::items::WORKLOADS_JSON;
 use super::{
     fsync_dir, is_scratch, write_atomically, MergedRun, RunDir, RunDirError, RunInfo, FAILURES,
@@ -179,6 +179,9 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
     write_atomically(&run.journal(), text.as_bytes())
         .map_err(|e| RunDirError::io(&run.journal(), e))?;
     rewrite_instances(&run)?;
+    for name in failure_dirs(&run.failures())? {
+        point_reproduce_at(&run.failures().join(name), &out.join(super::CONFIG))?;
+    }
     let tmp = tmp.keep();
     std::fs::rename(&tmp, out).map_err(|e| {
         // Leave nothing half-merged behind.
@@ -309,6 +312,30 @@ fn copy_file(from: &Path, to: &Path, source: &str) -> Result<(), MergeError> {
         path: from.to_owned(),
         message: format!("copying it into {source}'s merge: {e}"),
     })?;
+    Ok(())
+}
+
+/// Make a copied failure directory's reproduce command (`failure.json`, `reproduce.sh`)
+/// name the merged run directory's `config.yaml` instead of its shard's, which the merge's
+/// reader may not have. A `failure.json` this powercut does not read is left as it is.
+fn point_reproduce_at(dir: &Path, config: &Path) -> Result<(), MergeError> {
+    let path = dir.join(FAILURE_JSON);
+    let Some(mut record) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<FailureRecord>(&b).ok())
+    else {
+        return Ok(());
+    };
+    record.reproduce = record.item().reproduce(config);
+    let json = serde_json::to_string_pretty(&record)
+        .map_err(|e| RunDirError::bad(&path, e.to_string()))?;
+    write_atomically(&path, json.as_bytes()).map_err(|e| RunDirError::io(&path, e))?;
+    let sh = dir.join("reproduce.sh");
+    let script = format!(
+        "#!/bin/sh\n# Re-run the seed or workload that produced this failure.\n{}\n",
+        record.reproduce
+    );
+    write_atomically(&sh, script.as_bytes()).map_err(|e| RunDirError::io(&sh, e))?;
     Ok(())
 }
 
