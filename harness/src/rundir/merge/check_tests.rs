@@ -222,3 +222,30 @@ fn the_merged_journal_folds_to_the_sum_and_keeps_every_stop() {
     );
     assert_eq!(state.failure_dir("x"), Some("failures/x-shard-2-of-2"));
 }
+
+#[test]
+fn in_a_kernel_matrix_an_item_may_run_once_per_kernel() {
+    let tag = |mut s: Source, k: &str| {
+        for t in s.journal.kernels.iter_mut().skip(1) {
+            *t = Some(k.to_owned());
+        }
+        s
+    };
+    let a = tag(source("a", Some("1/2"), &[1]), "6.1");
+    let b = tag(source("b", Some("2/2"), &[1]), "6.12");
+    let same = tag(source("b", Some("2/2"), &[1]), "6.1");
+
+    let ok = check(&[a.clone(), b.clone()]);
+    let msg = refusal(&[a.clone(), same]);
+    let text = merged_journal(&[a, b], &[0, 1], &[]).expect("journal");
+
+    assert!(ok.is_ok(), "{ok:?}");
+    assert!(msg.contains("seed 1 on kernel 6.1 ran in both"), "{msg}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains(r#""kernel":"6.12""#))
+            .count(),
+        5,
+        "every line of kernel 6.12 keeps its tag: {text}"
+    );
+}

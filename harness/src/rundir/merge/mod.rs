@@ -360,3 +360,7 @@ fn rewrite_instances(run: &RunDir) -> Result<(), MergeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "merge_tests.rs"]
+mod tests;
