@@ -98,6 +98,8 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         accelerator: "tcg".into(),
         modules: vec![],
         kernels: vec![],
+        shard: None,
+        merged: vec![],
     })
     .expect("run-info.json");
     let finding = Finding {

@@ -62,6 +62,8 @@ pub struct SeedSource {
     extra: Option<u64>,
     done: BTreeSet<u64>,
     deadline: Option<Instant>,
+    /// A shard's filter on the seeds past the list (`None`: every one).
+    drawn: Option<super::shard::DrawnShare>,
 }
 
 impl SeedSource {
@@ -80,7 +82,16 @@ impl SeedSource {
                 now.checked_add(b)
                     .or_else(|| now.checked_add(MAX_TIME_BUDGET))
             }),
+            drawn: None,
         }
+    }
+
+    /// Past the list, draw only the seeds of a shard ([`super::shard`]): from the first
+    /// seed past the campaign's whole list, those `drawn` owns.
+    pub fn sharded(mut self, drawn: super::shard::DrawnShare) -> Self {
+        self.extra = drawn.first;
+        self.drawn = Some(drawn);
+        self
     }
 
     /// The next seed to run, or `None` when the list is exhausted (and the budget, if any,
@@ -102,7 +113,8 @@ impl SeedSource {
             }
             let s = self.extra?;
             self.extra = s.checked_add(1);
-            if !self.done.contains(&s) {
+            let ours = self.drawn.is_none_or(|d| d.owns(s));
+            if ours && !self.done.contains(&s) {
                 return Some(s);
             }
         }

@@ -118,6 +118,10 @@ pub struct CampaignConfig {
     /// Keep drawing new seeds after the listed ones until this much time has passed
     /// (`8h`, `30m`, `1h30m`); in-flight work then finishes and the report is written.
     pub time_budget: Option<String>,
+    /// Run only shard K of N of the campaign's items (`--shard K/N`; see
+    /// [`super::shard`]); `None`: all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::Shard>,
     /// Regexes on failure titles of known kernel bugs: reported separately, not failing.
     pub suppressions: Vec<String>,
     /// Keep the crash image of at most this many failure directories (disk cap).
@@ -155,6 +159,7 @@ impl Default for CampaignConfig {
             workers: 0,
             checkers: 0,
             time_budget: None,
+            shard: None,
             suppressions: Vec::new(),
             keep_failure_images: 20,
             run_timeout_secs: 300,

@@ -20,6 +20,7 @@ use super::events::{CheckRecord, Event};
 use super::fold::{is_suppressed, CampaignState};
 use super::item::{ItemSource, TrialItem};
 use super::journal::JournalWriter;
+use super::shard;
 use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
 use crate::rundir::failure::{self, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA};
@@ -36,8 +37,11 @@ pub const ABORT_GRACE: Duration = Duration::from_secs(20);
 /// Run the campaign of `cfg` in `env`.
 pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, CampaignError> {
     let run = RunDir::new(&env.dir);
-    let (mut journal, events) =
-        JournalWriter::open_for(&run.journal(), env.kernel.as_ref().map(|k| k.name.as_str()))?;
+    let (mut journal, events) = JournalWriter::open_for(
+        &run.journal(),
+        env.kernel.as_ref().map(|k| k.name.as_str()),
+        cfg.shard,
+    )?;
     let mut state = CampaignState::of(&events);
     let swept = run.remove_crash_images();
     if swept > 0 {
@@ -68,16 +72,22 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
     journal.append(&started)?;
     state.apply(&started);
     let names: Vec<String> = env.inputs.iter().map(|(n, _)| n.clone()).collect();
-    let mut listed: Vec<TrialItem> = names.iter().cloned().map(TrialItem::Workload).collect();
-    listed.extend(cfg.seed_list().into_iter().map(TrialItem::Seed));
+    let share = shard::share(
+        &names,
+        &cfg.seed_list(),
+        cfg.shard,
+        env.kernel.as_ref().map_or(0, |k| k.index),
+    );
+    let mut listed: Vec<TrialItem> = share
+        .workloads
+        .iter()
+        .cloned()
+        .map(TrialItem::Workload)
+        .collect();
+    listed.extend(share.seeds.iter().copied().map(TrialItem::Seed));
     let bars = Progress::new(env.progress, listed.len() as u64);
     bars.resume(&state, &listed);
-    let seeds = Mutex::new(ItemSource::new(
-        names,
-        cfg.seed_list(),
-        &state.finished_items(),
-        budget,
-    ));
+    let seeds = Mutex::new(ItemSource::of_share(share, &state.finished_items(), budget));
     let inputs: BTreeMap<String, Arc<Workload>> = env
         .inputs
         .iter()

@@ -26,6 +26,10 @@ pub enum Event {
         version: u32,
         /// The powercut version that created it.
         powercut: String,
+        /// The shard of the campaign this run directory runs (`--shard K/N`); absent for a
+        /// whole campaign (and in journals written before shards).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<super::shard::Shard>,
     },
     /// The campaign started (or was resumed) with this parallelism.
     Started {

@@ -85,6 +85,9 @@ impl SeedState {
 pub struct CampaignState {
     seeds: BTreeMap<TrialItem, SeedState>,
     failure_dirs: BTreeMap<String, String>,
+    /// More directories of a bucket (a merge of shards that each found it): bucket id →
+    /// directories after the first.
+    other_dirs: BTreeMap<String, Vec<String>>,
     /// Why the campaign last stopped early, if it did (cleared when it starts again).
     pub stopped: Option<String>,
     /// Times it was started (1 + resumes).
@@ -142,9 +145,19 @@ impl CampaignState {
             Event::FailureSaved {
                 title, dir, bucket, ..
             } => {
-                self.failure_dirs
-                    .entry(bucket.clone().unwrap_or_else(|| title.clone()))
-                    .or_insert_with(|| dir.clone());
+                let key = bucket.clone().unwrap_or_else(|| title.clone());
+                match self.failure_dirs.get(&key) {
+                    None => {
+                        self.failure_dirs.insert(key, dir.clone());
+                    }
+                    Some(first) if first != dir => {
+                        let more = self.other_dirs.entry(key).or_default();
+                        if !more.contains(dir) {
+                            more.push(dir.clone());
+                        }
+                    }
+                    Some(_) => {}
+                }
             }
             Event::SeedDone { item } => self.seeds.entry(item.clone()).or_default().done = true,
             Event::Stopped { reason } => self.stopped = Some(reason.clone()),
@@ -175,6 +188,12 @@ impl CampaignState {
     /// before buckets, of a failure title), if it was written.
     pub fn failure_dir(&self, bucket: &str) -> Option<&str> {
         self.failure_dirs.get(bucket).map(String::as_str)
+    }
+
+    /// The bucket's directories after its first ([`Self::failure_dir`]): in a merge of
+    /// shards, those of the other shards that found it.
+    pub fn other_failure_dirs(&self, bucket: &str) -> &[String] {
+        self.other_dirs.get(bucket).map_or(&[], Vec::as_slice)
     }
 
     /// Every failure directory written: bucket id → `failures/<slug>`.

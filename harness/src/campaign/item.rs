@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::budget::SeedSource;
+use super::shard::Share;
 
 /// One thing a campaign runs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -58,6 +59,22 @@ impl TrialItem {
     }
 }
 
+impl TrialItem {
+    /// The one command that re-runs this item of the campaign whose `config.yaml` is
+    /// `config`: its workload and planned crash points, on `kernel` (the kernel of a
+    /// kernel matrix that ran it; `None` for a campaign on one kernel).
+    pub fn reproduce(&self, config: &std::path::Path, kernel: Option<&str>) -> String {
+        let quote = crate::vm::cmdline::shell_quote;
+        let config = quote(&config.to_string_lossy());
+        let what = match self {
+            TrialItem::Seed(s) => format!("--seed {s}"),
+            TrialItem::Workload(n) => format!("--workload {}", quote(n)),
+        };
+        let kernel = kernel.map_or(String::new(), |k| format!(" --kernel {}", quote(k)));
+        format!("cargo run --release -- repro --config {config} {what}{kernel}")
+    }
+}
+
 impl fmt::Display for TrialItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -93,6 +110,16 @@ impl ItemSource {
             workloads: pending.into_iter(),
             seeds: SeedSource::new(listed, done_seeds, budget),
         }
+    }
+
+    /// Items of one shard's share ([`super::shard::share`]), skipping the `done` ones; with
+    /// `budget`, more of the shard's seeds until it ends.
+    pub fn of_share(share: Share, done: &BTreeSet<TrialItem>, budget: Option<Duration>) -> Self {
+        let mut src = ItemSource::new(share.workloads, share.seeds, done, budget);
+        if let Some(d) = share.drawn {
+            src.seeds = src.seeds.sharded(d);
+        }
+        src
     }
 
     /// The next item, or `None` when there is none left.
@@ -148,6 +175,29 @@ mod tests {
                 TrialItem::Workload("a".into()),
                 TrialItem::Seed(1),
                 TrialItem::Seed(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_shard_runs_its_listed_items_then_draws_only_its_own_seeds() {
+        let shard: crate::campaign::shard::Shard = "2/2".parse().expect("shard");
+        let share =
+            crate::campaign::shard::share(&["a".into(), "b".into()], &[1, 2, 3], Some(shard), 0);
+        let done: BTreeSet<TrialItem> = [TrialItem::Seed(2)].into_iter().collect();
+        let mut src = ItemSource::of_share(share, &done, Some(Duration::from_secs(60)));
+
+        let items: Vec<TrialItem> = (0..4).filter_map(|_| src.next_item()).collect();
+
+        // Positions: a0 b1 1:2 2:3 3:4, then 4:5 5:6 6:7 7:8 …; shard 2/2 owns the odd ones
+        // (seed 2 is done already).
+        assert_eq!(
+            items,
+            vec![
+                TrialItem::Workload("b".into()),
+                TrialItem::Seed(4),
+                TrialItem::Seed(6),
+                TrialItem::Seed(8)
             ]
         );
     }

@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use super::events::{Event, JOURNAL_VERSION};
+use super::shard::{describe, Shard};
 
 /// Errors of reading or appending to a journal.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub enum JournalError {
 pub const KERNEL_KEY: &str = "kernel";
 
 /// A journal read from disk.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct JournalContents {
     /// Its events, in order (the header included).
     pub events: Vec<Event>,
@@ -135,6 +136,14 @@ impl JournalContents {
             .collect()
     }
 
+    /// The shard its header records (`None`: a whole campaign, or no header).
+    pub fn shard(&self) -> Option<Shard> {
+        match self.events.first() {
+            Some(Event::Journal { shard, .. }) => *shard,
+            _ => None,
+        }
+    }
+
     /// The kernel names the journal's lines are tagged with, in order of first appearance
     /// (empty for a campaign on one kernel).
     pub fn kernel_names(&self) -> Vec<String> {
@@ -157,7 +166,7 @@ fn check_header(path: &Path, line: usize, event: &Event) -> Result<(), JournalEr
     };
     match (line, event) {
         (1, Event::Journal { version, .. }) if *version == JOURNAL_VERSION => Ok(()),
-        (1, Event::Journal { version, powercut }) => bad(format!(
+        (1, Event::Journal { version, powercut, .. }) => bad(format!(
             "journal version {version} (written by powercut {powercut}); this powercut reads version {JOURNAL_VERSION}"
         )),
         (1, _) => bad(format!(
@@ -185,14 +194,17 @@ impl JournalWriter {
     /// (so the next event starts on a line of its own), and write the header into a new one.
     /// Returns the events already there.
     pub fn open(path: &Path) -> Result<(JournalWriter, Vec<Event>), JournalError> {
-        Self::open_for(path, None)
+        Self::open_for(path, None, None)
     }
 
     /// [`JournalWriter::open`] for one kernel of a matrix: every line it appends is tagged
     /// with `kernel`, and the events returned are that kernel's (untagged ones for `None`).
+    /// A new journal's header records `shard`; an existing journal's header must record
+    /// the same shard (else [`JournalError::Version`] naming both).
     pub fn open_for(
         path: &Path,
         kernel: Option<&str>,
+        shard: Option<Shard>,
     ) -> Result<(JournalWriter, Vec<Event>), JournalError> {
         let contents = read(path)?;
         let io = |source| JournalError::Io {
@@ -212,10 +224,21 @@ impl JournalWriter {
             path: path.to_owned(),
             kernel: None,
         };
+        if !contents.events.is_empty() && contents.shard() != shard {
+            return Err(JournalError::Version {
+                path: path.to_owned(),
+                message: format!(
+                    "the journal is of shard {}, this campaign would run shard {}; a run directory keeps its shard",
+                    describe(contents.shard()),
+                    describe(shard)
+                ),
+            });
+        }
         if contents.events.is_empty() {
             w.append(&Event::Journal {
                 version: JOURNAL_VERSION,
                 powercut: env!("CARGO_PKG_VERSION").to_owned(),
+                shard,
             })?;
             if let Some(dir) = path.parent() {
                 crate::rundir::fsync_dir(dir).map_err(io)?;
@@ -236,15 +259,24 @@ impl JournalWriter {
             path: self.path.clone(),
             source,
         };
-        let mut value = serde_json::to_value(e).map_err(|e| io(std::io::Error::other(e)))?;
-        if let (Some(k), Some(obj)) = (&self.kernel, value.as_object_mut()) {
-            obj.insert(KERNEL_KEY.to_owned(), serde_json::Value::String(k.clone()));
-        }
-        let mut line = value.to_string();
-        line.push('\n');
+        let line = line(e, self.kernel.as_deref()).map_err(|e| io(std::io::Error::other(e)))?;
         self.file.write_all(line.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)
     }
+}
+
+/// One journal line (with its newline): the event, tagged with `kernel` in a matrix.
+pub fn line(e: &Event, kernel: Option<&str>) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(e)?;
+    if let (Some(k), Some(obj)) = (kernel, value.as_object_mut()) {
+        obj.insert(
+            KERNEL_KEY.to_owned(),
+            serde_json::Value::String(k.to_owned()),
+        );
+    }
+    let mut line = value.to_string();
+    line.push('\n');
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -256,7 +288,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("journal.jsonl");
         for k in ["6.1", "6.12"] {
-            let (mut w, _) = JournalWriter::open_for(&p, Some(k)).expect("open");
+            let (mut w, _) = JournalWriter::open_for(&p, Some(k), None).expect("open");
             w.append(&started(1)).expect("append");
         }
 
@@ -267,7 +299,7 @@ mod tests {
         assert_eq!(c.of_kernel(Some("6.12")), vec![started(1)]);
         assert_eq!(c.of_kernel(None).len(), 1, "the header only");
         assert!(text.contains(r#""kernel":"6.1""#), "{text}");
-        let (_, again) = JournalWriter::open_for(&p, Some("6.1")).expect("reopen");
+        let (_, again) = JournalWriter::open_for(&p, Some("6.1"), None).expect("reopen");
         assert_eq!(again, vec![started(1)]);
     }
 
@@ -398,6 +430,34 @@ mod tests {
             "{blank}"
         );
         assert!(read(&empty).expect("empty").events.is_empty());
+    }
+
+    #[test]
+    fn the_header_records_the_shard_and_a_journal_keeps_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("journal.jsonl");
+        let one: Shard = "1/2".parse().expect("shard");
+        let two: Shard = "2/2".parse().expect("shard");
+        drop(JournalWriter::open_for(&p, None, Some(one)).expect("new"));
+
+        let contents = read(&p).expect("read");
+        let same = JournalWriter::open_for(&p, None, Some(one));
+        let other = JournalWriter::open_for(&p, None, Some(two)).expect_err("other shard");
+        let whole = JournalWriter::open(&p).expect_err("no shard");
+
+        assert_eq!(contents.shard(), Some(one));
+        assert!(std::fs::read_to_string(&p)
+            .expect("text")
+            .contains(r#""shard":"1/2""#));
+        assert!(same.is_ok());
+        assert!(
+            other.to_string().contains("shard 1/2") && other.to_string().contains("shard 2/2"),
+            "{other}"
+        );
+        assert!(
+            whole.to_string().contains("none (the whole campaign)"),
+            "{whole}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`inputs`]: workload files as input: expanded, loaded and validated before any VM.
 //! - [`matrix`]: a kernel matrix (`kernels:`): one engine run per kernel, one journal.
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
+//! - [`shard`]: which share of the items one shard (`--shard K/N`) runs.
 //! - [`workers`]: workload and checker worker threads.
 
 pub mod budget;
@@ -19,6 +20,7 @@ pub mod inputs;
 pub mod item;
 pub mod journal;
 pub mod matrix;
+pub mod shard;
 pub mod workers;
 
 use std::path::PathBuf;
@@ -79,18 +81,10 @@ impl CampaignEnv {
     /// The one command that re-runs an item of this campaign: its workload and planned
     /// crash points, with the run directory's config.
     pub fn reproduce(&self, item: &item::TrialItem) -> String {
-        let config = crate::vm::cmdline::shell_quote(&self.config_path.to_string_lossy());
-        let what = match item {
-            item::TrialItem::Seed(s) => format!("--seed {s}"),
-            item::TrialItem::Workload(n) => {
-                format!("--workload {}", crate::vm::cmdline::shell_quote(n))
-            }
-        };
-        // In a kernel matrix the config names several kernels: name the one that ran.
-        let kernel = self.kernel.as_ref().map_or(String::new(), |k| {
-            format!(" --kernel {}", crate::vm::cmdline::shell_quote(&k.name))
-        });
-        format!("cargo run --release -- repro --config {config} {what}{kernel}")
+        item.reproduce(
+            &self.config_path,
+            self.kernel.as_ref().map(|k| k.name.as_str()),
+        )
     }
 }
 

@@ -12,6 +12,7 @@ use crate::campaign::config::{CampaignConfig, CrashModel};
 use crate::campaign::fold::Totals;
 use crate::campaign::inputs::WorkloadInput;
 use crate::campaign::matrix::{budget_share, verdict_table};
+use crate::campaign::shard::{self, describe, Shard};
 use crate::campaign::{run_campaign, CampaignEnv, CampaignError, MatrixKernel};
 use crate::image::{self, golden_image, GoldenImage, GuestImage, ImageOptions, KernelSpec};
 use crate::rundir::{KernelInfo, RunDir, RunInfo};
@@ -64,6 +65,10 @@ pub struct CampaignArgs {
     /// Accelerator.
     #[arg(long, value_enum)]
     pub accel: Option<crate::vm::AccelChoice>,
+    /// Run only shard K of N of the campaign's items (1 ≤ K ≤ N ≤ 1000); merge the shards'
+    /// run directories with `powercut report merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Continue the campaign in --output, skipping seeds the journal has finished.
     #[arg(long)]
     pub resume: bool,
@@ -123,6 +128,9 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     if let Some(a) = args.accel {
         cfg.accel = a;
     }
+    if let Some(s) = args.shard {
+        cfg.shard = Some(s);
+    }
     if let Some(k) = args.kernel.spec()? {
         cfg.kernel = Some(k);
     }
@@ -155,6 +163,14 @@ fn campaign_config(args: &CampaignArgs, run: &RunDir) -> anyhow::Result<Campaign
         Some(_) => configured(args)?,
         None => with_flags(recorded.clone(), args)?,
     };
+    if cfg.shard != recorded.shard {
+        anyhow::bail!(
+            "--resume: {} ran shard {} of its campaign; this one would run shard {}: a resumed campaign keeps its shard (drop --shard, or resume the run directory of that shard)",
+            run.root().display(),
+            describe(recorded.shard),
+            describe(cfg.shard)
+        );
+    }
     if let Some(field) = first_difference(&recorded, &cfg) {
         anyhow::bail!(
             "--resume: `{field}` differs from the run directory's config.yaml; a resumed campaign keeps its config (drop the flag, or start a new --output)"
@@ -199,16 +215,27 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         Err(e) => return usage(&e),
     };
     let run = RunDir::new(&dir);
-    if args.resume {
+    let journal = if args.resume {
         // A damaged journal is refused before any VM boots.
-        if let Err(e) = crate::campaign::journal::read(&run.journal()) {
-            return usage(&e);
+        match crate::campaign::journal::read(&run.journal()) {
+            Ok(j) => Some(j),
+            Err(e) => return usage(&e),
         }
-    }
+    } else {
+        None
+    };
     let cfg = match campaign_config(args, &run) {
         Ok(c) => c,
         Err(e) => return usage(&format!("{e:#}")),
     };
+    if let Some(recorded) = journal.map(|j| j.shard()).filter(|s| *s != cfg.shard) {
+        return usage(&format!(
+            "--resume: {}:1 records shard {} but config.yaml shard {}: the run directory is inconsistent; start a new --output",
+            run.journal().display(),
+            describe(recorded),
+            describe(cfg.shard)
+        ));
+    }
     // Workload inputs are validated before any VM boots: a new campaign reads the files, a
     // resumed one the copies in its run directory.
     let inputs = match workload_inputs(&cfg, &run, args.resume) {
@@ -257,6 +284,8 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
                 })
             })
             .collect(),
+        shard: cfg.shard,
+        merged: Vec::new(),
     };
     if args.resume {
         if let Some(before) = run.read_run_info()? {
@@ -315,10 +344,15 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
             kernel: name.map(|name| MatrixKernel { index, name }),
         };
         let (workers, checkers) = cfg.parallelism();
+        let names: Vec<String> = env.inputs.iter().map(|(n, _)| n.clone()).collect();
+        let share = shard::share(&names, &cfg.seed_list(), cfg.shard, index);
+        let of_shard = cfg
+            .shard
+            .map_or_else(String::new, |s| format!("shard {s}: "));
         eprintln!(
-            "campaign: {} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
-            env.inputs.len(),
-            cfg.seed_list().len(),
+            "campaign: {of_shard}{} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
+            share.workloads.len(),
+            share.seeds.len(),
             cfg.profile,
             cfg.filesystem,
             env.image.kernel_version,

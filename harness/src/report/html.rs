@@ -191,6 +191,7 @@ fn summary(r: &Report, out: &mut String) {
         .map(|m| format!("{} {} (sha256 {})", m.name, m.args.join(" "), m.sha256))
         .collect::<Vec<_>>()
         .join("; ");
+    let shard = shard_line(r);
     for (k, v) in [
         ("kernel", r.kernel.as_str()),
         ("accelerator", r.accelerator.as_str()),
@@ -209,7 +210,11 @@ fn summary(r: &Report, out: &mut String) {
         ("image", r.image.as_str()),
         ("powercut", r.powercut.as_str()),
         ("rng", r.rng.as_str()),
+        ("shard", shard.as_str()),
     ] {
+        if k == "shard" && v.is_empty() {
+            continue;
+        }
         let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
     }
     out.push_str("</table>");
@@ -323,6 +328,31 @@ fn failures(r: &Report, data: &RunData, out: &mut String) {
     out.push_str("</section>");
 }
 
+/// What the summary says about shards: this directory's shard, or what a merge holds and
+/// lacks (empty for a whole campaign).
+fn shard_line(r: &Report) -> String {
+    if let Some(s) = r.shard {
+        return format!("{s} (this run directory holds one shard of its campaign)");
+    }
+    if r.merged.is_empty() {
+        return String::new();
+    }
+    let runs: Vec<String> = r
+        .merged
+        .iter()
+        .map(|m| match m.shard {
+            Some(s) => format!("{s} ({})", m.dir),
+            None => m.dir.clone(),
+        })
+        .collect();
+    let mut line = format!("merged: {}", runs.join(", "));
+    if !r.missing_shards.is_empty() {
+        let missing: Vec<String> = r.missing_shards.iter().map(ToString::to_string).collect();
+        line.push_str(&format!("; MISSING: {}", missing.join(", ")));
+    }
+    line
+}
+
 fn failure(
     f: &FailureEntry,
     dir: Option<&FailureDir>,
@@ -346,6 +376,10 @@ fn failure(
         ("crash point", Some(f.point.clone())),
         ("directory", f.dir.clone()),
         (
+            "other shards' directories",
+            (!f.other_dirs.is_empty()).then(|| f.other_dirs.join(", ")),
+        ),
+        (
             "instances",
             Some(format!(
                 "{} check{} in {}",
@@ -355,6 +389,9 @@ fn failure(
             )),
         ),
     ] {
+        if v.is_none() && k.starts_with("other") {
+            continue;
+        }
         let v = v.unwrap_or_else(|| "none (see journal.jsonl)".into());
         let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }

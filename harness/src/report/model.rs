@@ -24,6 +24,8 @@
 //! | `failures` | array | one [`FailureEntry`] per bucket, with its `instances` |
 //! | `stopped` | string or null | why the campaign stopped before finishing, if it did |
 //! | `notes` | array of strings | files of the run directory that could not be read |
+//! | `shard` | string | only for a shard's run directory: `K/N` |
+//! | `merged`, `missing_shards` | array | only for `powercut report merge`'s output: the directories merged (`dir`, `shard`, `accelerator`), and the shards of the split not among them |
 //!
 //! Suppressions (`suppressions:` in `config.yaml`) are re-applied to the recorded titles and
 //! bucket ids, so a report regenerated after editing them reflects the new list.
@@ -37,10 +39,11 @@ use crate::campaign::config::CrashModel;
 use crate::campaign::events::CheckRecord;
 use crate::campaign::fold::{RunEnd, SeedState, Totals};
 use crate::campaign::item::TrialItem;
+use crate::campaign::shard::Shard;
 use crate::image::user_modules::ModuleRecord;
 use crate::image::Filesystem;
 use crate::rundir::read::RunData;
-use crate::rundir::RunDir;
+use crate::rundir::{MergedRun, RunDir};
 use crate::trial::bucket::Bucket;
 use crate::trial::finding::CrashLabel;
 
@@ -95,6 +98,18 @@ pub struct Report {
     /// Empty for a campaign on one kernel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kernels: Vec<super::matrix::KernelSection>,
+    /// The shard of the campaign this run directory ran (`--shard K/N`); absent for a whole
+    /// campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// A merged run directory (`powercut report merge`): the directories merged, in order,
+    /// each with its shard and accelerator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedRun>,
+    /// A merge of shards: the shards of the split that were not merged (their items are
+    /// missing from this report).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<Shard>,
     /// While building a matrix: this kernel's entry of `run-info.json` (not serialized).
     #[serde(skip)]
     pub kernel_info: Option<crate::rundir::KernelInfo>,
@@ -250,6 +265,10 @@ pub struct FailureEntry {
     /// Its failure directory (`failures/<slug>`), relative to the run directory, if one was
     /// written.
     pub dir: Option<String>,
+    /// More directories of it: in a merge of shards, those of the shards after the first
+    /// that found it (`failures/<slug>-shard-K-of-N`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_dirs: Vec<String>,
     /// The command that re-runs its first instance (from the directory's `failure.json`).
     pub reproduce: Option<String>,
     /// Checks of finished items in this bucket (instances).
@@ -380,11 +399,25 @@ pub fn build_report(data: &RunData) -> Report {
         stopped: state.stopped.clone(),
         notes,
         kernels: Vec::new(),
+        shard: info.and_then(|i| i.shard),
+        merged: info.map_or_else(Vec::new, |i| i.merged.clone()),
+        missing_shards: info.map_or_else(Vec::new, |i| missing_shards(&i.merged)),
         kernel_info: data
             .kernel
             .as_ref()
             .and_then(|k| info.and_then(|i| i.kernels.iter().find(|ki| ki.name == *k).cloned())),
     }
+}
+
+/// The shards of a merge's split that it does not hold.
+fn missing_shards(merged: &[MergedRun]) -> Vec<Shard> {
+    let Some(n) = merged.iter().find_map(|m| m.shard).map(Shard::count) else {
+        return Vec::new();
+    };
+    (1..=n)
+        .filter_map(|k| Shard::new(k, n).ok())
+        .filter(|k| !merged.iter().any(|m| m.shard == Some(*k)))
+        .collect()
 }
 
 fn seed_entry(
@@ -483,6 +516,7 @@ fn failure_entries(
                 .map(|f| f.record.reproduce.clone())
         });
         out.push(FailureEntry {
+            other_dirs: data.state.other_failure_dirs(&bucket).to_vec(),
             key: f.bucket.as_deref().cloned(),
             bucket,
             title: f.title.clone(),
@@ -501,113 +535,5 @@ fn failure_entries(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_of_the_synthetic_run_has_seeds_failures_and_totals() {
-        let data = crate::report::testdata::synthetic_run();
-
-        let r = build_report(&data);
-
-        assert_eq!(r.schema, SCHEMA);
-        assert_eq!(
-            (r.kernel.as_str(), r.accelerator.as_str()),
-            ("6.12.95+deb12-amd64", "tcg")
-        );
-        assert_eq!(
-            (
-                r.totals.seeds,
-                r.totals.checks,
-                r.totals.failures,
-                r.totals.infra
-            ),
-            (5, 6, 2, 1)
-        );
-        assert_eq!(r.totals.workloads, 1);
-        assert_eq!(
-            r.totals.distinct_failures.len(),
-            1,
-            "two instances, one bucket"
-        );
-        assert_eq!(r.totals.suppressed.len(), 1);
-        let statuses: Vec<SeedStatus> = r.seeds.iter().map(|s| s.status).collect();
-        assert_eq!(
-            statuses,
-            vec![
-                SeedStatus::Fail,
-                SeedStatus::Pass,
-                SeedStatus::Infra,
-                SeedStatus::KnownBug,
-                SeedStatus::Incomplete,
-                SeedStatus::Fail
-            ]
-        );
-        assert_eq!(r.seeds[0].ops.len(), 3);
-        let slug = format!("failures/{}", crate::report::testdata::SLUG);
-        assert_eq!(
-            r.seeds[0].crash_points[2].failure_dir.as_deref(),
-            Some(slug.as_str())
-        );
-        assert_eq!(
-            r.seeds[5].crash_points[0].failure_dir.as_deref(),
-            Some(slug.as_str())
-        );
-        assert_eq!(r.seeds[5].file.as_deref(), Some("specs/pwrite-fsync.yaml"));
-        assert_eq!(r.failures.len(), 2, "the bucket and the known bug");
-        assert_eq!(r.failures[0].bucket, crate::report::testdata::BUCKET);
-        assert_eq!(
-            (r.failures[0].occurrences, r.failures[0].items.clone()),
-            (
-                2,
-                vec![
-                    TrialItem::Seed(1),
-                    TrialItem::Workload(crate::report::testdata::WORKLOAD_NAME.into())
-                ]
-            )
-        );
-        assert_eq!(r.failures[0].instances.len(), 2);
-        assert_eq!(
-            r.failures[0].reproduce.as_deref(),
-            Some("cargo run --release -- campaign --mutant m5 --seeds 1..=1")
-        );
-        assert!(r.failures[1].suppressed && r.failures[1].dir.is_none());
-        let json = serde_json::to_value(&r).expect("json");
-        for key in [
-            "schema",
-            "powercut",
-            "rng",
-            "kernel",
-            "image",
-            "accelerator",
-            "crash_model",
-            "filesystem",
-            "mutant",
-            "totals",
-            "by_verdict",
-            "checks",
-            "seeds",
-            "failures",
-            "stopped",
-        ] {
-            assert!(json.get(key).is_some(), "report.json lacks `{key}`");
-        }
-        assert_eq!(json["seeds"][0]["seed"], 1);
-        assert_eq!(
-            json["seeds"][5]["workload"],
-            crate::report::testdata::WORKLOAD_NAME
-        );
-    }
-
-    #[test]
-    fn a_failure_without_a_directory_still_appears() {
-        let mut data = crate::report::testdata::synthetic_run();
-        data.failures.clear();
-
-        let r = build_report(&data);
-
-        assert_eq!(r.failures[0].title, crate::report::testdata::TITLE);
-        assert_eq!(r.failures[0].reproduce, None);
-        assert_eq!(r.totals.failures, 2);
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;

@@ -149,6 +149,7 @@ pub fn synthetic_run() -> RunData {
         Event::Journal {
             version: crate::campaign::events::JOURNAL_VERSION,
             powercut: "0.1.0".into(),
+            shard: None,
         },
         started(1),
         ran(TrialItem::Seed(1), 3),
@@ -251,6 +252,8 @@ pub fn synthetic_run() -> RunData {
             accelerator: "tcg".into(),
             modules: vec![],
             kernels: vec![],
+            shard: None,
+            merged: vec![],
         }),
         state: CampaignState::of(&events),
         workloads,

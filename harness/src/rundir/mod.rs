@@ -19,6 +19,7 @@ pub mod diff;
 pub mod failure;
 pub mod instances;
 pub mod items;
+pub mod merge;
 pub mod read;
 
 use std::io::Write;
@@ -29,6 +30,7 @@ use workloads::Workload;
 
 use crate::campaign::config::CampaignConfig;
 use crate::campaign::item::TrialItem;
+use crate::campaign::shard::Shard;
 use crate::image::user_modules::ModuleRecord;
 
 /// `config.yaml`.
@@ -114,6 +116,25 @@ pub struct RunInfo {
     /// campaign on one kernel (then `kernel` and `image` say which).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kernels: Vec<KernelInfo>,
+    /// The shard of the campaign this run directory ran (`--shard K/N`); absent for a whole
+    /// campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// A run directory written by `powercut report merge`: the run directories merged into
+    /// it, in order. Empty for a campaign's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedRun>,
+}
+
+/// One run directory that `powercut report merge` merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedRun {
+    /// The directory as given.
+    pub dir: String,
+    /// Its shard (`None`: a whole campaign).
+    pub shard: Option<Shard>,
+    /// Its accelerator.
+    pub accelerator: String,
 }
 
 /// One kernel of a kernel matrix, as `run-info.json` records it.
@@ -282,10 +303,7 @@ impl RunDir {
                 .flatten()
             {
                 let p = f.path();
-                let scratch = p
-                    .extension()
-                    .is_some_and(|e| e == crate::trial::CRASH_IMAGE_EXT || e == "pmem");
-                if scratch && std::fs::remove_file(&p).is_ok() {
+                if is_scratch(&p) && std::fs::remove_file(&p).is_ok() {
                     removed += 1;
                 }
             }
@@ -297,6 +315,13 @@ impl RunDir {
     pub fn free_mib(&self) -> Result<u64, RunDirError> {
         free_mib(&self.root).map_err(|e| RunDirError::io(&self.root, e))
     }
+}
+
+/// Is this a crash image or a scratch pmem file (deleted once used; never part of a
+/// campaign's record outside `failures/`)?
+pub fn is_scratch(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == crate::trial::CRASH_IMAGE_EXT || e == "pmem")
 }
 
 /// Read a `workload.yaml` of a run directory (bounded in size and nesting, then parsed;

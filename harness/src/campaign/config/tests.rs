@@ -498,3 +498,28 @@ fn the_kernel_key_takes_a_spec_and_kernel_deb_is_its_old_name() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_shard_is_k_of_n_and_a_bad_one_names_the_field_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.yaml");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&good, "seeds: \"1..9\"\nshard: \"2/3\"\n").expect("write");
+    std::fs::write(&bad, "seeds: \"1..9\"\nshard: \"4/3\"\n").expect("write");
+
+    let cfg = CampaignConfig::load(&good).expect("valid shard");
+    let msg = CampaignConfig::load(&bad)
+        .expect_err("bad shard")
+        .to_string();
+    let yaml = serde_yaml::to_string(&CampaignConfig::default()).expect("yaml");
+
+    assert_eq!(cfg.shard.map(|s| s.to_string()).as_deref(), Some("2/3"));
+    assert!(
+        msg.contains("shard") && msg.contains("4/3") && msg.contains("line 2"),
+        "{msg}"
+    );
+    assert!(
+        !yaml.contains("shard"),
+        "no shard key unless sharded: {yaml}"
+    );
+}
