@@ -173,10 +173,10 @@ impl Vm {
                 Err(_) => std::thread::sleep(POLL),
             }
         };
-        let ready = l.start.elapsed();
-        let mut vm = Vm::of(l, ssh, &spec, ready);
+        let mut vm = Vm::of(l, ssh, &spec, Duration::ZERO);
         vm.run(&refresh_command(epoch_secs(), &host_entropy()?))?;
-        tracing::info!(secs = ready.as_secs_f64(), accel = %spec.accel, "guest restored");
+        vm.boot_time = vm.started.elapsed();
+        tracing::info!(secs = vm.boot_time.as_secs_f64(), accel = %spec.accel, "guest restored");
         Ok(vm)
     }
 }
