@@ -85,7 +85,7 @@ fn same_verdicts(model: &str, mutant: &str, seeds: &str) {
 
 #[test]
 fn snapshot_model_stock_kernel_restored_equals_cold_booted() {
-    same_verdicts("snapshot", "none", "1..3");
+    same_verdicts("snapshot", "none", "1");
 }
 
 #[test]
