@@ -1,22 +1,25 @@
 //! `powercut bench seeds`: one seed list run cold-booted, then restored from the booted
 //! state, in the same invocation; prints VM-ready time (QEMU start → the first op can run)
 //! and seeds per hour of each, and their ratio. Each seed is a whole trial: the workload VM
-//! with the config's crash plan, then the check of every crash image in one checker VM
-//! (booted once, outside the timings). Figures are printed, never asserted.
+//! with the config's crash plan, and the check of every crash image in one checker VM
+//! (booted once, outside the timings) that checks while the next seed runs, as in a
+//! campaign with one workload VM and one checker VM. Figures are printed, never asserted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use workloads::generator::{generate, Profile};
 use workloads::oracle::{FsRules, Verdict};
+use workloads::{OpOutcome, Workload};
 
 use super::image_cmd::{prepare, vm_start};
 use super::ImageArgs;
 use crate::campaign::config::{parse_seeds, CampaignConfig, CrashModel};
 use crate::checker::Checker;
 use crate::trial::start::{StartMode, VmStart};
-use crate::trial::{self, TrialSetup};
+use crate::trial::{self, CrashImage, TrialSetup};
 
 /// `bench seeds` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -114,35 +117,14 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
             start,
             ..setup.clone()
         };
-        let mut f = Figures::default();
-        for &seed in &seeds {
-            let workload = generate(seed, profile);
-            let plan = trial::plan::plan(&workload, &cfg.crash_points, seed);
-            let t = Instant::now();
-            let run_dir = dir.path().join(format!("{mode}-{seed}"));
-            let run = trial::run(&setup, &workload, &plan, &run_dir, &format!("bench-{seed}"))
-                .with_context(|| format!("seed {seed} ({mode})"))?;
-            let mut verdicts = Vec::new();
-            for image in &run.images {
-                let mutant = setup.mutant.as_deref();
-                let j = trial::check_image(
-                    &mut checker,
-                    &workload,
-                    &run.outcomes,
-                    image,
-                    &rules,
-                    mutant,
-                )?;
-                verdicts.push(j.outcome.verdict);
-            }
-            drop(run.images);
-            f.total += t.elapsed();
-            f.ready.push(run.ready);
-            f.boot.push(run.boot);
-            f.restored += usize::from(run.started == StartMode::Restore);
-            f.verdicts.push((seed, verdicts));
-            std::fs::remove_dir_all(&run_dir).ok();
-        }
+        let bench = Bench {
+            setup: &setup,
+            cfg: &cfg,
+            profile,
+            rules: &rules,
+            dir: dir.path(),
+        };
+        let f = bench.run(&seeds, &mut checker)?;
         eprintln!(
             "{mode}: {} seeds in {:.1} s",
             seeds.len(),
@@ -153,6 +135,84 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
     checker.stop();
     print_table(&measured, &cfg.profile, accel.accel);
     Ok(())
+}
+
+/// One mode's pass over the seed list.
+struct Bench<'a> {
+    setup: &'a TrialSetup,
+    cfg: &'a CampaignConfig,
+    profile: Profile,
+    rules: &'a FsRules,
+    dir: &'a Path,
+}
+
+/// A run's crash images, on their way to the checker.
+type Checked = (u64, Arc<Workload>, Vec<Option<OpOutcome>>, Vec<CrashImage>);
+
+impl Bench<'_> {
+    /// Run every seed in a workload VM while the checker checks the previous seeds' crash
+    /// images (as a campaign with one workload VM and one checker VM does); the total is
+    /// the wall time from the first seed's start to the last check.
+    fn run(&self, seeds: &[u64], checker: &mut Checker) -> anyhow::Result<Figures> {
+        let mut f = Figures::default();
+        let started = Instant::now();
+        let (tx, rx) = mpsc::channel::<Checked>();
+        let mutant = self.setup.mutant.as_deref();
+        let rules = self.rules;
+        let verdicts = std::thread::scope(|s| {
+            let checks = s.spawn(move || -> anyhow::Result<Vec<(u64, Vec<Verdict>)>> {
+                let mut out = Vec::new();
+                for (seed, workload, outcomes, images) in rx {
+                    let mut v = Vec::new();
+                    for image in &images {
+                        let j =
+                            trial::check_image(checker, &workload, &outcomes, image, rules, mutant)
+                                .with_context(|| format!("checking seed {seed}"))?;
+                        v.push(j.outcome.verdict);
+                    }
+                    out.push((seed, v));
+                }
+                Ok(out)
+            });
+            let ran = self.run_all(seeds, &tx, &mut f);
+            drop(tx);
+            let checked = checks
+                .join()
+                .map_err(|_| anyhow::anyhow!("the checker thread panicked"))?;
+            ran.and(checked)
+        })?;
+        f.total = started.elapsed();
+        f.verdicts = verdicts;
+        Ok(f)
+    }
+
+    fn run_all(
+        &self,
+        seeds: &[u64],
+        tx: &mpsc::Sender<Checked>,
+        f: &mut Figures,
+    ) -> anyhow::Result<()> {
+        let mode = self.setup.start.mode();
+        for &seed in seeds {
+            let workload = Arc::new(generate(seed, self.profile));
+            let plan = trial::plan::plan(&workload, &self.cfg.crash_points, seed);
+            let run_dir = self.dir.join(format!("{mode}-{seed}"));
+            let run = trial::run(
+                self.setup,
+                &workload,
+                &plan,
+                &run_dir,
+                &format!("bench-{seed}"),
+            )
+            .with_context(|| format!("seed {seed} ({mode})"))?;
+            f.ready.push(run.ready);
+            f.boot.push(run.boot);
+            f.restored += usize::from(run.started == StartMode::Restore);
+            tx.send((seed, workload, run.outcomes, run.images))
+                .map_err(|_| anyhow::anyhow!("the checker thread stopped"))?;
+        }
+        Ok(())
+    }
 }
 
 fn print_table(measured: &[(StartMode, Figures)], profile: &str, accel: crate::vm::Accel) {
