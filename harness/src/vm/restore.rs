@@ -134,7 +134,15 @@ impl Vm {
             if let Some(err) = l.died("while loading the saved state") {
                 return Err(err);
             }
-            match l.qmp.run_state()? {
+            let now = match l.qmp.run_state() {
+                Ok(s) => s,
+                Err(e) => {
+                    // QEMU exits when the state does not load: its own message says why.
+                    l.guard.wait_timeout(Duration::from_secs(2));
+                    return Err(l.died("while loading the saved state").unwrap_or(e.into()));
+                }
+            };
+            match now {
                 RunState::inmigrate => {}
                 RunState::running => break,
                 RunState::paused | RunState::postmigrate | RunState::prelaunch => {
