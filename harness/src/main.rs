@@ -48,6 +48,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Bench {
             action: BenchAction::Trace(args),
         } => cli::bench_trace(args, cli.debug).map(|()| cli::exit::PASS),
+        Command::Bench {
+            action: BenchAction::Seeds(args),
+        } => cli::bench_seeds(args, cli.debug).map(|()| cli::exit::PASS),
         Command::Run(args) => cli::run_one(args, cli.debug),
         Command::Report(args) => cli::report(args),
         Command::Repro(args) => cli::repro(args, cli.debug),

@@ -122,7 +122,8 @@ impl Progress {
 }
 
 /// The end-of-campaign summary table.
-pub fn summary_table(t: &Totals, accel: &str, dir: &std::path::Path) -> String {
+/// `start` says how workload VMs came up (`restore`, `cold-boot`).
+pub fn summary_table(t: &Totals, accel: &str, start: &str, dir: &std::path::Path) -> String {
     let mut s = String::new();
     s.push_str("\n  powercut campaign summary\n");
     s.push_str("  ------------------------------------------\n");
@@ -138,6 +139,7 @@ pub fn summary_table(t: &Totals, accel: &str, dir: &std::path::Path) -> String {
         s.push_str(&format!("  {k:<28}{v:>8}\n"));
     }
     s.push_str(&format!("  {:<28}{accel:>8}\n", "accelerator"));
+    s.push_str(&format!("  {:<28}{start:>8}\n", "workload VM start"));
     s.push_str("  ------------------------------------------\n");
     for bucket in &t.distinct_failures {
         let n = t.bucket_instances.get(bucket).copied().unwrap_or(0);

@@ -96,6 +96,8 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         kernel: "6.12.95+deb12-amd64".into(),
         image: "fd15f05972f0418e".into(),
         accelerator: "tcg".into(),
+        start: "restore".into(),
+        restore_fallback: None,
         modules: vec![],
         kernels: vec![],
         shard: None,

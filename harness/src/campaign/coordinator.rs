@@ -102,6 +102,7 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
         timeout: Duration::from_secs(cfg.run_timeout_secs),
         debug: env.debug,
         model: env.model.clone(),
+        start: env.start.clone(),
     };
     let stop = Stop::default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -27,6 +27,7 @@ use std::path::PathBuf;
 
 use crate::image::{GoldenImage, GuestImage};
 use crate::rundir::RunDirError;
+use crate::trial::start::VmStart;
 use crate::trial::ModelSetup;
 use crate::vm::Accel;
 use config::CampaignConfig;
@@ -43,6 +44,8 @@ pub struct CampaignEnv {
     pub accel: Accel,
     /// Crash model, with the cache model's plugin and NVDIMM range.
     pub model: ModelSetup,
+    /// How workload VMs start (restore of the booted state, or cold boot).
+    pub start: VmStart,
     /// Run directory.
     pub dir: PathBuf,
     /// `--debug`.

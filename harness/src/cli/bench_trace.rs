@@ -58,6 +58,8 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
         timeout: Duration::from_secs(600),
         debug,
         model: ModelSetup::Snapshot,
+        // The plugin's cost is measured on cold boots (as before restores existed).
+        start: crate::trial::start::VmStart::cold(),
     };
     let traced_setup = TrialSetup {
         model: ModelSetup::Cache {

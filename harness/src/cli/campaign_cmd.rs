@@ -17,6 +17,7 @@ use crate::campaign::{run_campaign, CampaignEnv, CampaignError, MatrixKernel};
 use crate::image::{self, golden_image, GoldenImage, GuestImage, ImageOptions, KernelSpec};
 use crate::rundir::{KernelInfo, RunDir, RunInfo};
 use crate::trial::cache_env::CacheEnv;
+use crate::trial::start::VmStart;
 use crate::trial::ModelSetup;
 use crate::vm::resolve_accel;
 use crate::vm::Accel;
@@ -69,6 +70,9 @@ pub struct CampaignArgs {
     /// run directories with `powercut report merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Boot every workload VM instead of restoring the saved booted one.
+    #[arg(long)]
+    pub cold_boot: bool,
     /// Continue the campaign in --output, skipping seeds the journal has finished.
     #[arg(long)]
     pub resume: bool,
@@ -263,7 +267,10 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         if let Some(n) = &name {
             eprintln!("kernel matrix: preparing {n}");
         }
-        kernels.push((name, prepare_kernel(spec, &cfg, &cache, debug)?));
+        kernels.push((
+            name,
+            prepare_kernel(spec, &cfg, &cache, args.cold_boot, debug)?,
+        ));
     }
     let first = &kernels[0].1;
     let info = RunInfo {
@@ -272,6 +279,8 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         kernel: first.image.kernel_version.clone(),
         image: first.image.hash.clone(),
         accelerator: first.accel.to_string(),
+        start: first.start.mode().to_string(),
+        restore_fallback: first.start.fallback().map(str::to_owned),
         modules: first.image.user_modules.clone(),
         kernels: kernels
             .iter()
@@ -318,6 +327,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         .context("recording the campaign's environment")?;
     let inputs = inputs.into_named();
     let accel = first.accel.to_string();
+    let mut info = info;
     let deadline = cfg
         .budget()
         .map_err(|e| anyhow::anyhow!("time_budget: {e}"))?
@@ -336,6 +346,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
             golden: k.golden,
             accel: k.accel,
             model: k.model,
+            start: k.start,
             dir: dir.clone(),
             debug,
             progress: std::io::stderr().is_terminal(),
@@ -369,6 +380,11 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
                 return Ok(exit::INFRA);
             }
         };
+        if let (None, Some(why)) = (&info.restore_fallback, env.start.fallback()) {
+            info.restore_fallback = Some(why.to_owned());
+            run.write_run_info(&info)
+                .context("recording the restore's fallback to cold boots")?;
+        }
         let label = env.kernel.as_ref().map_or("", |k| k.name.as_str());
         totals.add(&outcome.totals, label);
         if outcome.interrupted {
@@ -378,7 +394,14 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     }
     let reports = crate::report::write_reports(&dir, args.junit.as_deref())
         .with_context(|| format!("writing the reports of {}", dir.display()))?;
-    println!("{}", crate::ui::summary_table(&totals, &accel, &dir));
+    let start = match &info.restore_fallback {
+        Some(_) if info.start == "restore" => "restore (some cold-boot)".to_owned(),
+        _ => info.start.clone(),
+    };
+    println!(
+        "{}",
+        crate::ui::summary_table(&totals, &accel, &start, &dir)
+    );
     if !reports.report.kernels.is_empty() {
         let rows: Vec<_> = reports
             .report
@@ -418,6 +441,7 @@ struct KernelSetup {
     accel: Accel,
     golden: GoldenImage,
     model: ModelSetup,
+    start: VmStart,
 }
 
 /// Resolve and prepare one kernel spec: the one call every kernel of a campaign (the one
@@ -426,6 +450,7 @@ fn prepare_kernel(
     spec: KernelSpec,
     cfg: &CampaignConfig,
     cache: &Path,
+    cold_boot: bool,
     debug: bool,
 ) -> anyhow::Result<KernelSetup> {
     let (image, _) = image::build_image(&ImageOptions {
@@ -454,11 +479,14 @@ fn prepare_kernel(
     )
     .context("building the golden pmem image")?;
     let model = model_setup(cfg.crash_model == CrashModel::Cache, &image, &golden, cfg)?;
+    let start =
+        super::image_cmd::vm_start(cold_boot, &image, &golden, accel.accel, model.name(), debug);
     Ok(KernelSetup {
         image,
         accel: accel.accel,
         golden,
         model,
+        start,
     })
 }
 

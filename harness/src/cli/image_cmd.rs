@@ -62,3 +62,22 @@ pub fn prepare(
 pub fn image_build(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
     prepare(args, debug).map(drop)
 }
+
+/// How workload VMs start: cold boots with `--cold-boot`, else restores of the booted state
+/// (built now if missing). Said once on stderr, like the accelerator.
+pub(super) fn vm_start(
+    cold_boot: bool,
+    img: &GuestImage,
+    golden: &image::GoldenImage,
+    accel: crate::vm::Accel,
+    model: &str,
+    debug: bool,
+) -> crate::trial::start::VmStart {
+    let start = crate::trial::start::prepare(cold_boot, img, golden, accel, model, debug);
+    match (start.state(), start.fallback()) {
+        (Some(s), _) => eprintln!("start: restore (booted state {})", s.key),
+        (None, Some(why)) => eprintln!("start: cold-boot ({why})"),
+        (None, None) => eprintln!("start: cold-boot (--cold-boot)"),
+    }
+    start
+}

@@ -2,6 +2,7 @@
 //! `main` only parses, sets up logging and maps results to exit codes.
 
 mod bench_cmd;
+mod bench_seeds;
 mod bench_trace;
 mod campaign_cmd;
 mod image_cmd;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use bench_cmd::bench_checker;
+pub use bench_seeds::{bench_seeds, BenchSeedsArgs};
 pub use bench_trace::{bench_trace, BenchTraceArgs};
 pub use campaign_cmd::{campaign, CampaignArgs};
 pub use image_cmd::image_build;
@@ -141,6 +143,9 @@ pub enum BenchAction {
     /// Cache crash model cost: plugin slowdown, trace bytes per op, crash states per run
     /// and per minute.
     Trace(BenchTraceArgs),
+    /// Seeds per hour and VM-ready time, cold boot against restore of the booted state: one
+    /// seed list run both ways in one invocation.
+    Seeds(BenchSeedsArgs),
 }
 
 /// `workload` subcommands.

@@ -119,7 +119,7 @@ fn report_merge(args: &MergeArgs) -> anyhow::Result<i32> {
     );
     println!(
         "{}",
-        crate::ui::summary_table(&r.totals, &r.accelerator, &args.out)
+        crate::ui::summary_table(&r.totals, &r.accelerator, &r.start, &args.out)
     );
     println!("  report: {}", written.html.display());
     if let Some(j) = &written.junit {

@@ -37,6 +37,9 @@ pub struct TriageOptions {
     /// Accelerator; default: the config's.
     #[arg(long, value_enum)]
     pub accel: Option<AccelChoice>,
+    /// Boot every workload VM instead of restoring the saved booted one.
+    #[arg(long)]
+    pub cold_boot: bool,
 }
 
 /// `repro` options.
@@ -224,6 +227,14 @@ pub(super) fn prepare(
         .context("creating a scratch directory")?;
     let kernel = img.kernel_version.clone();
     let model = super::campaign_cmd::model_setup(cache_model, &img, &golden, &cfg)?;
+    let start = super::image_cmd::vm_start(
+        opts.cold_boot,
+        &img,
+        &golden,
+        accel.accel,
+        model.name(),
+        debug,
+    );
     let env = TriageEnv {
         setup: TrialSetup {
             image: img,
@@ -234,6 +245,7 @@ pub(super) fn prepare(
             timeout: Duration::from_secs(cfg.run_timeout_secs),
             debug,
             model,
+            start,
         },
         check_timeout: Duration::from_secs(cfg.check_timeout_secs),
         work_dir: scratch.path().to_owned(),

@@ -55,6 +55,9 @@ pub struct RunArgs {
     /// Mutant to load.
     #[arg(long)]
     pub mutant: Option<String>,
+    /// Boot the VM instead of restoring the saved booted one.
+    #[arg(long)]
+    pub cold_boot: bool,
     /// Image options.
     #[command(flatten)]
     pub image: ImageArgs,
@@ -100,6 +103,15 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
         .into_iter()
         .next()
         .context("no file system selected")?;
+    let model = ModelSetup::Snapshot;
+    let start = super::image_cmd::vm_start(
+        args.cold_boot,
+        &img,
+        &golden,
+        accel.accel,
+        model.name(),
+        debug,
+    );
     let setup = TrialSetup {
         image: img,
         golden,
@@ -108,7 +120,8 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
         ext4_commit_secs: 600,
         timeout: Duration::from_secs(300),
         debug,
-        model: ModelSetup::Snapshot,
+        model,
+        start,
     };
     let dir = tempfile::Builder::new().prefix("powercut-run-").tempdir()?;
     let res = trial::run(&setup, &workload, &CrashPlan::default(), dir.path(), "run")
@@ -123,9 +136,10 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
     let ops = workload.ops.len();
     let per_sec = ops as f64 / (res.op_micros.max(1) as f64 / 1e6);
     println!(
-        "{}: {ops} ops ({failed_ops} failed with errno), {:.0} ops/s in the guest, boot {:.1} s, accelerator {}",
+        "{}: {ops} ops ({failed_ops} failed with errno), {:.0} ops/s in the guest, {} {:.1} s, accelerator {}",
         workload.name,
         per_sec,
+        res.started,
         res.boot.as_secs_f64(),
         accel.accel
     );

@@ -89,23 +89,34 @@ impl GoldenImage {
     /// A scratch copy at `to`, deleted when the returned value is dropped (also when the
     /// copy fails half-way).
     pub fn scratch_copy(&self, to: &Path) -> Result<GoldenCopy, ImageError> {
-        let copy = GoldenCopy {
-            path: to.to_owned(),
-        };
-        self.copy_to(to)?;
-        Ok(copy)
+        scratch_pmem(&self.path, to)
     }
 
     /// Copy the golden image to `to` keeping holes (reflink where the file system can).
     pub fn copy_to(&self, to: &Path) -> Result<(), ImageError> {
-        super::kernel::run(
-            std::process::Command::new("cp")
-                .args(["--reflink=auto", "--sparse=always"])
-                .arg(&self.path)
-                .arg(to),
-            "cp golden pmem image",
-        )
+        copy_pmem(&self.path, to)
     }
+}
+
+/// Copy a pmem file `from` to `to` keeping holes (reflink where the file system can).
+pub fn copy_pmem(from: &Path, to: &Path) -> Result<(), ImageError> {
+    super::kernel::run(
+        std::process::Command::new("cp")
+            .args(["--reflink=auto", "--sparse=always"])
+            .arg(from)
+            .arg(to),
+        "cp pmem image",
+    )
+}
+
+/// A scratch copy of the pmem file `from` at `to` (a golden image, a booted state's base),
+/// deleted when the returned value is dropped (also when the copy fails half-way).
+pub fn scratch_pmem(from: &Path, to: &Path) -> Result<GoldenCopy, ImageError> {
+    let copy = GoldenCopy {
+        path: to.to_owned(),
+    };
+    copy_pmem(from, to)?;
+    Ok(copy)
 }
 
 /// The guest check that `/dev/pmem0` is mounted at `mnt` with DAX on: its `/proc/mounts`

@@ -1,6 +1,8 @@
-//! Guest images: the kernel, the initramfs (`powercut image build`) and golden pmem images.
+//! Guest images: the kernel, the initramfs (`powercut image build`), golden pmem images and
+//! booted states (a guest saved once, restored for every seed).
 
 pub mod agent;
+pub mod booted;
 pub mod builder;
 pub mod golden;
 pub mod initramfs;
@@ -11,6 +13,7 @@ pub mod user_modules;
 
 use std::path::{Path, PathBuf};
 
+pub use booted::{booted_state, BootedState};
 pub use builder::{build_image, GuestImage, ImageOptions};
 pub use golden::{golden_image, Filesystem, GoldenImage};
 pub use kernel::{GuestKernel, KernelConfig, KernelSpec, Wants};
@@ -101,6 +104,12 @@ pub enum ImageError {
         path: PathBuf,
         /// The error.
         cause: std::io::Error,
+    },
+    /// Booting or saving the VM of a booted state failed.
+    #[error("saving a booted VM: {cause}")]
+    Booted {
+        /// What failed.
+        cause: Box<crate::vm::VmError>,
     },
     /// Making a golden pmem image failed in the VM.
     #[error("golden {fs} pmem image: {cause}")]

@@ -195,6 +195,7 @@ fn summary(r: &Report, out: &mut String) {
     for (k, v) in [
         ("kernel", r.kernel.as_str()),
         ("accelerator", r.accelerator.as_str()),
+        ("workload VM start", r.start.as_str()),
         ("crash model", crash_model.as_str()),
         ("mutant", mutant.as_str()),
         (

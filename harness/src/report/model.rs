@@ -15,6 +15,7 @@
 //! | `powercut` | string | version of the powercut that ran the campaign |
 //! | `rng` | string | the generator's RNG (seeds reproduce only with the same one) |
 //! | `kernel`, `image`, `accelerator` | string | guest kernel release, image hash, `kvm`/`tcg`; `"unknown"` if the run directory does not record them |
+//! | `start`, `restore_fallback` | string | how workload VMs came up (`restore`, `cold-boot`, `"unknown"`), and the first reason one cold-booted although restores were wanted (absent if none) |
 //! | `crash_model`, `filesystem`, `mutant`, `profile` | string, string, string or null, string | from `config.yaml` |
 //! | `modules` | array | the user's modules loaded in workload VMs (`--module`): `name`, `sha256`, `args` (from `run-info.json`; empty when none) |
 //! | `totals` | object | `seeds` (items: seeds and workloads), `workloads`, `checks`, `passed`, `failures` (instances), `infra`, `distinct_failures` (bucket ids), `bucket_instances` (bucket id → instances), `infra_problems` (lines), `suppressed` (bucket ids of known bugs) |
@@ -68,6 +69,12 @@ pub struct Report {
     pub image: String,
     /// Accelerator (`kvm`, `tcg`).
     pub accelerator: String,
+    /// How workload VMs came up (`restore`, `cold-boot`; `unknown` for older runs).
+    #[serde(default)]
+    pub start: String,
+    /// Why a workload VM cold-booted although restores were wanted (the first reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_fallback: Option<String>,
     /// Crash model.
     pub crash_model: CrashModel,
     /// File system under test.
@@ -386,6 +393,8 @@ pub fn build_report(data: &RunData) -> Report {
         kernel: field(|i| &i.kernel, UNKNOWN),
         image: field(|i| &i.image, UNKNOWN),
         accelerator: field(|i| &i.accelerator, UNKNOWN),
+        start: field(|i| &i.start, UNKNOWN),
+        restore_fallback: info.and_then(|i| i.restore_fallback.clone()),
         crash_model: data.config.crash_model,
         filesystem: data.config.filesystem,
         mutant: data.config.mutant.clone(),

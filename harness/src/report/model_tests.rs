@@ -78,6 +78,7 @@ fn report_of_the_synthetic_run_has_seeds_failures_and_totals() {
         "kernel",
         "image",
         "accelerator",
+        "start",
         "crash_model",
         "filesystem",
         "mutant",

@@ -250,6 +250,8 @@ pub fn synthetic_run() -> RunData {
             kernel: "6.12.95+deb12-amd64".into(),
             image: "fd15f05972f0418e".into(),
             accelerator: "tcg".into(),
+            start: "restore".into(),
+            restore_fallback: None,
             modules: vec![],
             kernels: vec![],
             shard: None,

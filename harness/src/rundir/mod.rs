@@ -108,6 +108,13 @@ pub struct RunInfo {
     pub image: String,
     /// Accelerator.
     pub accelerator: String,
+    /// How workload VMs started: `restore` (from the booted state) or `cold-boot`.
+    #[serde(default = "unknown")]
+    pub start: String,
+    /// Why workload VMs cold-booted although restores were wanted: the first reason (no
+    /// booted state could be saved, or a restore failed and its seed cold-booted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_fallback: Option<String>,
     /// The user's modules loaded in workload VMs (`--module`): name, sha256, arguments. In
     /// a kernel matrix, those of the first kernel (each kernel's are in `kernels`).
     #[serde(default)]
@@ -135,6 +142,11 @@ pub struct MergedRun {
     pub shard: Option<Shard>,
     /// Its accelerator.
     pub accelerator: String,
+}
+
+/// What a run directory from before a field existed says for it.
+fn unknown() -> String {
+    "unknown".into()
 }
 
 /// One kernel of a kernel matrix, as `run-info.json` records it.

@@ -49,7 +49,7 @@ impl CacheEnv {
         Ok(CacheEnv {
             plugin,
             nvdimm,
-            qemu_version: qemu_version(),
+            qemu_version: crate::vm::qemu_version(),
         })
     }
 
@@ -91,25 +91,6 @@ pub fn build_plugin(workspace: &Path) -> Result<PathBuf, CacheEnvError> {
     Ok(so)
 }
 
-fn qemu_version() -> String {
-    Command::new(qemu_binary())
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .skip_while(|w| *w != "version")
-                .nth(1)
-                .map(|v| {
-                    v.chars()
-                        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-                        .collect()
-                })
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Start QEMU with the campaign's memory layout and `-S`, read the NVDIMM range, quit.
 pub fn probe_nvdimm(
     image: &GuestImage,
@@ -139,6 +120,7 @@ pub fn probe_nvdimm(
         qmp_socket: dir.path().join("qmp.sock"),
         serial_log: dir.path().join("console.log"),
         extra: vec!["-S".into()],
+        incoming: false,
     };
     let log = dir.path().join("qemu.log");
     let mut guard = ChildGuard::spawn(Command::new(&cfg.qemu).args(cfg.args()), &log)

@@ -21,15 +21,17 @@ use workloads::Workload;
 use super::cache_env::CacheEnv;
 use super::cache_lost::{self, GuestFacts};
 use super::plan::CrashPlan;
-use super::snapshot::{deadline, prepare_workload_vm, read_live, work_pmem};
-use super::{CrashImage, Driven, RunResult, TrialSetup};
+use super::snapshot::{deadline, prepare_workload_vm, read_live};
+use super::start::{start_workload_vm, WorkVm};
+use super::{CrashImage, Driven, RunResult, TrialSetup, VmFigures};
 use crate::cache_model::{
     build_selected, build_states, plan_cuts, BuildSummary, CrashState, CutSelector, LineData,
     StateBounds, Trace,
 };
 use crate::campaign::config::CacheModelConfig;
+use crate::image::golden::copy_pmem;
 use crate::vm::agent::{file_extents, next_msg, GUEST_DIR};
-use crate::vm::{Accel, Vm, VmError, VmSpec};
+use crate::vm::{Accel, Vm, VmError};
 
 /// Summary of a traced run (also written as `cache-run.json` in the seed directory).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -79,21 +81,22 @@ pub fn run_workload(
             "the cache crash model needs TCG (the tracing plugin does not run under KVM)".into(),
         ));
     }
-    let work = work_pmem(setup, dir)?;
-    let pmem = work.path().to_owned();
     let trace_path = dir.join("trace.bin");
-    let mut spec = VmSpec::new(name, &setup.image, &pmem, setup.accel, dir);
-    spec.debug = setup.debug;
-    spec.extra_args = vec!["-plugin".into(), cache.plugin_arg(&trace_path)];
-    let mut vm = Vm::boot(&spec)?;
+    let plugin = vec!["-plugin".into(), cache.plugin_arg(&trace_path)];
+    let WorkVm {
+        mut vm,
+        pmem: work,
+        base,
+        started,
+    } = start_workload_vm(setup, dir, name, plugin)?;
+    let pmem = work.path().to_owned();
     let res = drive(&mut vm, setup, cache, workload);
-    let console = vm.console_path().to_owned();
-    let boot = vm.boot_time();
+    let figures = VmFigures::of(&vm, started);
     let quit = vm.quit(QUIT_TIMEOUT);
     let built = res.and_then(|(driven, facts)| {
         quit?;
         let images = build_images(
-            setup,
+            &base,
             cfg,
             &Traced {
                 workload,
@@ -112,7 +115,7 @@ pub fn run_workload(
     let (driven, images) = built?;
     // A trace that is already gone changes nothing.
     std::fs::remove_file(&trace_path).ok();
-    Ok(RunResult::of(driven, images, boot, console))
+    Ok(RunResult::of(driven, images, figures))
 }
 
 fn drive(
@@ -129,6 +132,7 @@ fn drive(
         )));
     }
     let mut agent = prepare_workload_vm(vm, setup)?;
+    let ready = vm.since_start();
     let mut facts = cache_lost::collect(vm, cache.nvdimm.base, &setup.image.hash);
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
@@ -162,6 +166,7 @@ fn drive(
             outcomes,
             live,
             op_micros,
+            ready,
         },
         facts,
     ))
@@ -189,9 +194,11 @@ fn read_all(path: &Path) -> Result<Vec<u8>, VmError> {
     Ok(v)
 }
 
-/// Parse the trace, check it against the final pmem, write the crash images.
+/// Parse the trace, check it against the final pmem, write the crash images. `base` is
+/// what the pmem file held when the VM came up (the golden image, or the booted state's
+/// base): the trace's stores apply to it.
 fn build_images(
-    setup: &TrialSetup,
+    base_image: &Path,
     cfg: &CacheModelConfig,
     run: &Traced<'_>,
     dir: &Path,
@@ -202,7 +209,7 @@ fn build_images(
     let workload = run.workload;
     let trace = Trace::parse(read_all(trace_path)?)
         .map_err(|e| guest(format!("{}: {e}", trace_path.display())))?;
-    let golden = read_all(&setup.golden.path)?;
+    let golden = read_all(base_image)?;
     let is_durability = |k: usize| {
         workload
             .ops
@@ -232,7 +239,7 @@ fn build_images(
     let mut images = Vec::new();
     let mut sink = |state: CrashState| {
         let report = cache_lost::report(&state, &facts, workload);
-        images.push(write_state(setup, dir, base, &state, &report)?);
+        images.push(write_state(base_image, dir, base, &state, &report)?);
         Ok::<(), VmError>(())
     };
     let summary = match run.selector {
@@ -318,9 +325,10 @@ fn verify_final(golden: &[u8], pmem: &Path, summary: &BuildSummary) -> Result<()
     Ok(())
 }
 
-/// Write one crash state as an image (golden copy + patched lines) and its lost-lines file.
+/// Write one crash state as an image (copy of the base image + patched lines) and its
+/// lost-lines file.
 fn write_state(
-    setup: &TrialSetup,
+    base_image: &Path,
     dir: &Path,
     base: u64,
     state: &CrashState,
@@ -344,10 +352,7 @@ fn write_state(
         what: format!("writing crash image {}", path.display()),
         source,
     };
-    setup
-        .golden
-        .copy_to(&path)
-        .map_err(|e| guest(format!("copying the golden pmem image: {e}")))?;
+    copy_pmem(base_image, &path).map_err(|e| guest(format!("copying the base pmem image: {e}")))?;
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)

@@ -7,6 +7,7 @@
 //! - [`plan`]: where to cut the power (pure, seeded).
 //! - [`snapshot`]: the snapshot crash model (QMP stop, copy of the pmem file, cont).
 //! - [`cache_run`], [`cache_env`]: the cache crash model (TCG plugin trace → crash states).
+//! - [`start`]: how a workload VM comes up (restored from the booted state, or cold-booted).
 //! - [`blocks`]: block-wise copies of pmem files.
 //! - [`finding`]: crash labels, failures, titles and signatures.
 //! - [`bucket`]: the bucket of a failure (the bug, not the instance).
@@ -19,6 +20,7 @@ pub mod cache_run;
 pub mod finding;
 pub mod plan;
 pub mod snapshot;
+pub mod start;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +86,8 @@ pub struct TrialSetup {
     pub debug: bool,
     /// Crash model.
     pub model: ModelSetup,
+    /// How workload VMs start (restore or cold boot).
+    pub start: start::VmStart,
 }
 
 impl TrialSetup {
@@ -143,8 +147,13 @@ pub struct RunResult {
     pub live: BTreeMap<String, Observed>,
     /// Op wall time in the guest, µs.
     pub op_micros: u64,
-    /// Boot to SSH.
+    /// QEMU start to SSH login (a boot or a restore).
     pub boot: Duration,
+    /// QEMU start to the moment the first op could run (mounted, modules loaded, agent
+    /// answering).
+    pub ready: Duration,
+    /// How the workload VM came up.
+    pub started: start::StartMode,
     /// Guest console log.
     pub console: PathBuf,
 }
@@ -158,18 +167,44 @@ pub struct Driven {
     pub live: BTreeMap<String, Observed>,
     /// Op wall time in the guest, µs.
     pub op_micros: u64,
+    /// QEMU start to the moment the first op could run.
+    pub ready: Duration,
+}
+
+/// How a run's workload VM came up.
+#[derive(Debug, Clone)]
+pub struct VmFigures {
+    /// QEMU start to SSH login.
+    pub boot: Duration,
+    /// Restored or cold-booted.
+    pub started: start::StartMode,
+    /// Guest console log.
+    pub console: PathBuf,
+}
+
+impl VmFigures {
+    /// The figures of `vm`, which came up as `started`.
+    pub fn of(vm: &crate::vm::Vm, started: start::StartMode) -> Self {
+        VmFigures {
+            boot: vm.boot_time(),
+            started,
+            console: vm.console_path().to_owned(),
+        }
+    }
 }
 
 impl RunResult {
     /// A run's result from what the agent reported, the crash images and the VM's figures.
-    pub fn of(driven: Driven, images: Vec<CrashImage>, boot: Duration, console: PathBuf) -> Self {
+    pub fn of(driven: Driven, images: Vec<CrashImage>, vm: VmFigures) -> Self {
         RunResult {
             outcomes: driven.outcomes,
             images,
             live: driven.live,
             op_micros: driven.op_micros,
-            boot,
-            console,
+            boot: vm.boot,
+            ready: driven.ready,
+            started: vm.started,
+            console: vm.console,
         }
     }
 }

@@ -13,13 +13,13 @@ use workloads::Workload;
 
 use super::blocks::sparse_copy;
 use super::plan::CrashPlan;
-use super::{CrashImage, Driven, RunResult, TrialSetup};
+use super::start::{start_workload_vm, WorkVm};
+use super::{CrashImage, Driven, RunResult, TrialSetup, VmFigures};
 use crate::image::golden::mount_dax;
-use crate::image::golden::GoldenCopy;
 use crate::image::user_modules::{load_command, ModuleRecord};
 use crate::image::Filesystem;
 use crate::vm::agent::{next_msg, read_files, start_agent, GUEST_DIR};
-use crate::vm::{AgentChannel, Vm, VmError, VmSpec};
+use crate::vm::{AgentChannel, Vm, VmError};
 
 /// Run `workload` in a fresh workload VM whose files live in `dir`, cutting power per `plan`.
 pub fn run_workload(
@@ -29,28 +29,17 @@ pub fn run_workload(
     dir: &Path,
     name: &str,
 ) -> Result<RunResult, VmError> {
-    let pmem = work_pmem(setup, dir)?;
-    let mut spec = VmSpec::new(name, &setup.image, pmem.path(), setup.accel, dir);
-    spec.debug = setup.debug;
-    let mut vm = Vm::boot(&spec)?;
+    let WorkVm {
+        mut vm,
+        pmem,
+        started,
+        ..
+    } = start_workload_vm(setup, dir, name, Vec::new())?;
     let res = drive(&mut vm, setup, workload, plan, dir, pmem.path());
-    let console = vm.console_path().to_owned();
-    let boot = vm.boot_time();
+    let figures = VmFigures::of(&vm, started);
     vm.kill();
     let (driven, images) = res?;
-    Ok(RunResult::of(driven, images, boot, console))
-}
-
-/// The workload VM's own copy of the golden pmem, `<dir>/work.pmem`, deleted when dropped.
-pub fn work_pmem(setup: &TrialSetup, dir: &Path) -> Result<GoldenCopy, VmError> {
-    std::fs::create_dir_all(dir).map_err(|source| VmError::HostIo {
-        what: format!("creating {}", dir.display()),
-        source,
-    })?;
-    setup
-        .golden
-        .scratch_copy(&dir.join("work.pmem"))
-        .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))
+    Ok(RunResult::of(driven, images, figures))
 }
 
 /// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
@@ -148,6 +137,7 @@ fn drive(
     pmem: &Path,
 ) -> Result<(Driven, Vec<CrashImage>), VmError> {
     let mut agent = prepare_workload_vm(vm, setup)?;
+    let ready = vm.since_start();
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),
@@ -215,6 +205,7 @@ fn drive(
             outcomes,
             live,
             op_micros,
+            ready,
         },
         images,
     ))

@@ -48,6 +48,9 @@ pub struct QemuConfig {
     pub serial_log: PathBuf,
     /// Extra arguments (e.g. `-plugin …`).
     pub extra: Vec<String>,
+    /// Start paused, waiting for a saved state (`-incoming defer`, then QMP
+    /// `migrate-incoming`): a restore instead of a boot.
+    pub incoming: bool,
 }
 
 /// Fixed kernel command line: serial console, a panic ends QEMU (with `-no-reboot`), fixed
@@ -117,6 +120,9 @@ impl QemuConfig {
             ),
         ]);
         a.extend(self.extra.iter().cloned());
+        if self.incoming {
+            a.extend(["-incoming".to_owned(), "defer".to_owned()]);
+        }
         a
     }
 
@@ -169,6 +175,7 @@ mod tests {
             qmp_socket: "/run/qmp.sock".into(),
             serial_log: "/run/console.log".into(),
             extra: vec![],
+            incoming: false,
         }
     }
 
@@ -238,6 +245,16 @@ mod tests {
         for w in ["console=ttyS0", "panic=-1", "nokaslr", "powercut.mode=run"] {
             assert!(append.split(' ').any(|x| x == w), "{append}");
         }
+    }
+
+    #[test]
+    fn a_restore_waits_for_its_state_and_a_boot_does_not() {
+        let mut c = cfg();
+        assert!(value_after(&c.args(), "-incoming").is_empty());
+
+        c.incoming = true;
+
+        assert_eq!(value_after(&c.args(), "-incoming"), ["defer"]);
     }
 
     #[test]

@@ -5,8 +5,10 @@ pub mod accel;
 pub mod agent;
 pub mod cmdline;
 pub mod console;
+mod launch;
 pub mod process;
 pub mod qmp;
+pub mod restore;
 pub mod ssh;
 
 use std::path::{Path, PathBuf};
@@ -194,6 +196,27 @@ pub fn qemu_binary() -> PathBuf {
     std::env::var_os("POWERCUT_QEMU").map_or_else(|| "qemu-system-x86_64".into(), PathBuf::from)
 }
 
+/// The version word of `qemu-system-x86_64 --version` (`10.0.2`), `unknown` if it does not
+/// say.
+pub fn qemu_version() -> String {
+    Command::new(qemu_binary())
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .skip_while(|w| *w != "version")
+                .nth(1)
+                .map(|v| {
+                    v.chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+                        .collect()
+                })
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn find_in_path(bin: &Path) -> Option<PathBuf> {
     if bin.components().count() > 1 {
         return bin.exists().then(|| bin.to_owned());
@@ -219,6 +242,7 @@ pub struct Vm {
     console: PathBuf,
     qemu_log: PathBuf,
     boot_time: Duration,
+    started: Instant,
     accel: Accel,
     _streamer: Option<ConsoleStreamer>,
     _sock_dir: tempfile::TempDir,
@@ -231,83 +255,17 @@ impl Vm {
     pub fn boot(spec: &VmSpec) -> Result<Vm, VmError> {
         let span = tracing::info_span!("vm", name = %spec.name);
         let _e = span.enter();
-        let qemu = qemu_binary();
-        let qemu = find_in_path(&qemu).ok_or_else(|| VmError::QemuMissing {
-            qemu: qemu.display().to_string(),
-        })?;
-        let pmem_bytes = std::fs::metadata(&spec.pmem)
-            .map_err(|e| VmError::Pmem {
-                path: spec.pmem.clone(),
-                detail: e.to_string(),
-            })?
-            .len();
-        if pmem_bytes < 16 << 20 || !pmem_bytes.is_multiple_of(2 << 20) {
-            return Err(VmError::Pmem {
-                path: spec.pmem.clone(),
-                detail: format!("size {pmem_bytes} is not a multiple of 2 MiB of at least 16 MiB"),
-            });
-        }
-        std::fs::create_dir_all(&spec.dir).map_err(VmError::Spawn)?;
-        // Unix socket paths are limited to 108 bytes: keep the socket in a short temp dir.
-        let sock_dir = tempfile::Builder::new()
-            .prefix("powercut-")
-            .tempdir()
-            .map_err(VmError::Spawn)?;
-        let console = spec.dir.join(format!("{}.console.log", spec.name));
-        let qemu_log = spec.dir.join(format!("{}.qemu.log", spec.name));
-        let _ = std::fs::remove_file(&console);
-        let _ = std::fs::remove_file(&qemu_log);
-        let port = free_port().map_err(VmError::Spawn)?;
-        let cfg = QemuConfig {
-            qemu: qemu.clone(),
-            accel: spec.accel,
-            memory_mib: spec.memory_mib,
-            kernel: spec.image.bzimage.clone(),
-            initrd: spec.image.initramfs.clone(),
-            append: spec.append.clone(),
-            pmem: spec.pmem.clone(),
-            pmem_bytes,
-            ssh_port: port,
-            qmp_socket: sock_dir.path().join("qmp.sock"),
-            serial_log: console.clone(),
-            extra: spec.extra_args.clone(),
-        };
-        if spec.debug {
-            eprintln!("[{}] {}", spec.name, cfg.shell_line());
-        }
-        tracing::debug!(cmdline = %cfg.shell_line(), "starting QEMU");
-        let start = Instant::now();
-        let mut guard = ChildGuard::spawn(Command::new(&qemu).args(cfg.args()), &qemu_log)
-            .map_err(VmError::Spawn)?;
-        let streamer = spec
-            .debug
-            .then(|| ConsoleStreamer::start(&console, &spec.name));
-        let deadline = start + spec.boot_timeout;
-        let died = |guard: &mut ChildGuard, when: &str| -> Option<VmError> {
-            let status = guard.try_exit()?;
-            Some(exit_error(status, when, &qemu_log, &console))
-        };
-        let qmp = loop {
-            match QmpClient::connect(&cfg.qmp_socket, Instant::now() + Duration::from_secs(2)) {
-                Ok(q) => break q,
-                Err(e) => {
-                    if let Some(err) = died(&mut guard, "during startup") {
-                        return Err(err);
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(e.into());
-                    }
-                }
-            }
-        };
+        let mut l = launch::launch(spec, false)?;
+        let (port, console, qemu_log) = (l.port, l.console.clone(), l.qemu_log.clone());
+        let deadline = l.start + spec.boot_timeout;
         let mut last = String::from("not tried");
         let ssh = loop {
-            if let Some(err) = died(&mut guard, "during boot") {
+            if let Some(err) = l.died("during boot") {
                 return Err(err);
             }
             if log_has(&qemu_log, "internal error") {
                 // KVM stops the VM on an internal error instead of exiting.
-                guard.kill();
+                l.guard.kill();
                 return Err(VmError::QemuDied {
                     status: "vCPU stopped".into(),
                     when: "during boot".into(),
@@ -323,7 +281,7 @@ impl Vm {
                 });
             }
             if let Some(line) = fatal_line(&console) {
-                guard.kill();
+                l.guard.kill();
                 return Err(VmError::GuestFatal {
                     line,
                     console: console_tail(&console, TAIL_LINES),
@@ -337,25 +295,35 @@ impl Vm {
             }
             std::thread::sleep(Duration::from_millis(200));
         };
-        let boot_time = start.elapsed();
+        let boot_time = l.start.elapsed();
         tracing::info!(secs = boot_time.as_secs_f64(), accel = %spec.accel, "guest up");
-        Ok(Vm {
-            name: spec.name.clone(),
-            ssh,
-            qmp,
-            console,
-            qemu_log,
-            boot_time,
-            accel: spec.accel,
-            _streamer: streamer,
-            _sock_dir: sock_dir,
-            guard,
-        })
+        Ok(Vm::of(l, ssh, spec, boot_time))
     }
 
-    /// Time from QEMU start to SSH login.
+    fn of(l: launch::Launched, ssh: SshSession, spec: &VmSpec, boot_time: Duration) -> Vm {
+        Vm {
+            name: spec.name.clone(),
+            ssh,
+            qmp: l.qmp,
+            console: l.console,
+            qemu_log: l.qemu_log,
+            boot_time,
+            started: l.start,
+            accel: spec.accel,
+            _streamer: l.streamer,
+            _sock_dir: l.sock_dir,
+            guard: l.guard,
+        }
+    }
+
+    /// Time from QEMU start to SSH login (boot or restore).
     pub fn boot_time(&self) -> Duration {
         self.boot_time
+    }
+
+    /// Time since QEMU started.
+    pub fn since_start(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Accelerator this VM runs with.

@@ -109,6 +109,55 @@ impl QmpClient {
             .map(|s| s.running)
     }
 
+    /// The run state QEMU reports (`running`, `paused`, `inmigrate`, `postmigrate`, …).
+    pub fn run_state(&mut self) -> Result<qmp::RunState, QmpError> {
+        self.run("query-status", &qmp::query_status {})
+            .map(|s| s.status)
+    }
+
+    /// Turn on `x-ignore-shared`: RAM backed by a shared memory backend (the NVDIMM's
+    /// `memory-backend-file,share=on`) stays out of the migration stream. Both sides of a
+    /// migration must set it.
+    pub fn ignore_shared_memory(&mut self) -> Result<(), QmpError> {
+        let caps = qmp::migrate_set_capabilities {
+            capabilities: vec![qmp::MigrationCapabilityStatus {
+                capability: qmp::MigrationCapability::x_ignore_shared,
+                state: true,
+            }],
+        };
+        self.run("migrate-set-capabilities", &caps).map(drop)
+    }
+
+    /// Start an outgoing migration to `uri` (`file:PATH`); it runs in the background.
+    pub fn migrate(&mut self, uri: &str) -> Result<(), QmpError> {
+        let cmd = qmp::migrate {
+            uri: Some(uri.to_owned()),
+            channels: None,
+            detach: None,
+            resume: None,
+        };
+        self.run("migrate", &cmd).map(drop)
+    }
+
+    /// The outgoing migration's status, and QEMU's error text if it failed.
+    pub fn migration_status(
+        &mut self,
+    ) -> Result<(Option<qmp::MigrationStatus>, Option<String>), QmpError> {
+        self.run("query-migrate", &qmp::query_migrate {})
+            .map(|i| (i.status, i.error_desc))
+    }
+
+    /// Load an incoming migration from `uri` (QEMU started with `-incoming defer`); it runs
+    /// in the background (the run state leaves `inmigrate` when it is done).
+    pub fn migrate_incoming(&mut self, uri: &str) -> Result<(), QmpError> {
+        let cmd = qmp::migrate_incoming {
+            uri: Some(uri.to_owned()),
+            channels: None,
+            exit_on_error: None,
+        };
+        self.run("migrate-incoming", &cmd).map(drop)
+    }
+
     /// Ask QEMU to exit at once.
     pub fn quit(&mut self) -> Result<(), QmpError> {
         self.run("quit", &qmp::quit {}).map(drop)

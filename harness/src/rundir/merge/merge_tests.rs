@@ -14,6 +14,8 @@ fn info(shard: Option<Shard>) -> RunInfo {
         kernel: "6.12".into(),
         image: "abc".into(),
         accelerator: "tcg".into(),
+        start: "restore".into(),
+        restore_fallback: None,
         modules: vec![],
         kernels: vec![],
         shard,

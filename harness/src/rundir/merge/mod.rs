@@ -164,8 +164,19 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
             accels.push(r.accelerator.clone());
         }
     }
+    // How the shards' workload VMs started, like the accelerators (comma-separated when
+    // they differ), and the first reason any shard fell back to a cold boot.
+    let mut starts: Vec<String> = Vec::new();
+    for s in &sources {
+        if !starts.contains(&s.info.start) {
+            starts.push(s.info.start.clone());
+        }
+    }
+    let restore_fallback = sources.iter().find_map(|s| s.info.restore_fallback.clone());
     run.write_run_info(&RunInfo {
         accelerator: accels.join(", "),
+        start: starts.join(", "),
+        restore_fallback,
         shard: None,
         merged: runs.clone(),
         ..first.info.clone()
