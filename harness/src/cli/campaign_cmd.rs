@@ -54,6 +54,9 @@ pub struct CampaignArgs {
     /// File system under test (replaces the config's `filesystem`).
     #[arg(long, value_enum)]
     pub filesystem: Option<crate::image::Filesystem>,
+    /// Size of the emulated NVDIMM in MiB (replaces the config's `pmem_mib`; xfs needs 512).
+    #[arg(long, value_name = "MIB")]
+    pub pmem_mib: Option<u64>,
     /// Workload VMs at once (0 = fit the machine).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -119,6 +122,9 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(f) = args.filesystem {
         cfg.filesystem = f;
+    }
+    if let Some(m) = args.pmem_mib {
+        cfg.pmem_mib = m;
     }
     if let Some(w) = args.workers {
         cfg.workers = w;
