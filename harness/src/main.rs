@@ -41,6 +41,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Vm {
             action: VmAction::Smoke(args),
         } => cli::vm_smoke(args, cli.debug).map(|()| cli::exit::PASS),
+        Command::Vm {
+            action: VmAction::Exec(args),
+        } => cli::vm_exec(args, cli.debug),
         Command::Campaign(args) => cli::campaign(args, cli.debug),
         Command::Bench {
             action: BenchAction::Checker { rounds, image },

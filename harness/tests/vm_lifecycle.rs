@@ -145,3 +145,27 @@ fn guest_panic_is_reported_as_a_panic_with_the_console() {
     assert!(err.to_string().contains("Kernel panic"), "{err}");
     assert!(common::qemu_processes_with(&pmem).is_empty());
 }
+
+#[test]
+fn vm_exec_copies_files_in_and_returns_the_commands_output_and_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("probe.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ngrep -c ' /mnt .*dax' /proc/mounts\ntest -w /sys/kernel/debug/tracing/trace_marker && echo tracefs\nexit 7\n",
+    )
+    .expect("write");
+
+    let (code, out) = common::powercut(&[
+        "vm",
+        "exec",
+        "--put",
+        &script.to_string_lossy(),
+        "--",
+        "./probe.sh",
+    ]);
+
+    assert_eq!(code, 7, "{out}");
+    // stdout (the command's) comes first, then powercut's own lines on stderr.
+    assert!(out.starts_with("1\ntracefs\n"), "{out}");
+}

@@ -8,14 +8,24 @@ use workloads::oracle::{expectation, live_state, CrashPoint, FsRules, Observed, 
 use workloads::spec::load_workload;
 use workloads::{Op, OpOutcome, Workload};
 
-fn spec_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("specs/ exists")
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
+    files
+}
+
+fn findings_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/findings")
+}
+
+/// The specs of `specs/` and of `specs/findings/` (the kernel findings' regression specs).
+fn spec_files() -> Vec<PathBuf> {
+    let mut files = yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"));
+    files.extend(yaml_files(&findings_dir()));
     files
 }
 
@@ -96,4 +106,81 @@ fn missing_spec_file_error_names_the_path() {
         .expect_err("missing")
         .to_string();
     assert!(err.contains("specs/no-such.yaml"), "{err}");
+}
+
+/// The words of `[off, off+len)` of `f0` read back as zeros (the stores never reached pmem).
+fn lose(live: &mut BTreeMap<String, Observed>, off: u64, len: u64) {
+    let data = &mut live.get_mut("f0").expect("f0").data;
+    let end = ((off + len) as usize).min(data.len());
+    data[off as usize..end].fill(0);
+}
+
+#[test]
+fn each_durability_op_of_a_dax_drop_spec_names_itself_when_its_stores_are_lost() {
+    let specs: Vec<PathBuf> = yaml_files(&findings_dir())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("dax-drop-"))
+        .collect();
+    assert_eq!(specs.len(), 5, "{specs:?}");
+    for path in specs {
+        let w = load_workload(&path).expect("valid spec");
+        let outcomes = all_ok(&w);
+        let mut stored: Vec<(u64, u64)> = Vec::new();
+        let mut kinds = Vec::new();
+        for (k, op) in w.ops.iter().enumerate() {
+            if let Op::MmapStore { off, len, .. } = op {
+                stored.push((*off, *len));
+            }
+            if !op.is_durability_point() {
+                continue;
+            }
+            kinds.push(op.kind());
+            // Linux 6.15+: every store so far is lost, not only this segment's.
+            let mut live: BTreeMap<String, Observed> = live_state(&prefix(&w, k), &outcomes)
+                .into_iter()
+                .map(|(n, d)| (n, Observed::present(d)))
+                .collect();
+            for (off, len) in &stored {
+                lose(&mut live, *off, *len);
+            }
+            for rules in [FsRules::ext4(), FsRules::xfs()] {
+                let r = expectation(&w, &outcomes, CrashPoint::AfterOp(k), &rules).check(&live);
+                assert_eq!(r.verdict, Verdict::DataLoss, "{} op {k}", path.display());
+                assert_eq!(
+                    r.findings[0].promised_by,
+                    Some(k),
+                    "{} op {k}: the first finding must be this segment's",
+                    path.display()
+                );
+            }
+        }
+        assert_eq!(
+            kinds,
+            ["fsync", "fdatasync", "msync", "sync"],
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_dax_drop_specs_are_what_generate_sh_writes() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let status = std::process::Command::new("sh")
+        .arg(findings_dir().join("generate.sh"))
+        .arg(out.path())
+        .status()
+        .expect("sh runs");
+    assert!(status.success());
+    let made = yaml_files(out.path());
+    assert_eq!(made.len(), 5);
+    for f in made {
+        let name = f.file_name().expect("name");
+        let committed = std::fs::read_to_string(findings_dir().join(name)).expect("committed");
+        let fresh = std::fs::read_to_string(&f).expect("generated");
+        assert_eq!(
+            committed, fresh,
+            "{name:?}: run workloads/specs/findings/generate.sh"
+        );
+    }
 }

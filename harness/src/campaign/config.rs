@@ -124,6 +124,11 @@ pub struct CampaignConfig {
     pub shard: Option<super::shard::Shard>,
     /// Regexes on failure titles of known kernel bugs: reported separately, not failing.
     pub suppressions: Vec<String>,
+    /// Expected outcomes per kernel ([`super::expect`]): the first rule covering a kernel's
+    /// release says which (item, bucket) failures must come there; a missing one makes the
+    /// campaign exit [`super::expect::UNMET`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<super::expect::ExpectRule>,
     /// Keep the crash image of at most this many failure directories (disk cap).
     pub keep_failure_images: usize,
     /// Deadline of one workload run, seconds.
@@ -161,6 +166,7 @@ impl Default for CampaignConfig {
             time_budget: None,
             shard: None,
             suppressions: Vec::new(),
+            expect: Vec::new(),
             keep_failure_images: 20,
             run_timeout_secs: 300,
             check_timeout_secs: 60,
@@ -345,6 +351,7 @@ impl CampaignConfig {
         in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;
         self.budget().map_err(at("time_budget"))?;
         self.suppression_regexes().map_err(at("suppressions"))?;
+        super::expect::validate(&self.expect).map_err(at("expect"))?;
         let samples = count(MAX_CACHE_SAMPLES);
         in_range(count(self.cache.sampled_cuts), 0, samples, "")
             .map_err(at("cache.sampled_cuts"))?;

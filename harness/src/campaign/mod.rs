@@ -7,6 +7,7 @@
 //! - [`item`]: what runs (a seed or a workload file) and in which order.
 //! - [`inputs`]: workload files as input: expanded, loaded and validated before any VM.
 //! - [`matrix`]: a kernel matrix (`kernels:`): one engine run per kernel, one journal.
+//! - [`expect`]: expected outcomes per kernel (`expect:`) and the exit status they give.
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
 //! - [`shard`]: which share of the items one shard (`--shard K/N`) runs.
 //! - [`workers`]: workload and checker worker threads.
@@ -15,6 +16,7 @@ pub mod budget;
 pub mod config;
 pub mod coordinator;
 pub mod events;
+pub mod expect;
 pub mod fold;
 pub mod inputs;
 pub mod item;

@@ -252,6 +252,21 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         Ok(i) => i,
         Err(e) => return usage(&e),
     };
+    let names: Vec<String> = (inputs.names().into_iter())
+        .chain(cfg.seed_list().iter().map(u64::to_string))
+        .collect();
+    let unknown = crate::campaign::expect::unknown_items(&cfg.expect, &names);
+    if !unknown.is_empty() {
+        let msg = format!(
+            "expect: names item(s) this campaign does not run: {}",
+            unknown.join("; ")
+        );
+        // A typo in the config is an error; items left out by --workload or --seeds are not.
+        if args.workloads.is_empty() && args.seeds.is_none() {
+            return usage(&msg);
+        }
+        eprintln!("note: {msg} (narrowed on the command line: those expectations do not apply)");
+    }
     let cache_model = cfg.crash_model == CrashModel::Cache;
     if cache_model && cfg.accel == crate::vm::AccelChoice::Kvm {
         return usage(
@@ -429,7 +444,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     if let Some(j) = &reports.junit {
         println!("  junit: {}", j.display());
     }
-    Ok(if interrupted {
+    let natural = if interrupted {
         130
     } else if totals.failures > 0 {
         exit::FAILURE
@@ -437,7 +452,19 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         exit::INFRA
     } else {
         exit::PASS
-    })
+    };
+    if cfg.expect.is_empty() {
+        return Ok(natural);
+    }
+    let judgements: Vec<_> = crate::campaign::expect::outcomes_of(&reports.report)
+        .iter()
+        .map(|k| crate::campaign::expect::judge(&cfg.expect, k))
+        .collect();
+    println!("\n  expectations (`expect:` of the config)");
+    for j in &judgements {
+        println!("  {j}");
+    }
+    Ok(crate::campaign::expect::exit_status(&judgements, natural))
 }
 
 /// One kernel of a campaign, ready to run: its image, accelerator, golden pmem and crash
@@ -509,6 +536,14 @@ impl WorkloadInputs {
         match self {
             WorkloadInputs::New(l) => Some(l),
             WorkloadInputs::Recorded(_) => None,
+        }
+    }
+
+    /// The workload names, in order.
+    fn names(&self) -> Vec<String> {
+        match self {
+            WorkloadInputs::New(l) => l.iter().map(|w| w.name.clone()).collect(),
+            WorkloadInputs::Recorded(l) => l.iter().map(|w| w.input.name.clone()).collect(),
         }
     }
 

@@ -26,7 +26,7 @@ pub use kernel_cmd::{kernel_kconfig, kernel_list};
 pub use minimize_cmd::{minimize, MinimizeArgs};
 pub use report_cmd::{report, ReportArgs};
 pub use repro_cmd::{repro, ReproArgs, TriageOptions};
-pub use vm_cmd::vm_smoke;
+pub use vm_cmd::{vm_exec, vm_smoke};
 pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
 
 use crate::image::kernel::KernelSpecError;
@@ -172,6 +172,27 @@ pub enum WorkloadAction {
 pub enum VmAction {
     /// Boot the image, check the DAX mount over SSH, run the agent, shut down.
     Smoke(ImageArgs),
+    /// Boot the image on a fresh golden pmem, mount it `-o dax` on /mnt, copy files in, run
+    /// one shell command as root (debugfs is mounted: ftrace works), print its output, shut
+    /// down. Exits with the command's status.
+    Exec(VmExecArgs),
+}
+
+/// `vm exec` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VmExecArgs {
+    /// Image options (the first --fs is mounted on /mnt).
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Copy this host file into the guest's /root/ (same name, executable); repeatable.
+    #[arg(long = "put", value_name = "FILE")]
+    pub put: Vec<PathBuf>,
+    /// Deadline of the command, seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_secs: u64,
+    /// The command, run by the guest's `sh -c` in /root after the mount.
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `--kernel SPEC` and `--modules DIR`: the kernel under test.

@@ -1,9 +1,10 @@
-//! `powercut vm smoke`: boot, check the DAX mount over SSH, run the agent, shut down.
+//! `powercut vm smoke` (boot, check the DAX mount over SSH, run the agent, shut down) and
+//! `powercut vm exec` (the same boot and mount, then the user's own command).
 
 use anyhow::Context;
 
 use super::image_cmd::prepare;
-use super::ImageArgs;
+use super::{ImageArgs, VmExecArgs};
 use crate::image::golden::mount_dax;
 use crate::vm::{Vm, VmSpec};
 
@@ -44,4 +45,61 @@ pub fn vm_smoke(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Boot the image on a copy of the first file system's golden pmem, mount it `-o dax` on
+/// /mnt, copy `--put` files into /root/, run the command and print its output. Returns the
+/// command's exit status.
+pub fn vm_exec(args: &VmExecArgs, debug: bool) -> anyhow::Result<i32> {
+    let files = args
+        .put
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| !n.contains(['\'', '\n']))
+                .with_context(|| format!("--put {}: not a plain file name", p.display()))?
+                .to_owned();
+            let bytes = std::fs::read(p).with_context(|| format!("--put {}", p.display()))?;
+            Ok((name, bytes))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (img, accel, goldens) = prepare(&args.image, debug)?;
+    let golden = goldens.first().context("no file system to mount (--fs)")?;
+    let run_dir = tempfile::Builder::new()
+        .prefix("powercut-exec-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let pmem = run_dir.path().join(format!("{}.pmem", golden.fs));
+    golden.copy_to(&pmem)?;
+    let mut spec = VmSpec::new("exec", &img, &pmem, accel.accel, run_dir.path());
+    spec.debug = debug;
+    let mut vm = Vm::boot(&spec).context("booting the VM")?;
+    let line = mount_dax(&mut vm, golden.fs, "/mnt", "")
+        .with_context(|| format!("mounting {} with -o dax", golden.fs))?;
+    eprintln!(
+        "vm exec: kernel {}, {line}, accelerator {}",
+        img.kernel_version, accel.accel
+    );
+    for (name, bytes) in &files {
+        vm.ssh()
+            .upload(bytes, &format!("/root/{name}"))
+            .with_context(|| format!("copying {name} into the guest"))?;
+    }
+    vm.ssh()
+        .set_timeout(std::time::Duration::from_secs(args.timeout_secs));
+    let command = format!("cd /root && {}", args.command.join(" "));
+    let out = vm.ssh().exec(&command);
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            vm.check_alive("while running the command")?;
+            return Err(e).context("running the command");
+        }
+    };
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    vm.shutdown().context("shutting down")?;
+    Ok(out.status)
 }

@@ -133,6 +133,29 @@ impl SshSession {
         }
     }
 
+    /// Copy `bytes` to the guest file `remote` and make it executable: `cat` on the guest
+    /// reads them from the channel (the guest has no SCP server).
+    pub fn upload(&self, bytes: &[u8], remote: &str) -> Result<(), SshError> {
+        let quoted = crate::vm::cmdline::shell_quote(remote);
+        let command = format!("cat > {quoted} && chmod 755 {quoted}");
+        let cerr = |detail: String| SshError::Channel {
+            command: command.clone(),
+            detail,
+        };
+        let mut ch = self.start(&command)?;
+        ch.write_all(bytes).map_err(|e| cerr(e.to_string()))?;
+        ch.send_eof().map_err(|e| cerr(e.to_string()))?;
+        let mut stderr = String::new();
+        ch.stderr()
+            .read_to_string(&mut stderr)
+            .map_err(|e| cerr(format!("reading stderr: {e}")))?;
+        ch.wait_close().map_err(|e| cerr(e.to_string()))?;
+        match ch.exit_status().map_err(|e| cerr(e.to_string()))? {
+            0 => Ok(()),
+            st => Err(cerr(format!("exit status {st}: {}", stderr.trim()))),
+        }
+    }
+
     /// Start the guest agent (`command`, e.g. `powercut-agent serve`) and return its channel.
     pub fn agent(&self, command: &str) -> Result<AgentChannel, SshError> {
         let ch = self.start(command)?;

@@ -523,3 +523,44 @@ fn a_shard_is_k_of_n_and_a_bad_one_names_the_field_and_line() {
         "no shard key unless sharded: {yaml}"
     );
 }
+
+#[test]
+fn the_findings_configs_expect_the_bug_from_6_15_on_and_a_pass_before() {
+    let ci = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci");
+    for (file, pairs_new, pairs_old) in [("findings.yaml", 16, 0), ("findings-xfs.yaml", 21, 1)] {
+        let cfg = CampaignConfig::load(&ci.join(file)).expect("loads");
+        let judge = |release: &str| {
+            let k = crate::campaign::expect::KernelOutcome {
+                name: release.into(),
+                release: release.into(),
+                failures: Vec::new(),
+                infra: 0,
+                ran: cfg.expect[1]
+                    .fail
+                    .iter()
+                    .flat_map(|f| f.workloads.clone())
+                    .collect(),
+            };
+            crate::campaign::expect::judge(&cfg.expect, &k)
+        };
+
+        assert_eq!(judge("7.2.13+deb14-amd64").expected, pairs_new, "{file}");
+        assert_eq!(judge("6.12.95+deb12-amd64").expected, pairs_old, "{file}");
+        assert_eq!(judge("7.3.4-daxfix").expected, 0, "{file}");
+        assert_eq!(cfg.crash_model, CrashModel::Cache, "{file}");
+    }
+}
+
+#[test]
+fn a_bad_expect_rule_names_the_file_and_the_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, "seeds: \"1\"\nexpect:\n  - versions: \">=6.15\"\n    fail: [{workloads: [a], buckets: [\"(\"]}]\n").expect("write");
+
+    let msg = CampaignConfig::load(&p).expect_err("bad regex").to_string();
+
+    assert!(
+        msg.contains("c.yaml") && msg.contains("expect[0].fail[0].buckets"),
+        "{msg}"
+    );
+}
