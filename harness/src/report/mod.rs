@@ -13,7 +13,7 @@ pub mod junit;
 pub mod matrix;
 pub mod model;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};

@@ -244,19 +244,7 @@ pub fn synthetic_run() -> RunData {
             suppressions: vec!["^size-loss: f9 ".into()],
             ..CampaignConfig::default()
         },
-        info: Some(RunInfo {
-            powercut: "0.1.0".into(),
-            rng: workloads::generator::RNG.into(),
-            kernel: "6.12.95+deb12-amd64".into(),
-            image: "fd15f05972f0418e".into(),
-            accelerator: "tcg".into(),
-            start: "restore".into(),
-            restore_fallback: None,
-            modules: vec![],
-            kernels: vec![],
-            shard: None,
-            merged: vec![],
-        }),
+        info: Some(run_info("6.12.95+deb12-amd64", "fd15f05972f0418e", None)),
         state: CampaignState::of(&events),
         workloads,
         workload_files: [(
@@ -269,5 +257,26 @@ pub fn synthetic_run() -> RunData {
         failure_consoles: BTreeMap::new(),
         notes: Vec::new(),
         kernel: None,
+    }
+}
+
+/// The `run-info.json` of a restored TCG campaign on `kernel` with `image` (test runs).
+pub fn run_info(
+    kernel: &str,
+    image: &str,
+    shard: Option<crate::campaign::shard::Shard>,
+) -> RunInfo {
+    RunInfo {
+        powercut: "0.1.0".into(),
+        rng: workloads::generator::RNG.into(),
+        kernel: kernel.into(),
+        image: image.into(),
+        accelerator: "tcg".into(),
+        start: "restore".into(),
+        restore_fallback: None,
+        modules: vec![],
+        kernels: vec![],
+        shard,
+        merged: vec![],
     }
 }

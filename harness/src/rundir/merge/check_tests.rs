@@ -6,19 +6,7 @@ use crate::trial::finding::CrashLabel;
 use workloads::oracle::{CrashPoint, Verdict};
 
 fn info() -> RunInfo {
-    RunInfo {
-        powercut: "0.1.0".into(),
-        rng: "rng".into(),
-        kernel: "6.12".into(),
-        image: "abc".into(),
-        accelerator: "tcg".into(),
-        start: "restore".into(),
-        restore_fallback: None,
-        modules: vec![],
-        kernels: vec![],
-        shard: None,
-        merged: vec![],
-    }
+    crate::report::testdata::run_info("6.12", "abc", None)
 }
 
 fn header(shard: Option<Shard>) -> Event {

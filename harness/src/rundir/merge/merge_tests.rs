@@ -8,19 +8,7 @@ use crate::campaign::item::TrialItem;
 use crate::campaign::journal::JournalWriter;
 
 fn info(shard: Option<Shard>) -> RunInfo {
-    RunInfo {
-        powercut: "0.1.0".into(),
-        rng: "rng".into(),
-        kernel: "6.12".into(),
-        image: "abc".into(),
-        accelerator: "tcg".into(),
-        start: "restore".into(),
-        restore_fallback: None,
-        modules: vec![],
-        kernels: vec![],
-        shard,
-        merged: vec![],
-    }
+    crate::report::testdata::run_info("6.12", "abc", shard)
 }
 
 /// A shard's run directory: seed `seed` finished, the bucket `x`'s directory with `diff`,
