@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::campaign_inputs::workload_inputs;
 use super::exit;
 use crate::cache::cache_root;
 use crate::campaign::config::{CampaignConfig, CrashModel};
 use crate::campaign::fold::Totals;
-use crate::campaign::inputs::WorkloadInput;
 use crate::campaign::matrix::{budget_share, verdict_table};
 use crate::campaign::shard::{self, describe, Shard};
 use crate::campaign::{run_campaign, CampaignEnv, CampaignError, MatrixKernel};
@@ -523,41 +523,6 @@ fn prepare_kernel(
     })
 }
 
-/// The workload inputs of a campaign: read from the files (new) or the run directory's
-/// copies (resume).
-enum WorkloadInputs {
-    New(Vec<WorkloadInput>),
-    Recorded(Vec<crate::rundir::items::RecordedWorkload>),
-}
-
-impl WorkloadInputs {
-    /// The new inputs (nothing for a resume, whose inputs are already recorded).
-    fn new_inputs(&self) -> Option<&Vec<WorkloadInput>> {
-        match self {
-            WorkloadInputs::New(l) => Some(l),
-            WorkloadInputs::Recorded(_) => None,
-        }
-    }
-
-    /// The workload names, in order.
-    fn names(&self) -> Vec<String> {
-        match self {
-            WorkloadInputs::New(l) => l.iter().map(|w| w.name.clone()).collect(),
-            WorkloadInputs::Recorded(l) => l.iter().map(|w| w.input.name.clone()).collect(),
-        }
-    }
-
-    fn into_named(self) -> Vec<(String, workloads::Workload)> {
-        match self {
-            WorkloadInputs::New(l) => l.into_iter().map(|w| (w.name, w.workload)).collect(),
-            WorkloadInputs::Recorded(l) => {
-                l.into_iter().map(|w| (w.input.name, w.workload)).collect()
-            }
-        }
-    }
-}
-
-/// Load and validate the workload inputs, or the message naming the bad file.
 /// The crash model's setup: for the cache model, the tracing plugin and the NVDIMM probe
 /// (said once on stderr); for the snapshot model nothing to prepare.
 pub(super) fn model_setup(
@@ -581,27 +546,6 @@ pub(super) fn model_setup(
         env,
         cfg: cfg.cache.clone(),
     })
-}
-
-fn workload_inputs(
-    cfg: &CampaignConfig,
-    run: &RunDir,
-    resume: bool,
-) -> Result<WorkloadInputs, String> {
-    if resume {
-        let recorded = run.read_workload_inputs().map_err(|e| e.to_string())?;
-        if recorded.is_empty() != cfg.workloads.is_empty() {
-            return Err(format!(
-                "--resume: config.yaml lists workloads but {} is missing or empty",
-                run.workloads_json().display()
-            ));
-        }
-        return Ok(WorkloadInputs::Recorded(recorded));
-    }
-    let pmem = cfg.pmem_bytes().unwrap_or(u64::MAX);
-    crate::campaign::inputs::load_all(&cfg.workloads, pmem)
-        .map(WorkloadInputs::New)
-        .map_err(|e| e.to_string())
 }
 
 fn chrono_stamp() -> String {

@@ -5,6 +5,7 @@ mod bench_cmd;
 mod bench_seeds;
 mod bench_trace;
 mod campaign_cmd;
+mod campaign_inputs;
 mod image_cmd;
 mod kernel_cmd;
 mod minimize_cmd;
