@@ -360,6 +360,7 @@ mod tests {
                 verdict,
                 promise: Some("fsync".into()),
                 lost: Lost::MmapData,
+                after: Vec::new(),
                 crash_model: "snapshot".into(),
                 filesystem: "ext4".into(),
                 mutant: mutant.map(str::to_owned),

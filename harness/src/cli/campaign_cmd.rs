@@ -57,6 +57,9 @@ pub struct CampaignArgs {
     /// Size of the emulated NVDIMM in MiB (replaces the config's `pmem_mib`; xfs needs 512).
     #[arg(long, value_name = "MIB")]
     pub pmem_mib: Option<u64>,
+    /// Generator profile of the seeds: smoke, default, deep (replaces the config's `profile`).
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Workload VMs at once (0 = fit the machine).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -125,6 +128,9 @@ fn with_flags(mut cfg: CampaignConfig, args: &CampaignArgs) -> anyhow::Result<Ca
     }
     if let Some(m) = args.pmem_mib {
         cfg.pmem_mib = m;
+    }
+    if let Some(p) = &args.profile {
+        cfg.profile = p.clone();
     }
     if let Some(w) = args.workers {
         cfg.workers = w;

@@ -40,6 +40,7 @@ fn bucket(verdict: Verdict) -> Bucket {
         } else {
             Lost::Size
         },
+        after: Vec::new(),
         crash_model: "snapshot".into(),
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),

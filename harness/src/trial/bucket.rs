@@ -2,9 +2,10 @@
 //! bucket when they have the same verdict kind, the same kind of op promised the lost thing
 //! durable (`fsync`, `fdatasync`, `msync`, `fsync_dir`, `flush` — a MAP_SYNC user flush —
 //! or `sync`), the same kind of thing was lost (data written by `pwrite`, data written by
-//! mmap stores, zeros of a truncate or hole punch, a size, a name), under the same crash
-//! model, file system and mutant. Op indexes, byte ranges, file names and seeds are left
-//! out: they tell instances apart. Computed once, in the trial pipeline
+//! mmap stores, zeros of a truncate or hole punch, a size, a name), the same kinds of
+//! layout-changing ops (`ftruncate`, `fallocate`) ran on the file between the lost write and
+//! its promise, under the same crash model, file system and mutant. Op indexes, byte ranges,
+//! file names and seeds are left out: they tell instances apart. Computed once, in the trial pipeline
 //! ([`super::finding::failures_of`]), and journaled with every failure.
 
 use std::fmt;
@@ -55,6 +56,14 @@ pub struct Bucket {
     pub promise: Option<String>,
     /// What was lost.
     pub lost: Lost,
+    /// Kinds of the ops that changed the lost file's layout (`ftruncate`, `fallocate`)
+    /// between the write of the lost data and the op that promised it, sorted, each once
+    /// (empty: none ran, or the finding is not about written data). A kernel that drops
+    /// dirty data when the layout changes fails in its own bucket, so a suppression can name
+    /// it without hiding every other loss of the same data. Journals written before this
+    /// field read it as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
     /// Crash model family (`snapshot`, `cache`), without the cache model's variant.
     pub crash_model: String,
     /// File system (oracle rules) name.
@@ -87,11 +96,21 @@ impl Bucket {
         };
         let promise = f
             .promised_by
-            .and_then(|k| ctx.workload.ops.get(k))
-            .filter(|op| op.is_durability_point())
-            .or_else(|| last_promise(ctx.workload, crash, &f.file, lost))
-            .map(|op| op.kind().to_owned());
-        Bucket::new(f.verdict, promise, lost, ctx)
+            .filter(|&k| ctx.workload.ops.get(k).is_some_and(Op::is_durability_point))
+            .or_else(|| last_promise(ctx.workload, crash, &f.file, lost));
+        let after = match (f.verdict, promise) {
+            (Verdict::DataLoss, Some(p)) => f
+                .expected
+                .first()
+                .and_then(|v| v.op)
+                .map(|writer| layout_changes(ctx.workload, writer, p))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let promise = promise.map(|k| ctx.workload.ops[k].kind().to_owned());
+        let mut b = Bucket::new(f.verdict, promise, lost, ctx);
+        b.after = after;
+        b
     }
 
     /// The bucket of a verdict without findings (`fs-corrupt`, `mount-failed`).
@@ -109,6 +128,7 @@ impl Bucket {
             verdict,
             promise,
             lost,
+            after: Vec::new(),
             crash_model: ctx.model.split(':').next().unwrap_or(ctx.model).to_owned(),
             filesystem: ctx.filesystem.to_owned(),
             mutant: ctx.mutant.map(str::to_owned),
@@ -128,6 +148,9 @@ impl fmt::Display for Bucket {
         write!(f, "{} of {}", self.verdict, self.lost.name())?;
         if let Some(p) = &self.promise {
             write!(f, " promised by {p}")?;
+        }
+        if !self.after.is_empty() {
+            write!(f, " after {}", self.after.join("+"))?;
         }
         write!(
             f,
@@ -154,16 +177,35 @@ fn data_writer(f: &Finding, workload: &Workload) -> Lost {
     }
 }
 
-/// The last op that had returned at `crash` and promises `lost` of `file` durable: for a
-/// name, an fsync or fdatasync of the file, a directory fsync or a sync; for a size, those
-/// of the file or an msync of it, or a sync; for data, any durability op of the file, or a
-/// sync. (A data finding usually names its promise itself: `promised_by`.)
-fn last_promise<'w>(
-    workload: &'w Workload,
-    crash: CrashPoint,
-    file: &str,
-    lost: Lost,
-) -> Option<&'w Op> {
+/// Kinds of the ops strictly between `writer` and `promise` that changed the layout of the
+/// file `writer` wrote (`ftruncate`, `fallocate`), following the file through renames;
+/// sorted, each once.
+fn layout_changes(workload: &Workload, writer: usize, promise: usize) -> Vec<String> {
+    let Some(mut name) = workload
+        .ops
+        .get(writer)
+        .and_then(|op| op.files().first().copied())
+    else {
+        return Vec::new();
+    };
+    let mut kinds = std::collections::BTreeSet::new();
+    for op in workload.ops.iter().take(promise).skip(writer + 1) {
+        match op {
+            Op::Ftruncate { file, .. } | Op::Fallocate { file, .. } if file == name => {
+                kinds.insert(op.kind());
+            }
+            Op::Rename { from, to } if from == name => name = to.as_str(),
+            _ => {}
+        }
+    }
+    kinds.into_iter().map(str::to_owned).collect()
+}
+
+/// Index of the last op that had returned at `crash` and promises `lost` of `file` durable:
+/// for a name, an fsync or fdatasync of the file, a directory fsync or a sync; for a size,
+/// those of the file or an msync of it, or a sync; for data, any durability op of the file,
+/// or a sync. (A data finding usually names its promise itself: `promised_by`.)
+fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) -> Option<usize> {
     let returned = match crash {
         CrashPoint::AfterOp(k) => k.saturating_add(1),
         CrashPoint::InsideOp(k) => k,
@@ -176,12 +218,7 @@ fn last_promise<'w>(
         Op::Flush { file: f, .. } => f == file && !matches!(lost, Lost::Name | Lost::Size),
         _ => false,
     };
-    workload
-        .ops
-        .iter()
-        .take(returned)
-        .rev()
-        .find(|op| promises(op))
+    workload.ops.iter().take(returned).rposition(promises)
 }
 
 #[cfg(test)]
@@ -322,5 +359,78 @@ mod tests {
 
         assert_eq!(inside.promise, None);
         assert_eq!(after.promise.as_deref(), Some("fsync"));
+    }
+
+    #[test]
+    fn a_layout_change_between_the_write_and_its_promise_splits_the_bucket() {
+        let mut w = workload();
+        // 0 create, 1 pwrite, 2 mmap, 3 mmap_store, 4 fsync, 5 fsync_dir; then a store, a
+        // punch hole, a rename, a truncate of the renamed file, an fsync of it.
+        w.ops.extend([
+            Op::MmapStore {
+                file: "f0".into(),
+                off: 0,
+                len: 64,
+                pattern: None,
+            },
+            Op::Fallocate {
+                file: "f0".into(),
+                mode: workloads::FallocMode::PunchHole,
+                off: 8192,
+                len: 4096,
+            },
+            Op::Rename {
+                from: "f0".into(),
+                to: "g".into(),
+            },
+            Op::Ftruncate {
+                file: "g".into(),
+                size: 100_000,
+            },
+            Op::Ftruncate {
+                file: "other".into(),
+                size: 0,
+            },
+            Op::Fsync { file: "g".into() },
+        ]);
+        let c = ctx(&w, "cache:worst", None);
+        let mut lost = data_loss(6, 0, Some(11));
+        lost.file = "g".into();
+
+        let after_both = Bucket::of_finding(&lost, CrashPoint::AfterOp(11), &c);
+        let plain = Bucket::of_finding(&data_loss(3, 4096, Some(4)), CrashPoint::AfterOp(4), &c);
+        // The same store promised by op 4's fsync: nothing ran in between.
+        let mut early = data_loss(6, 0, None);
+        early.file = "g".into();
+        let before_rename = Bucket::of_finding(&early, CrashPoint::AfterOp(7), &c);
+
+        assert_eq!(after_both.after, ["fallocate", "ftruncate"]);
+        assert_eq!(
+            after_both.id(),
+            "data-loss of mmap_data promised by fsync after fallocate+ftruncate (cache, ext4, stock)"
+        );
+        assert!(plain.after.is_empty());
+        assert_eq!(
+            plain.id(),
+            "data-loss of mmap_data promised by fsync (cache, ext4, stock)"
+        );
+        assert_ne!(after_both, plain);
+        // No promise of "g" had returned by op 7: no bucket refinement either.
+        assert_eq!(before_rename.promise, None);
+        assert!(before_rename.after.is_empty());
+    }
+
+    #[test]
+    fn a_bucket_journaled_before_the_layout_field_reads_back_without_it() {
+        let old = r#"{"verdict":"data-loss","promise":"fsync","lost":"mmap_data","crash_model":"cache","filesystem":"ext4","mutant":null}"#;
+
+        let b: Bucket = serde_json::from_str(old).unwrap();
+
+        assert!(b.after.is_empty());
+        assert_eq!(
+            b.id(),
+            "data-loss of mmap_data promised by fsync (cache, ext4, stock)"
+        );
+        assert!(!serde_json::to_string(&b).unwrap().contains("after"));
     }
 }
