@@ -106,7 +106,9 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
     };
     let stop = Stop::default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (job_tx, job_rx) = mpsc::channel::<CheckJob>();
+    // Bounded: the runs wait for the checks instead of piling crash images up on disk.
+    let (job_tx, job_rx) =
+        mpsc::sync_channel::<CheckJob>(checkers.max(1) * super::workers::QUEUED_IMAGES_PER_CHECKER);
     let job_rx = Mutex::new(job_rx);
     let shared = Shared {
         cfg,

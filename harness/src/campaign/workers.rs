@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,14 @@ use super::CampaignEnv;
 use crate::checker::Checker;
 use crate::rundir::RunDir;
 use crate::trial::{self, first_line, infra_verdict, CrashImage, Judged, TrialSetup};
+
+/// Crash images queued per checker before a workload worker waits for the checks: the runs
+/// stay about one seed ahead of the checks (a seed of the cache model makes up to 24 states),
+/// so the images on disk stay bounded and a spent time budget leaves little to drain.
+pub const QUEUED_IMAGES_PER_CHECKER: usize = 32;
+
+/// How often a workload worker waiting on a full queue looks whether the campaign aborted.
+const QUEUE_POLL: Duration = Duration::from_millis(50);
 
 /// Whether workers may go on.
 #[derive(Debug, Default)]
@@ -149,7 +157,7 @@ impl Shared<'_> {
 }
 
 /// A workload worker: takes items until none are left or the campaign stops.
-pub fn workload_worker(shared: &Shared<'_>, jobs: &Sender<CheckJob>, worker: usize) {
+pub fn workload_worker(shared: &Shared<'_>, jobs: &SyncSender<CheckJob>, worker: usize) {
     let Ok(profile) = shared.cfg.profile.parse::<Profile>() else {
         shared.tell(WorkerMsg::Fatal {
             cause: format!("unknown profile `{}`", shared.cfg.profile),
@@ -187,7 +195,7 @@ pub fn plan_seed(item: &TrialItem, workload: &Workload) -> u64 {
 /// Run one item; `false` when the worker must stop.
 fn run_item(
     shared: &Shared<'_>,
-    jobs: &Sender<CheckJob>,
+    jobs: &SyncSender<CheckJob>,
     item: &TrialItem,
     workload: Arc<Workload>,
 ) -> bool {
@@ -254,12 +262,28 @@ fn run_item(
             image,
             console: run.console.clone(),
         };
-        // A closed queue means the campaign stopped; the job (and its image) is dropped.
-        if jobs.send(job).is_err() {
+        // A closed queue or an abort means the campaign stopped; the job (and its image) is
+        // dropped.
+        if !queue(jobs, job, shared.stop) {
             return false;
         }
     }
     told
+}
+
+/// Put `job` on the bounded queue, waiting while it is full; `false` (the job dropped) when
+/// the queue closed or the campaign aborted while waiting.
+fn queue<T>(jobs: &SyncSender<T>, mut job: T, stop: &Stop) -> bool {
+    loop {
+        match jobs.try_send(job) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(j)) if !stop.aborted() => {
+                job = j;
+                std::thread::sleep(QUEUE_POLL);
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 /// A checker worker: owns one checker VM (booted on first use, replaced when it fails) and
@@ -342,5 +366,65 @@ fn check(
             let v = infra_verdict(&e);
             Ok(Err((v, format!("{name}: {v}: {}", first_line(&e)))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+
+    use super::*;
+
+    #[test]
+    fn a_full_queue_waits_for_the_checks() {
+        let (tx, rx) = sync_channel::<u32>(1);
+        let stop = Stop::default();
+        assert!(queue(&tx, 1, &stop));
+
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            (rx.recv().unwrap(), rx.recv().unwrap())
+        });
+        let queued = queue(&tx, 2, &stop);
+
+        assert!(queued);
+        assert_eq!(taker.join().unwrap(), (1, 2));
+    }
+
+    #[test]
+    fn an_abort_frees_a_worker_waiting_on_a_full_queue() {
+        let (tx, _rx) = sync_channel::<u32>(1);
+        let stop = Arc::new(Stop::default());
+        assert!(queue(&tx, 1, &stop));
+
+        let aborter = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                stop.abort();
+            })
+        };
+        let queued = queue(&tx, 2, &stop);
+        aborter.join().unwrap();
+
+        assert!(!queued);
+    }
+
+    #[test]
+    fn a_closed_queue_drops_the_job() {
+        let (tx, rx) = sync_channel::<u32>(1);
+        drop(rx);
+
+        assert!(!queue(&tx, 1, &Stop::default()));
+    }
+
+    #[test]
+    fn a_drained_campaign_still_queues_the_images_in_flight() {
+        let (tx, rx) = sync_channel::<u32>(1);
+        let stop = Stop::default();
+        stop.drain();
+
+        assert!(queue(&tx, 7, &stop));
+        assert_eq!(rx.recv().unwrap(), 7);
     }
 }
