@@ -241,6 +241,8 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
                 FallocMode::KeepSize => "FA_KEEP_SIZE",
                 FallocMode::PunchHole => "FA_PUNCH_HOLE",
                 FallocMode::ZeroRange => "FA_ZERO_RANGE",
+                FallocMode::CollapseRange => "FA_COLLAPSE_RANGE",
+                FallocMode::InsertRange => "FA_INSERT_RANGE",
             };
             (
                 "K_FALLOCATE",
@@ -270,6 +272,9 @@ fn bytes_init(b: &[u8; 8]) -> String {
 fn version_row(v: &WordVersion) -> String {
     let src = match v.src {
         WordSrc::Zero => ".src = SRC_ZERO".to_owned(),
+        WordSrc::Pattern(id) if v.moved_by != 0 => {
+            format!(".src = SRC_PATTERN, .id = {id}U, .moved = {}LL", v.moved_by)
+        }
         WordSrc::Pattern(id) => format!(".src = SRC_PATTERN, .id = {id}U"),
         WordSrc::Bytes(b) => format!(".src = SRC_BYTES, .lit = {}", bytes_init(&b)),
     };
