@@ -431,6 +431,23 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_pattern_version_names_where_its_words_came_from() {
+        let v = WordVersion {
+            src: WordSrc::Pattern(3),
+            op: Some(2),
+            sync_store: false,
+            torn_from: None,
+            moved_by: -512,
+        };
+        assert_eq!(
+            version_row(&v),
+            "\t{ .src = SRC_PATTERN, .id = 3U, .moved = -512LL, .op = 2 },\n"
+        );
+        let unmoved = WordVersion { moved_by: 0, ..v };
+        assert!(!version_row(&unmoved).contains(".moved"));
+    }
+
+    #[test]
     fn the_program_holds_the_ops_up_to_the_crash_point_and_the_expectation() {
         let (w, outcomes) = input_parts();
         let point = CrashPoint::AfterOp(2);
