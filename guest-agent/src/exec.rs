@@ -248,6 +248,10 @@ impl Executor {
             FallocMode::KeepSize => libc::FALLOC_FL_KEEP_SIZE,
             FallocMode::PunchHole => libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
             FallocMode::ZeroRange => libc::FALLOC_FL_ZERO_RANGE,
+            // Either fails with EOPNOTSUPP where the file system cannot shift extents (the
+            // op's errno says so; the oracle takes a failed op as having changed nothing).
+            FallocMode::CollapseRange => libc::FALLOC_FL_COLLAPSE_RANGE,
+            FallocMode::InsertRange => libc::FALLOC_FL_INSERT_RANGE,
         };
         let (off, len) = (to_off(off)?, to_off(len)?);
         // SAFETY: the descriptor is open while `self` borrows it.

@@ -492,3 +492,47 @@ fn fallocate_modes_run_or_report_the_file_systems_errno() {
     }
     assert_eq!(data, want);
 }
+
+#[test]
+fn collapse_and_insert_range_move_the_data_or_report_eopnotsupp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = workload(vec![
+        Op::Create { file: f("s") },
+        Op::Pwrite {
+            file: f("s"),
+            off: 0,
+            len: 16_384,
+            pattern: Some(4),
+        },
+        Op::Fallocate {
+            file: f("s"),
+            mode: FallocMode::CollapseRange,
+            off: 4096,
+            len: 4096,
+        },
+        Op::Fallocate {
+            file: f("s"),
+            mode: FallocMode::InsertRange,
+            off: 0,
+            len: 4096,
+        },
+    ]);
+
+    let outcomes = Executor::run_all(dir.path(), &w).expect("run");
+
+    let mut want = Vec::new();
+    overlay(&mut want, 4, 0, 16_384);
+    match (outcomes[2], outcomes[3]) {
+        (c, i) if c.succeeded() && i.succeeded() => {
+            // Page 1 collapsed away, then a page of zeros inserted in front.
+            want.drain(4096..8192);
+            want.splice(0..0, vec![0; 4096]);
+        }
+        // A file system that cannot shift extents (tmpfs) refuses both.
+        (c, i) => {
+            assert_eq!(c.errno, Some(libc::EOPNOTSUPP), "{outcomes:?}");
+            assert_eq!(i.errno, Some(libc::EOPNOTSUPP), "{outcomes:?}");
+        }
+    }
+    assert_eq!(read(dir.path(), "s"), want);
+}

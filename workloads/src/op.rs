@@ -35,6 +35,33 @@ pub enum FallocMode {
     PunchHole,
     /// FALLOC_FL_ZERO_RANGE: the range reads back as zeros; size may grow.
     ZeroRange,
+    /// FALLOC_FL_COLLAPSE_RANGE: `[off, off+len)` is removed, everything after it moves
+    /// left by `len` and the size shrinks by `len`. `off` and `len` must be multiples of the
+    /// block size and `off + len` below the size (the kernel returns EINVAL otherwise).
+    CollapseRange,
+    /// FALLOC_FL_INSERT_RANGE: `[off, size)` moves right by `len`, leaving a hole of zeros
+    /// at `[off, off+len)`; the size grows by `len`. `off` and `len` must be multiples of
+    /// the block size and `off` below the size.
+    InsertRange,
+}
+
+impl FallocMode {
+    /// The mode as spelled in YAML (`punch_hole`, `collapse_range`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            FallocMode::Allocate => "allocate",
+            FallocMode::KeepSize => "keep_size",
+            FallocMode::PunchHole => "punch_hole",
+            FallocMode::ZeroRange => "zero_range",
+            FallocMode::CollapseRange => "collapse_range",
+            FallocMode::InsertRange => "insert_range",
+        }
+    }
+
+    /// Does this mode move data to other file offsets (collapse or insert range)?
+    pub fn shifts(self) -> bool {
+        matches!(self, FallocMode::CollapseRange | FallocMode::InsertRange)
+    }
 }
 
 /// One operation. File names are relative to the workload directory.
@@ -207,6 +234,15 @@ impl Op {
             Op::Unlink { .. } => "unlink",
             Op::FsyncDir => "fsync_dir",
             Op::Sync => "sync",
+        }
+    }
+
+    /// The kind, with the mode for `fallocate` (`fallocate collapse_range`): how messages
+    /// name an op.
+    pub fn label(&self) -> String {
+        match self {
+            Op::Fallocate { mode, .. } => format!("fallocate {}", mode.name()),
+            other => other.kind().to_string(),
         }
     }
 

@@ -15,6 +15,12 @@
 //! - Until then, each aligned 8-byte word may hold any version written to it since its last
 //!   durable point (whole-word snapshots after each write, truncate, punch or zeroing), and
 //!   a file may have any size set since its size was last durable.
+//! - `fallocate` collapse and insert range move the words from their offset on. Until an
+//!   fsync, fdatasync or sync of the file the layout may be the old one, the new one or a
+//!   partly shifted one with holes (ext4 and xfs shift one extent per transaction), so each
+//!   moved word may also hold its old versions, zeros, or the versions of the word that
+//!   moved there; data written after the shift may show at its block's old offset; msync
+//!   and user flushes promise nothing about moved words (see `model::Inode::write`).
 //!
 //! Where the semantics are uncertain the oracle is permissive (a false alarm is the worst
 //! failure of this tool): names and word histories are judged independently, a name may

@@ -13,6 +13,9 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const CACHE_LINE: u64 = 64;
 /// Largest file offset (exclusive) a workload may touch: `off + len` and sizes stay within it.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// File system block size the workloads' file systems are made with (ext4 and xfs, 4 KiB):
+/// collapse and insert range need offsets and lengths that are multiples of it.
+pub const FS_BLOCK: u64 = 4096;
 /// Longest file name a workload may use.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -303,6 +306,12 @@ impl Sim {
                     FallocMode::Allocate | FallocMode::ZeroRange => self.grow(inode, end),
                     FallocMode::KeepSize => self.reach(inode, end),
                     FallocMode::PunchHole => {}
+                    FallocMode::CollapseRange | FallocMode::InsertRange => {
+                        let size = self.size_of(inode);
+                        let new = check_shift(file, *mode, *off, *len, size)?;
+                        self.sizes[inode] = new;
+                        self.reach(inode, new);
+                    }
                 }
             }
             Op::Rename { from, to } => {
@@ -333,6 +342,58 @@ impl Sim {
             Op::FsyncDir | Op::Sync => {}
         }
         Ok(())
+    }
+}
+
+/// Check a collapse or insert range of `[off, off+len)` on `file` of size `size` against
+/// what the kernel requires (ext4_collapse_range/ext4_insert_range and their xfs
+/// counterparts return EINVAL otherwise) and return the new size.
+fn check_shift(
+    file: &str,
+    mode: FallocMode,
+    off: u64,
+    len: u64,
+    size: u64,
+) -> Result<u64, Problem> {
+    let name = mode.name();
+    for (field, v) in [("off", off), ("len", len)] {
+        if !v.is_multiple_of(FS_BLOCK) {
+            return Err(problem(
+                field,
+                format!(
+                    "{name} needs `{field}` to be a multiple of the {FS_BLOCK}-byte file system \
+                     block; {v} is not (the kernel returns EINVAL)"
+                ),
+            ));
+        }
+    }
+    let end = off + len;
+    match mode {
+        FallocMode::CollapseRange if end >= size => Err(problem(
+            if off >= size { "off" } else { "len" },
+            format!(
+                "{name} of [{off}, {end}) must end below the end of `{file}` (size {size} here); \
+                 the kernel returns EINVAL (to cut the tail, ftruncate)"
+            ),
+        )),
+        FallocMode::CollapseRange => Ok(size - len),
+        _ if off >= size => Err(problem(
+            "off",
+            format!(
+                "{name} at {off} must start below the end of `{file}` (size {size} here); the \
+                 kernel returns EINVAL (to grow the file, ftruncate)"
+            ),
+        )),
+        _ => match size.checked_add(len) {
+            Some(new) if new <= MAX_FILE_BYTES => Ok(new),
+            _ => Err(problem(
+                "len",
+                format!(
+                    "{name} would grow `{file}` from {size} by {len} bytes, past the limit of \
+                     {MAX_FILE_BYTES} bytes (1 GiB)"
+                ),
+            )),
+        },
     }
 }
 

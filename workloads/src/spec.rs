@@ -13,7 +13,7 @@ use serde::de::DeserializeSeed;
 use crate::op::Workload;
 use crate::sim::Sim;
 
-pub use crate::sim::{CACHE_LINE, MAX_FILE_BYTES, MAX_NAME_LEN, PAGE_SIZE};
+pub use crate::sim::{CACHE_LINE, FS_BLOCK, MAX_FILE_BYTES, MAX_NAME_LEN, PAGE_SIZE};
 pub use raw::OP_KINDS;
 use yaml_limits::YamlLimitError;
 

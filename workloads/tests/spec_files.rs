@@ -121,7 +121,7 @@ fn each_durability_op_of_a_dax_drop_spec_names_itself_when_its_stores_are_lost()
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("dax-drop-"))
         .collect();
-    assert_eq!(specs.len(), 5, "{specs:?}");
+    assert_eq!(specs.len(), 7, "{specs:?}");
     for path in specs {
         let w = load_workload(&path).expect("valid spec");
         let outcomes = all_ok(&w);
@@ -173,7 +173,7 @@ fn the_dax_drop_specs_are_what_generate_sh_writes() {
         .expect("sh runs");
     assert!(status.success());
     let made = yaml_files(out.path());
-    assert_eq!(made.len(), 5);
+    assert_eq!(made.len(), 7);
     for f in made {
         let name = f.file_name().expect("name");
         let committed = std::fs::read_to_string(findings_dir().join(name)).expect("committed");

@@ -243,6 +243,9 @@ fn run_item(
             }));
         }
     };
+    if item.workload().is_some() {
+        warn_failed_ops(item, &workload, &run.outcomes);
+    }
     let live_mismatch = trial::live_mismatches(&workload, &run).into_iter().next();
     let images = run.images.len();
     let outcomes = Arc::new(run.outcomes);
@@ -366,6 +369,23 @@ fn check(
             let v = infra_verdict(&e);
             Ok(Err((v, format!("{name}: {v}: {}", first_line(&e)))))
         }
+    }
+}
+
+/// Say which ops of a workload file failed in the guest. A spec expects every op to
+/// succeed; one the file system does not support (e.g. `fallocate` collapse or insert range
+/// returning EOPNOTSUPP) is taken by the oracle as having changed nothing, so its checks pass
+/// without testing what the spec meant to.
+fn warn_failed_ops(item: &TrialItem, workload: &Workload, outcomes: &[Option<OpOutcome>]) {
+    for (k, (op, outcome)) in workload.ops.iter().zip(outcomes).enumerate() {
+        let Some(errno) = outcome.and_then(|o| o.errno) else {
+            continue;
+        };
+        tracing::warn!(
+            "{item}: op {k} ({}) failed: {}; the oracle takes it as having changed nothing",
+            op.label(),
+            std::io::Error::from_raw_os_error(errno)
+        );
     }
 }
 

@@ -143,6 +143,15 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
         res.boot.as_secs_f64(),
         accel.accel
     );
+    for (k, (op, o)) in workload.ops.iter().zip(&res.outcomes).enumerate() {
+        if let Some(errno) = o.and_then(|o| o.errno) {
+            println!(
+                "op {k} ({}) failed: {}",
+                op.label(),
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
+    }
     if mismatches.is_empty() {
         println!(
             "live file system matches the oracle's no-crash state ({} files)",

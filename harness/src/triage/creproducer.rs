@@ -241,6 +241,8 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
                 FallocMode::KeepSize => "FA_KEEP_SIZE",
                 FallocMode::PunchHole => "FA_PUNCH_HOLE",
                 FallocMode::ZeroRange => "FA_ZERO_RANGE",
+                FallocMode::CollapseRange => "FA_COLLAPSE_RANGE",
+                FallocMode::InsertRange => "FA_INSERT_RANGE",
             };
             (
                 "K_FALLOCATE",
@@ -270,6 +272,9 @@ fn bytes_init(b: &[u8; 8]) -> String {
 fn version_row(v: &WordVersion) -> String {
     let src = match v.src {
         WordSrc::Zero => ".src = SRC_ZERO".to_owned(),
+        WordSrc::Pattern(id) if v.moved_by != 0 => {
+            format!(".src = SRC_PATTERN, .id = {id}U, .moved = {}LL", v.moved_by)
+        }
         WordSrc::Pattern(id) => format!(".src = SRC_PATTERN, .id = {id}U"),
         WordSrc::Bytes(b) => format!(".src = SRC_BYTES, .lit = {}", bytes_init(&b)),
     };
@@ -423,6 +428,23 @@ mod tests {
             None,
         ];
         (w, outcomes)
+    }
+
+    #[test]
+    fn a_moved_pattern_version_names_where_its_words_came_from() {
+        let v = WordVersion {
+            src: WordSrc::Pattern(3),
+            op: Some(2),
+            sync_store: false,
+            torn_from: None,
+            moved_by: -512,
+        };
+        assert_eq!(
+            version_row(&v),
+            "\t{ .src = SRC_PATTERN, .id = 3U, .moved = -512LL, .op = 2 },\n"
+        );
+        let unmoved = WordVersion { moved_by: 0, ..v };
+        assert!(!version_row(&unmoved).contains(".moved"));
     }
 
     #[test]

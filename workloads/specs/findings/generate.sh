@@ -12,7 +12,7 @@ set -eu
 out=${1:-$(dirname "$0")}
 
 # The table: the triggers; describe() says what each does, trigger() writes its op.
-TRIGGERS="ftruncate-up ftruncate-down punch-hole zero-range allocate"
+TRIGGERS="ftruncate-up ftruncate-down punch-hole zero-range allocate collapse-range insert-range"
 
 describe() {
   case "$1" in
@@ -21,6 +21,8 @@ describe() {
     punch-hole) echo "fallocate PUNCH_HOLE of one page nowhere near the stored pages" ;;
     zero-range) echo "fallocate ZERO_RANGE of one page nowhere near the stored pages" ;;
     allocate) echo "plain fallocate (mode 0) of one page in a hole nowhere near the stored pages" ;;
+    collapse-range) echo "fallocate COLLAPSE_RANGE of one page above every stored page" ;;
+    insert-range) echo "fallocate INSERT_RANGE of one page above every stored page" ;;
   esac
 }
 
@@ -33,6 +35,8 @@ trigger() {
     punch-hole) echo "  - {op: fallocate, file: f0, mode: punch_hole, off: $off, len: 4096}" ;;
     zero-range) echo "  - {op: fallocate, file: f0, mode: zero_range, off: $off, len: 4096}" ;;
     allocate) echo "  - {op: fallocate, file: f0, mode: allocate, off: $off, len: 4096}" ;;
+    collapse-range) echo "  - {op: fallocate, file: f0, mode: collapse_range, off: $off, len: 4096}" ;;
+    insert-range) echo "  - {op: fallocate, file: f0, mode: insert_range, off: $off, len: 4096}" ;;
   esac
 }
 

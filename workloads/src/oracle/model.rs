@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::words::{SizeSet, WordMap, WordSrc, WORD};
 use super::FsRules;
 use crate::op::{FallocMode, Op, OpOutcome};
-use crate::sim::{round_down, round_up, CACHE_LINE, PAGE_SIZE};
+use crate::sim::{round_down, round_up, CACHE_LINE, FS_BLOCK, PAGE_SIZE};
 
 /// How much is known about one op's effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,75 @@ pub(crate) struct Inode {
     pub sizes: SizeSet,
     /// An op on it had an unknown outcome or stored past EOF: no promise is trusted.
     pub tainted: bool,
+    /// Collapse and insert ranges since its layout was last durable, oldest first: until
+    /// an fsync, fdatasync or sync, a crash may leave any of the layouts before them.
+    pub shifts: Vec<Shift>,
+}
+
+/// One collapse or insert range, in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shift {
+    /// First word that moved.
+    pub at: u64,
+    /// How far: negative for a collapse, positive for an insert.
+    pub by: i64,
+}
+
+impl Inode {
+    /// Write bytes `[start, end)` from `src` as op `k` (see [`WordMap::write`]). While
+    /// shifts are pending, the words written are blocks that an undone shift shows at
+    /// their older offsets, so each older offset also allows what was written.
+    fn write(&mut self, seed: u64, start: u64, end: u64, src: WordSrc, k: usize, sync: bool) {
+        self.words.write(seed, start, end, src, k, sync);
+        if start >= end || self.shifts.is_empty() {
+            return;
+        }
+        let (lo, hi) = (start / WORD, end.div_ceil(WORD));
+        // (current words [a, b), offset d of the older words): every older place of a block.
+        let mut places: Vec<(u64, u64, i64)> = vec![(lo, hi, 0)];
+        for sh in self.shifts.iter().rev() {
+            let mut older = Vec::new();
+            for &(a, b, d) in &places {
+                // In the layout right after this shift, the words sit at [a + d, b + d).
+                let (x0, x1) = (a.saturating_add_signed(d), b.saturating_add_signed(d));
+                // Collapse: words from `at` on came from `by` words to the right. Insert:
+                // words from `at + by` on came from `by` to the left; [at, at + by) is new.
+                let from = if sh.by < 0 {
+                    sh.at
+                } else {
+                    sh.at.saturating_add(sh.by.unsigned_abs())
+                };
+                let s = x0.max(from);
+                if s < x1 {
+                    let p = (s.saturating_add_signed(-d), b, d.saturating_sub(sh.by));
+                    if !places.contains(&p) && !older.contains(&p) {
+                        older.push(p);
+                    }
+                }
+            }
+            places.extend(older);
+        }
+        for (a, b, d) in places.into_iter().filter(|p| p.2 != 0) {
+            self.words.allow_moved(a, b, d);
+        }
+    }
+
+    /// First byte a pending shift moved (`u64::MAX` when none): msync and user flushes
+    /// promise nothing from here on, since they need not make the shift durable.
+    fn shift_floor(&self) -> u64 {
+        self.shifts
+            .iter()
+            .map(|s| s.at.saturating_mul(WORD))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// The layout and every word are durable (fsync, fdatasync, sync).
+    fn make_all_durable(&mut self, k: usize) {
+        self.words.make_all_durable(k);
+        self.sizes = SizeSet::exactly(self.size);
+        self.shifts.clear();
+    }
 }
 
 /// One directory entry name.
@@ -139,7 +208,7 @@ impl Model {
         let ino = &mut self.inodes[i];
         let old = ino.size;
         if new < old {
-            ino.words.write(seed, new, old, WordSrc::Zero, k, false);
+            ino.write(seed, new, old, WordSrc::Zero, k, false);
         }
         ino.size = new;
         if certain {
@@ -223,9 +292,7 @@ impl Model {
                 let written = ret.map_or(*len, |r| u64::try_from(r).unwrap_or(0).min(*len));
                 let end = off.saturating_add(written);
                 let id = op.pattern_id(k).unwrap_or(0);
-                self.inodes[i]
-                    .words
-                    .write(seed, *off, end, WordSrc::Pattern(id), k, false);
+                self.inodes[i].write(seed, *off, end, WordSrc::Pattern(id), k, false);
                 if written > 0 {
                     self.grow(i, end, k, certain);
                 }
@@ -252,7 +319,10 @@ impl Model {
                     // (e.g. a pwrite into a fresh block) may lack durable metadata. Words
                     // straddling or past EOF are left out (a truncate may not be durable).
                     let lo = round_down(*off, CACHE_LINE) / WORD;
-                    let hi = round_up(off.saturating_add(*len), CACHE_LINE).min(ino.size) / WORD;
+                    let hi = round_up(off.saturating_add(*len), CACHE_LINE)
+                        .min(ino.size)
+                        .min(ino.shift_floor())
+                        / WORD;
                     ino.words.make_durable(lo, hi, k, |v| v.sync_store);
                 }
             }
@@ -266,8 +336,13 @@ impl Model {
                     // The kernel rounds the start down to a page; only words wholly inside
                     // [start, off + len) and below EOF are promised (permissive: the kernel
                     // also rounds the end up to a page, which is not demanded).
+                    // Nor the words a pending collapse or insert range moved: msync need not
+                    // make the new layout durable (permissive).
                     let start = round_down(*off, PAGE_SIZE);
-                    let end = off.saturating_add(*len).min(ino.size);
+                    let end = off
+                        .saturating_add(*len)
+                        .min(ino.size)
+                        .min(ino.shift_floor());
                     ino.words
                         .make_durable(start / WORD, end / WORD, k, |_| true);
                     if msync_size && start < end {
@@ -284,9 +359,7 @@ impl Model {
                 if !certain || self.inodes[i].tainted {
                     return;
                 }
-                let ino = &mut self.inodes[i];
-                ino.words.make_all_durable(k);
-                ino.sizes = SizeSet::exactly(ino.size);
+                self.inodes[i].make_all_durable(k);
                 let names_it = match op {
                     Op::Fsync { .. } => self.rules.fsync_makes_new_name_durable,
                     _ => self.rules.fdatasync_makes_new_name_durable,
@@ -314,10 +387,12 @@ impl Model {
                 };
                 let end = off.saturating_add(*len);
                 let size = self.inodes[i].size;
+                if mode.shifts() {
+                    self.shift(i, *mode, *off, *len, k, certain);
+                    return;
+                }
                 if matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange) {
-                    self.inodes[i]
-                        .words
-                        .write(seed, *off, end.min(size), WordSrc::Zero, k, false);
+                    self.inodes[i].write(seed, *off, end.min(size), WordSrc::Zero, k, false);
                 }
                 if matches!(mode, FallocMode::Allocate | FallocMode::ZeroRange) {
                     self.grow(i, end, k, certain);
@@ -352,8 +427,7 @@ impl Model {
                 if certain {
                     self.names.values_mut().for_each(Name::make_durable);
                     for ino in self.inodes.iter_mut().filter(|i| !i.tainted) {
-                        ino.words.make_all_durable(k);
-                        ino.sizes = SizeSet::exactly(ino.size);
+                        ino.make_all_durable(k);
                     }
                 }
             }
@@ -377,6 +451,7 @@ impl Model {
             size: 0,
             sizes: SizeSet::exactly(0),
             tainted: false,
+            shifts: Vec::new(),
         });
         let i = self.inodes.len() - 1;
         let n = self.name(file);
@@ -401,15 +476,48 @@ impl Model {
         let ino = &mut self.inodes[i];
         let end = off.saturating_add(len);
         let size = ino.size;
-        ino.words.write(seed, off, end.min(size), id, k, map.sync);
+        ino.write(seed, off, end.min(size), id, k, map.sync);
         if end > size {
             // Stores into the tail of the last page past EOF succeed and are not part of
             // the file; whether a later extension shows them or zeros differs between
             // filesystems. Allow both and stop trusting promises about this file.
             let from = off.max(size);
-            ino.words.write(seed, from, end, id, k, map.sync);
-            ino.words.write(seed, from, end, WordSrc::Zero, k, false);
+            ino.write(seed, from, end, id, k, map.sync);
+            ino.write(seed, from, end, WordSrc::Zero, k, false);
             ino.tainted = true;
+        }
+    }
+
+    /// Collapse or insert range `[off, off+len)` of inode `i` as op `k`. A range the kernel
+    /// refuses (unaligned, or past EOF) changes nothing: only an op with an unknown outcome
+    /// gets here with one, and the kernel would have failed it.
+    fn shift(&mut self, i: usize, mode: FallocMode, off: u64, len: u64, k: usize, certain: bool) {
+        let ino = &mut self.inodes[i];
+        let old = ino.size;
+        let aligned = off.is_multiple_of(FS_BLOCK) && len.is_multiple_of(FS_BLOCK) && len > 0;
+        let Ok(words) = i64::try_from(len / WORD) else {
+            return;
+        };
+        let (by, new) = match mode {
+            FallocMode::CollapseRange if aligned && off.saturating_add(len) < old => {
+                (-words, old - len)
+            }
+            FallocMode::InsertRange if aligned && off < old => (words, old.saturating_add(len)),
+            _ => return,
+        };
+        // ext4 and xfs move one extent per transaction (ext4_ext_shift_extents restarts its
+        // handle when it runs out of credits; xfs_collapse_file_space and
+        // xfs_insert_file_space roll the transaction per extent), so before a durability
+        // point any mix of the old and new layout with holes may survive (WordMap::shift).
+        ino.words.shift(off / WORD, by, k);
+        ino.shifts.push(Shift { at: off / WORD, by });
+        ino.size = new;
+        // The size changes in a transaction of its own (xfs: before an insert, after a
+        // collapse; ext4: first for an insert, last for a collapse): either size.
+        if certain {
+            ino.sizes.add(new, new);
+        } else {
+            ino.sizes.add(old, new);
         }
     }
 }

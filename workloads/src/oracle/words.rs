@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::pattern::Pattern;
 
+mod shift;
+
 /// Bytes per word: the unit at which a crash may mix old and new data.
 pub const WORD: u64 = 8;
 /// One past the last word index the map covers.
@@ -42,6 +44,14 @@ pub struct WordVersion {
     /// byte may be the old or the new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torn_from: Option<[u8; 8]>,
+    /// Words the version moved by since it was written (collapse range: negative, insert
+    /// range: positive): at word `w` it holds the bytes `src` has at word `w - moved_by`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub moved_by: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 impl WordVersion {
@@ -51,11 +61,32 @@ impl WordVersion {
         op: None,
         sync_store: false,
         torn_from: None,
+        moved_by: 0,
     };
 
     /// The 8 bytes of this version at word index `word` of a workload seeded `seed`.
     pub fn bytes(&self, seed: u64, word: u64) -> [u8; 8] {
-        src_bytes(self.src, seed, word)
+        src_bytes(self.src, seed, word.wrapping_sub(self.moved_by as u64))
+    }
+
+    /// This version moved by `by` words (a collapse or insert range): a pattern's bytes go
+    /// with it, zeros and literal bytes are the same anywhere. The move is a new block
+    /// mapping, which a MAP_SYNC fault did not make durable, so `sync_store` is dropped.
+    fn moved(self, by: i64) -> WordVersion {
+        let moved_by = match self.src {
+            WordSrc::Pattern(_) => self.moved_by.wrapping_add(by),
+            WordSrc::Zero | WordSrc::Bytes(_) => 0,
+        };
+        WordVersion {
+            moved_by,
+            sync_store: false,
+            ..self
+        }
+    }
+
+    /// Same bytes at every word (source, and where a pattern is read from)?
+    fn same_bytes(&self, other: &WordVersion) -> bool {
+        self.src == other.src && self.moved_by == other.moved_by
     }
 
     /// Could word `word` read `found` (its first `found.len()` bytes) under this version?
@@ -174,7 +205,7 @@ impl WordMap {
         self.split(lo);
         self.split(hi);
         for span in self.spans.range_mut(lo..hi).map(|(_, s)| s) {
-            if span.current().src != v.src {
+            if !span.current().same_bytes(&v) {
                 span.pending.push(v);
             }
         }
@@ -199,6 +230,7 @@ impl WordMap {
             op: Some(op),
             sync_store,
             torn_from: None,
+            moved_by: 0,
         };
         let (first, last) = (start / WORD, (end - 1) / WORD);
         self.push(start.div_ceil(WORD), end / WORD, version(src));

@@ -548,3 +548,5 @@ fn check_fits_counts_allocations_past_eof_and_rejects_invalid_workloads() {
         Err(SpecError::Invalid { field: "file", .. })
     ));
 }
+
+mod shift;
