@@ -118,14 +118,15 @@
  * `jmp __x86_return_thunk` on this kernel (MITIGATION_RETHUNK), and objtool
  * records it like any other return site. Nothing calls the stub or jumps to
  * it indirectly: the kprobe exit path returns to it. So it has no ENDBR64,
- * and ANNOTATE_NOENDBR tells objtool that is on purpose.
+ * and ANNOTATE_NOENDBR tells objtool that is on purpose. (In 7.3, that
+ * macro ends in `.popsection` without a newline, so one follows it here.)
  */
 void powercut_mutant_ret_stub(void);
 asm(".pushsection .text, \"ax\"\n"
     ".type powercut_mutant_ret_stub, @function\n"
     ASM_FUNC_ALIGN "\n"
     "powercut_mutant_ret_stub:\n\t"
-    ANNOTATE_NOENDBR
+    ANNOTATE_NOENDBR "\n\t"
     ASM_RET
     ".size powercut_mutant_ret_stub, .-powercut_mutant_ret_stub\n"
     ".popsection\n");
