@@ -4,6 +4,7 @@ use clap::Parser;
 use powercut::cli::{
     self, BenchAction, Cli, Command, ImageAction, KernelAction, VmAction, WorkloadAction,
 };
+use powercut::error::Error;
 
 fn main() {
     let cli = Cli::parse();
@@ -26,49 +27,49 @@ fn main() {
     let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            cli::exit_code_of(&e)
+            eprintln!("error: {}", e.message());
+            e.exit_code()
         }
     };
     std::process::exit(code);
 }
 
-fn run(cli: &Cli) -> anyhow::Result<i32> {
-    match &cli.command {
+fn run(cli: &Cli) -> Result<i32, Error> {
+    Ok(match &cli.command {
         Command::Image {
             action: ImageAction::Build(args),
-        } => cli::image_build(args, cli.debug).map(|()| cli::exit::PASS),
+        } => cli::image_build(args, cli.debug).map(|()| cli::exit::PASS)?,
         Command::Vm {
             action: VmAction::Smoke(args),
-        } => cli::vm_smoke(args, cli.debug).map(|()| cli::exit::PASS),
+        } => cli::vm_smoke(args, cli.debug).map(|()| cli::exit::PASS)?,
         Command::Vm {
             action: VmAction::Exec(args),
-        } => cli::vm_exec(args, cli.debug),
-        Command::Campaign(args) => cli::campaign(args, cli.debug),
+        } => cli::vm_exec(args, cli.debug)?,
+        Command::Campaign(args) => cli::campaign(args, cli.debug)?,
         Command::Bench {
             action: BenchAction::Checker { rounds, image },
-        } => cli::bench_checker(image, *rounds, cli.debug).map(|()| cli::exit::PASS),
+        } => cli::bench_checker(image, *rounds, cli.debug).map(|()| cli::exit::PASS)?,
         Command::Bench {
             action: BenchAction::Trace(args),
-        } => cli::bench_trace(args, cli.debug).map(|()| cli::exit::PASS),
+        } => cli::bench_trace(args, cli.debug).map(|()| cli::exit::PASS)?,
         Command::Bench {
             action: BenchAction::Seeds(args),
-        } => cli::bench_seeds(args, cli.debug).map(|()| cli::exit::PASS),
-        Command::Run(args) => cli::run_one(args, cli.debug),
-        Command::Report(args) => cli::report(args),
-        Command::Repro(args) => cli::repro(args, cli.debug),
-        Command::Minimize(args) => cli::minimize(args, cli.debug),
+        } => cli::bench_seeds(args, cli.debug).map(|()| cli::exit::PASS)?,
+        Command::Run(args) => cli::run_one(args, cli.debug)?,
+        Command::Report(args) => cli::report(args)?,
+        Command::Repro(args) => cli::repro(args, cli.debug)?,
+        Command::Minimize(args) => cli::minimize(args, cli.debug)?,
         Command::Workload {
             action: WorkloadAction::Gen { seed, profile },
-        } => cli::workload_gen(*seed, profile),
+        } => cli::workload_gen(*seed, profile)?,
         Command::Workload {
             action: WorkloadAction::Check { file },
-        } => Ok(cli::workload_check(file)),
+        } => cli::workload_check(file)?,
         Command::Kernel {
             action: KernelAction::List,
-        } => cli::kernel_list().map(|()| cli::exit::PASS),
+        } => cli::kernel_list().map(|()| cli::exit::PASS)?,
         Command::Kernel {
             action: KernelAction::Kconfig { tree },
-        } => cli::kernel_kconfig(tree).map(|()| cli::exit::PASS),
-    }
+        } => cli::kernel_kconfig(tree).map(|()| cli::exit::PASS)?,
+    })
 }

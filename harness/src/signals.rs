@@ -24,7 +24,7 @@ pub fn install() {
         std::thread::sleep(Duration::from_millis(100));
         if INTERRUPTS.load(Ordering::SeqCst) > 0 {
             eprintln!("\ninterrupted: killing all VMs");
-            crate::vm::process::kill_all();
+            crate::host::process::kill_all();
             std::process::exit(130);
         }
     });

@@ -1,12 +1,15 @@
 //! Terminal output of a campaign, a consumer of its events: progress bars (only on a TTY),
 //! one line per failure and infrastructure problem, and the summary table at the end.
 
+use std::collections::BTreeMap;
+
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use workloads::oracle::Verdict;
 
-use crate::campaign::events::Event;
-use crate::campaign::fold::{is_suppressed, CampaignState, Totals};
-use crate::campaign::item::TrialItem;
+use crate::journal::events::Event;
+use crate::journal::fold::{is_suppressed, CampaignState, Totals};
+use crate::journal::sink::EventSink;
+use crate::records::item::TrialItem;
 
 /// Progress bars for seeds and checks; hidden when not on a TTY (the lines still print).
 pub struct Progress {
@@ -16,8 +19,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Bars for `seeds` listed items (seeds and workloads), shown only if `enabled`.
-    pub fn new(enabled: bool, seeds: u64) -> Self {
+    /// Bars for a campaign's items (seeds and workloads; their count comes with
+    /// [`EventSink::begin`]), shown only if `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        let seeds = 0;
         if !enabled {
             return Progress {
                 multi: None,
@@ -42,8 +47,9 @@ impl Progress {
         }
     }
 
-    /// Count the listed items an earlier run finished.
+    /// Count the listed items, and those an earlier run finished.
     pub fn resume(&self, state: &CampaignState, listed: &[TrialItem]) {
+        self.seeds.set_length(listed.len() as u64);
         let done = state.finished_items();
         self.seeds
             .inc(listed.iter().filter(|s| done.contains(s)).count() as u64);
@@ -121,6 +127,24 @@ impl Progress {
     }
 }
 
+impl EventSink for Progress {
+    fn begin(&mut self, state: &CampaignState, listed: &[TrialItem]) {
+        self.resume(state, listed);
+    }
+
+    fn event(&mut self, e: &Event, state: &CampaignState, suppressions: &[regex::Regex]) {
+        self.on_event(e, state, suppressions);
+    }
+
+    fn note(&mut self, line: &str) {
+        self.println(line);
+    }
+
+    fn end(&mut self) {
+        self.finish();
+    }
+}
+
 /// The end-of-campaign summary table.
 /// `start` says how workload VMs came up (`restore`, `cold-boot`).
 pub fn summary_table(t: &Totals, accel: &str, start: &str, dir: &std::path::Path) -> String {
@@ -150,4 +174,62 @@ pub fn summary_table(t: &Totals, accel: &str, start: &str, dir: &std::path::Path
     }
     s.push_str(&format!("  run directory: {}\n", dir.display()));
     s
+}
+
+/// The kernel × verdict table: one row per kernel (checks by verdict, seeds, infra).
+pub fn verdict_table(rows: &[(String, BTreeMap<Verdict, usize>, Totals)]) -> String {
+    let verdicts: Vec<Verdict> = Verdict::ALL
+        .iter()
+        .copied()
+        .filter(|v| {
+            rows.iter()
+                .any(|(_, by, _)| by.get(v).is_some_and(|n| *n > 0))
+        })
+        .collect();
+    let width = rows
+        .iter()
+        .map(|(n, _, _)| n.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut s = format!("\n  kernel matrix\n  {:<width$}  {:>6}", "kernel", "items");
+    for v in &verdicts {
+        s.push_str(&format!("  {:>12}", v.name()));
+    }
+    s.push_str(&format!("  {:>6}\n", "infra"));
+    for (name, by, t) in rows {
+        s.push_str(&format!("  {name:<width$}  {:>6}", t.seeds));
+        for v in &verdicts {
+            s.push_str(&format!("  {:>12}", by.get(v).copied().unwrap_or(0)));
+        }
+        s.push_str(&format!("  {:>6}\n", t.infra));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_a_row_per_kernel_and_a_column_per_verdict_seen() {
+        let by1: BTreeMap<Verdict, usize> = [(Verdict::Pass, 9)].into();
+        let by2: BTreeMap<Verdict, usize> = [(Verdict::Pass, 7), (Verdict::DataLoss, 2)].into();
+        let t = Totals {
+            seeds: 3,
+            ..Totals::default()
+        };
+
+        let table = verdict_table(&[("6.1".into(), by1, t.clone()), ("7.2".into(), by2, t)]);
+
+        assert!(
+            table.contains("data-loss") && !table.contains("size-loss"),
+            "{table}"
+        );
+        let row: Vec<&str> = table.lines().filter(|l| l.contains("7.2")).collect();
+        assert_eq!(
+            row[0].split_whitespace().collect::<Vec<_>>(),
+            ["7.2", "3", "7", "2", "0"]
+        );
+    }
 }

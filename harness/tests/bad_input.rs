@@ -200,9 +200,9 @@ fn run_refuses_an_unknown_mutant_before_any_vm_boots() {
 
 #[test]
 fn resume_refuses_a_flag_that_changes_the_recorded_config() {
-    use powercut::campaign::config::CampaignConfig;
-    use powercut::campaign::journal::JournalWriter;
-    use powercut::rundir::RunDir;
+    use powercut::test_support::CampaignConfig;
+    use powercut::test_support::JournalWriter;
+    use powercut::test_support::RunDir;
     let dir = tempfile::tempdir().expect("tempdir");
     let run = RunDir::create(dir.path()).expect("run dir");
     run.write_config(&CampaignConfig::default())

@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use powercut::rundir::failure::FailureDir;
+use powercut::test_support::FailureDir;
 
 /// The tests boot VMs: one after the other.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -93,7 +93,7 @@ fn a_cache_model_failure_names_the_file_bytes_the_storing_code_and_the_missing_f
     );
     assert_eq!(
         cut.variant,
-        powercut::cache_model::Variant::Worst,
+        powercut::test_support::Variant::Worst,
         "{cut:?}"
     );
 }

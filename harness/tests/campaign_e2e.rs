@@ -9,8 +9,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use powercut::checker::Checker;
-use powercut::vm::agent::GUEST_DIR;
+use powercut::test_support::Checker;
+use powercut::test_support::GUEST_DIR;
 use workloads::oracle::{expectation, CrashPoint, FsRules, Verdict};
 
 fn campaign(dir: &Path, extra: &[&str]) -> (i32, String) {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use powercut::triage::creproducer::{render_c, CReproInput};
+use powercut::test_support::{render_c, CReproInput};
 use workloads::generator::{generate, Profile};
 use workloads::oracle::{expectation, CrashPoint, FsRules};
 use workloads::{Op, OpOutcome, Pattern, Workload};

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use powercut::cache::cache_root;
-use powercut::image::kernel::{resolve, KernelSpec};
-use powercut::image::{build_image, ImageOptions};
-use powercut::vm::{Vm, VmError, VmSpec, BOOT_TIMEOUT};
+use powercut::test_support::cache_root;
+use powercut::test_support::{build_image, ImageOptions};
+use powercut::test_support::{resolve, KernelSpec};
+use powercut::test_support::{Vm, VmError, VmSpec, BOOT_TIMEOUT};
 
 /// A build-tree-shaped directory and the module tree that goes with it.
 struct TreeFixture {

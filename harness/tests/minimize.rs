@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use powercut::image::golden::mount_dax;
-use powercut::rundir::failure::FailureDir;
-use powercut::triage::creproducer::{render_c, CReproInput};
-use powercut::trial::blocks::{sparse_copy, sync_blocks};
-use powercut::trial::finding::CrashLabel;
-use powercut::trial::snapshot;
-use powercut::vm::{Vm, VmSpec};
+use powercut::test_support::mount_dax;
+use powercut::test_support::snapshot;
+use powercut::test_support::CrashLabel;
+use powercut::test_support::FailureDir;
+use powercut::test_support::{render_c, CReproInput};
+use powercut::test_support::{sparse_copy, sync_blocks};
+use powercut::test_support::{Vm, VmSpec};
 use workloads::oracle::{expectation, CrashPoint, FsRules};
 use workloads::{Op, OpOutcome, Workload};
 

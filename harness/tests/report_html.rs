@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use powercut::campaign::config::CampaignConfig;
-use powercut::campaign::events::{CheckRecord, Event};
-use powercut::campaign::item::TrialItem;
-use powercut::campaign::journal::JournalWriter;
-use powercut::checker::CheckOutcome;
-use powercut::rundir::diff::slug;
-use powercut::rundir::failure::{self, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA};
-use powercut::rundir::{RunDir, RunInfo};
-use powercut::trial::bucket::BucketContext;
-use powercut::trial::finding::{deciding_failure, CrashLabel};
+use powercut::test_support::slug;
+use powercut::test_support::BucketContext;
+use powercut::test_support::CampaignConfig;
+use powercut::test_support::CheckOutcome;
+use powercut::test_support::JournalWriter;
+use powercut::test_support::TrialItem;
+use powercut::test_support::{deciding_failure, CrashLabel};
+use powercut::test_support::{failure, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA};
+use powercut::test_support::{CheckRecord, Event};
+use powercut::test_support::{RunDir, RunInfo};
 use workloads::oracle::{expectation, AllowedVersion, CrashPoint, Finding, FsRules, Verdict};
 use workloads::{Op, Workload};
 

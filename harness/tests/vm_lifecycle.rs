@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use powercut::image::golden::mount_dax;
-use powercut::image::Filesystem;
-use powercut::vm::{Vm, VmError, VmSpec};
+use powercut::test_support::mount_dax;
+use powercut::test_support::Filesystem;
+use powercut::test_support::{Vm, VmError, VmSpec};
 
 #[test]
 fn guest_boots_mounts_dax_and_runs_the_agent() {

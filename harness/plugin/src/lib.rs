@@ -1,7 +1,7 @@
 //! powercut's QEMU TCG plugin (API v4, QEMU 10.0): traces every guest store into the NVDIMM
 //! (guest-physical address, size, value, non-temporal or not), every clwb/clflushopt/clflush
 //! of an NVDIMM line, the fences that order them, and the agent's `cpuid` op markers, into
-//! the compact binary trace of `harness/src/cache_model/format.rs`.
+//! the compact binary trace of the `powercut-trace-format` crate (`harness/trace-format`).
 //!
 //! Arguments: `base=0x100000000,size=0x10000000,out=/path/trace[,qemu=10.0.2]` (the NVDIMM's
 //! guest-physical range; `file` is not usable as an argument name: QEMU takes it as the
@@ -14,9 +14,7 @@
 //! `qemu_plugin_get_hwaddr` (the lookup dominates otherwise), cleared when the guest changes
 //! address translation (mov to CR, invlpg, invpcid, wrmsr).
 
-#[path = "../../src/cache_model/format.rs"]
-#[allow(dead_code)]
-mod format;
+use trace_format as format;
 
 mod decode;
 mod tracer;

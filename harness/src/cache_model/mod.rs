@@ -4,9 +4,11 @@
 //! in; VM runs and image files live in `campaign::cache_run`.
 
 pub mod attribution;
+/// The trace format, shared with the TCG plugin (the `powercut-trace-format` crate).
+pub use trace_format as format;
 pub mod cuts;
-pub mod format;
 pub mod lines;
+pub mod lost;
 pub mod states;
 pub mod trace;
 

@@ -1,57 +1,8 @@
 //! Which seeds a campaign runs: the configured list, and with a time budget, more seeds
-//! after it until the budget is spent. Also parsing durations like `8h`, `1h30m`, `90s`.
+//! after it until the budget is spent.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-/// Longest time budget: 30 days.
-pub const MAX_TIME_BUDGET: Duration = Duration::from_secs(30 * 86_400);
-
-/// Parse `8h`, `30m`, `90s`, `1h30m`, `2d` (no fractions), at most [`MAX_TIME_BUDGET`].
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let not_a_duration = || format!("`{s}` is not a duration (use e.g. 8h, 30m, 1h30m, 90s)");
-    let too_long = || {
-        format!(
-            "`{s}` is longer than the limit of {} days",
-            MAX_TIME_BUDGET.as_secs() / 86_400
-        )
-    };
-    let mut total = 0u64;
-    let mut num = String::new();
-    let mut any = false;
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        if num.is_empty() {
-            return Err(not_a_duration());
-        }
-        // Digits only: the one parse error left is overflow.
-        let n: u64 = num.parse().map_err(|_| too_long())?;
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("`{s}`: unknown unit `{c}` (use s, m, h, d)")),
-        };
-        total = n
-            .checked_mul(unit)
-            .and_then(|secs| total.checked_add(secs))
-            .ok_or_else(too_long)?;
-        num.clear();
-        any = true;
-    }
-    if !num.is_empty() || !any {
-        return Err(not_a_duration());
-    }
-    let d = Duration::from_secs(total);
-    if d > MAX_TIME_BUDGET {
-        return Err(too_long());
-    }
-    Ok(d)
-}
 
 /// Hands out seeds to workers.
 #[derive(Debug)]
@@ -63,13 +14,13 @@ pub struct SeedSource {
     done: BTreeSet<u64>,
     deadline: Option<Instant>,
     /// A shard's filter on the seeds past the list (`None`: every one).
-    drawn: Option<super::shard::DrawnShare>,
+    drawn: Option<crate::config::shard::DrawnShare>,
 }
 
 impl SeedSource {
     /// Seeds from `listed` (skipping `done` ones); with `budget`, then `max(listed)+1, …`
     /// until the budget ends (a budget too long for the clock is cut to
-    /// [`MAX_TIME_BUDGET`]).
+    /// [`crate::config::limits::MAX_TIME_BUDGET`]).
     pub fn new(listed: Vec<u64>, done: BTreeSet<u64>, budget: Option<Duration>) -> Self {
         let extra = listed.iter().max().map_or(Some(0), |m| m.checked_add(1));
         let now = Instant::now();
@@ -80,15 +31,15 @@ impl SeedSource {
             done,
             deadline: budget.and_then(|b| {
                 now.checked_add(b)
-                    .or_else(|| now.checked_add(MAX_TIME_BUDGET))
+                    .or_else(|| now.checked_add(crate::config::limits::MAX_TIME_BUDGET))
             }),
             drawn: None,
         }
     }
 
-    /// Past the list, draw only the seeds of a shard ([`super::shard`]): from the first
+    /// Past the list, draw only the seeds of a shard ([`crate::config::shard`]): from the first
     /// seed past the campaign's whole list, those `drawn` owns.
-    pub fn sharded(mut self, drawn: super::shard::DrawnShare) -> Self {
+    pub fn sharded(mut self, drawn: crate::config::shard::DrawnShare) -> Self {
         self.extra = drawn.first;
         self.drawn = Some(drawn);
         self
@@ -124,40 +75,6 @@ impl SeedSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(8 * 3600)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("8").is_err());
-        assert!(parse_duration("8x").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("h").is_err());
-        assert_eq!(parse_duration("30d"), Ok(MAX_TIME_BUDGET));
-    }
-
-    #[test]
-    fn durations_past_the_limit_or_the_integer_range_are_errors() {
-        let inputs = [
-            "30d1s",
-            "721h",
-            "99999999999999h",
-            "18446744073709551615s1s",
-            "307445734561825861m",
-            "99999999999999999999999999s",
-        ];
-
-        let results: Vec<_> = inputs.iter().map(|s| parse_duration(s)).collect();
-
-        for (input, r) in inputs.iter().zip(&results) {
-            let msg = r.as_ref().expect_err(input);
-            assert!(
-                msg.contains("longer than the limit of 30 days"),
-                "{input}: {msg}"
-            );
-        }
-    }
 
     #[test]
     fn a_budget_beyond_the_clock_does_not_panic() {

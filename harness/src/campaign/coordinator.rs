@@ -1,6 +1,7 @@
 //! The coordinator: one tokio `select!` over the workers' messages, the time budget's
 //! deadline and SIGINT/SIGTERM. It alone turns messages into events, appends them to the
-//! journal, folds them, writes failure directories and drives the progress bars. Any error
+//! journal, folds them, writes failure directories and hands each event to the caller's
+//! [`EventSink`] (the progress display). Any error
 //! it cannot record (journal, failure directory, a full disk) stops the campaign at once:
 //! workers draw no more seeds, every VM in flight is killed, every crash image is deleted,
 //! and the campaign ends with [`CampaignError::Fatal`] naming the cause.
@@ -15,19 +16,20 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::config::CampaignConfig;
-use super::events::{CheckRecord, Event};
-use super::fold::{is_suppressed, CampaignState};
-use super::item::{ItemSource, TrialItem};
-use super::journal::JournalWriter;
-use super::shard;
+use super::source::ItemSource;
 use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
+use crate::config::shard;
+use crate::config::CampaignConfig;
+use crate::journal::events::{CheckRecord, Event};
+use crate::journal::fold::{is_suppressed, CampaignState};
+use crate::journal::sink::EventSink;
+use crate::journal::JournalWriter;
+use crate::records::finding::CrashLabel;
+use crate::records::TrialItem;
 use crate::rundir::failure::{self, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA};
 use crate::rundir::RunDir;
-use crate::trial::finding::CrashLabel;
 use crate::trial::TrialSetup;
-use crate::ui::Progress;
 use workloads::Workload;
 
 /// After an abort (second Ctrl-C, or an error that cannot be recorded), how long the
@@ -35,7 +37,11 @@ use workloads::Workload;
 pub const ABORT_GRACE: Duration = Duration::from_secs(20);
 
 /// Run the campaign of `cfg` in `env`.
-pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, CampaignError> {
+pub fn run(
+    cfg: &CampaignConfig,
+    env: &CampaignEnv,
+    sink: &mut dyn EventSink,
+) -> Result<CampaignOutcome, CampaignError> {
     let run = RunDir::new(&env.dir);
     let (mut journal, events) = JournalWriter::open_for(
         &run.journal(),
@@ -85,15 +91,19 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
         .map(TrialItem::Workload)
         .collect();
     listed.extend(share.seeds.iter().copied().map(TrialItem::Seed));
-    let bars = Progress::new(env.progress, listed.len() as u64);
-    bars.resume(&state, &listed);
-    let seeds = Mutex::new(ItemSource::of_share(share, &state.finished_items(), budget));
-    let inputs: BTreeMap<String, Arc<Workload>> = env
+    sink.begin(&state, &listed);
+    let seeds = Arc::new(Mutex::new(ItemSource::of_share(
+        share,
+        &state.finished_items(),
+        budget,
+    )));
+    let inputs: Arc<BTreeMap<String, Arc<Workload>>> = env
         .inputs
         .iter()
         .map(|(n, w)| (n.clone(), Arc::new(w.clone())))
-        .collect();
-    let setup = TrialSetup {
+        .collect::<BTreeMap<_, _>>()
+        .into();
+    let setup = Arc::new(TrialSetup {
         image: env.image.clone(),
         golden: env.golden.clone(),
         accel: env.accel,
@@ -103,21 +113,21 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
         debug: env.debug,
         model: env.model.clone(),
         start: env.start.clone(),
-    };
-    let stop = Stop::default();
+    });
+    let stop = Arc::new(Stop::default());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // Bounded: the runs wait for the checks instead of piling crash images up on disk.
     let (job_tx, job_rx) =
         mpsc::sync_channel::<CheckJob>(checkers.max(1) * super::workers::QUEUED_IMAGES_PER_CHECKER);
-    let job_rx = Mutex::new(job_rx);
+    let job_rx = Arc::new(Mutex::new(job_rx));
     let shared = Shared {
-        cfg,
-        env,
-        setup: &setup,
-        run: &run,
-        seeds: &seeds,
-        inputs: &inputs,
-        stop: &stop,
+        cfg: Arc::new(cfg.clone()),
+        env: Arc::new(env.clone()),
+        setup,
+        run: Arc::new(run.clone()),
+        seeds,
+        inputs,
+        stop: Arc::clone(&stop),
         events: tx,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -130,48 +140,58 @@ pub fn run(cfg: &CampaignConfig, env: &CampaignEnv) -> Result<CampaignOutcome, C
         run: &run,
         journal,
         state,
-        bars,
+        sink,
         suppressions,
         stop: &stop,
         kept_images: 0,
         fatal: None,
         interrupts: 0,
         abort_deadline: None,
+        abandoned: false,
     };
     let deadline = budget.and_then(|b| Instant::now().checked_add(b));
-    std::thread::scope(|scope| {
-        for w in 0..workers {
-            let (s, jobs) = (shared.clone(), job_tx.clone());
-            scope.spawn(move || workload_worker(&s, &jobs, w));
+    let mut threads = Vec::new();
+    for w in 0..workers {
+        let (s, jobs) = (shared.clone(), job_tx.clone());
+        threads.push(std::thread::spawn(move || workload_worker(&s, &jobs, w)));
+    }
+    for c in 0..checkers {
+        let (s, jobs) = (shared.clone(), Arc::clone(&job_rx));
+        threads.push(std::thread::spawn(move || checker_worker(&s, &jobs, c)));
+    }
+    drop(job_tx);
+    drop(shared);
+    runtime.block_on(coord.coordinate(rx, deadline));
+    if !coord.abandoned {
+        // Every worker has ended (the channel closed): join them, passing on a panic.
+        for t in threads {
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
-        for c in 0..checkers {
-            let (s, jobs) = (shared.clone(), &job_rx);
-            scope.spawn(move || checker_worker(&s, jobs, c));
-        }
-        drop(job_tx);
-        drop(shared);
-        runtime.block_on(coord.coordinate(rx, deadline));
-    });
+    }
     coord.finish()
 }
 
 /// The coordinator's state.
-struct Coordinator<'a> {
+struct Coordinator<'a, 's> {
     cfg: &'a CampaignConfig,
     env: &'a CampaignEnv,
     run: &'a RunDir,
     journal: JournalWriter,
     state: CampaignState,
-    bars: Progress,
+    sink: &'s mut dyn EventSink,
     suppressions: Vec<regex::Regex>,
     stop: &'a Stop,
     kept_images: usize,
     fatal: Option<String>,
     interrupts: usize,
     abort_deadline: Option<tokio::time::Instant>,
+    /// The workers did not end within [`ABORT_GRACE`] of an abort: they are left behind.
+    abandoned: bool,
 }
 
-impl Coordinator<'_> {
+impl Coordinator<'_, '_> {
     /// Take messages until every worker has ended.
     async fn coordinate(
         &mut self,
@@ -202,10 +222,11 @@ impl Coordinator<'_> {
                 () = tokio::time::sleep_until(budget_end), if !budget_spent => {
                     budget_spent = true;
                     self.stop.drain();
-                    self.bars.println("time budget spent: finishing the work in flight");
+                    self.sink.note("time budget spent: finishing the work in flight");
                 }
                 () = tokio::time::sleep_until(abort_at.unwrap_or(budget_end)), if abort_at.is_some() => {
-                    self.exit_now();
+                    self.abandoned = true;
+                    return;
                 }
             }
         }
@@ -222,11 +243,11 @@ impl Coordinator<'_> {
         self.interrupts += 1;
         if self.interrupts == 1 && !self.stop.aborted() {
             self.stop.drain();
-            self.bars.println(
+            self.sink.note(
                 "interrupted: finishing the runs and checks in flight (Ctrl-C again to kill them)",
             );
         } else {
-            self.bars.println("interrupted again: killing every VM");
+            self.sink.note("interrupted again: killing every VM");
             self.abort();
         }
     }
@@ -237,21 +258,7 @@ impl Coordinator<'_> {
             self.abort_deadline = Some(tokio::time::Instant::now() + ABORT_GRACE);
         }
         self.stop.abort();
-        crate::vm::process::kill_all();
-    }
-
-    /// The workers did not end within [`ABORT_GRACE`] of an abort: clean up and exit.
-    fn exit_now(&mut self) -> ! {
-        crate::vm::process::kill_all();
-        self.run.remove_crash_images();
-        self.bars.finish();
-        match &self.fatal {
-            Some(cause) => {
-                eprintln!("error: the campaign stopped: {cause}");
-                std::process::exit(crate::cli::exit::INFRA)
-            }
-            None => std::process::exit(130),
-        }
+        crate::host::process::kill_all();
     }
 
     /// An error that cannot be recorded: stop everything, keep the first cause.
@@ -259,7 +266,7 @@ impl Coordinator<'_> {
         if self.fatal.is_some() {
             return;
         }
-        self.bars.println(&format!("FATAL {cause}"));
+        self.sink.note(&format!("FATAL {cause}"));
         self.abort();
         // Best effort: the journal may be what failed.
         let stopped = Event::Stopped {
@@ -431,15 +438,23 @@ impl Coordinator<'_> {
     fn record(&mut self, e: Event) -> Result<(), String> {
         self.journal.append(&e).map_err(|err| err.to_string())?;
         self.state.apply(&e);
-        self.bars.on_event(&e, &self.state, &self.suppressions);
+        self.sink.event(&e, &self.state, &self.suppressions);
         Ok(())
     }
 
     fn finish(mut self) -> Result<CampaignOutcome, CampaignError> {
-        self.bars.finish();
+        if self.abandoned {
+            // Workers still stuck after the grace period: kill what they may have started
+            // since, and report the stop; the process exits with it, taking them along.
+            crate::host::process::kill_all();
+        }
+        self.sink.end();
         self.run.remove_crash_images();
         if let Some(cause) = self.fatal {
             return Err(CampaignError::Fatal(cause));
+        }
+        if self.abandoned {
+            return Err(CampaignError::Abandoned);
         }
         let interrupted = self.interrupts > 0;
         if interrupted {

@@ -1,42 +1,42 @@
-//! The campaign engine: seeds → trials ([`crate::trial`]) on worker threads → events
-//! ([`events`]) that one coordinator ([`coordinator`]) records in the journal
-//! ([`journal`]) and folds ([`fold`]) for progress, seed completion, the summary, `--resume`
-//! and the reports. The coordinator owns failure: what it cannot record stops the campaign.
+//! The campaign: the use case ([`run`]: a request in, a [`run::Finished`] campaign out) and
+//! the engine under it: items → trials ([`crate::trial`]) on worker threads ([`workers`]) →
+//! events ([`crate::journal::events`]) that one coordinator ([`coordinator`]) records in the
+//! journal, folds ([`crate::journal::fold`]) and hands to an event sink
+//! ([`crate::journal::sink`]). The coordinator owns failure: what it cannot record stops the
+//! campaign, reported as a [`CampaignError`] value.
 //!
-//! - [`config`]: the campaign YAML and its bounds.
-//! - [`item`]: what runs (a seed or a workload file) and in which order.
-//! - [`inputs`]: workload files as input: expanded, loaded and validated before any VM.
-//! - [`matrix`]: a kernel matrix (`kernels:`): one engine run per kernel, one journal.
-//! - [`expect`]: expected outcomes per kernel (`expect:`) and the exit status they give.
+//! - [`run`]: resume checks, the kernels, run-info, the kernel-matrix loop, reports and the
+//!   judgement of `expect:`.
+//! - [`source`]: which item runs next (workloads, listed seeds, then drawn ones).
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
-//! - [`shard`]: which share of the items one shard (`--shard K/N`) runs.
+//! - [`workload_inputs`]: a campaign's workload inputs, from the files or the run directory.
 //! - [`workers`]: workload and checker worker threads.
 
 pub mod budget;
-pub mod config;
 pub mod coordinator;
-pub mod events;
-pub mod expect;
-pub mod fold;
-pub mod inputs;
-pub mod item;
-pub mod journal;
-pub mod matrix;
-pub mod shard;
+pub mod run;
+pub mod source;
 pub mod workers;
+pub mod workload_inputs;
+
+pub use run::{run, Finished, Request};
 
 use std::path::PathBuf;
 
+use crate::config::CampaignConfig;
 use crate::image::{GoldenImage, GuestImage};
+use crate::journal::fold::Totals;
+use crate::journal::sink::EventSink;
+use crate::journal::JournalError;
+use crate::prepare::PrepareError;
+use crate::records::TrialItem;
 use crate::rundir::RunDirError;
 use crate::trial::start::VmStart;
 use crate::trial::ModelSetup;
 use crate::vm::Accel;
-use config::CampaignConfig;
-use fold::Totals;
-use journal::JournalError;
 
 /// Everything the campaign needs that is not in its config.
+#[derive(Clone)]
 pub struct CampaignEnv {
     /// Guest image.
     pub image: GuestImage,
@@ -52,8 +52,6 @@ pub struct CampaignEnv {
     pub dir: PathBuf,
     /// `--debug`.
     pub debug: bool,
-    /// Show progress bars (stderr is a TTY).
-    pub progress: bool,
     /// The workload inputs (name, workload), validated, in the order they run.
     pub inputs: Vec<(String, workloads::Workload)>,
     /// The campaign's `config.yaml` in its run directory (for the reproduce commands).
@@ -63,7 +61,7 @@ pub struct CampaignEnv {
     pub kernel: Option<MatrixKernel>,
 }
 
-/// One kernel of a kernel matrix ([`matrix`]).
+/// One kernel of a kernel matrix ([`crate::config::kernels`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatrixKernel {
     /// Position in `kernels:` (0-based).
@@ -74,7 +72,7 @@ pub struct MatrixKernel {
 
 impl CampaignEnv {
     /// The name of a workload VM of `item` (`work-7`, `work-7-k1` in a kernel matrix).
-    pub fn work_vm_name(&self, item: &item::TrialItem) -> String {
+    pub fn work_vm_name(&self, item: &TrialItem) -> String {
         match &self.kernel {
             None => format!("work-{}", item.short()),
             Some(k) => format!("work-{}-k{}", item.short(), k.index),
@@ -85,7 +83,7 @@ impl CampaignEnv {
 impl CampaignEnv {
     /// The one command that re-runs an item of this campaign: its workload and planned
     /// crash points, with the run directory's config.
-    pub fn reproduce(&self, item: &item::TrialItem) -> String {
+    pub fn reproduce(&self, item: &TrialItem) -> String {
         item.reproduce(
             &self.config_path,
             self.kernel.as_ref().map(|k| k.name.as_str()),
@@ -96,16 +94,44 @@ impl CampaignEnv {
 /// Why a campaign could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
+    /// Bad usage or input (config, flags, `--resume` of another campaign); nothing ran.
+    #[error("{0}")]
+    Usage(String),
     /// The journal of the run directory is damaged (bad input: nothing was run).
     #[error(transparent)]
     Journal(JournalError),
+    /// A kernel could not be prepared (image, accelerator, golden pmem, crash model).
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
     /// The run directory could not be prepared.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// Recording a campaign's inputs or environment in its run directory failed.
+    #[error("{what}")]
+    Record {
+        /// What was being recorded.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: RunDirError,
+    },
+    /// Writing the reports failed.
+    #[error("{what}")]
+    Report {
+        /// Which reports.
+        what: String,
+        /// Why.
+        #[source]
+        source: crate::report::ReportError,
+    },
     /// An error the campaign could not record stopped it: workers stopped drawing seeds,
     /// the VMs in flight were killed and the crash images deleted.
     #[error("the campaign stopped: {0}")]
     Fatal(String),
+    /// Interrupted twice, and the workers did not end within the grace period after the
+    /// second interrupt: every VM was killed and the crash images deleted.
+    #[error("interrupted: the work in flight did not end after its VMs were killed")]
+    Abandoned,
 }
 
 impl From<JournalError> for CampaignError {
@@ -126,10 +152,12 @@ pub struct CampaignOutcome {
     pub interrupted: bool,
 }
 
-/// Run the campaign in `env.dir` (created by the caller, `config.yaml` written).
+/// Run the engine once, on one kernel, in `env.dir` (created by the caller, `config.yaml`
+/// written), showing its events on `sink`.
 pub fn run_campaign(
     cfg: &CampaignConfig,
     env: &CampaignEnv,
+    sink: &mut dyn EventSink,
 ) -> Result<CampaignOutcome, CampaignError> {
-    coordinator::run(cfg, env)
+    coordinator::run(cfg, env, sink)
 }

@@ -16,11 +16,12 @@ use workloads::generator::{generate, Profile};
 use workloads::oracle::{FsRules, Verdict};
 use workloads::{OpOutcome, Workload};
 
-use super::config::CampaignConfig;
-use super::events::Event;
-use super::item::{ItemSource, TrialItem};
+use super::source::ItemSource;
 use super::CampaignEnv;
 use crate::checker::Checker;
+use crate::config::CampaignConfig;
+use crate::journal::events::Event;
+use crate::records::TrialItem;
 use crate::rundir::RunDir;
 use crate::trial::{self, first_line, infra_verdict, CrashImage, Judged, TrialSetup};
 
@@ -101,28 +102,29 @@ pub enum WorkerMsg {
 }
 
 /// What every worker shares (each holds its own sender, so the coordinator sees the
-/// channel close when the last worker ends).
+/// channel close when the last worker ends). Owned, so that a worker stuck in a VM call
+/// after an abort cannot keep the coordinator from returning.
 #[derive(Clone)]
-pub struct Shared<'a> {
+pub struct Shared {
     /// The config.
-    pub cfg: &'a CampaignConfig,
+    pub cfg: Arc<CampaignConfig>,
     /// The environment.
-    pub env: &'a CampaignEnv,
+    pub env: Arc<CampaignEnv>,
     /// The workload VM setup.
-    pub setup: &'a TrialSetup,
+    pub setup: Arc<TrialSetup>,
     /// The run directory.
-    pub run: &'a RunDir,
+    pub run: Arc<RunDir>,
     /// Where items come from.
-    pub seeds: &'a Mutex<ItemSource>,
+    pub seeds: Arc<Mutex<ItemSource>>,
     /// The workload inputs, by name (validated before any VM booted).
-    pub inputs: &'a BTreeMap<String, Arc<Workload>>,
+    pub inputs: Arc<BTreeMap<String, Arc<Workload>>>,
     /// Whether to go on.
-    pub stop: &'a Stop,
+    pub stop: Arc<Stop>,
     /// To the coordinator.
     pub events: UnboundedSender<WorkerMsg>,
 }
 
-impl Shared<'_> {
+impl Shared {
     /// Tell the coordinator; `false` if it is gone (then the worker stops).
     fn tell(&self, msg: WorkerMsg) -> bool {
         self.events.send(msg).is_ok()
@@ -157,7 +159,7 @@ impl Shared<'_> {
 }
 
 /// A workload worker: takes items until none are left or the campaign stops.
-pub fn workload_worker(shared: &Shared<'_>, jobs: &SyncSender<CheckJob>, worker: usize) {
+pub fn workload_worker(shared: &Shared, jobs: &SyncSender<CheckJob>, worker: usize) {
     let Ok(profile) = shared.cfg.profile.parse::<Profile>() else {
         shared.tell(WorkerMsg::Fatal {
             cause: format!("unknown profile `{}`", shared.cfg.profile),
@@ -194,7 +196,7 @@ pub fn plan_seed(item: &TrialItem, workload: &Workload) -> u64 {
 
 /// Run one item; `false` when the worker must stop.
 fn run_item(
-    shared: &Shared<'_>,
+    shared: &Shared,
     jobs: &SyncSender<CheckJob>,
     item: &TrialItem,
     workload: Arc<Workload>,
@@ -211,7 +213,7 @@ fn run_item(
         }
     };
     let result = trial::run(
-        shared.setup,
+        &shared.setup,
         &workload,
         &plan,
         &seed_dir,
@@ -267,7 +269,7 @@ fn run_item(
         };
         // A closed queue or an abort means the campaign stopped; the job (and its image) is
         // dropped.
-        if !queue(jobs, job, shared.stop) {
+        if !queue(jobs, job, &shared.stop) {
             return false;
         }
     }
@@ -291,7 +293,7 @@ fn queue<T>(jobs: &SyncSender<T>, mut job: T, stop: &Stop) -> bool {
 
 /// A checker worker: owns one checker VM (booted on first use, replaced when it fails) and
 /// checks jobs until the queue closes. After an abort, queued jobs are dropped unchecked.
-pub fn checker_worker(shared: &Shared<'_>, jobs: &Mutex<Receiver<CheckJob>>, index: usize) {
+pub fn checker_worker(shared: &Shared, jobs: &Mutex<Receiver<CheckJob>>, index: usize) {
     let mut checker: Option<Checker> = None;
     let name = format!("checker-{index}");
     let rules = FsRules::for_fs(shared.cfg.filesystem.name());
@@ -328,14 +330,14 @@ pub fn checker_worker(shared: &Shared<'_>, jobs: &Mutex<Receiver<CheckJob>>, ind
 
 /// The check's result, or `Err` with the cause when the campaign must stop (disk full).
 fn check(
-    shared: &Shared<'_>,
+    shared: &Shared,
     checker: &mut Option<Checker>,
     name: &str,
     job: &CheckJob,
     rules: &FsRules,
 ) -> Result<Result<Judged, (Verdict, String)>, String> {
     if checker.is_none() {
-        let env = shared.env;
+        let env = &shared.env;
         let started = Checker::start(
             &env.image,
             &env.golden,

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use crate::host::process::ChildGuard;
 use crate::image::Filesystem;
-use crate::vm::process::ChildGuard;
 
 /// Longest the host check of one recovered image may take, all steps together (the
 /// `dd` copy and `xfs_repair -n` for xfs). A healthy 256 MiB image takes well under a second.

@@ -8,29 +8,15 @@ pub mod fsck;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use workloads::oracle::{Expectation, Finding, Verdict};
+use workloads::oracle::{Expectation, Verdict};
 
+use crate::host::blocks::sync_blocks;
 use crate::image::golden::GoldenCopy;
 use crate::image::{Filesystem, GoldenImage, GuestImage};
-use crate::trial::blocks::sync_blocks;
 use crate::vm::agent::{read_files, start_agent, GUEST_DIR};
 use crate::vm::{Accel, AgentChannel, Vm, VmError, VmSpec};
 
-/// The verdict on one crash image and what explains it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckOutcome {
-    /// Verdict.
-    pub verdict: Verdict,
-    /// Oracle findings (data-loss, …).
-    pub findings: Vec<Finding>,
-    /// Mount error or fsck output, when relevant.
-    pub detail: String,
-    /// Time for this check.
-    pub millis: u64,
-    /// Bytes written into the checker's pmem for this image.
-    pub bytes_written: u64,
-}
+pub use crate::records::CheckOutcome;
 
 /// One checker VM.
 pub struct Checker {

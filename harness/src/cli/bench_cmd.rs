@@ -10,7 +10,7 @@ use workloads::oracle::{expectation, CrashPoint, FsRules};
 use super::image_cmd::prepare;
 use super::ImageArgs;
 use crate::checker::Checker;
-use crate::trial::blocks::sparse_copy;
+use crate::host::blocks::sparse_copy;
 
 /// Run the checker benchmark with `rounds` checks.
 pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Result<()> {

@@ -14,10 +14,11 @@ use workloads::generator::{generate, Profile};
 use workloads::oracle::{FsRules, Verdict};
 use workloads::{OpOutcome, Workload};
 
-use super::image_cmd::{prepare, vm_start};
+use super::image_cmd::prepare;
 use super::ImageArgs;
-use crate::campaign::config::{parse_seeds, CampaignConfig, CrashModel};
 use crate::checker::Checker;
+use crate::config::{parse_seeds, CampaignConfig, CrashModel};
+use crate::prepare::vm_start;
 use crate::trial::start::{StartMode, VmStart};
 use crate::trial::{self, CrashImage, TrialSetup};
 
@@ -64,7 +65,7 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
     let path = args
         .config
         .clone()
-        .unwrap_or_else(|| crate::cache::workspace_root().join("ci/smoke.yaml"));
+        .unwrap_or_else(|| crate::cache_dir::workspace_root().join("ci/smoke.yaml"));
     let mut cfg = CampaignConfig::load(&path)?;
     if let Some(m) = args.crash_model {
         cfg.crash_model = m;
@@ -84,7 +85,7 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         .into_iter()
         .next()
         .context("no file system selected")?;
-    let model = super::campaign_cmd::model_setup(cache_model, &img, &golden, &cfg)?;
+    let model = crate::prepare::model_setup(cache_model, &img, &golden, &cfg)?;
     let restore = vm_start(false, &img, &golden, accel.accel, model.name(), debug);
     let dir = tempfile::Builder::new()
         .prefix("powercut-bench-seeds-")

@@ -3,18 +3,21 @@
 //! per op; crash states built per run and per minute; crash states checked per minute by
 //! one checker VM. Figures are printed, never asserted.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use workloads::generator::{generate, Profile};
+use workloads::Workload;
 
 use super::image_cmd::prepare;
 use super::ImageArgs;
-use crate::campaign::config::CacheModelConfig;
 use crate::checker::Checker;
+use crate::image::{GoldenImage, GuestImage};
+use crate::records::CacheModelConfig;
 use crate::trial::cache_env::CacheEnv;
 use crate::trial::plan::CrashPlan;
-use crate::trial::{self, ModelSetup, TrialSetup};
+use crate::trial::{self, ModelSetup, RunResult, TrialSetup};
 use crate::vm::{Accel, AccelChoice};
 
 /// Options of `bench trace`.
@@ -49,28 +52,7 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("powercut-bench-trace-")
         .tempdir()?;
-    let plain_setup = TrialSetup {
-        image: img.clone(),
-        golden: golden.clone(),
-        accel: Accel::Tcg,
-        mutant: None,
-        ext4_commit_secs: 600,
-        timeout: Duration::from_secs(600),
-        debug,
-        model: ModelSetup::Snapshot,
-        // The plugin's cost is measured on cold boots (as before restores existed).
-        start: crate::trial::start::VmStart::cold(),
-    };
-    let traced_setup = TrialSetup {
-        model: ModelSetup::Cache {
-            env: cache,
-            cfg: CacheModelConfig {
-                max_states_per_run: args.max_states,
-                ..CacheModelConfig::default()
-            },
-        },
-        ..plain_setup.clone()
-    };
+    let (plain_setup, traced_setup) = setups(&img, &golden, cache, args.max_states, debug);
     let none = CrashPlan::default();
 
     let t = Instant::now();
@@ -90,13 +72,67 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(traced_dir.join("cache-run.json")).context("reading cache-run.json")?,
     )?;
+    let (passed, check_secs) = check_all(&traced_setup, &workload, &traced, dir.path(), debug)?;
+    let f = Figures {
+        plain: &plain,
+        plain_secs,
+        traced: &traced,
+        traced_secs,
+        summary: &summary,
+        passed,
+        check_secs,
+    };
+    print_figures(args, &workload, &f);
+    Ok(())
+}
 
-    let rules = traced_setup.rules();
+/// The two setups compared: without the plugin and with it (both TCG, cold boots).
+fn setups(
+    img: &GuestImage,
+    golden: &GoldenImage,
+    cache: CacheEnv,
+    max_states: usize,
+    debug: bool,
+) -> (TrialSetup, TrialSetup) {
+    let plain_setup = TrialSetup {
+        image: img.clone(),
+        golden: golden.clone(),
+        accel: Accel::Tcg,
+        mutant: None,
+        ext4_commit_secs: 600,
+        timeout: Duration::from_secs(600),
+        debug,
+        model: ModelSetup::Snapshot,
+        // The plugin's cost is measured on cold boots (as before restores existed).
+        start: crate::trial::start::VmStart::cold(),
+    };
+    let traced_setup = TrialSetup {
+        model: ModelSetup::Cache {
+            env: cache,
+            cfg: CacheModelConfig {
+                max_states_per_run: max_states,
+                ..CacheModelConfig::default()
+            },
+        },
+        ..plain_setup.clone()
+    };
+    (plain_setup, traced_setup)
+}
+
+/// Check every crash state of the traced run in one checker VM: (passed, seconds).
+fn check_all(
+    setup: &TrialSetup,
+    workload: &Workload,
+    traced: &RunResult,
+    dir: &Path,
+    debug: bool,
+) -> anyhow::Result<(usize, f64)> {
+    let rules = setup.rules();
     let mut checker = Checker::start(
-        &img,
-        &golden,
+        &setup.image,
+        &setup.golden,
         Accel::Tcg,
-        dir.path(),
+        dir,
         "bench-checker",
         debug,
         crate::vm::COMMUNICATION_TIMEOUT,
@@ -106,7 +142,7 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     for image in &traced.images {
         let judged = trial::check_image(
             &mut checker,
-            &workload,
+            workload,
             &traced.outcomes,
             image,
             &rules,
@@ -118,7 +154,31 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
     }
     let check_secs = t.elapsed().as_secs_f64();
     checker.stop();
+    Ok((passed, check_secs))
+}
 
+/// What the benchmark measured.
+struct Figures<'a> {
+    plain: &'a RunResult,
+    plain_secs: f64,
+    traced: &'a RunResult,
+    traced_secs: f64,
+    summary: &'a serde_json::Value,
+    passed: usize,
+    check_secs: f64,
+}
+
+/// Print the figures.
+fn print_figures(args: &BenchTraceArgs, workload: &Workload, f: &Figures<'_>) {
+    let Figures {
+        plain,
+        plain_secs,
+        traced,
+        traced_secs,
+        summary,
+        passed,
+        check_secs,
+    } = *f;
     let ops = workload.ops.len().max(1) as f64;
     let n = |k: &str| summary[k].as_f64().unwrap_or(0.0);
     let states = traced.images.len() as f64;
@@ -169,5 +229,4 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
         states * 60.0 / check_secs.max(1e-3),
         traced.images.len()
     );
-    Ok(())
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 
 use super::ImageArgs;
-use crate::cache::cache_root;
+use crate::cache_dir::cache_root;
 use crate::image::{self, golden_image, GuestImage, ImageOptions, Wants};
 use crate::vm::accel::AccelDecision;
 use crate::vm::resolve_accel;
@@ -41,7 +41,7 @@ pub fn prepare(
     );
     let accel = resolve_accel(args.accel, &img, &cache).context("choosing the accelerator")?;
     eprintln!("accelerator: {} ({})", accel.accel, accel.reason);
-    use crate::campaign::config::limits::{MAX_PMEM_MIB, MIN_PMEM_MIB};
+    use crate::config::limits::{MAX_PMEM_MIB, MIN_PMEM_MIB};
     if !(MIN_PMEM_MIB..=MAX_PMEM_MIB).contains(&args.pmem_mib) || !args.pmem_mib.is_multiple_of(2) {
         anyhow::bail!(
             "--pmem-mib {} must be an even number from {MIN_PMEM_MIB} to {MAX_PMEM_MIB}",
@@ -61,23 +61,4 @@ pub fn prepare(
 /// `powercut image build`.
 pub fn image_build(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
     prepare(args, debug).map(drop)
-}
-
-/// How workload VMs start: cold boots with `--cold-boot`, else restores of the booted state
-/// (built now if missing). Said once on stderr, like the accelerator.
-pub(super) fn vm_start(
-    cold_boot: bool,
-    img: &GuestImage,
-    golden: &image::GoldenImage,
-    accel: crate::vm::Accel,
-    model: &str,
-    debug: bool,
-) -> crate::trial::start::VmStart {
-    let start = crate::trial::start::prepare(cold_boot, img, golden, accel, model, debug);
-    match (start.state(), start.fallback()) {
-        (Some(s), _) => eprintln!("start: restore (booted state {})", s.key),
-        (None, Some(why)) => eprintln!("start: cold-boot ({why})"),
-        (None, None) => eprintln!("start: cold-boot (--cold-boot)"),
-    }
-    start
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::cache::cache_root;
+use crate::cache_dir::cache_root;
 use crate::image::kernel::cached::{self, Headers};
 use crate::image::kernel::kconfig::kconfig;
 

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use super::exit;
-use super::repro_cmd::{load_failure_dir, prepare, TriageOptions};
-use crate::triage::driver::{minimize_failure, write_outputs, RunContext};
-use crate::triage::session::Session;
-use crate::trial::finding::point_parts;
-use crate::trial::plan::inside_delay_us;
 use anyhow::Context;
+
+use super::exit;
+use super::repro_cmd::TriageOptions;
+use crate::error::Error;
+use crate::prepare::triage::{load_failure_dir, prepare};
+use crate::triage::driver::{minimize_failure, write_outputs, MinimizeOutcome, RunContext};
+use crate::triage::session::Session;
 
 /// `minimize` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,19 +28,13 @@ pub struct MinimizeArgs {
 /// `powercut minimize`: exit 1 when the failure reproduced and a minimal reproducer was
 /// written (the bug is real, as for `repro`), 0 when it did not reproduce (flaky; only
 /// minimize.json is written), 69 on repeated infrastructure errors.
-pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
+pub fn minimize(args: &MinimizeArgs, debug: bool) -> Result<i32, Error> {
     if args.max_runs == 0 {
-        eprintln!("error: --max-runs must be at least 1");
-        return Ok(exit::USAGE);
+        return Err(Error::Usage("--max-runs must be at least 1".into()));
     }
-    let fd = match load_failure_dir(&args.failure_dir) {
-        Ok(f) => f,
-        Err(code) => return Ok(code),
-    };
-    let p = match prepare(&args.env, Some(&fd), debug)? {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+    let req = args.env.request(debug)?;
+    let fd = load_failure_dir(&args.failure_dir)?;
+    let p = prepare(&req, Some(&fd))?;
     eprintln!(
         "minimize: {}\n  signature {}; workload {} ops, crash {}, mutant {}, at most {} runs",
         fd.record.title,
@@ -49,12 +44,7 @@ pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
         p.mutant.as_deref().unwrap_or("none"),
         args.max_runs
     );
-    let (k, inside) = point_parts(fd.record.crash.point);
-    let delay = if inside {
-        inside_delay_us(&fd.workload, &p.cfg.crash_points, fd.record.seed, k)
-    } else {
-        0
-    };
+    let delay = p.inside_delay(&fd);
     let mut session = Session::new(p.env.clone());
     let result = minimize_failure(&mut session, &fd, args.max_runs, delay, &mut |l| {
         eprintln!("{l}");
@@ -71,6 +61,11 @@ pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
         },
     )
     .with_context(|| format!("writing results into {}", fd.dir.display()))?;
+    Ok(print_result(&fd, &out))
+}
+
+/// Say what minimizing gave; the exit code (1: reproduced and minimized, 0: flaky).
+fn print_result(fd: &crate::rundir::failure::FailureDir, out: &MinimizeOutcome) -> i32 {
     let r = &out.report;
     if !r.reproduced {
         println!(
@@ -78,7 +73,7 @@ pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
             r.runs_used,
             fd.dir.join("minimize.json").display()
         );
-        return Ok(exit::PASS);
+        return exit::PASS;
     }
     println!(
         "minimized: {} → {} ops (crash {} → {}), {} runs of {}{}, {:.1} s per run",
@@ -105,8 +100,8 @@ pub fn minimize(args: &MinimizeArgs, debug: bool) -> anyhow::Result<i32> {
         crate::triage::driver::add_spec_command(
             &fd.dir.join("minimal.yaml"),
             &crate::triage::driver::minimal_name(&fd),
-            &crate::cache::workspace_root().join("workloads/specs"),
+            &crate::cache_dir::workspace_root().join("workloads/specs"),
         )
     );
-    Ok(exit::FAILURE)
+    exit::FAILURE
 }

@@ -1,11 +1,11 @@
-//! The command line: argument types (clap) and one function per subcommand. The binary's
-//! `main` only parses, sets up logging and maps results to exit codes.
+//! The command line, the top floor: argument types (clap) and one function per subcommand
+//! that parses, calls the use case, prints and returns the outcome's exit code (or a
+//! [`crate::error::Error`], whose [`exit_code`](crate::error::Error::exit_code) `main` uses).
 
 mod bench_cmd;
 mod bench_seeds;
 mod bench_trace;
 mod campaign_cmd;
-mod campaign_inputs;
 mod image_cmd;
 mod kernel_cmd;
 mod minimize_cmd;
@@ -31,7 +31,7 @@ pub use vm_cmd::{vm_exec, vm_smoke};
 pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
 
 use crate::image::kernel::KernelSpecError;
-use crate::image::{Filesystem, ImageError, KernelSpec};
+use crate::image::{Filesystem, KernelSpec};
 use crate::vm::AccelChoice;
 
 /// A `--mutant` argument: `none` (or empty) is the stock kernel.
@@ -40,17 +40,7 @@ pub(crate) fn mutant_arg(s: &str) -> Option<String> {
     (!s.is_empty() && s != "none").then(|| s.to_owned())
 }
 
-/// Exit codes (stable, documented in the README).
-pub mod exit {
-    /// Everything passed.
-    pub const PASS: i32 = 0;
-    /// A durability failure (kernel bug) was found.
-    pub const FAILURE: i32 = 1;
-    /// Bad usage or bad input (config, workload file).
-    pub const USAGE: i32 = 2;
-    /// Infrastructure failure (QEMU, kernel, image, SSH): nothing was proven either way.
-    pub const INFRA: i32 = 69;
-}
+pub use crate::error::exit;
 
 /// powercut: does every byte fsync promised survive a power cut on DAX?
 #[derive(Debug, Parser)]
@@ -233,22 +223,6 @@ impl KernelArgs {
     }
 }
 
-/// The exit code of a command that failed with `e`: bad input (a kernel that cannot be
-/// used as given, a missing config option) is [`exit::USAGE`], anything else
-/// [`exit::INFRA`].
-pub fn exit_code_of(e: &anyhow::Error) -> i32 {
-    let bad_input = e.chain().any(|c| {
-        c.downcast_ref::<ImageError>()
-            .is_some_and(ImageError::is_bad_input)
-            || c.downcast_ref::<KernelSpecError>().is_some()
-    });
-    if bad_input {
-        exit::USAGE
-    } else {
-        exit::INFRA
-    }
-}
-
 /// Options shared by commands that need a guest image.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImageArgs {
@@ -269,31 +243,6 @@ pub struct ImageArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context;
-
-    #[test]
-    fn kernel_input_errors_exit_2_and_machine_errors_69() {
-        let bad_spec: anyhow::Result<()> = Err(KernelSpec::parse("a.deb,tree").expect_err("bad"))
-            .context("building the guest image");
-        let bad_config: anyhow::Result<()> = Err(ImageError::KernelConfig {
-            kernel: "6.13.0".into(),
-            config: "/src/linux/.config".into(),
-            missing: vec!["CONFIG_FS_DAX=y is needed".into()],
-        })
-        .context("building the guest image");
-        let no_cpio: anyhow::Result<()> = Err(ImageError::Tool {
-            tool: "cpio".into(),
-            detail: "not found".into(),
-        })
-        .context("building the guest image");
-
-        let codes: Vec<i32> = [bad_spec, bad_config, no_cpio]
-            .iter()
-            .map(|r| exit_code_of(r.as_ref().expect_err("an error")))
-            .collect();
-
-        assert_eq!(codes, [exit::USAGE, exit::USAGE, exit::INFRA]);
-    }
 
     #[test]
     fn kernel_flags_make_one_spec() {

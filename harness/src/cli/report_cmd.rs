@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::exit;
+use crate::error::Error;
 use crate::report::write_reports;
-use crate::rundir::merge::merge;
+use crate::runs::merge::merge;
 
 /// `report` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,22 +52,22 @@ pub struct MergeArgs {
 /// `powercut report`: exit 0 once the reports are written (whatever the campaign found: its
 /// verdicts are in them), 2 if the directory is not a run directory or its journal is
 /// damaged (never a report of a journal it could not read whole).
-pub fn report(args: &ReportArgs) -> anyhow::Result<i32> {
+pub fn report(args: &ReportArgs) -> Result<i32, Error> {
     if let Some(ReportAction::Merge(m)) = &args.action {
         return report_merge(m);
     }
     let Some(run_dir) = &args.run_dir else {
-        eprintln!("error: give a run directory (or `report merge OUT DIR...`)");
-        return Ok(exit::USAGE);
+        return Err(Error::Usage(
+            "give a run directory (or `report merge OUT DIR...`)".into(),
+        ));
     };
     let written = match write_reports(run_dir, args.junit.as_deref()) {
         Ok(w) => w,
-        Err(e) if e.is_bad_input() => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
+        Err(e) if e.is_bad_input() => return Err(Error::Usage(e.to_string())),
         Err(e) => {
-            return Err(e).with_context(|| format!("writing the reports of {}", run_dir.display()))
+            return Err(e)
+                .with_context(|| format!("writing the reports of {}", run_dir.display()))
+                .map_err(Error::from)
         }
     };
     let t = &written.report.totals;
@@ -89,14 +90,15 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<i32> {
 
 /// `powercut report merge OUT DIR...`: the merged run directory, its reports and the
 /// campaign's summary; the campaign's exit code for what the shards found together.
-fn report_merge(args: &MergeArgs) -> anyhow::Result<i32> {
+fn report_merge(args: &MergeArgs) -> Result<i32, Error> {
     let merged = match merge(&args.out, &args.dirs) {
         Ok(m) => m,
-        Err(e) if e.is_bad_input() => {
-            eprintln!("error: report merge: {e}");
-            return Ok(exit::USAGE);
+        Err(e) if e.is_bad_input() => return Err(Error::Usage(format!("report merge: {e}"))),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("merging into {}", args.out.display()))
+                .map_err(Error::from)
         }
-        Err(e) => return Err(e).with_context(|| format!("merging into {}", args.out.display())),
     };
     for (from, to) in &merged.renamed {
         println!("  {from} (another shard's directory of the same bucket) is {to}");

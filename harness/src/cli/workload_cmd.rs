@@ -10,34 +10,25 @@ use workloads::Workload;
 use super::exit;
 use super::image_cmd::prepare;
 use super::ImageArgs;
+use crate::error::Error;
 use crate::trial::plan::CrashPlan;
 use crate::trial::{self, ModelSetup, TrialSetup};
 
 /// `workload gen`: print the generated workload's YAML.
-pub fn workload_gen(seed: u64, profile: &str) -> anyhow::Result<i32> {
-    let p: Profile = match profile.parse() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-    };
-    print!("{}", serde_yaml::to_string(&generate(seed, p))?);
+pub fn workload_gen(seed: u64, profile: &str) -> Result<i32, Error> {
+    let p: Profile = profile
+        .parse()
+        .map_err(|e: workloads::generator::UnknownProfile| Error::Usage(e.to_string()))?;
+    let yaml = serde_yaml::to_string(&generate(seed, p)).map_err(anyhow::Error::new)?;
+    print!("{yaml}");
     Ok(exit::PASS)
 }
 
 /// `workload check FILE`: validate a workload file.
-pub fn workload_check(path: &std::path::Path) -> i32 {
-    match workloads::spec::load_workload(path) {
-        Ok(w) => {
-            println!("{}: ok ({} ops)", path.display(), w.ops.len());
-            exit::PASS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::USAGE
-        }
-    }
+pub fn workload_check(path: &std::path::Path) -> Result<i32, Error> {
+    let w = workloads::spec::load_workload(path).map_err(|e| Error::Usage(e.to_string()))?;
+    println!("{}: ok ({} ops)", path.display(), w.ops.len());
+    Ok(exit::PASS)
 }
 
 /// `run` options.
@@ -65,46 +56,37 @@ pub struct RunArgs {
 
 /// `run`: boot a VM, run the workload through the agent, compare the live file system with
 /// the oracle's no-crash state.
-pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
+/// The workload and mutant of `run`, checked.
+fn run_inputs(args: &RunArgs) -> Result<(Workload, Option<String>), Error> {
+    let usage = |e: &dyn std::fmt::Display| Error::Usage(e.to_string());
     let workload: Workload = match (&args.workload, args.seed) {
-        (Some(p), _) => match workloads::spec::load_workload(p) {
-            Ok(w) => w,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::USAGE);
-            }
-        },
-        (None, Some(seed)) => match args.profile.parse::<Profile>() {
-            Ok(p) => generate(seed, p),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::USAGE);
-            }
-        },
-        (None, None) => {
-            eprintln!("error: give --seed N or --workload FILE");
-            return Ok(exit::USAGE);
-        }
+        (Some(p), _) => workloads::spec::load_workload(p).map_err(|e| usage(&e))?,
+        (None, Some(seed)) => generate(
+            seed,
+            args.profile.parse::<Profile>().map_err(|e| usage(&e))?,
+        ),
+        (None, None) => return Err(usage(&"give --seed N or --workload FILE")),
     };
     let mutant = args.mutant.as_deref().and_then(super::mutant_arg);
     if let Some(m) = &mutant {
-        if let Err(e) = crate::image::mutant::validate_mutant(m) {
-            eprintln!("error: --mutant: {e}");
-            return Ok(exit::USAGE);
-        }
+        crate::image::mutant::validate_mutant(m).map_err(|e| usage(&format!("--mutant: {e}")))?;
     }
     let pmem_bytes = args.image.pmem_mib.saturating_mul(1 << 20);
-    if let Err(e) = workloads::spec::check_fits(&workload, pmem_bytes) {
-        eprintln!("error: {e}");
-        return Ok(exit::USAGE);
-    }
+    workloads::spec::check_fits(&workload, pmem_bytes).map_err(|e| usage(&e))?;
+    Ok((workload, mutant))
+}
+
+/// `run`: boot a VM, run the workload through the agent, compare the live file system with
+/// the oracle's no-crash state.
+pub fn run_one(args: &RunArgs, debug: bool) -> Result<i32, Error> {
+    let (workload, mutant) = run_inputs(args)?;
     let (img, accel, goldens) = prepare(&args.image, debug)?;
     let golden = goldens
         .into_iter()
         .next()
         .context("no file system selected")?;
     let model = ModelSetup::Snapshot;
-    let start = super::image_cmd::vm_start(
+    let start = crate::prepare::vm_start(
         args.cold_boot,
         &img,
         &golden,
@@ -123,10 +105,19 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
         model,
         start,
     };
-    let dir = tempfile::Builder::new().prefix("powercut-run-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("powercut-run-")
+        .tempdir()
+        .map_err(anyhow::Error::new)?;
     let res = trial::run(&setup, &workload, &CrashPlan::default(), dir.path(), "run")
         .with_context(|| format!("running workload {}", workload.name))?;
-    let mismatches = trial::live_mismatches(&workload, &res);
+    Ok(print_run(&workload, &res, accel.accel))
+}
+
+/// What `run` saw: ops, errors, and the live state against the oracle (exit 1 when they
+/// differ).
+fn print_run(workload: &Workload, res: &trial::RunResult, accel: crate::vm::Accel) -> i32 {
+    let mismatches = trial::live_mismatches(workload, res);
     let failed_ops = res
         .outcomes
         .iter()
@@ -141,7 +132,7 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
         per_sec,
         res.started,
         res.boot.as_secs_f64(),
-        accel.accel
+        accel
     );
     for (k, (op, o)) in workload.ops.iter().zip(&res.outcomes).enumerate() {
         if let Some(errno) = o.and_then(|o| o.errno) {
@@ -157,11 +148,11 @@ pub fn run_one(args: &RunArgs, debug: bool) -> anyhow::Result<i32> {
             "live file system matches the oracle's no-crash state ({} files)",
             res.live.values().filter(|o| o.exists).count()
         );
-        Ok(exit::PASS)
+        exit::PASS
     } else {
         for m in &mismatches {
             println!("MISMATCH {m}");
         }
-        Ok(exit::FAILURE)
+        exit::FAILURE
     }
 }

@@ -23,7 +23,7 @@ const IMAGE_FORMAT: u32 = 1;
 /// What to build the image from.
 #[derive(Debug, Clone)]
 pub struct ImageOptions {
-    /// Cache root (see [`crate::cache::cache_root`]).
+    /// Cache root (see [`crate::cache_dir::cache_root`]).
     pub cache: PathBuf,
     /// The kernel (`--kernel`); the default is the newest package in `<cache>/kernel/`.
     pub kernel: KernelSpec,
@@ -76,6 +76,17 @@ pub struct GuestImage {
     pub kernel_config_checked: bool,
 }
 
+impl From<&GuestImage> for crate::vm::GuestBoot {
+    fn from(image: &GuestImage) -> Self {
+        crate::vm::GuestBoot {
+            id: image.hash.clone(),
+            bzimage: image.bzimage.clone(),
+            initramfs: image.initramfs.clone(),
+            ssh_key: image.ssh_key.clone(),
+        }
+    }
+}
+
 /// Images from before the field existed were built from Debian packages (with a config).
 fn checked_by_default() -> bool {
     true
@@ -103,19 +114,23 @@ const BUILD_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4
 pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError> {
     // One build at a time per cache: parallel campaigns, triage commands and tests share
     // the unpacked kernels, module installs, mutant builds and image directories.
-    let _lock =
-        crate::cache::CacheLock::acquire(&opts.cache, "image-build", BUILD_LOCK_TIMEOUT, |p| {
+    let _lock = crate::cache_dir::CacheLock::acquire(
+        &opts.cache,
+        "image-build",
+        BUILD_LOCK_TIMEOUT,
+        |p| {
             tracing::info!(
                 "waiting for another powercut building a guest image ({})",
                 p.display()
             )
-        })?;
+        },
+    )?;
     let kernel = kernel::resolve(&opts.kernel, &opts.cache)?;
     let config = kernel.read_config()?;
     if let Some(cfg) = &config {
         check_kernel_config(cfg, &opts.wants, &kernel.version, kernel.config.as_deref())?;
     }
-    let workspace = crate::cache::workspace_root();
+    let workspace = crate::cache_dir::workspace_root();
     let agent_bin = agent::build_agent(&workspace)?;
     let kprobes = config.as_ref().is_none_or(|c| c.enabled("CONFIG_KPROBES"));
     let mutant = if kprobes {

@@ -355,23 +355,12 @@ pub(crate) fn refuse_world_writable(
     })
 }
 
+/// Run a build tool to completion ([`crate::host::command::run`]) as an image step.
 pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), ImageError> {
-    let out = cmd.output().map_err(|e| ImageError::Tool {
-        tool: what.to_owned(),
-        detail: e.to_string(),
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(ImageError::Tool {
-            tool: what.to_owned(),
-            detail: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        })
-    }
+    crate::host::command::run(cmd, what).map_err(|e| ImageError::Tool {
+        tool: e.tool,
+        detail: e.detail,
+    })
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub enum ImageError {
     Agent(String),
     /// Another process is building the same cache entry and did not finish in time.
     #[error(transparent)]
-    Lock(#[from] crate::cache::CacheLockError),
+    Lock(#[from] crate::cache_dir::CacheLockError),
     /// A file could not be read or written.
     #[error("{path}: {cause}")]
     Io {

@@ -433,11 +433,7 @@ fn is_build_output(p: &Path) -> bool {
 /// The guest command that loads `m` from the image (`insmod`), printing the kernel log
 /// lines it caused when it fails.
 pub fn load_command(m: &ModuleRecord) -> String {
-    let args: Vec<String> = m
-        .args
-        .iter()
-        .map(|a| crate::vm::cmdline::shell_quote(a))
-        .collect();
+    let args: Vec<String> = m.args.iter().map(|a| crate::host::shell_quote(a)).collect();
     format!(
         "n=$(dmesg | wc -l); insmod /{GUEST_DIR}/{}.ko {} 2>&1; rc=$?; \
          if [ $rc -ne 0 ]; then echo '--- dmesg ---'; dmesg | tail -n +$((n+1)) | tail -n 20; fi; exit $rc",

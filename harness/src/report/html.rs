@@ -10,7 +10,7 @@ use workloads::oracle::Verdict;
 use super::model::{FailureEntry, Report, SeedEntry, SeedStatus};
 use super::{hexdiff, timeline};
 use crate::rundir::failure::FailureDir;
-use crate::rundir::read::{ConsoleTail, RunData, CONSOLE_TAIL_LINES};
+use crate::runs::read::{ConsoleTail, RunData, CONSOLE_TAIL_LINES};
 
 /// Escape text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -474,7 +474,7 @@ fn instances(f: &FailureEntry, out: &mut String) {
 
 /// The cache lines a cache-model crash state lost: one sentence per range (file range,
 /// storing code, the missing flush or fence), then what could not be attributed.
-fn render_lost(lost: &crate::trial::cache_lost::LostReport, out: &mut String) {
+fn render_lost(lost: &crate::cache_model::lost::LostReport, out: &mut String) {
     let _ = write!(
         out,
         "<h4>Lost cache lines ({} of {} in flight at the cut, variant {})</h4><ul class=\"lost\">",

@@ -13,8 +13,8 @@ use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite}
 
 use super::model::{CrashPointEntry, Report, SeedEntry, SeedStatus};
 use super::ReportError;
-use crate::campaign::item::TrialItem;
-use crate::rundir::read::{RunData, CONSOLE_TAIL_LINES};
+use crate::records::item::TrialItem;
+use crate::runs::read::{RunData, CONSOLE_TAIL_LINES};
 
 /// Name of the one testsuite.
 pub const SUITE: &str = "powercut campaign";

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::html::escape;
 use super::model::Report;
-use crate::campaign::fold::Totals;
+use crate::journal::fold::Totals;
 
 /// One kernel of a kernel matrix in `report.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

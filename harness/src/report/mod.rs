@@ -3,7 +3,7 @@
 //! writes them when it ends; `powercut report <run-dir>` writes them again at any time, also
 //! for a campaign that was resumed or is still running.
 //!
-//! Shape: [`crate::rundir::read`] reads the directory (the fold of its journal and the files
+//! Shape: [`crate::runs::read`] reads the directory (the fold of its journal and the files
 //! beside it), [`model`] turns it into a [`Report`], and [`html`] and [`junit`] render;
 //! [`write_reports`] strings them together.
 
@@ -12,6 +12,36 @@ pub mod html;
 pub mod junit;
 pub mod matrix;
 pub mod model;
+/// What each kernel of a finished campaign showed, for `expect:`: its unsuppressed
+/// failure buckets with their items, and its infrastructure problems.
+pub fn outcomes_of(report: &Report) -> Vec<KernelOutcome> {
+    use crate::config::expect::item_name;
+    let one = |name: &str, r: &Report| KernelOutcome {
+        name: name.to_owned(),
+        release: r.kernel.clone(),
+        failures: r
+            .failures
+            .iter()
+            .filter(|f| !f.suppressed)
+            .map(|f| {
+                let items = f.items.iter().map(item_name).collect();
+                (f.bucket.clone(), items)
+            })
+            .collect(),
+        infra: r.totals.infra,
+        ran: r.seeds.iter().map(|e| item_name(&e.item)).collect(),
+    };
+    if report.kernels.is_empty() {
+        vec![one(&report.kernel, report)]
+    } else {
+        report
+            .kernels
+            .iter()
+            .map(|k| one(&k.name, &k.report))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testdata;
 pub mod timeline;
@@ -20,8 +50,10 @@ use std::path::{Path, PathBuf};
 
 pub use model::{build_report, Report, SeedStatus, SCHEMA};
 
-use crate::rundir::read::{load_run_dir, load_run_dir_for, matrix_kernels, ReadError};
-use crate::rundir::{write_atomically, REPORT_HTML, REPORT_JSON};
+use crate::config::expect::KernelOutcome;
+use crate::host::write_atomically;
+use crate::rundir::{REPORT_HTML, REPORT_JSON};
+use crate::runs::read::{load_run_dir, load_run_dir_for, matrix_kernels, ReadError};
 
 /// Errors of reading a run directory or writing its reports.
 #[derive(Debug, thiserror::Error)]

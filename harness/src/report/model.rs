@@ -36,17 +36,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use workloads::oracle::{CrashPoint, Verdict};
 
-use crate::campaign::config::CrashModel;
-use crate::campaign::events::CheckRecord;
-use crate::campaign::fold::{RunEnd, SeedState, Totals};
-use crate::campaign::item::TrialItem;
-use crate::campaign::shard::Shard;
+use crate::config::shard::Shard;
 use crate::image::user_modules::ModuleRecord;
 use crate::image::Filesystem;
-use crate::rundir::read::RunData;
+use crate::journal::events::CheckRecord;
+use crate::journal::fold::{RunEnd, SeedState, Totals};
+use crate::records::bucket::Bucket;
+use crate::records::finding::CrashLabel;
+use crate::records::item::TrialItem;
+use crate::records::CrashModel;
 use crate::rundir::{MergedRun, RunDir};
-use crate::trial::bucket::Bucket;
-use crate::trial::finding::CrashLabel;
+use crate::runs::read::RunData;
 
 /// The `schema` number of the `report.json` this module writes.
 pub const SCHEMA: u32 = 4;
@@ -357,7 +357,7 @@ pub fn build_report(data: &RunData) -> Report {
         notes.push(format!("config.yaml: suppressions ignored: {e}"));
         Vec::new()
     });
-    let is_suppressed = |c: &CheckRecord| crate::campaign::fold::is_suppressed(c, &suppressions);
+    let is_suppressed = |c: &CheckRecord| crate::journal::fold::is_suppressed(c, &suppressions);
     let state = &data.state;
     let checks: Vec<CheckEntry> = state
         .finished_checks()

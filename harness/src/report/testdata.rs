@@ -8,16 +8,16 @@ use std::collections::BTreeMap;
 use workloads::oracle::{AllowedVersion, Finding, Verdict};
 use workloads::{Op, Workload};
 
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::events::{CheckRecord, Event};
-use crate::campaign::fold::CampaignState;
-use crate::campaign::item::TrialItem;
-use crate::checker::CheckOutcome;
+use crate::config::CampaignConfig;
+use crate::journal::events::{CheckRecord, Event};
+use crate::journal::fold::CampaignState;
+use crate::records::bucket::{Bucket, Lost};
+use crate::records::finding::{CrashLabel, Failure, Signature};
+use crate::records::item::TrialItem;
+use crate::records::CheckOutcome;
 use crate::rundir::failure::{FailureDir, FailureRecord, FAILURE_SCHEMA};
-use crate::rundir::read::{ConsoleTail, RunData};
 use crate::rundir::RunInfo;
-use crate::trial::bucket::{Bucket, Lost};
-use crate::trial::finding::{CrashLabel, Failure, Signature};
+use crate::runs::read::{ConsoleTail, RunData};
 use workloads::oracle::CrashPoint;
 
 /// The file name of the synthetic workloads (markup on purpose).
@@ -148,7 +148,7 @@ pub fn synthetic_run() -> RunData {
     let known = "size-loss: f9 size 0, allowed 4096 after op 2 (fsync)";
     let events = vec![
         Event::Journal {
-            version: crate::campaign::events::JOURNAL_VERSION,
+            version: crate::journal::events::JOURNAL_VERSION,
             powercut: "0.1.0".into(),
             shard: None,
         },
@@ -262,11 +262,7 @@ pub fn synthetic_run() -> RunData {
 }
 
 /// The `run-info.json` of a restored TCG campaign on `kernel` with `image` (test runs).
-pub fn run_info(
-    kernel: &str,
-    image: &str,
-    shard: Option<crate::campaign::shard::Shard>,
-) -> RunInfo {
+pub fn run_info(kernel: &str, image: &str, shard: Option<crate::config::shard::Shard>) -> RunInfo {
     RunInfo {
         powercut: "0.1.0".into(),
         rng: workloads::generator::RNG.into(),

@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn crash_points_land_after_or_inside_their_op() {
         let seed = SeedEntry {
-            item: crate::campaign::item::TrialItem::Seed(1),
+            item: crate::records::item::TrialItem::Seed(1),
             file: None,
             status: SeedStatus::Fail,
             ops: vec![op(0, "create"), op(1, "pwrite"), op(2, "fsync")],

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use workloads::oracle::{Expectation, Finding, Verdict, WORD};
 
-use crate::checker::CheckOutcome;
-use crate::trial::cache_lost::LostReport;
+use crate::cache_model::lost::LostReport;
+use crate::records::CheckOutcome;
 
 /// Bytes per hex row.
 const ROW: usize = 16;

@@ -1,5 +1,5 @@
 //! Failure directories, `failures/<slug>/`: one per failure bucket
-//! ([`crate::trial::bucket::Bucket`]: the bug, not the instance), holding its first instance
+//! ([`crate::records::bucket::Bucket`]: the bug, not the instance), holding its first instance
 //! in full — everything a kernel developer needs to look at it, and everything `repro` and
 //! `minimize` need to re-run it — and the list of every instance:
 //!
@@ -29,13 +29,13 @@ use workloads::Workload;
 use super::diff::{diff_text, slug};
 pub use super::instances::{append_instance, read_instances, write_instances, Instance, INSTANCES};
 use super::{fsync_dir, RunDir, RunDirError, WORKLOAD};
+use crate::cache_model::lost::{self as cache_lost, LostReport};
 use crate::cache_model::{CacheCut, CutSelector, Variant};
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::item::TrialItem;
-use crate::checker::CheckOutcome;
-use crate::trial::bucket::Bucket;
-use crate::trial::cache_lost::{self, LostReport};
-use crate::trial::finding::{CrashLabel, Signature};
+use crate::config::CampaignConfig;
+use crate::records::bucket::Bucket;
+use crate::records::finding::{CrashLabel, Signature};
+use crate::records::item::TrialItem;
+use crate::records::CheckOutcome;
 
 /// `failure.json`.
 pub const FAILURE_JSON: &str = "failure.json";
@@ -253,7 +253,7 @@ fn keep_image(img: &Path, dir: &Path) -> Result<(), RunDirError> {
     // A partial .zst would mislead: it goes, the copy stands in for it.
     std::fs::remove_file(&zst).ok();
     let to = dir.join("crash.img");
-    crate::trial::blocks::sparse_copy(img, &to)
+    crate::host::blocks::sparse_copy(img, &to)
         .map(drop)
         .map_err(|e| RunDirError::io(&to, e))
 }

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
 use super::{write_atomically, RunDir, RunDirError};
-use crate::campaign::events::CheckRecord;
-use crate::campaign::item::TrialItem;
-use crate::trial::finding::CrashLabel;
+use crate::journal::events::CheckRecord;
+use crate::records::finding::CrashLabel;
+use crate::records::item::TrialItem;
 
 /// `instances.jsonl`.
 pub const INSTANCES: &str = "instances.jsonl";

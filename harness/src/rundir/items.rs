@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use workloads::Workload;
 
 use super::{write_atomically, RunDir, RunDirError, WORKLOAD};
-use crate::campaign::inputs::WorkloadInput;
+use crate::config::inputs::WorkloadInput;
 
 /// `workloads.json`.
 pub const WORKLOADS_JSON: &str = "workloads.json";
@@ -74,7 +74,7 @@ impl RunDir {
         self.read_workload_manifest()?
             .into_iter()
             .map(|input| {
-                crate::campaign::inputs::check_name(&input.name)
+                crate::config::inputs::check_name(&input.name)
                     .map_err(|m| RunDirError::bad(&self.workloads_json(), m))?;
                 let workload = self.read_workload_copy(&input.name)?;
                 Ok(RecordedWorkload { input, workload })

@@ -3,7 +3,7 @@
 //! ```text
 //! <run>/config.yaml        the effective config (written atomically, once)
 //! <run>/run-info.json      kernel, image, accelerator, versions
-//! <run>/journal.jsonl      the event journal (campaign::journal)
+//! <run>/journal.jsonl      the event journal (journal)
 //! <run>/report.json, report.html
 //! <run>/seeds/<seed>/      workload.yaml, the workload VM's console and QEMU logs, error.txt
 //! <run>/workloads.json     the workload inputs: name and original file ([`items`])
@@ -19,19 +19,17 @@ pub mod diff;
 pub mod failure;
 pub mod instances;
 pub mod items;
-pub mod merge;
-pub mod read;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use workloads::Workload;
 
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::item::TrialItem;
-use crate::campaign::shard::Shard;
+use crate::config::shard::Shard;
+use crate::config::CampaignConfig;
+use crate::host::{fsync_dir, write_atomically};
 use crate::image::user_modules::ModuleRecord;
+use crate::records::item::TrialItem;
 
 /// `config.yaml`.
 pub const CONFIG: &str = "config.yaml";
@@ -91,7 +89,7 @@ impl RunDirError {
 
     /// Did this fail because the disk is full?
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, RunDirError::Io { source, .. } if crate::vm::is_disk_full_io(source))
+        matches!(self, RunDirError::Io { source, .. } if crate::host::is_disk_full_io(source))
     }
 }
 
@@ -333,7 +331,7 @@ impl RunDir {
 /// campaign's record outside `failures/`)?
 pub fn is_scratch(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|e| e == crate::trial::CRASH_IMAGE_EXT || e == "pmem")
+        .is_some_and(|e| e == crate::records::CRASH_IMAGE_EXT || e == "pmem")
 }
 
 /// Read a `workload.yaml` of a run directory (bounded in size and nesting, then parsed;
@@ -358,31 +356,6 @@ pub fn free_mib(path: &Path) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(st.f_bavail.saturating_mul(st.f_frsize) >> 20)
-}
-
-/// Write `path` through a temporary file in the same directory and a rename, then fsync the
-/// directory: a reader never sees half a file, and a crash leaves the old one or the new
-/// one. The parent directory is created if needed. The temporary file has a random name
-/// and is created exclusively, so a planted file or symlink is never followed.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".powercut-")
-        .suffix(".tmp")
-        .tempfile_in(&parent)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_data()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    fsync_dir(&parent)
-}
-
-/// fsync a directory, so the names created in it survive a crash.
-pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use workloads::oracle::{CrashPoint, Existence, Expectation, WordSrc, WordVersion
 use workloads::{FallocMode, Op, OpOutcome, Workload};
 
 use super::TriageError;
-use crate::trial::finding::{point_parts, CrashLabel};
+use crate::records::finding::{point_parts, CrashLabel};
 
 /// The fixed part of `repro.c`: header, types, patterns and running the ops …
 const C_RUN: &str = include_str!("../../../images/repro/repro_run.c.in");

@@ -46,7 +46,7 @@ pub struct MinimizeReport {
     /// Crash point in `minimal.yaml`.
     pub crash_point_after: String,
     /// The same, typed.
-    pub crash_after: crate::trial::finding::CrashLabel,
+    pub crash_after: crate::records::finding::CrashLabel,
     /// VM runs used.
     pub runs_used: usize,
     /// The run budget.
@@ -149,7 +149,7 @@ pub fn minimize_failure(
         ops_after: minimized.ops_after,
         crash_point_before: fd.record.crash.to_string(),
         crash_point_after: minimized.case.label(),
-        crash_after: crate::trial::finding::CrashLabel::in_workload(
+        crash_after: crate::records::finding::CrashLabel::in_workload(
             minimized.case.point,
             &minimized.case.workload,
         ),
@@ -182,7 +182,7 @@ pub fn minimal_name(fd: &FailureDir) -> String {
 /// `specs` (as `<name>.yaml`, the file stem matching the workload name; `cp -n` never
 /// overwrites a spec).
 pub fn add_spec_command(minimal: &std::path::Path, name: &str, specs: &std::path::Path) -> String {
-    let q = |p: &std::path::Path| crate::vm::cmdline::shell_quote(&p.to_string_lossy());
+    let q = |p: &std::path::Path| crate::host::shell_quote(&p.to_string_lossy());
     format!(
         "cp -n {} {}",
         q(minimal),
@@ -279,7 +279,7 @@ pub fn write_outputs(
 /// workload, and what the original crash state lost.
 fn cache_note(fd: &FailureDir, case: &Case) -> Option<CacheNote> {
     let cut = fd.record.cache_cut?;
-    let label = crate::trial::finding::CrashLabel::in_workload(case.point, &case.workload);
+    let label = crate::records::finding::CrashLabel::in_workload(case.point, &case.workload);
     Some(CacheNote {
         cut: CacheNote::cut_words(case.point, &label.kind, cut.at),
         lost: fd

@@ -19,7 +19,7 @@ use workloads::oracle::CrashPoint;
 use workloads::spec::{validate, PAGE_SIZE};
 use workloads::{Op, Workload};
 
-use crate::trial::finding::{point_parts, CrashLabel};
+use crate::records::finding::{point_parts, CrashLabel};
 
 /// A workload with the crash point attached to one of its ops.
 #[derive(Debug, Clone, PartialEq, Eq)]

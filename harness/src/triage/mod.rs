@@ -2,7 +2,7 @@
 //! workload, and the standalone C reproducer lets a kernel developer run it without powercut.
 //!
 //! Failure directories are read with [`crate::rundir::failure::FailureDir`]; a failure's
-//! *signature* ([`crate::trial::finding::Signature`]) is what a re-run must show.
+//! *signature* ([`crate::records::finding::Signature`]) is what a re-run must show.
 //!
 //! - [`session`]: the VM side — one workload VM per attempt, one checker VM for all.
 //! - [`repro`]: "reproduced k of n" and `repro.json`.
@@ -56,5 +56,5 @@ impl TriageError {
 
 /// Write `text` to `path` atomically, mapping the error.
 pub(crate) fn write_file(path: &std::path::Path, text: &str) -> Result<(), TriageError> {
-    crate::rundir::write_atomically(path, text.as_bytes()).map_err(|e| TriageError::io(path, e))
+    crate::host::write_atomically(path, text.as_bytes()).map_err(|e| TriageError::io(path, e))
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::host::process::ChildGuard;
 use crate::image::{GoldenImage, GuestImage};
 use crate::vm::cmdline::{qemu_opt_value, QemuConfig};
-use crate::vm::process::ChildGuard;
 use crate::vm::{free_port, qemu_binary, Accel, NvdimmRange, QmpClient};
 
 /// How long the `-S` probe may take to answer QMP.
@@ -44,7 +44,7 @@ pub struct CacheEnv {
 impl CacheEnv {
     /// Build the plugin and probe the NVDIMM range for VMs of `image` with `golden`.
     pub fn prepare(image: &GuestImage, golden: &GoldenImage) -> Result<CacheEnv, CacheEnvError> {
-        let plugin = build_plugin(&crate::cache::workspace_root())?;
+        let plugin = build_plugin(&crate::cache_dir::workspace_root())?;
         let nvdimm = probe_nvdimm(image, golden)?;
         Ok(CacheEnv {
             plugin,

@@ -14,23 +14,17 @@
 //! left out and the report says why.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use workloads::oracle::{CrashPoint, Observed};
+use workloads::oracle::Observed;
 use workloads::protocol::FileExtents;
 use workloads::Workload;
 
-use crate::cache_model::attribution::{
-    attribute, in_flight_words, sentence, FileMap, LostRange, Symbols,
-};
-use crate::cache_model::{CacheCut, CrashState};
+use crate::cache_model::attribution::{attribute, sentence, FileMap, Symbols};
+pub use crate::cache_model::lost::{json_path, read, LostReport, LOST_SCHEMA};
+use crate::cache_model::CrashState;
 use crate::vm::{Vm, VmError};
-
-/// `lost-lines.json` schema version.
-pub const LOST_SCHEMA: u32 = 1;
 
 /// What the guest told about its files and code at the end of a run.
 #[derive(Debug, Clone, Default)]
@@ -104,7 +98,7 @@ fn kernel_symbols(vm: &mut Vm, image_hash: &str) -> Result<Symbols, String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let path = crate::cache::cache_root()
+    let path = crate::cache_dir::cache_root()
         .join("kallsyms")
         .join(format!("{key}.txt"));
     if let Ok(text) = std::fs::read_to_string(&path) {
@@ -121,7 +115,7 @@ fn kernel_symbols(vm: &mut Vm, image_hash: &str) -> Result<Symbols, String> {
     // A cache that cannot be written only costs the next run the same read.
     if let Some(dir) = path.parent() {
         if std::fs::create_dir_all(dir).is_ok() {
-            crate::rundir::write_atomically(&path, text.as_bytes()).ok();
+            crate::host::write_atomically(&path, text.as_bytes()).ok();
         }
     }
     Ok(Symbols::parse(&text))
@@ -163,34 +157,6 @@ pub fn checked_map(
     Ok(map)
 }
 
-/// Who lost what in one crash state: `lost-lines.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LostReport {
-    /// [`LOST_SCHEMA`].
-    pub schema: u32,
-    /// Where the power was cut.
-    pub point: CrashPoint,
-    /// Which cut and crash state.
-    pub cut: CacheCut,
-    /// Lines in flight at the cut.
-    pub in_flight: usize,
-    /// Of those, persisted in this state.
-    pub persisted: usize,
-    /// Lost lines.
-    pub lost_lines: usize,
-    /// Backing-file offset of `/dev/pmem0` (`None`: not measured or not verified).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_offset: Option<u64>,
-    /// The lost lines, merged into ranges.
-    pub ranges: Vec<LostRange>,
-    /// One sentence per range.
-    pub sentences: Vec<String>,
-    /// What could not be attributed, and why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
 /// The report of one state of a run of `workload`.
 pub fn report(state: &CrashState, facts: &GuestFacts, workload: &Workload) -> LostReport {
     let empty = FileMap::default();
@@ -224,93 +190,6 @@ pub fn report(state: &CrashState, facts: &GuestFacts, workload: &Workload) -> Lo
         sentences,
         notes: facts.notes.clone(),
     }
-}
-
-fn point_label(p: CrashPoint) -> String {
-    match p {
-        CrashPoint::AfterOp(k) => format!("after op {k}"),
-        CrashPoint::InsideOp(k) => format!("inside op {k}"),
-    }
-}
-
-impl LostReport {
-    /// The sentences of the ranges in `file` that overlap `[start, end)` (a finding's range).
-    pub fn behind(&self, file: &str, start: u64, end: u64) -> Vec<&str> {
-        self.ranges
-            .iter()
-            .zip(&self.sentences)
-            .filter(|(r, _)| r.file.as_deref() == Some(file) && r.start < end && start < r.end)
-            .map(|(_, s)| s.as_str())
-            .collect()
-    }
-
-    /// `lost-lines.txt`: the cut, then one sentence per range, then a table of the ranges.
-    pub fn text(&self, base: u64) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# Cache lines in flight at the power cut that this crash state did not persist.\n\
-             cut: {} {} ({:?}), trace event {}\nvariant: {}{}\nin-flight lines: {}, persisted: {}, lost: {}",
-            point_label(self.point),
-            self.cut.at,
-            self.cut.reason,
-            self.cut.trace_event,
-            self.cut.variant,
-            self.cut
-                .subset_seed
-                .map_or_else(String::new, |s| format!(" (seed {s:#x})")),
-            self.in_flight,
-            self.persisted,
-            self.lost_lines
-        );
-        if let Some(d) = self.data_offset {
-            let _ = writeln!(
-                out,
-                "/dev/pmem0 starts at pmem offset {d:#x} (measured, checked against the files)"
-            );
-        }
-        for n in &self.notes {
-            let _ = writeln!(out, "note: {n}");
-        }
-        out.push('\n');
-        for s in &self.sentences {
-            let _ = writeln!(out, "{s}");
-        }
-        let _ = writeln!(
-            out,
-            "\n{:<14} {:<16} {:<20} {:<34} last store in",
-            "pmem offset", "guest-phys", "file range", "how in flight"
-        );
-        for r in &self.ranges {
-            let file = r.file.as_ref().map_or_else(
-                || "-".to_owned(),
-                |f| format!("{f} [{}..{})", r.start, r.end),
-            );
-            let _ = writeln!(
-                out,
-                "{:<#14x} {:<#16x} {:<20} {:<34} {} ({})",
-                r.pmem,
-                base + r.pmem,
-                file,
-                in_flight_words(r.why),
-                r.stored_in
-                    .map_or_else(|| "before the first op".to_owned(), point_label),
-                r.storer
-            );
-        }
-        out
-    }
-}
-
-/// `<image>.lost-lines.json` beside a crash image.
-pub fn json_path(image: &Path) -> PathBuf {
-    image.with_extension("lost-lines.json")
-}
-
-/// Read a `lost-lines.json`.
-pub fn read(path: &Path) -> Result<LostReport, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Write `lost-lines.json` and `lost-lines.txt` of `report` beside `image`.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::cache_model::{Cut, CutAt, CutReason, InFlight, LostLine, Variant};
+use workloads::oracle::CrashPoint;
 use workloads::protocol::Extent;
 use workloads::Op;
 

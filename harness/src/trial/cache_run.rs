@@ -28,8 +28,8 @@ use crate::cache_model::{
     build_selected, build_states, plan_cuts, BuildSummary, CrashState, CutSelector, LineData,
     StateBounds, Trace,
 };
-use crate::campaign::config::CacheModelConfig;
 use crate::image::golden::copy_pmem;
+use crate::records::CacheModelConfig;
 use crate::vm::agent::{file_extents, next_msg, GUEST_DIR};
 use crate::vm::{Accel, Vm, VmError};
 

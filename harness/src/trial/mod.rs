@@ -1,6 +1,6 @@
 //! One trial, the pipeline every command drives: a workload and its crash plan → a run in a
 //! fresh workload VM under a crash model ([`run`]) → crash images → the oracle's expectation
-//! for each → a check in a checker VM ([`check_image`]) → the [`finding::Failure`] that
+//! for each → a check in a checker VM ([`check_image`]) → the [`crate::records::Failure`] that
 //! names it. The campaign's workers, `repro`, `minimize`, `run` and the benchmarks all go
 //! through these functions; none of them repeats a step.
 //!
@@ -8,16 +8,13 @@
 //! - [`snapshot`]: the snapshot crash model (QMP stop, copy of the pmem file, cont).
 //! - [`cache_run`], [`cache_env`]: the cache crash model (TCG plugin trace → crash states).
 //! - [`start`]: how a workload VM comes up (restored from the booted state, or cold-booted).
-//! - [`blocks`]: block-wise copies of pmem files.
-//! - [`finding`]: crash labels, failures, titles and signatures.
-//! - [`bucket`]: the bucket of a failure (the bug, not the instance).
+//!
+//! The records a trial produces (crash labels, failures, buckets, check outcomes) live in
+//! [`crate::records`]; block copies of pmem files in [`crate::host::blocks`].
 
-pub mod blocks;
-pub mod bucket;
 pub mod cache_env;
 pub mod cache_lost;
 pub mod cache_run;
-pub mod finding;
 pub mod plan;
 pub mod snapshot;
 pub mod start;
@@ -30,18 +27,19 @@ use workloads::oracle::Verdict;
 use workloads::oracle::{expectation, live_state, CrashPoint, Expectation, FsRules, Observed};
 use workloads::{OpOutcome, Workload};
 
-use crate::campaign::config::CacheModelConfig;
-use crate::checker::{CheckOutcome, Checker};
+use crate::checker::Checker;
 use crate::image::{GoldenImage, GuestImage};
+use crate::records::bucket::BucketContext;
+use crate::records::finding::{deciding_failure, failures_of, CrashLabel, Failure};
+use crate::records::CacheModelConfig;
+use crate::records::CheckOutcome;
 use crate::vm::{Accel, VmError};
-use bucket::BucketContext;
 use cache_env::CacheEnv;
-use finding::{deciding_failure, failures_of, CrashLabel, Failure};
 use plan::CrashPlan;
 
 /// File-name extension of crash images (a sweep of a run directory removes every one left
 /// behind by a killed harness).
-pub const CRASH_IMAGE_EXT: &str = "img";
+pub use crate::records::CRASH_IMAGE_EXT;
 
 /// Which crash model a trial runs under, with what it needs.
 #[derive(Debug, Clone)]

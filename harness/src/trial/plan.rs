@@ -11,7 +11,7 @@ use workloads::Workload;
 
 use workloads::oracle::CrashPoint;
 
-use crate::campaign::config::CrashPointConfig;
+use crate::records::CrashPointConfig;
 
 /// Crash points planned for one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,10 +11,10 @@ use workloads::oracle::{file_names, CrashPoint, Observed};
 use workloads::protocol::{AgentMsg, HostMsg};
 use workloads::Workload;
 
-use super::blocks::sparse_copy;
 use super::plan::CrashPlan;
 use super::start::{start_workload_vm, WorkVm};
 use super::{CrashImage, Driven, RunResult, TrialSetup, VmFigures};
+use crate::host::blocks::sparse_copy;
 use crate::image::golden::mount_dax;
 use crate::image::user_modules::{load_command, ModuleRecord};
 use crate::image::Filesystem;

@@ -107,7 +107,7 @@ pub fn prepare(
         golden,
         accel,
         model,
-        &crate::cache::cache_root(),
+        &crate::cache_dir::cache_root(),
         debug,
     ) {
         Ok(state) => VmStart::restore(state),

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Accel, Vm, VmError, VmSpec};
-use crate::image::GuestImage;
+use super::{Accel, GuestBoot, Vm, VmError, VmSpec};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -37,7 +36,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// image (the verdict is cached in `cache/accel/`).
 pub fn resolve_accel(
     choice: AccelChoice,
-    image: &GuestImage,
+    image: impl Into<GuestBoot>,
     cache: &Path,
 ) -> Result<AccelDecision, VmError> {
     match choice {
@@ -49,11 +48,11 @@ pub fn resolve_accel(
             accel: Accel::Kvm,
             reason: "kvm requested".into(),
         }),
-        AccelChoice::Auto => probe(image, cache),
+        AccelChoice::Auto => probe(&image.into(), cache),
     }
 }
 
-fn probe(image: &GuestImage, cache: &Path) -> Result<AccelDecision, VmError> {
+fn probe(image: &GuestBoot, cache: &Path) -> Result<AccelDecision, VmError> {
     if std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -67,7 +66,7 @@ fn probe(image: &GuestImage, cache: &Path) -> Result<AccelDecision, VmError> {
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let dir = cache.join("accel");
-    let key = dir.join(format!("{}-{}.json", boot_id.trim(), image.hash));
+    let key = dir.join(format!("{}-{}.json", boot_id.trim(), image.id));
     if let Some(d) = std::fs::read_to_string(&key)
         .ok()
         .and_then(|t| serde_json::from_str::<AccelDecision>(&t).ok())
@@ -80,7 +79,13 @@ fn probe(image: &GuestImage, cache: &Path) -> Result<AccelDecision, VmError> {
     std::fs::File::create(&pmem)
         .and_then(|f| f.set_len(64 << 20))
         .map_err(VmError::Spawn)?;
-    let mut spec = VmSpec::new("kvm-probe", image, &pmem, Accel::Kvm, scratch.path());
+    let mut spec = VmSpec::new(
+        "kvm-probe",
+        image.clone(),
+        &pmem,
+        Accel::Kvm,
+        scratch.path(),
+    );
     spec.boot_timeout = PROBE_TIMEOUT;
     let decision = match Vm::boot(&spec) {
         Ok(vm) => {

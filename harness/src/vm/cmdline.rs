@@ -1,5 +1,6 @@
 //! The QEMU command line for a powercut guest, built as a pure function of [`QemuConfig`].
 
+use crate::host::shell_quote;
 use std::path::PathBuf;
 
 /// Which accelerator QEMU runs with.
@@ -143,18 +144,6 @@ impl QemuConfig {
 /// QEMU takes literally).
 pub fn qemu_opt_value(s: &str) -> String {
     s.replace(',', ",,")
-}
-
-/// Quote `s` for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]

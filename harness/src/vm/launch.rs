@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::console::ConsoleStreamer;
-use super::process::ChildGuard;
 use super::VmSpec;
 use super::{exit_error, find_in_path, free_port, qemu_binary, QemuConfig, QmpClient, VmError};
+use crate::host::logtail::ConsoleStreamer;
+use crate::host::process::ChildGuard;
 
 /// A QEMU just started, with QMP connected; the guest may not be running yet.
 pub(super) struct Launched {

@@ -4,9 +4,7 @@
 pub mod accel;
 pub mod agent;
 pub mod cmdline;
-pub mod console;
 mod launch;
-pub mod process;
 pub mod qmp;
 pub mod restore;
 pub mod ssh;
@@ -20,9 +18,8 @@ pub use cmdline::{Accel, QemuConfig};
 pub use qmp::{NvdimmRange, QmpClient};
 pub use ssh::{AgentChannel, SshSession};
 
-use crate::image::GuestImage;
-use console::{console_tail, ConsoleStreamer};
-use process::ChildGuard;
+use crate::host::logtail::{console_tail, ConsoleStreamer};
+use crate::host::process::ChildGuard;
 
 /// From QEMU start to SSH login, under TCG (≈10 s measured; generous for a loaded machine).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -131,21 +128,30 @@ impl VmError {
     /// either, and a campaign must stop rather than blame the seed.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            VmError::HostIo { source, .. } | VmError::Spawn(source) => is_disk_full_io(source),
+            VmError::HostIo { source, .. } | VmError::Spawn(source) => {
+                crate::host::is_disk_full_io(source)
+            }
             other => other.to_string().contains("No space left on device"),
         }
     }
 }
 
-/// Is `e` ENOSPC or EDQUOT?
-pub fn is_disk_full_io(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::StorageFull
-        || e.raw_os_error() == Some(libc::ENOSPC)
-        || e.raw_os_error() == Some(libc::EDQUOT)
-}
-
 fn debug_hint() -> &'static str {
     "\n(run with --debug to see the QEMU command line and the guest console)"
+}
+
+/// The files a guest boots from: what `vm` needs of a guest image (built by
+/// [`crate::image`], which converts its `GuestImage` into this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestBoot {
+    /// A stable name of these files (the image's content hash): the KVM probe's cache key.
+    pub id: String,
+    /// Kernel image to boot.
+    pub bzimage: PathBuf,
+    /// The initramfs.
+    pub initramfs: PathBuf,
+    /// Private SSH key accepted by the guest's dropbear (as root).
+    pub ssh_key: PathBuf,
 }
 
 /// Everything needed to boot one guest.
@@ -153,8 +159,8 @@ fn debug_hint() -> &'static str {
 pub struct VmSpec {
     /// Name used in logs and file names (`work-0`, `checker-1`, …).
     pub name: String,
-    /// The guest image.
-    pub image: GuestImage,
+    /// The files the guest boots from.
+    pub image: GuestBoot,
     /// NVDIMM backing file (the VM writes to it).
     pub pmem: PathBuf,
     /// Accelerator (already resolved, see [`resolve_accel`]).
@@ -175,10 +181,16 @@ pub struct VmSpec {
 
 impl VmSpec {
     /// A spec with the defaults (512 MiB RAM, [`BOOT_TIMEOUT`]).
-    pub fn new(name: &str, image: &GuestImage, pmem: &Path, accel: Accel, dir: &Path) -> Self {
+    pub fn new(
+        name: &str,
+        image: impl Into<GuestBoot>,
+        pmem: &Path,
+        accel: Accel,
+        dir: &Path,
+    ) -> Self {
         VmSpec {
             name: name.to_owned(),
-            image: image.clone(),
+            image: image.into(),
             pmem: pmem.to_owned(),
             accel,
             dir: dir.to_owned(),

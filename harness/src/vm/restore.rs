@@ -231,19 +231,12 @@ mod tests {
         );
     }
 
-    fn image() -> crate::image::GuestImage {
-        crate::image::GuestImage {
-            hash: "h".into(),
-            dir: "/c/images/h".into(),
-            kernel_version: "6.12.0".into(),
+    fn image() -> crate::vm::GuestBoot {
+        crate::vm::GuestBoot {
+            id: "h".into(),
             bzimage: "/c/images/h/bzImage".into(),
             initramfs: "/c/images/h/initramfs.cpio".into(),
             ssh_key: "/c/images/h/id_ed25519".into(),
-            initramfs_bytes: 1,
-            has_mutant_module: false,
-            user_modules: Vec::new(),
-            kernel_source: String::new(),
-            kernel_config_checked: true,
         }
     }
 
@@ -253,14 +246,14 @@ mod tests {
         let tcg = crate::vm::Accel::Tcg;
         let a = VmSpec::new(
             "a",
-            &image,
+            image.clone(),
             Path::new("/r/1/w.pmem"),
             tcg,
             Path::new("/r/1"),
         );
         let b = VmSpec::new(
             "b",
-            &image,
+            image.clone(),
             Path::new("/r/2/w.pmem"),
             tcg,
             Path::new("/r/2"),

@@ -136,7 +136,7 @@ impl SshSession {
     /// Copy `bytes` to the guest file `remote` and make it executable: `cat` on the guest
     /// reads them from the channel (the guest has no SCP server).
     pub fn upload(&self, bytes: &[u8], remote: &str) -> Result<(), SshError> {
-        let quoted = crate::vm::cmdline::shell_quote(remote);
+        let quoted = crate::host::shell_quote(remote);
         let command = format!("cat > {quoted} && chmod 755 {quoted}");
         let cerr = |detail: String| SshError::Channel {
             command: command.clone(),

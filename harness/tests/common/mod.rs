@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use powercut::cache::cache_root;
-use powercut::image::{
+use powercut::test_support::cache_root;
+use powercut::test_support::{
     build_image, golden_image, Filesystem, GoldenImage, GuestImage, ImageOptions,
 };
-use powercut::vm::{resolve_accel, Accel, AccelChoice};
+use powercut::test_support::{resolve_accel, Accel, AccelChoice};
 
 /// The guest image, the accelerator and the golden ext4 pmem image.
 pub fn fixture() -> (GuestImage, Accel, GoldenImage) {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::config::{missing_options, KernelConfig, OptionValue, Wants, REQUIREMENTS};
 use super::ImageError;
+use crate::host::process::ChildGuard;
 use crate::image::Filesystem;
-use crate::vm::process::ChildGuard;
 
 /// How long `make olddefconfig` may take.
 pub const OLDDEFCONFIG_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -136,7 +136,7 @@ fn olddefconfig(tree: &Path) -> Result<(), ImageError> {
     cmd.arg("-C").arg(tree).arg("olddefconfig");
     let mut child = ChildGuard::spawn(&mut cmd, log.path()).map_err(|e| ImageError::io(tree, e))?;
     let status = child.wait_timeout(OLDDEFCONFIG_TIMEOUT);
-    let tail = crate::vm::console::console_tail(log.path(), 15);
+    let tail = crate::host::logtail::console_tail(log.path(), 15);
     let tool = format!("make -C {} olddefconfig", tree.display());
     match status {
         Some(s) if s.success() => Ok(()),

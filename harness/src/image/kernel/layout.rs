@@ -161,7 +161,7 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
         None
     } else {
         let key = root.file_name().and_then(|n| n.to_str()).unwrap_or("debs");
-        Some(crate::cache::CacheLock::acquire(
+        Some(crate::cache_dir::CacheLock::acquire(
             into,
             key,
             UNPACK_LOCK_TIMEOUT,
@@ -343,10 +343,10 @@ pub fn install_tree_modules(
         .arg("modules_install")
         .arg(format!("INSTALL_MOD_PATH={}", tmp.display()))
         .arg("INSTALL_MOD_STRIP=1");
-    let mut child = crate::vm::process::ChildGuard::spawn(&mut cmd, &log)
+    let mut child = crate::host::process::ChildGuard::spawn(&mut cmd, &log)
         .map_err(|e| ImageError::io(tree, e))?;
     let status = child.wait_timeout(MODULES_INSTALL_TIMEOUT);
-    let tail = crate::vm::console::console_tail(&log, 15);
+    let tail = crate::host::logtail::console_tail(&log, 15);
     match status {
         Some(s) if s.success() => {}
         Some(s) => {

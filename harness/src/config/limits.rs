@@ -2,7 +2,7 @@
 //! [`CampaignConfig::validate`](super::CampaignConfig::validate) and listed in the README's
 //! configuration reference.
 
-pub use crate::campaign::budget::MAX_TIME_BUDGET;
+pub use super::duration::MAX_TIME_BUDGET;
 
 /// Largest config file, in bytes (checked before it is read).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use workloads::oracle::Verdict;
 use workloads::Workload;
 
-use super::failure::FailureDir;
-use super::{RunDir, RunInfo, FAILURES, RUN_INFO, WORKLOAD};
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::fold::{CampaignState, RunEnd};
-use crate::campaign::item::TrialItem;
-use crate::campaign::journal::{self, JournalError};
+use crate::config::CampaignConfig;
+use crate::journal::fold::{CampaignState, RunEnd};
+use crate::journal::{self, JournalError};
+use crate::records::item::TrialItem;
+use crate::rundir::failure::FailureDir;
+use crate::rundir::{RunDir, RunInfo, FAILURES, RUN_INFO, WORKLOAD};
 
 /// Lines of a console log kept for reports (the end is where a guest says what went wrong).
 pub const CONSOLE_TAIL_LINES: usize = 40;
@@ -37,7 +37,7 @@ pub enum ReadError {
     Journal(#[from] JournalError),
     /// The config is unreadable.
     #[error(transparent)]
-    Config(#[from] super::RunDirError),
+    Config(#[from] crate::rundir::RunDirError),
 }
 
 /// The last lines of a console log.
@@ -127,7 +127,7 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
         let sdir = run.item_dir(seed);
         let path = sdir.join(WORKLOAD);
         if path.exists() {
-            match super::read_workload(&path) {
+            match crate::rundir::read_workload(&path) {
                 Ok(w) => {
                     workloads.insert(seed.clone(), w);
                 }

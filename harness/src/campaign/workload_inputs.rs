@@ -1,20 +1,20 @@
 //! The workload inputs of a campaign (`--workload`, `workloads:`): loaded and validated from
 //! the files for a new campaign, or read back from the run directory's copies on `--resume`.
 
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::inputs::WorkloadInput;
+use crate::config::inputs::WorkloadInput;
+use crate::config::CampaignConfig;
 use crate::rundir::RunDir;
 
 /// The workload inputs of a campaign: read from the files (new) or the run directory's
 /// copies (resume).
-pub(super) enum WorkloadInputs {
+pub(crate) enum WorkloadInputs {
     New(Vec<WorkloadInput>),
     Recorded(Vec<crate::rundir::items::RecordedWorkload>),
 }
 
 impl WorkloadInputs {
     /// The new inputs (nothing for a resume, whose inputs are already recorded).
-    pub(super) fn new_inputs(&self) -> Option<&Vec<WorkloadInput>> {
+    pub(crate) fn new_inputs(&self) -> Option<&Vec<WorkloadInput>> {
         match self {
             WorkloadInputs::New(l) => Some(l),
             WorkloadInputs::Recorded(_) => None,
@@ -22,14 +22,14 @@ impl WorkloadInputs {
     }
 
     /// The workload names, in order.
-    pub(super) fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         match self {
             WorkloadInputs::New(l) => l.iter().map(|w| w.name.clone()).collect(),
             WorkloadInputs::Recorded(l) => l.iter().map(|w| w.input.name.clone()).collect(),
         }
     }
 
-    pub(super) fn into_named(self) -> Vec<(String, workloads::Workload)> {
+    pub(crate) fn into_named(self) -> Vec<(String, workloads::Workload)> {
         match self {
             WorkloadInputs::New(l) => l.into_iter().map(|w| (w.name, w.workload)).collect(),
             WorkloadInputs::Recorded(l) => {
@@ -40,7 +40,7 @@ impl WorkloadInputs {
 }
 
 /// Load and validate the workload inputs, or the message naming the bad file.
-pub(super) fn workload_inputs(
+pub(crate) fn workload_inputs(
     cfg: &CampaignConfig,
     run: &RunDir,
     resume: bool,
@@ -56,7 +56,7 @@ pub(super) fn workload_inputs(
         return Ok(WorkloadInputs::Recorded(recorded));
     }
     let pmem = cfg.pmem_bytes().unwrap_or(u64::MAX);
-    crate::campaign::inputs::load_all(&cfg.workloads, pmem)
+    crate::config::inputs::load_all(&cfg.workloads, pmem)
         .map(WorkloadInputs::New)
         .map_err(|e| e.to_string())
 }

@@ -1,7 +1,13 @@
 //! Campaign configuration: the YAML file (`ci/smoke.yaml`), validated on load, with
 //! command-line overrides applied on top.
 
+pub mod duration;
+pub mod expect;
+pub mod inputs;
+pub mod kernels;
 pub mod limits;
+pub mod overrides;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,62 +20,7 @@ use crate::image::{Filesystem, KernelSpec, Wants};
 use crate::vm::AccelChoice;
 use limits::*;
 
-/// Crash model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum CrashModel {
-    /// QMP stop + copy of the pmem file: every store is in the image (eADR-like).
-    Snapshot,
-    /// TCG plugin trace of stores, flushes and fences: crash states at cache-line
-    /// granularity (TCG only).
-    Cache,
-}
-
-/// Which crash points to take in each run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CrashPointConfig {
-    /// A crash point right after every fsync / fdatasync / msync / fsync_dir / sync / flush.
-    pub after_durability_ops: bool,
-    /// Extra crash points after seeded random ops.
-    pub random_after: usize,
-    /// Crash points inside seeded random ops (QMP stop a short time after the op started).
-    pub inside: usize,
-}
-
-impl Default for CrashPointConfig {
-    fn default() -> Self {
-        CrashPointConfig {
-            after_durability_ops: true,
-            random_after: 2,
-            inside: 1,
-        }
-    }
-}
-
-/// Cache crash model settings (`crash_model: cache`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheModelConfig {
-    /// Cuts drawn (seeded) among the fences and op-done markers that are not taken anyway
-    /// (those are: each durability op's return, its last fence, the first fence after it).
-    pub sampled_cuts: usize,
-    /// Seeded subsets of the in-flight lines per cut, besides worst and best case.
-    pub subsets_per_cut: usize,
-    /// Most crash states checked per run (worst and best cases of the durability cuts
-    /// first).
-    pub max_states_per_run: usize,
-}
-
-impl Default for CacheModelConfig {
-    fn default() -> Self {
-        CacheModelConfig {
-            sampled_cuts: 2,
-            subsets_per_cut: 1,
-            max_states_per_run: 24,
-        }
-    }
-}
+pub use crate::records::{CacheModelConfig, CrashModel, CrashPointConfig};
 
 /// A campaign configuration (every key is documented in the README).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,16 +70,16 @@ pub struct CampaignConfig {
     /// (`8h`, `30m`, `1h30m`); in-flight work then finishes and the report is written.
     pub time_budget: Option<String>,
     /// Run only shard K of N of the campaign's items (`--shard K/N`; see
-    /// [`super::shard`]); `None`: all of them.
+    /// [`self::shard`]); `None`: all of them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard: Option<super::shard::Shard>,
+    pub shard: Option<self::shard::Shard>,
     /// Regexes on failure titles of known kernel bugs: reported separately, not failing.
     pub suppressions: Vec<String>,
-    /// Expected outcomes per kernel ([`super::expect`]): the first rule covering a kernel's
+    /// Expected outcomes per kernel ([`self::expect`]): the first rule covering a kernel's
     /// release says which (item, bucket) failures must come there; a missing one makes the
-    /// campaign exit [`super::expect::UNMET`].
+    /// campaign exit [`self::expect::UNMET`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub expect: Vec<super::expect::ExpectRule>,
+    pub expect: Vec<self::expect::ExpectRule>,
     /// Keep the crash image of at most this many failure directories (disk cap).
     pub keep_failure_images: usize,
     /// Deadline of one workload run, seconds.
@@ -267,10 +218,10 @@ fn count(n: usize) -> u64 {
 
 impl CampaignConfig {
     /// The kernels of a matrix, parsed (empty without `kernels:`): at most
-    /// [`super::matrix::MAX_KERNELS`], each a valid spec, no name twice, and not with
+    /// [`self::kernels::MAX_KERNELS`], each a valid spec, no name twice, and not with
     /// `kernel`.
     pub fn kernel_matrix(&self) -> Result<Vec<(String, KernelSpec)>, String> {
-        super::matrix::parse_kernels(&self.kernels, self.kernel.is_some())
+        self::kernels::parse_kernels(&self.kernels, self.kernel.is_some())
     }
 
     /// What this campaign needs from its kernel's config: its file system, and kprobes
@@ -322,11 +273,11 @@ impl CampaignConfig {
         } else {
             parse_seeds(&self.seeds).map_err(at("seeds"))?;
         }
-        if self.workloads.len() > super::inputs::MAX_WORKLOAD_INPUTS {
+        if self.workloads.len() > self::inputs::MAX_WORKLOAD_INPUTS {
             return Err(at("workloads")(format!(
                 "{} paths; at most {}",
                 self.workloads.len(),
-                super::inputs::MAX_WORKLOAD_INPUTS
+                self::inputs::MAX_WORKLOAD_INPUTS
             )));
         }
         self.validate_pmem().map_err(at("pmem_mib"))?;
@@ -351,7 +302,7 @@ impl CampaignConfig {
         in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;
         self.budget().map_err(at("time_budget"))?;
         self.suppression_regexes().map_err(at("suppressions"))?;
-        super::expect::validate(&self.expect).map_err(at("expect"))?;
+        self::expect::validate(&self.expect).map_err(at("expect"))?;
         let samples = count(MAX_CACHE_SAMPLES);
         in_range(count(self.cache.sampled_cuts), 0, samples, "")
             .map_err(at("cache.sampled_cuts"))?;
@@ -434,7 +385,7 @@ impl CampaignConfig {
     pub fn budget(&self) -> Result<Option<std::time::Duration>, String> {
         self.time_budget
             .as_deref()
-            .map(super::budget::parse_duration)
+            .map(self::duration::parse_duration)
             .transpose()
     }
 

@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
-use super::item::TrialItem;
-use crate::trial::finding::{CrashLabel, Failure};
+use crate::records::finding::{CrashLabel, Failure};
+use crate::records::TrialItem;
 
 /// Version of the journal format this powercut writes and reads.
 pub const JOURNAL_VERSION: u32 = 2;
@@ -29,7 +29,7 @@ pub enum Event {
         /// The shard of the campaign this run directory runs (`--shard K/N`); absent for a
         /// whole campaign (and in journals written before shards).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        shard: Option<super::shard::Shard>,
+        shard: Option<crate::config::shard::Shard>,
     },
     /// The campaign started (or was resumed) with this parallelism.
     Started {
@@ -82,7 +82,7 @@ pub enum Event {
         title: String,
         /// `failures/<slug>`, relative to the run directory.
         dir: String,
-        /// The bucket's id ([`crate::trial::bucket::Bucket::id`]); absent in journals
+        /// The bucket's id ([`crate::records::bucket::Bucket::id`]); absent in journals
         /// written before buckets, where the title keyed the directory.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bucket: Option<String>,

@@ -9,8 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::item::TrialItem;
-use crate::report::model::Report;
+use crate::records::TrialItem;
 
 /// Most rules in `expect:`.
 pub const MAX_RULES: usize = 16;
@@ -304,7 +303,7 @@ pub fn judge(rules: &[ExpectRule], k: &KernelOutcome) -> Judgement {
 
 /// Exit status: an expected failure that did not come, on a kernel without infrastructure
 /// problems.
-pub const UNMET: i32 = 3;
+pub const UNMET: i32 = crate::exit::UNMET;
 
 /// The campaign's exit status given the judgements and the status it would have without
 /// `expect:` (`natural`: 0 pass, 1 failures, 69 infrastructure, 130 interrupted). An
@@ -366,39 +365,10 @@ impl fmt::Display for Judgement {
 }
 
 /// An item as `expect:` names it: a workload name or a seed number.
-fn item_name(item: &TrialItem) -> String {
+pub fn item_name(item: &TrialItem) -> String {
     match item {
         TrialItem::Seed(s) => s.to_string(),
         TrialItem::Workload(n) => n.clone(),
-    }
-}
-
-/// What each kernel of a finished campaign showed, for `expect:`: its unsuppressed
-/// failure buckets with their items, and its infrastructure problems.
-pub fn outcomes_of(report: &Report) -> Vec<KernelOutcome> {
-    let one = |name: &str, r: &Report| KernelOutcome {
-        name: name.to_owned(),
-        release: r.kernel.clone(),
-        failures: r
-            .failures
-            .iter()
-            .filter(|f| !f.suppressed)
-            .map(|f| {
-                let items = f.items.iter().map(item_name).collect();
-                (f.bucket.clone(), items)
-            })
-            .collect(),
-        infra: r.totals.infra,
-        ran: r.seeds.iter().map(|e| item_name(&e.item)).collect(),
-    };
-    if report.kernels.is_empty() {
-        vec![one(&report.kernel, report)]
-    } else {
-        report
-            .kernels
-            .iter()
-            .map(|k| one(&k.name, &k.report))
-            .collect()
     }
 }
 

@@ -1,8 +1,8 @@
 //! Tests of the merge checks and the merged journal.
 
 use super::*;
-use crate::campaign::events::CheckRecord;
-use crate::trial::finding::CrashLabel;
+use crate::journal::events::CheckRecord;
+use crate::records::finding::CrashLabel;
 use workloads::oracle::{CrashPoint, Verdict};
 
 fn info() -> RunInfo {

@@ -20,15 +20,15 @@ use std::path::{Path, PathBuf};
 
 use check::{Refusal, Source};
 
-use super::failure::{write_instances, FailureRecord, Instance, FAILURE_JSON};
-use super::items::WORKLOADS_JSON;
-use super::{
-    fsync_dir, is_scratch, write_atomically, MergedRun, RunDir, RunDirError, RunInfo, FAILURES,
-    RUN_INFO, SEEDS, WORKLOADS,
+use crate::config::shard::Shard;
+use crate::host::{fsync_dir, write_atomically};
+use crate::journal::fold::CampaignState;
+use crate::journal::{self, JournalError};
+use crate::rundir::failure::{write_instances, FailureRecord, Instance, FAILURE_JSON};
+use crate::rundir::items::WORKLOADS_JSON;
+use crate::rundir::{
+    is_scratch, MergedRun, RunDir, RunDirError, RunInfo, FAILURES, RUN_INFO, SEEDS, WORKLOADS,
 };
-use crate::campaign::fold::CampaignState;
-use crate::campaign::journal::{self, JournalError};
-use crate::campaign::shard::Shard;
 
 /// Errors of merging run directories.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +191,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
         .map_err(|e| RunDirError::io(&run.journal(), e))?;
     rewrite_instances(&run)?;
     for name in failure_dirs(&run.failures())? {
-        point_reproduce_at(&run.failures().join(name), &out.join(super::CONFIG))?;
+        point_reproduce_at(&run.failures().join(name), &out.join(crate::rundir::CONFIG))?;
     }
     let tmp = tmp.keep();
     std::fs::rename(&tmp, out).map_err(|e| {

@@ -1,5 +1,6 @@
-//! The cache-model trace format, declared once: the TCG plugin (`harness/plugin`, which
-//! includes this file with `#[path]`) writes it, [`super::trace`] reads it. std only.
+//! The cache-model trace format, declared once: the TCG plugin (`harness/plugin`) writes
+//! it, the harness (`powercut::cache_model::trace`) reads it; both depend on this crate.
+//! std only.
 //!
 //! A trace is a header followed by records, little-endian, streamed as the guest runs:
 //!
@@ -18,6 +19,7 @@
 //! storing instruction changes, so a `memcpy` of a page costs one; it is not an event of its
 //! own (the reader attaches the PC to the stores after it, and trace positions count the
 //! same as in version 1). Version 1 traces (no store sites) are still read, with PC 0.
+#![deny(missing_docs)]
 
 /// First bytes of every trace.
 pub const MAGIC: &[u8; 8] = b"PCTRACE\0";

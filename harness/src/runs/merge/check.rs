@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::events::{Event, JOURNAL_VERSION};
-use crate::campaign::fold::CampaignState;
-use crate::campaign::item::TrialItem;
-use crate::campaign::journal::{self, JournalContents};
-use crate::campaign::shard::{describe, Shard};
+use crate::config::shard::{describe, Shard};
+use crate::config::CampaignConfig;
+use crate::journal::events::{Event, JOURNAL_VERSION};
+use crate::journal::fold::CampaignState;
+use crate::journal::{self, JournalContents};
+use crate::records::item::TrialItem;
 use crate::rundir::RunInfo;
 
 /// Config keys that say where and how fast a shard ran, not what it tested: they may differ

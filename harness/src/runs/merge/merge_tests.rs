@@ -2,10 +2,10 @@
 //! is skipped, and refusals that leave nothing behind.
 
 use super::*;
-use crate::campaign::config::CampaignConfig;
-use crate::campaign::events::Event;
-use crate::campaign::item::TrialItem;
-use crate::campaign::journal::JournalWriter;
+use crate::config::CampaignConfig;
+use crate::journal::events::Event;
+use crate::journal::JournalWriter;
+use crate::records::item::TrialItem;
 
 fn info(shard: Option<Shard>) -> RunInfo {
     crate::report::testdata::run_info("6.12", "abc", shard)

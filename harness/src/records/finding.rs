@@ -11,7 +11,7 @@ use workloads::oracle::{CrashPoint, Expectation, Verdict};
 use workloads::Workload;
 
 use super::bucket::{Bucket, BucketContext};
-use crate::checker::CheckOutcome;
+use crate::records::CheckOutcome;
 
 /// Where the power was cut: the point and the kind of the op there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

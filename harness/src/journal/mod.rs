@@ -14,8 +14,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use super::events::{Event, JOURNAL_VERSION};
-use super::shard::{describe, Shard};
+pub mod events;
+pub mod fold;
+pub mod sink;
+
+use self::events::{Event, JOURNAL_VERSION};
+use crate::config::shard::{describe, Shard};
 
 /// Errors of reading or appending to a journal.
 #[derive(Debug, thiserror::Error)]
@@ -241,7 +245,7 @@ impl JournalWriter {
                 shard,
             })?;
             if let Some(dir) = path.parent() {
-                crate::rundir::fsync_dir(dir).map_err(io)?;
+                crate::host::fsync_dir(dir).map_err(io)?;
             }
         }
         w.kernel = kernel.map(str::to_owned);
@@ -318,7 +322,7 @@ mod tests {
 
     fn started(seed: u64) -> Event {
         Event::SeedStarted {
-            item: crate::campaign::item::TrialItem::Seed(seed),
+            item: crate::records::item::TrialItem::Seed(seed),
         }
     }
 
@@ -339,7 +343,7 @@ mod tests {
             &[
                 started(1),
                 Event::SeedDone {
-                    item: crate::campaign::item::TrialItem::Seed(1),
+                    item: crate::records::item::TrialItem::Seed(1),
                 },
             ],
         );
@@ -351,7 +355,7 @@ mod tests {
         assert_eq!(
             events[2],
             Event::SeedDone {
-                item: crate::campaign::item::TrialItem::Seed(1),
+                item: crate::records::item::TrialItem::Seed(1),
             }
         );
     }
@@ -386,7 +390,7 @@ mod tests {
             &[
                 started(1),
                 Event::SeedDone {
-                    item: crate::campaign::item::TrialItem::Seed(1),
+                    item: crate::records::item::TrialItem::Seed(1),
                 },
             ],
         );

@@ -1,14 +1,10 @@
 //! A kernel matrix (`kernels:` in the campaign config): every item runs on every kernel,
 //! one kernel after the other into the same run directory and journal, each kernel's lines
-//! tagged with its name ([`super::journal::KERNEL_KEY`]). Here: parsing the list, sharing
-//! the time budget between the kernels, and the kernel × verdict table of the summary.
+//! tagged with its name ([`crate::journal::KERNEL_KEY`]). Here: parsing the list and sharing
+//! the time budget between the kernels (the kernel × verdict table is [`crate::ui`]'s).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use workloads::oracle::Verdict;
-
-use super::fold::Totals;
 use crate::image::KernelSpec;
 
 /// Most kernels in one matrix.
@@ -49,37 +45,6 @@ pub fn budget_share(left: Duration, kernels_left: usize) -> Duration {
     left / n
 }
 
-/// The kernel × verdict table: one row per kernel (checks by verdict, seeds, infra).
-pub fn verdict_table(rows: &[(String, BTreeMap<Verdict, usize>, Totals)]) -> String {
-    let verdicts: Vec<Verdict> = Verdict::ALL
-        .iter()
-        .copied()
-        .filter(|v| {
-            rows.iter()
-                .any(|(_, by, _)| by.get(v).is_some_and(|n| *n > 0))
-        })
-        .collect();
-    let width = rows
-        .iter()
-        .map(|(n, _, _)| n.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let mut s = format!("\n  kernel matrix\n  {:<width$}  {:>6}", "kernel", "items");
-    for v in &verdicts {
-        s.push_str(&format!("  {:>12}", v.name()));
-    }
-    s.push_str(&format!("  {:>6}\n", "infra"));
-    for (name, by, t) in rows {
-        s.push_str(&format!("  {name:<width$}  {:>6}", t.seeds));
-        for v in &verdicts {
-            s.push_str(&format!("  {:>12}", by.get(v).copied().unwrap_or(0)));
-        }
-        s.push_str(&format!("  {:>6}\n", t.infra));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,27 +68,5 @@ mod tests {
 
         assert_eq!(budget_share(hour, 3), Duration::from_secs(1200));
         assert_eq!(budget_share(hour, 0), hour);
-    }
-
-    #[test]
-    fn the_table_has_a_row_per_kernel_and_a_column_per_verdict_seen() {
-        let by1: BTreeMap<Verdict, usize> = [(Verdict::Pass, 9)].into();
-        let by2: BTreeMap<Verdict, usize> = [(Verdict::Pass, 7), (Verdict::DataLoss, 2)].into();
-        let t = Totals {
-            seeds: 3,
-            ..Totals::default()
-        };
-
-        let table = verdict_table(&[("6.1".into(), by1, t.clone()), ("7.2".into(), by2, t)]);
-
-        assert!(
-            table.contains("data-loss") && !table.contains("size-loss"),
-            "{table}"
-        );
-        let row: Vec<&str> = table.lines().filter(|l| l.contains("7.2")).collect();
-        assert_eq!(
-            row[0].split_whitespace().collect::<Vec<_>>(),
-            ["7.2", "3", "7", "2", "0"]
-        );
     }
 }

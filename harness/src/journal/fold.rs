@@ -6,7 +6,7 @@
 //! earlier, interrupted attempt.
 //!
 //! Failures are counted twice: every failing check is an *instance*, and instances whose
-//! failures share a bucket ([`crate::trial::bucket::Bucket`]) are one *distinct failure*.
+//! failures share a bucket ([`crate::records::bucket::Bucket`]) are one *distinct failure*.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
 use super::events::{CheckRecord, Event};
-use super::item::TrialItem;
+use crate::records::TrialItem;
 
 /// How a seed's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,8 +330,8 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trial::bucket::{Bucket, Lost};
-    use crate::trial::finding::{CrashLabel, Failure, Signature};
+    use crate::records::bucket::{Bucket, Lost};
+    use crate::records::finding::{CrashLabel, Failure, Signature};
     use workloads::oracle::CrashPoint;
 
     const S1: TrialItem = TrialItem::Seed(1);

@@ -530,7 +530,7 @@ fn the_findings_configs_expect_the_bug_from_6_15_on_and_a_pass_before() {
     for (file, pairs_new, pairs_old) in [("findings.yaml", 24, 0), ("findings-xfs.yaml", 29, 1)] {
         let cfg = CampaignConfig::load(&ci.join(file)).expect("loads");
         let judge = |release: &str| {
-            let k = crate::campaign::expect::KernelOutcome {
+            let k = crate::config::expect::KernelOutcome {
                 name: release.into(),
                 release: release.into(),
                 failures: Vec::new(),
@@ -541,7 +541,7 @@ fn the_findings_configs_expect_the_bug_from_6_15_on_and_a_pass_before() {
                     .flat_map(|f| f.workloads.clone())
                     .collect(),
             };
-            crate::campaign::expect::judge(&cfg.expect, &k)
+            crate::config::expect::judge(&cfg.expect, &k)
         };
 
         assert_eq!(judge("7.2.13+deb14-amd64").expected, pairs_new, "{file}");

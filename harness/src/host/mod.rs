@@ -1,0 +1,17 @@
+//! Host utilities, the bottom floor beside [`crate::records`]: durable writes, block copies,
+//! the child-process guard, running a tool, reading a log's tail and shell quoting. Nothing
+//! here imports any other module of the harness.
+
+pub mod blocks;
+pub mod command;
+pub mod fs;
+pub mod logtail;
+pub mod process;
+pub mod shell;
+
+pub use blocks::{sparse_copy, sync_blocks};
+pub use command::{run, ToolError};
+pub use fs::{fsync_dir, is_disk_full_io, write_atomically};
+pub use logtail::console_tail;
+pub use process::{kill_all, ChildGuard};
+pub use shell::shell_quote;
