@@ -99,7 +99,7 @@ fn print_result(fd: &crate::rundir::failure::FailureDir, out: &MinimizeOutcome) 
         "keep it as a regression spec (ci/regression.yaml crash-tests every spec):\n  {}",
         crate::triage::driver::add_spec_command(
             &fd.dir.join("minimal.yaml"),
-            &crate::triage::driver::minimal_name(&fd),
+            &crate::triage::driver::minimal_name(fd),
             &crate::cache_dir::workspace_root().join("workloads/specs"),
         )
     );
