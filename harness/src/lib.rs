@@ -2,25 +2,25 @@
 //! orchestrator: guest images, VMs, crash points, the checker, campaigns and reports.
 #![deny(missing_docs)]
 
-pub mod cache_dir;
-pub mod cache_model;
-pub mod campaign;
-pub mod checker;
+pub(crate) mod cache_dir;
+pub(crate) mod cache_model;
+pub(crate) mod campaign;
+pub(crate) mod checker;
 pub mod cli;
-pub mod config;
+pub(crate) mod config;
 pub mod error;
 pub mod exit;
-pub mod host;
-pub mod image;
-pub mod journal;
-pub mod prepare;
-pub mod records;
-pub mod report;
-pub mod rundir;
-pub mod runs;
+pub(crate) mod host;
+pub(crate) mod image;
+pub(crate) mod journal;
+pub(crate) mod prepare;
+pub(crate) mod records;
+pub(crate) mod report;
+pub(crate) mod rundir;
+pub(crate) mod runs;
 pub mod signals;
 pub mod test_support;
-pub mod triage;
-pub mod trial;
-pub mod ui;
-pub mod vm;
+pub(crate) mod triage;
+pub(crate) mod trial;
+pub(crate) mod ui;
+pub(crate) mod vm;

@@ -14,7 +14,6 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub struct CacheLock {
     _file: File,
-    path: PathBuf,
 }
 
 /// Why a cache entry could not be locked.
@@ -75,7 +74,7 @@ impl CacheLock {
         let mut on_wait = Some(on_wait);
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(CacheLock { _file: file, path }),
+                Ok(()) => return Ok(CacheLock { _file: file }),
                 Err(TryLockError::Error(e)) => return Err(io(e)),
                 Err(TryLockError::WouldBlock) => {
                     if let Some(f) = on_wait.take() {
@@ -91,11 +90,6 @@ impl CacheLock {
                 }
             }
         }
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -85,13 +85,9 @@ impl Symbols {
     }
 
     /// Number of symbols.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.syms.len()
-    }
-
-    /// No symbols at all.
-    pub fn is_empty(&self) -> bool {
-        self.syms.is_empty()
     }
 
     /// `name+0xoff` (with ` [module]`) of a kernel PC; `None` below the first symbol.

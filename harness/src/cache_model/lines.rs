@@ -293,6 +293,7 @@ impl<'g, G: Golden + ?Sized> LineModel<'g, G> {
     }
 
     /// One line, if touched.
+    #[cfg(test)]
     pub fn get(&self, idx: u64) -> Option<&LineState> {
         self.lines.get(&idx)
     }

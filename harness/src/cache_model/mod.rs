@@ -12,10 +12,12 @@ pub mod lost;
 pub mod states;
 pub mod trace;
 
-pub use cuts::{plan_cuts, Cut, CutAt, CutPlan, CutReason};
-pub use lines::{Golden, InFlight, LineData, LineModel};
+pub use cuts::{plan_cuts, CutAt};
+pub use lines::LineData;
 pub use states::{
-    build_selected, build_states, BuildSummary, CacheCut, CrashState, CutSelector, LostLine,
-    StateBounds, Variant,
+    build_selected, build_states, BuildSummary, CacheCut, CrashState, CutSelector, StateBounds,
+    Variant,
 };
-pub use trace::{Event, Trace, TraceError};
+pub use trace::Trace;
+#[cfg(test)]
+pub(crate) use {cuts::Cut, cuts::CutReason, lines::InFlight, states::LostLine};

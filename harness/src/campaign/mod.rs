@@ -23,10 +23,8 @@ pub use run::{run, Finished, Request};
 
 use std::path::PathBuf;
 
-use crate::config::CampaignConfig;
 use crate::image::{GoldenImage, GuestImage};
 use crate::journal::fold::Totals;
-use crate::journal::sink::EventSink;
 use crate::journal::JournalError;
 use crate::prepare::PrepareError;
 use crate::records::TrialItem;
@@ -150,14 +148,4 @@ pub struct CampaignOutcome {
     pub totals: Totals,
     /// It was interrupted (SIGINT/SIGTERM) before every seed was done.
     pub interrupted: bool,
-}
-
-/// Run the engine once, on one kernel, in `env.dir` (created by the caller, `config.yaml`
-/// written), showing its events on `sink`.
-pub fn run_campaign(
-    cfg: &CampaignConfig,
-    env: &CampaignEnv,
-    sink: &mut dyn EventSink,
-) -> Result<CampaignOutcome, CampaignError> {
-    coordinator::run(cfg, env, sink)
 }

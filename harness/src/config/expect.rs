@@ -227,6 +227,7 @@ pub struct Judgement {
 impl Judgement {
     /// The rule applied, everything it expected came and nothing else; a pass expected on
     /// a kernel with infrastructure problems is not proven.
+    #[cfg(test)]
     pub fn met(&self) -> bool {
         self.rule.is_some()
             && self.missing.is_empty()

@@ -206,6 +206,7 @@ pub fn share(workloads: &[String], seeds: &[u64], shard: Option<Shard>, kernel: 
 
 impl Share {
     /// How many listed items (workloads and seeds) it has.
+    #[cfg(test)]
     pub fn listed(&self) -> usize {
         self.workloads.len() + self.seeds.len()
     }

@@ -9,9 +9,5 @@ pub mod logtail;
 pub mod process;
 pub mod shell;
 
-pub use blocks::{sparse_copy, sync_blocks};
-pub use command::{run, ToolError};
 pub use fs::{fsync_dir, is_disk_full_io, write_atomically};
-pub use logtail::console_tail;
-pub use process::{kill_all, ChildGuard};
 pub use shell::shell_quote;

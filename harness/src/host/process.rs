@@ -75,6 +75,7 @@ impl ChildGuard {
     }
 
     /// Process id.
+    #[cfg(test)]
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 
 use super::ImageError;
 pub use config::{KernelConfig, Wants};
-pub use debversion::compare as compare_debian_versions;
 use layout::Layout;
 pub use spec::{KernelSource, KernelSpec, KernelSpecError};
 

@@ -20,14 +20,3 @@ pub trait EventSink {
     /// The engine's run ended.
     fn end(&mut self);
 }
-
-/// A sink that shows nothing (benchmarks, tests).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoSink;
-
-impl EventSink for NoSink {
-    fn begin(&mut self, _: &CampaignState, _: &[TrialItem]) {}
-    fn event(&mut self, _: &Event, _: &CampaignState, _: &[regex::Regex]) {}
-    fn note(&mut self, _: &str) {}
-    fn end(&mut self) {}
-}

@@ -10,9 +10,8 @@ pub mod finding;
 pub mod item;
 pub mod outcome;
 
-pub use bucket::{Bucket, BucketContext, Lost};
 pub use crash::{CacheModelConfig, CrashModel, CrashPointConfig};
-pub use finding::{CrashLabel, Failure, Signature};
+pub use finding::CrashLabel;
 pub use item::TrialItem;
 pub use outcome::CheckOutcome;
 

@@ -48,7 +48,7 @@ pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
-pub use model::{build_report, Report, SeedStatus, SCHEMA};
+pub use model::{build_report, Report};
 
 use crate::config::expect::KernelOutcome;
 use crate::host::write_atomically;

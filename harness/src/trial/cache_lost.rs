@@ -22,7 +22,7 @@ use workloads::protocol::FileExtents;
 use workloads::Workload;
 
 use crate::cache_model::attribution::{attribute, sentence, FileMap, Symbols};
-pub use crate::cache_model::lost::{json_path, read, LostReport, LOST_SCHEMA};
+pub use crate::cache_model::lost::{json_path, LostReport, LOST_SCHEMA};
 use crate::cache_model::CrashState;
 use crate::vm::{Vm, VmError};
 
