@@ -212,6 +212,27 @@ fn run_dir(args: &CampaignArgs, output: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Check the run directory before any image work: a directory (created if missing) this
+/// process can write into. Returns the one-line usage error otherwise.
+fn check_output(dir: &Path) -> Result<(), String> {
+    let what = |why: String| format!("--output {}: {why}", dir.display());
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(what(
+                "exists and is not a directory: give a directory for the run".into(),
+            ))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| what(format!("cannot be created: {e}")))?
+        }
+        Err(e) => return Err(what(e.to_string())),
+    }
+    tempfile::tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| what(format!("cannot be written: {e}")))
+}
+
 /// `powercut campaign`: returns the exit code.
 pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     let usage = |e: &dyn std::fmt::Display| {
@@ -226,7 +247,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         }
         Err(e) => return usage(&format!("{e:#}")),
     };
-    let dir = match run_dir(args, &default_out) {
+    let dir = match run_dir(args, &default_out).and_then(|d| check_output(&d).map(|()| d)) {
         Ok(d) => d,
         Err(e) => return usage(&e),
     };

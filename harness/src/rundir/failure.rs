@@ -74,6 +74,10 @@ pub struct FailureRecord {
     pub filesystem: String,
     /// The mutant loaded (`None`: the stock kernel).
     pub mutant: Option<String>,
+    /// The user's own modules (`--module`) loaded in the workload VM, name and sha256
+    /// each. Absent (empty) in directories written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<crate::image::user_modules::ModuleRecord>,
     /// The command that re-runs the seed or workload.
     pub reproduce: String,
     /// Cache model: which cut and crash state (what `repro` rebuilds from a new trace).
