@@ -152,6 +152,21 @@ impl ModuleSpec {
         if &magic != b"\x7fELF" {
             return Err(bad("not an ELF file".into()));
         }
+        // The module's own name is data: checked here, before any image work.
+        let name = match modinfo(&self.path, "name") {
+            Ok(n) if n.is_empty() => module_file_name(&self.path),
+            Ok(n) => n,
+            Err(ImageError::ModuleUnfit { why, .. }) => return Err(bad(why)),
+            // modinfo missing: the image build says so.
+            Err(_) => return Ok(()),
+        };
+        if !is_module_name(&name) {
+            return Err(bad(format!(
+                "its module name `{}` is not a module name (1 to {MAX_NAME_LEN} letters, \
+                 digits, `_` or `-`)",
+                name.escape_debug()
+            )));
+        }
         Ok(())
     }
 }
@@ -299,14 +314,13 @@ fn module_file_name(ko: &Path) -> String {
 
 /// One `modinfo -F field` of a `.ko` file.
 fn modinfo(ko: &Path, field: &str) -> Result<String, ImageError> {
-    let out = Command::new("modinfo")
-        .args(["-F", field])
-        .arg(ko)
-        .output()
-        .map_err(|e| ImageError::Tool {
-            tool: "modinfo (install kmod with ci/setup)".into(),
-            detail: e.to_string(),
-        })?;
+    let mut cmd = Command::new("modinfo");
+    cmd.args(["-F", field]).arg(ko);
+    crate::vm::process::die_with_parent(&mut cmd);
+    let out = cmd.output().map_err(|e| ImageError::Tool {
+        tool: "modinfo (install kmod with ci/setup)".into(),
+        detail: e.to_string(),
+    })?;
     if !out.status.success() {
         return Err(ImageError::ModuleUnfit {
             path: ko.to_owned(),

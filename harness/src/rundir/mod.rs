@@ -251,6 +251,8 @@ impl RunDir {
         if !path.exists() {
             return Ok(None);
         }
+        crate::input::check_regular(&path, MAX_RECORD_BYTES, "config.yaml")
+            .map_err(|e| RunDirError::bad(&path, e.to_string()))?;
         CampaignConfig::load(&path)
             .map(Some)
             .map_err(|e| RunDirError::bad(&path, e.to_string()))
