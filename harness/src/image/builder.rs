@@ -337,14 +337,13 @@ fn decompress_module(src: &Path, tree: &InitramfsTree, dest: &str) -> Result<(),
     let Some(tool) = tool else {
         return tree.copy(src, dest, 0o644);
     };
-    let out = Command::new(tool)
-        .args(["-dc"])
-        .arg(src)
-        .output()
-        .map_err(|e| ImageError::Tool {
-            tool: format!("{tool} (install it with ci/setup)"),
-            detail: e.to_string(),
-        })?;
+    let mut cmd = Command::new(tool);
+    cmd.args(["-dc"]).arg(src);
+    crate::vm::process::die_with_parent(&mut cmd);
+    let out = cmd.output().map_err(|e| ImageError::Tool {
+        tool: format!("{tool} (install it with ci/setup)"),
+        detail: e.to_string(),
+    })?;
     if !out.status.success() {
         return Err(ImageError::Tool {
             tool: format!("{tool} -dc {name}"),

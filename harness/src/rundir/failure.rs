@@ -244,13 +244,10 @@ fn free_slug(root: &Path, bucket: &str, kernel: Option<&str>) -> String {
 /// Keep the crash image compressed (`zstd -d crash.img.zst`); without zstd, as a sparse copy.
 fn keep_image(img: &Path, dir: &Path) -> Result<(), RunDirError> {
     let zst = dir.join("crash.img.zst");
-    let compressed = std::process::Command::new("zstd")
-        .args(["-q", "-f", "-3"])
-        .arg(img)
-        .arg("-o")
-        .arg(&zst)
-        .status()
-        .is_ok_and(|s| s.success());
+    let mut cmd = std::process::Command::new("zstd");
+    cmd.args(["-q", "-f", "-3"]).arg(img).arg("-o").arg(&zst);
+    crate::vm::process::die_with_parent(&mut cmd);
+    let compressed = cmd.status().is_ok_and(|s| s.success());
     if compressed {
         return Ok(());
     }
