@@ -505,3 +505,128 @@ fn kill_9_during_an_unpack_leaves_no_helper_and_the_next_start_cleans_up() {
         staging.display()
     );
 }
+
+/// Every file under `root` except those under `skip` (relative prefixes), with its size.
+fn snapshot(root: &Path, skip: &[&str]) -> Vec<(String, u64)> {
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    let mut out: Vec<(String, u64)> = files
+        .into_iter()
+        .filter(|f| {
+            let rel = f.strip_prefix(&*root.to_string_lossy()).unwrap_or(f);
+            !skip
+                .iter()
+                .any(|s| rel.trim_start_matches('/').starts_with(s))
+        })
+        .map(|f| {
+            let len = std::fs::symlink_metadata(&f).map_or(0, |m| m.len());
+            (f, len)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The test anyone can run: every hostile input of this file, one after another in one
+/// sandbox; each exits 2, nothing is written outside the cache and the run directories,
+/// `$TMPDIR` holds nothing afterwards, and nothing keeps running.
+#[test]
+fn every_hostile_input_exits_2_writes_nothing_outside_and_leaves_nothing_running() {
+    let sb = Sandbox::new();
+    let debs = [
+        deb_lib_to_victim(&sb),
+        deb_kernel_to_host_file(&sb),
+        deb_kernel_escaping(&sb),
+    ];
+    let garbage = sb.path("inputs/linux-image-9_1_amd64.deb");
+    std::fs::write(&garbage, b"!<arch>\nno package").expect("write");
+    let kos = [
+        crafted_ko(&sb.path("inputs"), "pathy", "../../victim/x"),
+        crafted_ko(&sb.path("inputs"), "shelly", "x;reboot -f"),
+    ];
+    let fifo = sb.path("inputs/fifo");
+    mkfifo(&fifo);
+    let zero_run = run_dir_with_journal(&sb, "runs/zero", Some("/dev/zero"));
+    let fifo_run = run_dir_with_journal(&sb, "runs/fifo", None);
+    let a_file = sb.path("inputs/a-file");
+    std::fs::write(&a_file, b"x").expect("write");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let run = s(&sb.path("runs/new"));
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    for d in debs.iter().chain([&garbage]) {
+        commands.push(vec![
+            "image".into(),
+            "build".into(),
+            "--kernel".into(),
+            s(d),
+        ]);
+    }
+    for ko in &kos {
+        commands.push(
+            [
+                "campaign",
+                "--seeds",
+                "1..=1",
+                "--output",
+                &run,
+                "--module",
+                &s(ko),
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+    }
+    for r in [&zero_run, &fifo_run] {
+        commands.push(vec!["report".into(), s(r)]);
+        commands.push(
+            ["campaign", "--resume", "--output", &s(r)]
+                .map(String::from)
+                .to_vec(),
+        );
+        commands.push(vec![
+            "report".into(),
+            "merge".into(),
+            s(&sb.path("runs/merged")),
+            s(r),
+        ]);
+    }
+    for p in ["/dev/zero".to_owned(), s(&fifo), s(&sb.path("inputs"))] {
+        commands.push(
+            ["vm", "exec", "--put", &p, "--", "true"]
+                .map(String::from)
+                .to_vec(),
+        );
+    }
+    commands.push(
+        ["campaign", "--seeds", "1..=1", "--output", &s(&a_file)]
+            .map(String::from)
+            .to_vec(),
+    );
+    let before = snapshot(sb.dir.path(), &["cache", "runs", "tmp"]);
+
+    let results: Vec<(Vec<String>, i32, String)> = commands
+        .iter()
+        .map(|c| {
+            let args: Vec<&str> = c.iter().map(String::as_str).collect();
+            let (code, text) = sb.powercut(&args);
+            (c.clone(), code, text)
+        })
+        .collect();
+
+    for (cmd, code, text) in &results {
+        assert_eq!(*code, 2, "{cmd:?}: {text}");
+    }
+    assert_eq!(
+        snapshot(sb.dir.path(), &["cache", "runs", "tmp"]),
+        before,
+        "something was written outside the cache and the run directories"
+    );
+    let mut left = Vec::new();
+    walk(&sb.path("tmp"), &mut left);
+    assert!(left.is_empty(), "left in $TMPDIR: {left:?}");
+    assert!(
+        sb.processes_inside().is_empty(),
+        "{:?}",
+        sb.processes_inside()
+    );
+}

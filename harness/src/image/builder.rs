@@ -248,6 +248,16 @@ fn stage(
     let order = plan.load;
     let mut list = String::new();
     for rel in &order {
+        // A path from modules.dep is data: it names a file inside the module tree only.
+        if rel.starts_with('/') || rel.split('/').any(|c| c == "..") {
+            return Err(ImageError::KernelInput {
+                path: dep_path.clone(),
+                why: format!(
+                    "lists `{}`, a path outside the module tree",
+                    rel.escape_debug()
+                ),
+            });
+        }
         let name = format!("{}.ko", module_name(rel));
         let dest = format!("lib/modules/{name}");
         decompress_module(&kernel.modules_dir.join(rel), tree, &dest)?;
