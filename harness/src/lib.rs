@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod checker;
 pub mod cli;
 pub mod image;
+pub mod input;
 pub mod report;
 pub mod rundir;
 pub mod signals;

@@ -111,6 +111,7 @@ pub fn bench_trace(args: &BenchTraceArgs, debug: bool) -> anyhow::Result<()> {
             image,
             &rules,
             None,
+            &[],
         )?;
         if judged.failure.is_none() {
             passed += 1;

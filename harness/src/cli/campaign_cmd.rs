@@ -212,6 +212,45 @@ fn run_dir(args: &CampaignArgs, output: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Check the run directory before any image work, writing nothing: an existing directory
+/// this process can write into, or a path whose nearest existing ancestor is such a
+/// directory (so it can be created). Returns the one-line usage error otherwise.
+fn check_output(dir: &Path) -> Result<(), String> {
+    let what = |why: String| format!("--output {}: {why}", dir.display());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Some((existing, meta)) = dir
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m)))
+    else {
+        return Err(what("no part of the path exists".into()));
+    };
+    if !meta.is_dir() {
+        return Err(what(if existing == dir {
+            "exists and is not a directory: give a directory for the run".into()
+        } else {
+            format!(
+                "cannot be created: {} is not a directory",
+                existing.display()
+            )
+        }));
+    }
+    // An unnamed temporary file: proves the directory is writable and leaves nothing.
+    tempfile::tempfile_in(existing)
+        .map(drop)
+        .map_err(|e| what(format!("{} cannot be written: {e}", existing.display())))
+}
+
 /// `powercut campaign`: returns the exit code.
 pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     let usage = |e: &dyn std::fmt::Display| {
@@ -226,7 +265,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
         }
         Err(e) => return usage(&format!("{e:#}")),
     };
-    let dir = match run_dir(args, &default_out) {
+    let dir = match run_dir(args, &default_out).and_then(|d| check_output(&d).map(|()| d)) {
         Ok(d) => d,
         Err(e) => return usage(&e),
     };

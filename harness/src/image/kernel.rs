@@ -2,7 +2,8 @@
 //! [`GuestKernel`] (a bzImage, its module tree, its config, a kbuild directory) by
 //! [`resolve`], which every command uses. The shapes a kernel comes in live in `layout`,
 //! the kernels `ci/setup` cached in `cached`, the config requirements in `config`, the
-//! modules a guest loads in `needs`, and `powercut kernel kconfig` in `kconfig`.
+//! modules a guest loads in `needs`, `powercut kernel kconfig` in `kconfig`, and the
+//! checked unpacking of a `.deb` (a package is data: nothing in it leads out) in `unpack`.
 
 pub mod cached;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod kconfig;
 pub mod layout;
 pub mod needs;
 pub mod spec;
+pub mod unpack;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,9 @@ pub use config::{KernelConfig, Wants};
 pub use debversion::compare as compare_debian_versions;
 use layout::Layout;
 pub use spec::{KernelSource, KernelSpec, KernelSpecError};
+
+/// Largest kernel config read, in bytes (a full config is about 300 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// A guest kernel ready to be put in an image.
 #[derive(Debug, Clone)]
@@ -53,7 +58,13 @@ impl GuestKernel {
         let Some(path) = &self.config else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| ImageError::io(path, e))?;
+        let text =
+            crate::input::read_to_string(path, MAX_CONFIG_BYTES, "kernel config").map_err(|e| {
+                ImageError::KernelInput {
+                    path: path.clone(),
+                    why: e.to_string(),
+                }
+            })?;
         let config = KernelConfig::parse(&text);
         if config.is_empty() {
             return Err(ImageError::KernelInput {
@@ -103,6 +114,8 @@ fn from_cache(cache: &Path, release: &str, unpacked: &Path) -> Result<GuestKerne
 pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageError> {
     let unpacked = cache.join("kernels");
     std::fs::create_dir_all(&unpacked).map_err(|e| ImageError::io(&unpacked, e))?;
+    // Staging directories of unpacks and installs whose process died (their lock is free).
+    crate::cache::stale::sweep_unlocked(&unpacked, &unpacked);
     match &spec.source {
         KernelSource::Default => {
             let deb = find_kernel_deb(&cache.join("kernel"))?;
@@ -124,12 +137,16 @@ pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageErro
         }
         KernelSource::Debs(debs) => {
             for d in debs {
-                if !d.is_file() {
-                    return Err(ImageError::KernelInput {
+                crate::input::check_regular(d, unpack::MAX_DEB_BYTES, "kernel package").map_err(
+                    |e| ImageError::KernelInput {
                         path: d.clone(),
-                        why: "no such package file".into(),
-                    });
-                }
+                        why: if e.is_not_found() {
+                            "no such package file".into()
+                        } else {
+                            e.to_string()
+                        },
+                    },
+                )?;
             }
             from_debs(debs, &unpacked, None, "Debian packages")
         }
@@ -184,10 +201,16 @@ fn from_tree(
         why,
     };
     let release_file = tree.join("include/config/kernel.release");
-    let release = std::fs::read_to_string(&release_file)
+    let release = crate::input::read_to_string(&release_file, 4096, "kernel.release")
         .map_err(|_| bad("no include/config/kernel.release: build the tree first".into()))?
         .trim()
         .to_owned();
+    if !layout::is_release(&release) {
+        return Err(bad(format!(
+            "include/config/kernel.release holds `{}`, not a kernel release",
+            release.escape_debug()
+        )));
+    }
     let bzimage = tree.join(layout::TREE_BZIMAGE);
     let in_image = layout::bzimage_release(&bzimage)
         .map_err(|why| bad(format!("{}: {why}", layout::TREE_BZIMAGE)))?;
@@ -302,9 +325,15 @@ fn no_modules(release: &str, unpacked: &Path) -> Result<PathBuf, ImageError> {
     Ok(dir)
 }
 
-/// sha256 of a file, 16 hex digits.
+/// sha256 of a bzImage (a regular file of at most [`layout::MAX_BZIMAGE_BYTES`]), 16 hex
+/// digits.
 fn content_id(path: &Path) -> Result<String, ImageError> {
-    let bytes = std::fs::read(path).map_err(|e| ImageError::io(path, e))?;
+    let bytes = crate::input::read(path, layout::MAX_BZIMAGE_BYTES, "bzImage").map_err(|e| {
+        ImageError::KernelInput {
+            path: path.to_owned(),
+            why: e.to_string(),
+        }
+    })?;
     Ok(hex::encode(&Sha256::digest(&bytes)[..8]))
 }
 
@@ -355,22 +384,40 @@ pub(crate) fn refuse_world_writable(
     })
 }
 
+/// Longest a helper tool (`dpkg-deb`, `depmod`, `make` of a module, `ssh-keygen`) may run.
+pub const TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Run a helper tool to completion under a [`ChildGuard`](crate::vm::process::ChildGuard):
+/// its own process group, killed with powercut (even by SIGKILL) and on every error path,
+/// bounded by [`TOOL_TIMEOUT`]. Its output goes to an unnamed temporary file (nothing is
+/// left behind), whose tail is the error's detail.
 pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), ImageError> {
-    let out = cmd.output().map_err(|e| ImageError::Tool {
+    use std::io::{Read, Seek};
+    let tool = |detail: String| ImageError::Tool {
         tool: what.to_owned(),
-        detail: e.to_string(),
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(ImageError::Tool {
-            tool: what.to_owned(),
-            detail: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        })
+        detail,
+    };
+    let mut out = tempfile::tempfile().map_err(|e| tool(e.to_string()))?;
+    let err = out.try_clone().map_err(|e| tool(e.to_string()))?;
+    let outc = out.try_clone().map_err(|e| tool(e.to_string()))?;
+    let mut child = crate::vm::process::ChildGuard::spawn_with(cmd, outc.into(), err.into())
+        .map_err(|e| tool(e.to_string()))?;
+    let status = child.wait_timeout(TOOL_TIMEOUT);
+    let mut bytes = Vec::new();
+    let _ = out.rewind();
+    let _ = out.take(64 << 10).read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    match status {
+        Some(s) if s.success() => Ok(()),
+        Some(s) => Err(tool(format!("{s}: {}", text.trim()))),
+        None => {
+            child.kill();
+            Err(tool(format!(
+                "did not finish within {} s; killed: {}",
+                TOOL_TIMEOUT.as_secs(),
+                text.trim()
+            )))
+        }
     }
 }
 
