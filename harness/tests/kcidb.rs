@@ -78,25 +78,32 @@ fn kcidb_export_of_a_real_campaign_validates_with_kcidb_io() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
     let spec = workspace_root().join("workloads/specs/mmap-store-fsync.yaml");
-    let (code, text) = common::powercut(&[
-        "campaign",
-        "--accel",
-        "auto",
-        "--output",
-        &run.to_string_lossy(),
-        "--seeds",
-        "1..2",
-        "--mutant",
-        "m5",
-        "--workload",
-        &spec.to_string_lossy(),
-    ]);
-    assert_eq!(code, 1, "m5 is caught: {text}");
-    let tail: Vec<&str> = text.lines().rev().take(3).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_powercut"))
+        .args([
+            "campaign",
+            "--accel",
+            "auto",
+            "--output",
+            &run.to_string_lossy(),
+            "--seeds",
+            "1..2",
+            "--mutant",
+            "m5",
+            "--workload",
+            &spec.to_string_lossy(),
+        ])
+        .output()
+        .expect("run powercut campaign");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "m5 is caught: {text}");
+    let tail: Vec<&str> = stdout.lines().rev().take(2).collect();
     assert!(
-        tail.iter()
-            .any(|l| l.starts_with("Failed ") && l.ends_with(" tests"))
-            && tail.iter().any(|l| l.starts_with("Failures: ")),
+        tail.len() == 2
+            && tail[0].starts_with("Failed ")
+            && tail[0].ends_with(" tests")
+            && tail[1].starts_with("Failures: ")
+            && tail[1].contains("workload/mmap-store-fsync"),
         "the summary ends with fstests-style lines: {text}"
     );
     let file = dir.path().join("kcidb.json");
