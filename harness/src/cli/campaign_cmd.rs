@@ -498,7 +498,9 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     } else {
         exit::PASS
     };
+    let fstests = crate::report::fstests::summary_lines(&reports.report);
     if cfg.expect.is_empty() {
+        print!("{fstests}");
         return Ok(natural);
     }
     let judgements: Vec<_> = crate::campaign::expect::outcomes_of(&reports.report)
@@ -509,6 +511,7 @@ pub fn campaign(args: &CampaignArgs, debug: bool) -> anyhow::Result<i32> {
     for j in &judgements {
         println!("  {j}");
     }
+    print!("{fstests}");
     Ok(crate::campaign::expect::exit_status(&judgements, natural))
 }
 
