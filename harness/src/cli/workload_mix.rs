@@ -84,7 +84,13 @@ pub fn seeds_arg(s: &str) -> Result<Vec<u64>, String> {
 }
 
 /// The table `workload mix` prints.
-pub fn render(m: &Mix, profile: Profile, seeds: &str, cfg: &CrashPointConfig, min: usize) -> String {
+pub fn render(
+    m: &Mix,
+    profile: Profile,
+    seeds: &str,
+    cfg: &CrashPointConfig,
+    min: usize,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -105,7 +111,11 @@ pub fn render(m: &Mix, profile: Profile, seeds: &str, cfg: &CrashPointConfig, mi
         "op", "generated", "after", "inside"
     );
     for (label, c) in &m.kinds {
-        let mark = if SYNC_LABELS.contains(&label.as_str()) { " *" } else { "" };
+        let mark = if SYNC_LABELS.contains(&label.as_str()) {
+            " *"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{:<26} {:>9} {:>7} {:>7}{mark}",
@@ -145,6 +155,20 @@ mod tests {
         for mode in ["collapse_range", "insert_range"] {
             let c = m.kinds.get(&format!("fallocate {mode}")).copied();
             assert!(c.is_some_and(|c| c.generated > 0), "{mode}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn the_smoke_campaigns_seed_list_reaches_every_sync_call() {
+        for file in ["smoke.yaml", "cache-smoke.yaml", "xfs-smoke.yaml"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../ci")
+                .join(file);
+            let cfg = crate::campaign::config::CampaignConfig::load(&path).expect("config");
+            let profile: Profile = cfg.profile.parse().expect("profile");
+            let m = mix(profile, &cfg.seed_list(), &cfg.crash_points);
+
+            assert_eq!(m.short_of(1), Vec::<&str>::new(), "{file}");
         }
     }
 

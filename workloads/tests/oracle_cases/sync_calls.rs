@@ -22,7 +22,10 @@ fn syncfs_makes_every_file_and_name_durable_like_sync() {
 
         assert_eq!(e.files["f0"].existence, Existence::MustExist);
         assert_eq!(e.files["f1"].existence, Existence::MustExist);
-        assert_eq!(e.files["f0"].states[0].exact_content(), Some(pat(1, 0, 100)));
+        assert_eq!(
+            e.files["f0"].states[0].exact_content(),
+            Some(pat(1, 0, 100))
+        );
         assert_eq!(e.files["f1"].states[0].exact_content(), Some(pat(3, 0, 40)));
         let mut lost = pat(1, 0, 100);
         lost[96..].fill(0);
