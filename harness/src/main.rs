@@ -64,6 +64,14 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Workload {
             action: WorkloadAction::Check { file },
         } => Ok(cli::workload_check(file)),
+        Command::Workload {
+            action:
+                WorkloadAction::Mix {
+                    profile,
+                    seeds,
+                    config,
+                },
+        } => Ok(cli::workload_mix(profile, seeds, config.as_deref())),
         Command::Kernel {
             action: KernelAction::List,
         } => cli::kernel_list().map(|()| cli::exit::PASS),

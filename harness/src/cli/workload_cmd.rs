@@ -40,6 +40,36 @@ pub fn workload_check(path: &std::path::Path) -> i32 {
     }
 }
 
+/// `workload mix`: print the generator's op mix and the crash points after each op kind;
+/// exit 2 on a bad profile, seed list or config.
+pub fn workload_mix(profile: &str, seeds: &str, config: Option<&std::path::Path>) -> i32 {
+    let p: Profile = match profile.parse() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --profile: {e}");
+            return exit::USAGE;
+        }
+    };
+    let list = match super::workload_mix::seeds_arg(seeds) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: --seeds: {e}");
+            return exit::USAGE;
+        }
+    };
+    let cfg = match config.map(crate::campaign::config::CampaignConfig::load) {
+        None => crate::campaign::config::CrashPointConfig::default(),
+        Some(Ok(c)) => c.crash_points,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let m = super::workload_mix::mix(p, &list, &cfg);
+    print!("{}", super::workload_mix::render(&m, p, seeds, &cfg, 5));
+    exit::PASS
+}
+
 /// `run` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
