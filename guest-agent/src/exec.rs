@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use workloads::{FallocMode, Op, OpOutcome, Pattern, Workload};
+use workloads::{FallocMode, Op, OpOutcome, Pattern, RwfFlag, Workload};
 
 use crate::cpu::FlushInsn;
 use crate::mapping::Mapping;
@@ -21,6 +21,14 @@ pub const PWRITE_CHUNK: usize = 8 << 20;
 
 /// Mode bits of files made by `Create`.
 const CREATE_MODE: libc::c_uint = 0o644;
+
+/// The `RWF_*` bits of a `pwritev2` flag.
+fn rwf_bits(flag: RwfFlag) -> libc::c_int {
+    match flag {
+        RwfFlag::Dsync => libc::RWF_DSYNC,
+        RwfFlag::Sync => libc::RWF_SYNC,
+    }
+}
 
 /// What the agent holds for one file name.
 #[derive(Debug, Default)]
@@ -80,8 +88,15 @@ impl Executor {
             Op::Open { file } => self.open(file, libc::O_RDWR),
             Op::Close { file } => self.close(file),
             Op::Pwrite { file, off, len, .. } => {
-                self.pwrite(file, *off, *len, self.pattern(op, k)?)
+                self.pwrite(file, *off, *len, self.pattern(op, k)?, None)
             }
+            Op::Pwritev2 {
+                file,
+                off,
+                len,
+                flags,
+                ..
+            } => self.pwrite(file, *off, *len, self.pattern(op, k)?, Some(*flags)),
             Op::Mmap { file, len, sync } => self.mmap(file, *len, *sync),
             Op::Munmap { file } => self.munmap(file),
             Op::MmapStore { file, off, len, .. } => {
@@ -89,6 +104,26 @@ impl Executor {
             }
             Op::Flush { file, off, len } => self.flush(file, *off, *len),
             Op::Msync { file, off, len } => self.mapping(file)?.msync(*off, *len).map(|()| 0),
+            Op::MsyncAsync { file, off, len } => self
+                .mapping(file)?
+                .msync_flags(*off, *len, libc::MS_ASYNC)
+                .map(|()| 0),
+            Op::MsyncInvalidate { file, off, len } => self
+                .mapping(file)?
+                .msync_flags(*off, *len, libc::MS_INVALIDATE)
+                .map(|()| 0),
+            Op::Syncfs { file } => {
+                // SAFETY: the descriptor is open while `self` borrows it.
+                check(unsafe { libc::syncfs(self.fd(file)?.as_raw_fd()) })
+            }
+            Op::SyncFileRange { file, off, len } => {
+                let (off, len) = (to_off(*off)?, to_off(*len)?);
+                let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                    | libc::SYNC_FILE_RANGE_WRITE
+                    | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+                // SAFETY: the descriptor is open while `self` borrows it.
+                check(unsafe { libc::sync_file_range(self.fd(file)?.as_raw_fd(), off, len, flags) })
+            }
             Op::Fsync { file } => {
                 // SAFETY: the descriptor is open while `self` borrows it.
                 check(unsafe { libc::fsync(self.fd(file)?.as_raw_fd()) })
@@ -176,8 +211,17 @@ impl Executor {
 
     /// `Pwrite`: the pattern bytes of `[off, off + len)`, in calls of at most
     /// [`PWRITE_CHUNK`] bytes. Returns the bytes written; stops at a short write; an error
-    /// after some bytes were written returns the count, like a short write.
-    fn pwrite(&self, name: &str, off: u64, len: u64, pattern: Pattern) -> Result<i64, Errno> {
+    /// after some bytes were written returns the count, like a short write. With `rwf`
+    /// (`Pwritev2`), each call is `pwritev2(2)` with `RWF_DSYNC` or `RWF_SYNC`; a kernel
+    /// that refuses the flag fails the op with its errno (EOPNOTSUPP, EINVAL).
+    fn pwrite(
+        &self,
+        name: &str,
+        off: u64,
+        len: u64,
+        pattern: Pattern,
+        rwf: Option<RwfFlag>,
+    ) -> Result<i64, Errno> {
         let fd = self.fd(name)?;
         let chunk = usize::try_from(len).map_or(PWRITE_CHUNK, |l| l.min(PWRITE_CHUNK));
         let mut buf = vec![0u8; chunk];
@@ -187,8 +231,11 @@ impl Executor {
             let pos = off.checked_add(done).ok_or(libc::EINVAL)?;
             let pos_off = to_off(pos)?;
             pattern.fill(pos, &mut buf[..n]);
-            // SAFETY: `buf[..n]` is initialised and readable; the descriptor is open.
-            let ret = unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), n, pos_off) };
+            let ret = match rwf {
+                // SAFETY: `buf[..n]` is initialised and readable; the descriptor is open.
+                None => unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), n, pos_off) },
+                Some(flag) => sys::pwritev2(fd, &buf[..n], pos_off, rwf_bits(flag)),
+            };
             match check_size(ret) {
                 Ok(w) => {
                     done += w;

@@ -158,6 +158,12 @@ impl Mapping {
     /// unmapped addresses) when the range leaves the mapping, so no other mapping of the
     /// process is ever synced.
     pub fn msync(&self, off: u64, len: u64) -> Result<(), Errno> {
+        self.msync_flags(off, len, libc::MS_SYNC)
+    }
+
+    /// `msync(flags)` of `[page_floor(off), off + len)` (`MS_SYNC`, `MS_ASYNC` or
+    /// `MS_INVALIDATE`); `ENOMEM` outside the mapping.
+    pub fn msync_flags(&self, off: u64, len: u64, flags: libc::c_int) -> Result<(), Errno> {
         let end = off.checked_add(len).ok_or(libc::ENOMEM)?;
         if end > self.len as u64 {
             return Err(libc::ENOMEM);
@@ -169,7 +175,7 @@ impl Mapping {
             libc::msync(
                 self.addr.as_ptr().add(start as usize).cast(),
                 (end - start) as usize,
-                libc::MS_SYNC,
+                flags,
             )
         })
         .map(drop)

@@ -68,6 +68,23 @@ pub fn file_size(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     u64::try_from(st.st_size).map_err(|_| libc::EOVERFLOW)
 }
 
+/// `pwritev2(fd, [buf], pos, flags)`: the `ssize_t` it returns (negative on error, with
+/// `errno` set).
+pub fn pwritev2(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    pos: libc::off_t,
+    flags: libc::c_int,
+) -> libc::ssize_t {
+    let iov = libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, initialised and readable for the call (the kernel only
+    // reads from it); `fd` is open for the duration of the borrow.
+    unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, pos, flags) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -536,3 +536,58 @@ fn collapse_and_insert_range_move_the_data_or_report_eopnotsupp() {
     }
     assert_eq!(read(dir.path(), "s"), want);
 }
+
+#[test]
+fn sync_calls_and_pwritev2_run_and_write_the_pattern() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = workload(vec![
+        Op::Create { file: f("a") },
+        Op::Pwritev2 {
+            file: f("a"),
+            off: 3,
+            len: 5000,
+            pattern: None,
+            flags: workloads::RwfFlag::Dsync,
+        },
+        Op::Pwritev2 {
+            file: f("a"),
+            off: 8192,
+            len: 100,
+            pattern: None,
+            flags: workloads::RwfFlag::Sync,
+        },
+        Op::Mmap {
+            file: f("a"),
+            len: 8192,
+            sync: false,
+        },
+        Op::MsyncAsync {
+            file: f("a"),
+            off: 0,
+            len: 4096,
+        },
+        Op::MsyncInvalidate {
+            file: f("a"),
+            off: 5,
+            len: 100,
+        },
+        Op::SyncFileRange {
+            file: f("a"),
+            off: 0,
+            len: 8292,
+        },
+        Op::Syncfs { file: f("a") },
+        Op::Syncfs { file: f("nope") },
+    ]);
+
+    let out = Executor::run_all(&dir.path().join("w"), &w).expect("run");
+
+    assert_eq!(out[1], OpOutcome::ok(5000));
+    assert_eq!(out[2], OpOutcome::ok(100));
+    assert!(out[3..8].iter().all(OpOutcome::succeeded), "{out:?}");
+    assert_eq!(out[8], OpOutcome::failed(libc::EBADF));
+    let mut want = Vec::new();
+    overlay(&mut want, 2, 3, 5000);
+    overlay(&mut want, 3, 8192, 100);
+    assert_eq!(read(&dir.path().join("w"), "a"), want);
+}

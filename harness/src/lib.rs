@@ -12,6 +12,7 @@ pub mod error;
 pub mod exit;
 pub(crate) mod host;
 pub(crate) mod image;
+pub(crate) mod input;
 pub(crate) mod journal;
 pub(crate) mod prepare;
 pub(crate) mod records;

@@ -65,6 +65,14 @@ fn run(cli: &Cli) -> Result<i32, Error> {
         Command::Workload {
             action: WorkloadAction::Check { file },
         } => cli::workload_check(file)?,
+        Command::Workload {
+            action:
+                WorkloadAction::Mix {
+                    profile,
+                    seeds,
+                    config,
+                },
+        } => cli::workload_mix(profile, seeds, config.as_deref())?,
         Command::Kernel {
             action: KernelAction::List,
         } => cli::kernel_list().map(|()| cli::exit::PASS)?,

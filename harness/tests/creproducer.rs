@@ -17,7 +17,9 @@ fn all_succeed(w: &Workload) -> Vec<Option<OpOutcome>> {
         .iter()
         .map(|op| {
             Some(match op {
-                Op::Pwrite { len, .. } => OpOutcome::ok(i64::try_from(*len).expect("len")),
+                Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => {
+                    OpOutcome::ok(i64::try_from(*len).expect("len"))
+                }
                 _ => OpOutcome::ok(0),
             })
         })
@@ -147,6 +149,30 @@ fn a_dry_run_of_collapse_and_insert_range_verifies_on_the_host() {
         assert_eq!(run_code, 0, "op {k} run:\n{run_text}");
         assert_eq!(verify_code, 0, "op {k} verify:\n{verify_text}");
         assert!(verify_text.contains("verify: ok"), "{verify_text}");
+    }
+}
+
+#[test]
+fn dry_runs_of_the_sync_call_specs_verify_on_the_host() {
+    // syncfs, sync_file_range, msync(MS_ASYNC / MS_INVALIDATE), pwritev2 RWF_DSYNC/RWF_SYNC.
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for name in ["sync-calls", "pwritev2-dsync-sync"] {
+        let spec =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/specs/{name}.yaml"));
+        let w = workloads::spec::load_workload(&spec).expect("spec");
+        for k in [2, w.ops.len() - 1] {
+            let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
+            let bin = build(dir.path(), &w, CrashPoint::AfterOp(k));
+            let work = dir.path().join("w");
+            let work = work.to_string_lossy();
+
+            let (run_code, run_text) = run(&bin, &["run", "--no-stop", "--no-dax", &work]);
+            let (verify_code, verify_text) = run(&bin, &["verify", &work]);
+
+            assert_eq!(run_code, 0, "{name} op {k} run:\n{run_text}");
+            assert_eq!(verify_code, 0, "{name} op {k} verify:\n{verify_text}");
+            assert!(verify_text.contains("verify: ok"), "{verify_text}");
+        }
     }
 }
 

@@ -17,6 +17,7 @@ const FLOORS: &[(&str, u32)] = &[
     ("cache_dir", 0),
     ("cache_model", 0),
     ("exit", 0),
+    ("input", 0),
     ("records", 1),
     ("vm", 1),
     ("image", 2),

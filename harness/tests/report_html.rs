@@ -133,6 +133,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         model: "snapshot",
         filesystem: "ext4",
         mutant: Some("m5"),
+        modules: &[],
     };
     let fail = deciding_failure(&outcome, &exp, &ctx).expect("a failure");
     for seed in 1..=3 {
@@ -156,6 +157,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         workload: None,
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
+        modules: Vec::new(),
         reproduce: "cargo run --release -- repro --config runs/x/config.yaml --seed 1".into(),
         cache_cut: None,
         kernel: None,

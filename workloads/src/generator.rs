@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::op::{FallocMode, Op, Workload};
-use crate::sim::{round_down, round_up, Sim, PAGE_SIZE};
+use crate::op::{FallocMode, Op, RwfFlag, Workload};
+use crate::sim::{round_down, round_up, Sim, FS_BLOCK, PAGE_SIZE};
 
 /// The generator's RNG, recorded with results: the same seed only reproduces a workload
 /// with the same RNG (the `rand_chacha` version is pinned by the workspace).
@@ -135,6 +135,11 @@ enum Action {
     Munmap,
     FsyncDir,
     Sync,
+    Syncfs,
+    SyncFileRange,
+    MsyncAsync,
+    MsyncInvalidate,
+    Pwritev2,
 }
 
 struct Gen {
@@ -222,6 +227,11 @@ impl Gen {
             (Action::Munmap, w(mapped > 0, 1)),
             (Action::FsyncDir, w(existing > 0, 2)),
             (Action::Sync, w(existing > 0, 1)),
+            (Action::Syncfs, w(open > 0, 1)),
+            (Action::SyncFileRange, w(open > 0, 2)),
+            (Action::MsyncAsync, w(mapped > 0, 1)),
+            (Action::MsyncInvalidate, w(mapped > 0, 1)),
+            (Action::Pwritev2, w(open > 0, 3)),
         ];
         let total: u32 = table.iter().map(|(_, w)| w).sum();
         let mut roll = self.rng.gen_range(0..total.max(1));
@@ -266,12 +276,51 @@ impl Gen {
                     });
                 }
             }
-            Action::Msync => {
+            Action::Msync | Action::MsyncAsync | Action::MsyncInvalidate => {
                 let mapped = self.names_where(|s, n| s.held(n).map.is_some());
                 if let Some(file) = self.pick(&mapped) {
                     let len = self.sim.held(&file).map.map_or(0, |m| m.len);
                     let (off, len) = self.range(len);
-                    self.emit(Op::Msync { file, off, len });
+                    self.emit(match action {
+                        Action::Msync => Op::Msync { file, off, len },
+                        Action::MsyncAsync => Op::MsyncAsync { file, off, len },
+                        _ => Op::MsyncInvalidate { file, off, len },
+                    });
+                }
+            }
+            Action::Syncfs => {
+                if let Some(file) = self.pick(&open) {
+                    self.emit(Op::Syncfs { file });
+                }
+            }
+            Action::SyncFileRange => {
+                if let Some(file) = self.pick(&open) {
+                    // Mostly over the data written so far, where a false alarm would show.
+                    let size = self.sim.size(&file).unwrap_or(0);
+                    let limit = if size > 0 && self.rng.gen_bool(0.8) {
+                        size
+                    } else {
+                        self.max
+                    };
+                    let (off, len) = self.range(limit);
+                    self.emit(Op::SyncFileRange { file, off, len });
+                }
+            }
+            Action::Pwritev2 => {
+                if let Some(file) = self.pick(&open) {
+                    let flags = if self.rng.gen_bool(0.5) {
+                        RwfFlag::Dsync
+                    } else {
+                        RwfFlag::Sync
+                    };
+                    let (off, len) = self.write_range(&file);
+                    self.emit(Op::Pwritev2 {
+                        file,
+                        off,
+                        len,
+                        pattern: None,
+                        flags,
+                    });
                 }
             }
             Action::Flush => {
@@ -378,20 +427,7 @@ impl Gen {
     }
 
     fn pwrite(&mut self, file: String) {
-        let size = self.sim.size(&file).unwrap_or(0);
-        let (off, len) = if size < self.max && self.rng.gen_bool(0.25) {
-            // Past (or at) EOF: extends the file, maybe leaving a hole.
-            let start = self.rng.gen_range(size..self.max);
-            let start = if self.rng.gen_bool(0.7) {
-                round_down(start, 8)
-            } else {
-                start
-            };
-            let (_, len) = self.range(self.max - start);
-            (start, len)
-        } else {
-            self.range(self.max)
-        };
+        let (off, len) = self.write_range(&file);
         self.emit(Op::Pwrite {
             file: file.clone(),
             off,
@@ -405,6 +441,25 @@ impl Gen {
                 Op::Fsync { file }
             };
             self.emit(op);
+        }
+    }
+
+    /// A write range for `file`: a quarter of the time at or past EOF (extending the file,
+    /// maybe leaving a hole), else anywhere below the profile's largest size.
+    fn write_range(&mut self, file: &str) -> (u64, u64) {
+        let size = self.sim.size(file).unwrap_or(0);
+        if size < self.max && self.rng.gen_bool(0.25) {
+            // Past (or at) EOF: extends the file, maybe leaving a hole.
+            let start = self.rng.gen_range(size..self.max);
+            let start = if self.rng.gen_bool(0.7) {
+                round_down(start, 8)
+            } else {
+                start
+            };
+            let (_, len) = self.range(self.max - start);
+            (start, len)
+        } else {
+            self.range(self.max)
         }
     }
 
@@ -457,11 +512,13 @@ impl Gen {
 
     fn fallocate(&mut self, file: String) {
         let size = self.sim.size(&file).unwrap_or(0);
-        let mode = match self.rng.gen_range(0..10) {
+        let mode = match self.rng.gen_range(0..12) {
             0..=3 => FallocMode::PunchHole,
             4..=6 => FallocMode::ZeroRange,
             7 | 8 => FallocMode::Allocate,
-            _ => FallocMode::KeepSize,
+            9 => FallocMode::KeepSize,
+            10 => return self.shift(file, FallocMode::CollapseRange, size),
+            _ => return self.shift(file, FallocMode::InsertRange, size),
         };
         // Punch and zero mostly where data is (dirty mapped pages), else anywhere.
         let inside = matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange) && size > 0;
@@ -476,6 +533,37 @@ impl Gen {
             mode,
             off,
             len,
+        });
+    }
+
+    /// A collapse or insert range of whole blocks that the kernel accepts for a file of
+    /// `size` bytes (a collapse ends below EOF, an insert starts below it and keeps the file
+    /// within the profile); nothing when the file is too small.
+    fn shift(&mut self, file: String, mode: FallocMode, size: u64) {
+        let blocks = size / FS_BLOCK;
+        let (off_blocks, len_blocks) = match mode {
+            // [off, off + len) must end below EOF: at least one block stays after it.
+            FallocMode::CollapseRange if size > FS_BLOCK => {
+                let last = (size - 1) / FS_BLOCK; // block holding the last byte
+                let off = self.rng.gen_range(0..last);
+                let len = self.rng.gen_range(1..=(last - off).min(4));
+                (off, len)
+            }
+            FallocMode::InsertRange if size > 0 && size < self.max => {
+                let room = (self.max - size) / FS_BLOCK;
+                if room == 0 {
+                    return;
+                }
+                let off = self.rng.gen_range(0..=blocks.min((size - 1) / FS_BLOCK));
+                (off, self.rng.gen_range(1..=room.min(4)))
+            }
+            _ => return,
+        };
+        self.emit(Op::Fallocate {
+            file,
+            mode,
+            off: off_blocks * FS_BLOCK,
+            len: len_blocks * FS_BLOCK,
         });
     }
 

@@ -64,6 +64,44 @@ impl FallocMode {
     }
 }
 
+/// The per-write durability flag of a `pwritev2(2)` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RwfFlag {
+    /// `RWF_DSYNC`: the write is made durable as by `fdatasync` of its range on return.
+    Dsync,
+    /// `RWF_SYNC`: the write is made durable as by `fsync` of its range on return.
+    Sync,
+}
+
+impl RwfFlag {
+    /// The flag as spelled in YAML (`dsync`, `sync`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RwfFlag::Dsync => "dsync",
+            RwfFlag::Sync => "sync",
+        }
+    }
+}
+
+/// The label ([`Op::label`]) of every kind of sync call: each op after which the campaign
+/// puts a crash point ([`Op::wants_crash_point_after`]), each flag variant on its own. The
+/// generator must reach each of them (`powercut workload mix`).
+pub const SYNC_LABELS: &[&str] = &[
+    "fsync",
+    "fdatasync",
+    "msync",
+    "msync_async",
+    "msync_invalidate",
+    "flush",
+    "fsync_dir",
+    "sync",
+    "syncfs",
+    "sync_file_range",
+    "pwritev2 dsync",
+    "pwritev2 sync",
+];
+
 /// One operation. File names are relative to the workload directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -187,6 +225,56 @@ pub enum Op {
     },
     /// `fsync(2)` of the workload directory.
     FsyncDir,
+    /// `syncfs(2)` of the file's descriptor: every file of that file system, like `sync`.
+    Syncfs {
+        /// File name (an open descriptor on the DAX file system).
+        file: String,
+    },
+    /// `sync_file_range(2)` of `[off, off+len)` with `WAIT_BEFORE|WRITE|WAIT_AFTER`. It
+    /// promises nothing (no metadata, no journal commit): a false-alarm trap for the oracle.
+    SyncFileRange {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+    },
+    /// `msync(MS_ASYNC)` of `[off, off+len)` of the mapping: a no-op since Linux 2.6.19,
+    /// promises nothing.
+    MsyncAsync {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+    },
+    /// `msync(MS_INVALIDATE)` (without MS_SYNC) of `[off, off+len)`: Linux only checks for
+    /// locked pages (EBUSY); promises nothing.
+    MsyncInvalidate {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+    },
+    /// `pwritev2(2)` of `len` pattern bytes at `off` with `RWF_DSYNC` or `RWF_SYNC`: the
+    /// write is its own durability promise.
+    Pwritev2 {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+        /// Pattern id; defaults to `k + 1` for op `k` when omitted in YAML.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pattern: Option<u32>,
+        /// The per-write flag.
+        flags: RwfFlag,
+    },
     /// `sync(2)`.
     Sync,
 }
@@ -208,7 +296,12 @@ impl Op {
             | Op::Fdatasync { file }
             | Op::Ftruncate { file, .. }
             | Op::Fallocate { file, .. }
-            | Op::Unlink { file } => vec![file.as_str()],
+            | Op::Unlink { file }
+            | Op::Syncfs { file }
+            | Op::SyncFileRange { file, .. }
+            | Op::MsyncAsync { file, .. }
+            | Op::MsyncInvalidate { file, .. }
+            | Op::Pwritev2 { file, .. } => vec![file.as_str()],
             Op::Rename { from, to } => vec![from.as_str(), to.as_str()],
             Op::FsyncDir | Op::Sync => vec![],
         }
@@ -234,6 +327,11 @@ impl Op {
             Op::Unlink { .. } => "unlink",
             Op::FsyncDir => "fsync_dir",
             Op::Sync => "sync",
+            Op::Syncfs { .. } => "syncfs",
+            Op::SyncFileRange { .. } => "sync_file_range",
+            Op::MsyncAsync { .. } => "msync_async",
+            Op::MsyncInvalidate { .. } => "msync_invalidate",
+            Op::Pwritev2 { .. } => "pwritev2",
         }
     }
 
@@ -242,12 +340,14 @@ impl Op {
     pub fn label(&self) -> String {
         match self {
             Op::Fallocate { mode, .. } => format!("fallocate {}", mode.name()),
+            Op::Pwritev2 { flags, .. } => format!("pwritev2 {}", flags.name()),
             other => other.kind().to_string(),
         }
     }
 
     /// True for ops after which something is promised durable (fsync, fdatasync, msync,
-    /// directory fsync, sync, user flush): the natural crash points.
+    /// directory fsync, sync, syncfs, user flush, pwritev2 with RWF_DSYNC/RWF_SYNC): the
+    /// natural crash points.
     pub fn is_durability_point(&self) -> bool {
         matches!(
             self,
@@ -257,13 +357,33 @@ impl Op {
                 | Op::FsyncDir
                 | Op::Sync
                 | Op::Flush { .. }
+                | Op::Syncfs { .. }
+                | Op::Pwritev2 { .. }
         )
+    }
+
+    /// Sync calls that promise nothing (`sync_file_range`, `msync(MS_ASYNC)`,
+    /// `msync(MS_INVALIDATE)`): an application may believe they do, so a crash right after
+    /// one tests that the oracle demands nothing of them (a false-alarm trap).
+    pub fn is_empty_promise(&self) -> bool {
+        matches!(
+            self,
+            Op::SyncFileRange { .. } | Op::MsyncAsync { .. } | Op::MsyncInvalidate { .. }
+        )
+    }
+
+    /// Does the campaign put a crash point right after this op (with
+    /// `after_durability_ops`)? Every durability point and every empty promise.
+    pub fn wants_crash_point_after(&self) -> bool {
+        self.is_durability_point() || self.is_empty_promise()
     }
 
     /// The pattern id this op writes with, if it writes data (`k` is the op's index).
     pub fn pattern_id(&self, k: usize) -> Option<u32> {
         match self {
-            Op::Pwrite { pattern, .. } | Op::MmapStore { pattern, .. } => {
+            Op::Pwrite { pattern, .. }
+            | Op::MmapStore { pattern, .. }
+            | Op::Pwritev2 { pattern, .. } => {
                 Some(pattern.unwrap_or_else(|| u32::try_from(k + 1).unwrap_or(u32::MAX)))
             }
             _ => None,

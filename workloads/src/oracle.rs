@@ -226,7 +226,9 @@ pub fn live_state(
 /// The outcome of `op` had it fully succeeded.
 fn assumed_success(op: &crate::Op) -> OpOutcome {
     match op {
-        crate::Op::Pwrite { len, .. } => OpOutcome::ok(i64::try_from(*len).unwrap_or(i64::MAX)),
+        crate::Op::Pwrite { len, .. } | crate::Op::Pwritev2 { len, .. } => {
+            OpOutcome::ok(i64::try_from(*len).unwrap_or(i64::MAX))
+        }
         _ => OpOutcome::ok(0),
     }
 }

@@ -228,10 +228,17 @@ impl Sim {
                 self.open_inode(file)?;
                 self.held.remove(file);
             }
-            Op::Pwrite { file, off, len, .. } => {
+            Op::Pwrite { file, off, len, .. } | Op::Pwritev2 { file, off, len, .. } => {
                 let inode = self.open_inode(file)?;
                 let end = check_range(*off, *len)?;
                 self.grow(inode, end);
+            }
+            Op::SyncFileRange { file, off, len } => {
+                self.open_inode(file)?;
+                check_range(*off, *len)?;
+            }
+            Op::Syncfs { file } => {
+                self.open_inode(file)?;
             }
             Op::Mmap { file, len, sync } => {
                 self.open_inode(file)?;
@@ -275,7 +282,9 @@ impl Sim {
                     ));
                 }
             }
-            Op::Msync { file, off, len } => {
+            Op::Msync { file, off, len }
+            | Op::MsyncAsync { file, off, len }
+            | Op::MsyncInvalidate { file, off, len } => {
                 let (_, map) = self.mapping(file)?;
                 let end = check_range(*off, *len)?;
                 check_in_map(*off, end, map)?;

@@ -17,7 +17,7 @@ fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
     w.ops
         .iter()
         .map(|op| match op {
-            Op::Pwrite { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => Some(OpOutcome::ok(*len as i64)),
             _ => Some(OpOutcome::ok(0)),
         })
         .collect()
@@ -52,11 +52,15 @@ fn titles(e: &Expectation, live: &BTreeMap<String, Observed>) -> Vec<String> {
     e.check(live).findings.iter().map(|f| f.title()).collect()
 }
 
-/// Byte ranges written by pwrite or mmap_store among `ops`, in any file.
+/// Byte ranges written by pwrite, pwritev2 or mmap_store among `ops`, in any file, and
+/// everything from a collapse or insert range's offset on (data moves there).
 fn written(ops: &[Op]) -> Vec<(u64, u64)> {
     ops.iter()
         .filter_map(|op| match op {
-            Op::Pwrite { off, len, .. } | Op::MmapStore { off, len, .. } => Some((*off, off + len)),
+            Op::Pwrite { off, len, .. }
+            | Op::Pwritev2 { off, len, .. }
+            | Op::MmapStore { off, len, .. } => Some((*off, off + len)),
+            Op::Fallocate { mode, off, .. } if mode.shifts() => Some((*off, u64::MAX)),
             _ => None,
         })
         .collect()
@@ -127,7 +131,9 @@ proptest! {
         for op in &w.ops {
             let end = match op {
                 Op::Pwrite { off, len, .. } | Op::MmapStore { off, len, .. } | Op::Flush { off, len, .. }
-                | Op::Msync { off, len, .. } | Op::Fallocate { off, len, .. } => off + len,
+                | Op::Msync { off, len, .. } | Op::Fallocate { off, len, .. }
+                | Op::Pwritev2 { off, len, .. } | Op::SyncFileRange { off, len, .. }
+                | Op::MsyncAsync { off, len, .. } | Op::MsyncInvalidate { off, len, .. } => off + len,
                 Op::Ftruncate { size, .. } => *size,
                 Op::Mmap { len, .. } => *len,
                 _ => 0,

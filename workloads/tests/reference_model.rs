@@ -176,6 +176,13 @@ impl Reference {
                 let (i, _) = held(file).expect("valid workload");
                 let mut data = self.inodes[i].cur().clone();
                 let end = (off + len) as usize;
+                // Collapse and insert range: the new layout (a crash may also leave the old
+                // one per word, which the snapshots since the durable point cover).
+                if *mode == FallocMode::CollapseRange {
+                    data.drain(*off as usize..end);
+                } else if *mode == FallocMode::InsertRange {
+                    data.splice(*off as usize..*off as usize, vec![0; *len as usize]);
+                }
                 if matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange) {
                     let stop = end.min(data.len());
                     if (*off as usize) < stop {
@@ -198,8 +205,24 @@ impl Reference {
                     }
                 }
             }
+            Op::Pwritev2 { file, off, len, .. } => {
+                let (i, _) = held(file).expect("valid workload");
+                let ino = &mut self.inodes[i];
+                let mut data = ino.cur().clone();
+                let end = off + len;
+                if data.len() < end as usize {
+                    data.resize(end as usize, 0);
+                }
+                pattern(k).fill(*off, &mut data[*off as usize..end as usize]);
+                ino.push(data, false);
+                // RWF_DSYNC / RWF_SYNC: the whole words written, and a size covering them.
+                ino.make_durable(off.div_ceil(8)..end / 8, false);
+                ino.sizes.retain(|&s| s >= end);
+            }
+            // Sync calls that promise nothing.
+            Op::SyncFileRange { .. } | Op::MsyncAsync { .. } | Op::MsyncInvalidate { .. } => {}
             Op::FsyncDir => {}
-            Op::Sync => self.inodes.iter_mut().for_each(RefInode::fsync),
+            Op::Sync | Op::Syncfs { .. } => self.inodes.iter_mut().for_each(RefInode::fsync),
         }
     }
 }
@@ -243,7 +266,7 @@ fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
     w.ops
         .iter()
         .map(|op| match op {
-            Op::Pwrite { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => Some(OpOutcome::ok(*len as i64)),
             _ => Some(OpOutcome::ok(0)),
         })
         .collect()

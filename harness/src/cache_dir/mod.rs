@@ -1,6 +1,7 @@
 //! The powercut cache directory (kernels, built images, golden pmem images), outside the repo.
 
 pub mod lock;
+pub mod stale;
 
 use std::path::PathBuf;
 

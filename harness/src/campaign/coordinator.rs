@@ -385,6 +385,7 @@ impl Coordinator<'_, '_> {
             workload: job.item.workload().map(str::to_owned),
             filesystem: self.cfg.filesystem.name().to_owned(),
             mutant: self.cfg.mutant.clone(),
+            modules: self.env.image.user_modules.clone(),
             reproduce: self.env.reproduce(&job.item),
             cache_cut: job.image.cache_cut,
             kernel: self.env.kernel.as_ref().map(|k| k.name.clone()),

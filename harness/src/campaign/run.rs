@@ -96,6 +96,7 @@ pub fn run(req: &Request, sink: &mut dyn EventSink) -> Result<Finished, Campaign
         Err(e) => return Err(e),
     };
     let dir = run_dir(req, &default_out)?;
+    check_output(&dir).map_err(CampaignError::Usage)?;
     let run = RunDir::new(&dir);
     let cfg = checked_config(req, &run)?;
     // Workload inputs are validated before any VM boots: a new campaign reads the files, a
@@ -218,6 +219,45 @@ fn run_dir(req: &Request, output: &Path) -> Result<PathBuf, CampaignError> {
         (None, true) => usage("--resume needs --output <run dir>".into()),
         (None, false) => Ok(output.join(chrono_stamp())),
     }
+}
+
+/// Check the run directory before any image work, writing nothing: an existing directory
+/// this process can write into, or a path whose nearest existing ancestor is such a
+/// directory (so it can be created). Returns the one-line usage error otherwise.
+fn check_output(dir: &Path) -> Result<(), String> {
+    let what = |why: String| format!("--output {}: {why}", dir.display());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Some((existing, meta)) = dir
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m)))
+    else {
+        return Err(what("no part of the path exists".into()));
+    };
+    if !meta.is_dir() {
+        return Err(what(if existing == dir {
+            "exists and is not a directory: give a directory for the run".into()
+        } else {
+            format!(
+                "cannot be created: {} is not a directory",
+                existing.display()
+            )
+        }));
+    }
+    // An unnamed temporary file: proves the directory is writable and leaves nothing.
+    tempfile::tempfile_in(existing)
+        .map(drop)
+        .map_err(|e| what(format!("{} cannot be written: {e}", existing.display())))
 }
 
 /// The config, with a resumed campaign's journal read first (a damaged journal is refused

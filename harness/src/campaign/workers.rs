@@ -362,7 +362,16 @@ fn check(
         return Ok(Err((Verdict::AgentLost, format!("{name} vanished"))));
     };
     let mutant = shared.cfg.mutant.as_deref();
-    match trial::check_image(ck, &job.workload, &job.outcomes, &job.image, rules, mutant) {
+    let modules = &shared.setup.image.user_modules;
+    match trial::check_image(
+        ck,
+        &job.workload,
+        &job.outcomes,
+        &job.image,
+        rules,
+        mutant,
+        modules,
+    ) {
         Ok(judged) => Ok(Ok(judged)),
         Err(e) if e.is_disk_full() => Err(format!("{name}: {e}")),
         Err(e) => {

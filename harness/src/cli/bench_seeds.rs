@@ -159,6 +159,7 @@ impl Bench<'_> {
         let started = Instant::now();
         let (tx, rx) = mpsc::channel::<Checked>();
         let mutant = self.setup.mutant.as_deref();
+        let modules = self.setup.image.user_modules.as_slice();
         let rules = self.rules;
         let verdicts = std::thread::scope(|s| {
             let checks = s.spawn(move || -> anyhow::Result<Vec<(u64, Vec<Verdict>)>> {
@@ -166,9 +167,10 @@ impl Bench<'_> {
                 for (seed, workload, outcomes, images) in rx {
                     let mut v = Vec::new();
                     for image in &images {
-                        let j =
-                            trial::check_image(checker, &workload, &outcomes, image, rules, mutant)
-                                .with_context(|| format!("checking seed {seed}"))?;
+                        let j = trial::check_image(
+                            checker, &workload, &outcomes, image, rules, mutant, modules,
+                        )
+                        .with_context(|| format!("checking seed {seed}"))?;
                         v.push(j.outcome.verdict);
                     }
                     out.push((seed, v));

@@ -147,6 +147,7 @@ fn check_all(
             image,
             &rules,
             None,
+            &[],
         )?;
         if judged.failure.is_none() {
             passed += 1;

@@ -160,4 +160,5 @@ fn print_summary(f: &Finished) {
             println!("  {j}");
         }
     }
+    print!("{}", crate::report::fstests::summary_lines(report));
 }

@@ -13,6 +13,7 @@ mod report_cmd;
 mod repro_cmd;
 mod vm_cmd;
 mod workload_cmd;
+mod workload_mix;
 
 use std::path::PathBuf;
 
@@ -28,7 +29,7 @@ pub use minimize_cmd::{minimize, MinimizeArgs};
 pub use report_cmd::{report, ReportArgs};
 pub use repro_cmd::{repro, ReproArgs, TriageOptions};
 pub use vm_cmd::{vm_exec, vm_smoke};
-pub use workload_cmd::{run_one, workload_check, workload_gen, RunArgs};
+pub use workload_cmd::{run_one, workload_check, workload_gen, workload_mix, RunArgs};
 
 use crate::image::kernel::KernelSpecError;
 use crate::image::{Filesystem, KernelSpec};
@@ -155,6 +156,19 @@ pub enum WorkloadAction {
     Check {
         /// The file.
         file: PathBuf,
+    },
+    /// Per op kind: how often the generator makes it and how many crash points the
+    /// campaign puts right after it (and inside it).
+    Mix {
+        /// Profile: smoke, default, deep.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Seeds: a count N (seeds 1 to N) or a list (`1..5`, `1..=100`, `1,2,7`).
+        #[arg(long, default_value = "100")]
+        seeds: String,
+        /// Take the crash-point settings (`crash_points:`) from this campaign config.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 

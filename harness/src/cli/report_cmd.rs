@@ -1,5 +1,6 @@
-//! `powercut report <run-dir> [--junit PATH]`: write a run directory's reports again
-//! (`report.json`, `report.html`, JUnit XML) from what the directory holds; and
+//! `powercut report <run-dir> [--junit PATH] [--kcidb PATH]`: write a run directory's
+//! reports again (`report.json`, `report.html`, JUnit XML, KCIDB JSON) from what the
+//! directory holds; and
 //! `powercut report merge OUT DIR...`: merge the run directories of a campaign's shards
 //! into one run directory and write its reports and summary.
 
@@ -25,6 +26,10 @@ pub struct ReportArgs {
     /// Also write JUnit XML (one testcase per seed) to this file.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write the campaign as KCIDB v5 JSON (checkout, one build per kernel, tests
+    /// `powercut.<fs>.<model>[.<bucket>]`) to this file, for kernel CI dashboards.
+    #[arg(long, value_name = "PATH")]
+    pub kcidb: Option<PathBuf>,
 }
 
 /// `report` subcommands.
@@ -85,6 +90,12 @@ pub fn report(args: &ReportArgs) -> Result<i32, Error> {
     if let Some(j) = &written.junit {
         println!("wrote {}", j.display());
     }
+    if let Some(k) = &args.kcidb {
+        crate::report::write_kcidb(&written.report, k)
+            .with_context(|| format!("writing the KCIDB JSON {}", k.display()))?;
+        println!("wrote {}", k.display());
+    }
+    print!("{}", crate::report::fstests::summary_lines(&written.report));
     Ok(exit::PASS)
 }
 
@@ -137,6 +148,7 @@ fn report_merge(args: &MergeArgs) -> Result<i32, Error> {
     if let Some(s) = &r.stopped {
         eprintln!("warning: not every shard finished: {s}");
     }
+    print!("{}", crate::report::fstests::summary_lines(r));
     Ok(if r.totals.failures > 0 {
         exit::FAILURE
     } else if r.totals.infra > 0 || !merged.missing.is_empty() || r.stopped.is_some() {

@@ -1,12 +1,31 @@
 //! `powercut vm smoke` (boot, check the DAX mount over SSH, run the agent, shut down) and
 //! `powercut vm exec` (the same boot and mount, then the user's own command).
 
+use std::path::Path;
+
 use anyhow::Context;
 
 use super::image_cmd::prepare;
 use super::{ImageArgs, VmExecArgs};
 use crate::image::golden::mount_dax;
 use crate::vm::{Vm, VmSpec};
+
+/// Largest `--put` file, in bytes (it is held in memory and lands in the guest's RAM).
+pub const MAX_PUT_BYTES: u64 = 64 << 20;
+
+/// One `--put` file: its plain name and its bytes (a regular file of at most
+/// [`MAX_PUT_BYTES`]), or the usage error to print.
+fn put_file(p: &Path) -> Result<(String, Vec<u8>), String> {
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.contains(['\'', '\n']))
+        .ok_or_else(|| format!("--put {}: not a plain file name", p.display()))?
+        .to_owned();
+    let bytes =
+        crate::input::read(p, MAX_PUT_BYTES, "--put file").map_err(|e| format!("--put {e}"))?;
+    Ok((name, bytes))
+}
 
 /// Boot the image on a copy of each golden pmem image and check DAX end to end.
 pub fn vm_smoke(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
@@ -51,20 +70,20 @@ pub fn vm_smoke(args: &ImageArgs, debug: bool) -> anyhow::Result<()> {
 /// /mnt, copy `--put` files into /root/, run the command and print its output. Returns the
 /// command's exit status.
 pub fn vm_exec(args: &VmExecArgs, debug: bool) -> anyhow::Result<i32> {
-    let files = args
+    // Every --put file is checked (a regular file, bounded) before any image work: a
+    // mistake here is the user's (exit 2).
+    let files = match args
         .put
         .iter()
-        .map(|p| {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|n| !n.contains(['\'', '\n']))
-                .with_context(|| format!("--put {}: not a plain file name", p.display()))?
-                .to_owned();
-            let bytes = std::fs::read(p).with_context(|| format!("--put {}", p.display()))?;
-            Ok((name, bytes))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|p| put_file(p))
+        .collect::<Result<Vec<_>, String>>()
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(super::exit::USAGE);
+        }
+    };
     let (img, accel, goldens) = prepare(&args.image, debug)?;
     let golden = goldens.first().context("no file system to mount (--fs)")?;
     let run_dir = tempfile::Builder::new()

@@ -31,6 +31,30 @@ pub fn workload_check(path: &std::path::Path) -> Result<i32, Error> {
     Ok(exit::PASS)
 }
 
+/// `workload mix`: print the generator's op mix and the crash points after each op kind;
+/// exit 2 on a bad profile, seed list or config.
+pub fn workload_mix(
+    profile: &str,
+    seeds: &str,
+    config: Option<&std::path::Path>,
+) -> Result<i32, Error> {
+    let p: Profile = profile
+        .parse()
+        .map_err(|e: workloads::generator::UnknownProfile| {
+            Error::Usage(format!("--profile: {e}"))
+        })?;
+    let list =
+        super::workload_mix::seeds_arg(seeds).map_err(|e| Error::Usage(format!("--seeds: {e}")))?;
+    let cfg = match config.map(crate::config::CampaignConfig::load) {
+        None => crate::records::CrashPointConfig::default(),
+        Some(Ok(c)) => c.crash_points,
+        Some(Err(e)) => return Err(Error::Usage(e.to_string())),
+    };
+    let m = super::workload_mix::mix(p, &list, &cfg);
+    print!("{}", super::workload_mix::render(&m, p, seeds, &cfg, 5));
+    Ok(exit::PASS)
+}
+
 /// `run` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {

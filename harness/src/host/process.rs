@@ -1,5 +1,6 @@
-//! The QEMU child process guard: own process group, SIGINT ignored (so a terminal Ctrl-C
-//! does not kill it before an orderly stop), killed and reaped on drop.
+//! The child process guard (QEMU and every helper tool: dpkg-deb, make, depmod, fsck): own
+//! process group, SIGINT ignored (so a terminal Ctrl-C does not kill it before an orderly
+//! stop), killed with us (PR_SET_PDEATHSIG), and killed and reaped on drop.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -18,6 +19,29 @@ pub fn kill_all() {
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
+    }
+}
+
+/// Make `cmd` run in its own process group (so a guard can kill it with every helper it
+/// starts) with SIGINT ignored, and die with this process even when it is SIGKILLed (no
+/// destructor runs then): PR_SET_PDEATHSIG. It fires when the spawning *thread* exits:
+/// guards are dropped on the thread that created them, so that is never earlier than the
+/// guard's own drop.
+pub fn die_with_parent(cmd: &mut Command) {
+    cmd.process_group(0);
+    let parent = i32::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: the closure only calls async-signal-safe functions (signal, prctl, getppid,
+    // _exit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                // The parent died before prctl took effect.
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 
@@ -41,27 +65,14 @@ impl ChildGuard {
             .append(true)
             .open(log)?;
         let err = out.try_clone()?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .process_group(0);
-        // The child dies with us even when we are SIGKILLed (no destructor runs then).
-        // PR_SET_PDEATHSIG fires when the spawning *thread* exits: guards are dropped on the
-        // thread that created them, so that is never earlier than the guard's own drop.
-        let parent = i32::try_from(std::process::id()).unwrap_or(0);
-        // SAFETY: the closure only calls async-signal-safe functions (signal, prctl,
-        // getppid, _exit) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    // The parent died before prctl took effect.
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        Self::spawn_with(cmd, Stdio::from(out), Stdio::from(err))
+    }
+
+    /// Spawn `cmd` like [`ChildGuard::spawn`], with its stdout and stderr as given (e.g. a
+    /// pipe for stdout, taken with [`ChildGuard::take_stdout`]).
+    pub fn spawn_with(cmd: &mut Command, stdout: Stdio, stderr: Stdio) -> std::io::Result<Self> {
+        cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        die_with_parent(cmd);
         let child = cmd.spawn()?;
         let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
         if let Ok(mut live) = LIVE.lock() {
@@ -72,6 +83,11 @@ impl ChildGuard {
             pid,
             exit: None,
         })
+    }
+
+    /// The child's stdout, if it was spawned with a pipe there (once).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.as_mut()?.stdout.take()
     }
 
     /// Process id.

@@ -125,6 +125,10 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
             )
         },
     )?;
+    // We hold the build lock: every image staging directory left in the cache is one of a
+    // build that died.
+    crate::cache_dir::stale::sweep_dead_owners(&opts.cache.join("tmp"), "initramfs-");
+    remove_stale_image_staging(&opts.cache.join("images"));
     let kernel = kernel::resolve(&opts.kernel, &opts.cache)?;
     let config = kernel.read_config()?;
     if let Some(cfg) = &config {
@@ -147,7 +151,7 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
     let staging_parent = opts.cache.join("tmp");
     std::fs::create_dir_all(&staging_parent).map_err(|e| ImageError::io(&staging_parent, e))?;
     let staging = tempfile::Builder::new()
-        .prefix("initramfs-")
+        .prefix(&crate::cache_dir::stale::owned_prefix("initramfs-"))
         .tempdir_in(&staging_parent)
         .map_err(|e| ImageError::io(&staging_parent, e))?;
     let mut tree = InitramfsTree::new(staging.path())?;
@@ -169,20 +173,12 @@ pub fn build_image(opts: &ImageOptions) -> Result<(GuestImage, bool), ImageError
     let _ = std::fs::remove_dir_all(&tmp_dir);
     std::fs::create_dir_all(&tmp_dir).map_err(|e| ImageError::io(&tmp_dir, e))?;
 
-    let key = tmp_dir.join("id_ed25519");
-    kernel::run(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "powercut", "-f"])
-            .arg(&key),
-        "ssh-keygen (install openssh-client with ci/setup)",
-    )?;
-    let pubkey = tmp_dir.join("id_ed25519.pub");
-    let pub_text = std::fs::read(&pubkey).map_err(|e| ImageError::io(&pubkey, e))?;
-    tree.write("root/.ssh/authorized_keys", &pub_text, 0o600)?;
-    tree.pack(&tmp_dir.join("initramfs.cpio"))?;
-    let bz = tmp_dir.join("bzImage");
-    std::fs::copy(&kernel.bzimage, &bz).map_err(|e| ImageError::io(&kernel.bzimage, e))?;
-
+    let filled = fill_image_dir(&tmp_dir, &mut tree, &kernel);
+    if let Err(e) = filled {
+        // A failed build leaves nothing behind.
+        let _ = std::fs::remove_dir_all(&tmp_dir);
+        return Err(e);
+    }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&tmp_dir, &dir).map_err(|e| ImageError::io(&dir, e))?;
     let initramfs = dir.join("initramfs.cpio");
@@ -267,6 +263,16 @@ fn stage(
     let order = plan.load;
     let mut list = String::new();
     for rel in &order {
+        // A path from modules.dep is data: it names a file inside the module tree only.
+        if rel.starts_with('/') || rel.split('/').any(|c| c == "..") {
+            return Err(ImageError::KernelInput {
+                path: dep_path.clone(),
+                why: format!(
+                    "lists `{}`, a path outside the module tree",
+                    rel.escape_debug()
+                ),
+            });
+        }
         let name = format!("{}.ko", module_name(rel));
         let dest = format!("lib/modules/{name}");
         decompress_module(&kernel.modules_dir.join(rel), tree, &dest)?;
@@ -280,16 +286,60 @@ fn stage(
     Ok(())
 }
 
+/// Write an image's files into its staging directory: a fresh SSH key (authorized in the
+/// guest), the packed initramfs and a copy of the (checked) bzImage.
+fn fill_image_dir(
+    tmp_dir: &Path,
+    tree: &mut InitramfsTree,
+    kernel: &GuestKernel,
+) -> Result<(), ImageError> {
+    let key = tmp_dir.join("id_ed25519");
+    kernel::run(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "powercut", "-f"])
+            .arg(&key),
+        "ssh-keygen (install openssh-client with ci/setup)",
+    )?;
+    let pubkey = tmp_dir.join("id_ed25519.pub");
+    let pub_text = std::fs::read(&pubkey).map_err(|e| ImageError::io(&pubkey, e))?;
+    tree.write("root/.ssh/authorized_keys", &pub_text, 0o600)?;
+    tree.pack(&tmp_dir.join("initramfs.cpio"))?;
+    let bz = tmp_dir.join("bzImage");
+    std::fs::copy(&kernel.bzimage, &bz).map_err(|e| ImageError::io(&kernel.bzimage, e))?;
+    Ok(())
+}
+
+/// Remove `images/.<hash>.tmp` directories: written only under the build lock, so with the
+/// lock held each is a build that died.
+fn remove_stale_image_staging(images: &Path) {
+    let Ok(entries) = std::fs::read_dir(images) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let stale = name
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"));
+        if stale && e.file_type().is_ok_and(|t| t.is_dir()) {
+            tracing::info!("removing {} (a build that died)", e.path().display());
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// The user's modules under [`user_modules::GUEST_DIR`], and a list of them with their
 /// arguments (so the image hash covers the arguments too).
 fn stage_user_modules(tree: &InitramfsTree, user: &[BuiltModule]) -> Result<(), ImageError> {
     let mut list = String::new();
     for m in user {
-        tree.copy(
-            &m.ko,
-            &format!("{}/{}.ko", user_modules::GUEST_DIR, m.name),
-            0o644,
-        )?;
+        // The name came out of the .ko: it names a file only as a checked module name.
+        if !user_modules::is_module_name(&m.name) {
+            return Err(ImageError::ModuleUnfit {
+                path: m.ko.clone(),
+                why: format!("`{}` is not a module name", m.name.escape_debug()),
+            });
+        }
+        tree.copy(&m.ko, &user_modules::guest_file(&m.name), 0o644)?;
         list.push_str(&format!("{} {} {}\n", m.name, m.sha256, m.args.join(" ")));
     }
     if !user.is_empty() {
@@ -312,14 +362,13 @@ fn decompress_module(src: &Path, tree: &InitramfsTree, dest: &str) -> Result<(),
     let Some(tool) = tool else {
         return tree.copy(src, dest, 0o644);
     };
-    let out = Command::new(tool)
-        .args(["-dc"])
-        .arg(src)
-        .output()
-        .map_err(|e| ImageError::Tool {
-            tool: format!("{tool} (install it with ci/setup)"),
-            detail: e.to_string(),
-        })?;
+    let mut cmd = Command::new(tool);
+    cmd.args(["-dc"]).arg(src);
+    crate::host::process::die_with_parent(&mut cmd);
+    let out = cmd.output().map_err(|e| ImageError::Tool {
+        tool: format!("{tool} (install it with ci/setup)"),
+        detail: e.to_string(),
+    })?;
     if !out.status.success() {
         return Err(ImageError::Tool {
             tool: format!("{tool} -dc {name}"),

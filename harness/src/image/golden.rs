@@ -180,8 +180,10 @@ pub fn golden_image(
     if golden.path.exists() {
         return Ok(golden);
     }
+    // Named after this process: one left by a killed powercut is removed at the next start.
+    crate::cache_dir::stale::sweep_dead_owners(&dir, ".golden-");
     let work = tempfile::Builder::new()
-        .prefix(".golden-")
+        .prefix(&crate::cache_dir::stale::owned_prefix(".golden-"))
         .tempdir_in(&dir)
         .map_err(|e| ImageError::io(&dir, e))?;
     let pmem = work.path().join("pmem");

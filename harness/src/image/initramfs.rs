@@ -16,6 +16,9 @@ pub const GUEST_PROGRAMS: &[(&str, &str)] = &[
     ("/usr/sbin/mkfs.xfs", "sbin/mkfs.xfs"),
 ];
 
+/// Largest file copied into an initramfs (a module, a program, a library), in bytes.
+pub const MAX_PART_BYTES: u64 = 256 << 20;
+
 /// A staging directory being filled with the guest's root file system.
 pub struct InitramfsTree {
     root: PathBuf,
@@ -65,8 +68,22 @@ impl InitramfsTree {
         })
     }
 
-    /// Copy a host file to `dest` (relative to the root) with mode `mode`.
+    /// Copy a host file to `dest` (relative to the root) with mode `mode`. `src` must be a
+    /// regular file of at most [`MAX_PART_BYTES`] (a module tree's `.ko` that is a symlink
+    /// to `/dev/zero` is refused, never copied forever); `dest` a plain relative path.
     pub fn copy(&self, src: &Path, dest: &str, mode: u32) -> Result<(), ImageError> {
+        crate::input::check_regular(src, MAX_PART_BYTES, "initramfs part").map_err(|e| {
+            ImageError::KernelInput {
+                path: src.to_owned(),
+                why: e.to_string(),
+            }
+        })?;
+        if dest.split('/').any(|c| c == ".." || c.is_empty()) || dest.starts_with('/') {
+            return Err(ImageError::KernelInput {
+                path: src.to_owned(),
+                why: format!("`{dest}` is not a plain path inside the image"),
+            });
+        }
         let to = self.root.join(dest);
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| ImageError::io(parent, e))?;
@@ -95,13 +112,13 @@ impl InitramfsTree {
             });
         }
         self.copy(src, dest, 0o755)?;
-        let out = Command::new("ldd")
-            .arg(src)
-            .output()
-            .map_err(|e| ImageError::Tool {
-                tool: "ldd".into(),
-                detail: e.to_string(),
-            })?;
+        let mut cmd = Command::new("ldd");
+        cmd.arg(src);
+        crate::host::process::die_with_parent(&mut cmd);
+        let out = cmd.output().map_err(|e| ImageError::Tool {
+            tool: "ldd".into(),
+            detail: e.to_string(),
+        })?;
         // A static binary makes ldd exit 1 ("not a dynamic executable"): no libraries.
         for lib in parse_ldd(&String::from_utf8_lossy(&out.stdout)) {
             if self.libs.insert(lib.clone()) {
@@ -115,26 +132,25 @@ impl InitramfsTree {
     /// Pack the tree into a newc cpio archive at `out` (uncompressed: fastest to unpack
     /// under TCG).
     pub fn pack(&self, out: &Path) -> Result<(), ImageError> {
-        let list = Command::new("find")
-            .arg(".")
-            .current_dir(&self.root)
-            .output()
-            .map_err(|e| ImageError::Tool {
-                tool: "find".into(),
-                detail: e.to_string(),
-            })?;
+        let mut cmd = Command::new("find");
+        cmd.arg(".").current_dir(&self.root);
+        crate::host::process::die_with_parent(&mut cmd);
+        let list = cmd.output().map_err(|e| ImageError::Tool {
+            tool: "find".into(),
+            detail: e.to_string(),
+        })?;
         let file = std::fs::File::create(out).map_err(|e| ImageError::io(out, e))?;
-        let mut child = Command::new("cpio")
-            .args(["-o", "-H", "newc", "-R", "0:0", "--quiet"])
+        let mut cmd = Command::new("cpio");
+        cmd.args(["-o", "-H", "newc", "-R", "0:0", "--quiet"])
             .current_dir(&self.root)
             .stdin(Stdio::piped())
             .stdout(file)
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| ImageError::Tool {
-                tool: "cpio (install it with ci/setup)".into(),
-                detail: e.to_string(),
-            })?;
+            .stderr(Stdio::piped());
+        crate::host::process::die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| ImageError::Tool {
+            tool: "cpio (install it with ci/setup)".into(),
+            detail: e.to_string(),
+        })?;
         if let Some(mut stdin) = child.stdin.take() {
             use std::io::Write;
             stdin

@@ -2,7 +2,8 @@
 //! [`GuestKernel`] (a bzImage, its module tree, its config, a kbuild directory) by
 //! [`resolve`], which every command uses. The shapes a kernel comes in live in `layout`,
 //! the kernels `ci/setup` cached in `cached`, the config requirements in `config`, the
-//! modules a guest loads in `needs`, and `powercut kernel kconfig` in `kconfig`.
+//! modules a guest loads in `needs`, `powercut kernel kconfig` in `kconfig`, and the
+//! checked unpacking of a `.deb` (a package is data: nothing in it leads out) in `unpack`.
 
 pub mod cached;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod kconfig;
 pub mod layout;
 pub mod needs;
 pub mod spec;
+pub mod unpack;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,9 @@ use super::ImageError;
 pub use config::{KernelConfig, Wants};
 use layout::Layout;
 pub use spec::{KernelSource, KernelSpec, KernelSpecError};
+
+/// Largest kernel config read, in bytes (a full config is about 300 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// A guest kernel ready to be put in an image.
 #[derive(Debug, Clone)]
@@ -52,7 +57,13 @@ impl GuestKernel {
         let Some(path) = &self.config else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| ImageError::io(path, e))?;
+        let text =
+            crate::input::read_to_string(path, MAX_CONFIG_BYTES, "kernel config").map_err(|e| {
+                ImageError::KernelInput {
+                    path: path.clone(),
+                    why: e.to_string(),
+                }
+            })?;
         let config = KernelConfig::parse(&text);
         if config.is_empty() {
             return Err(ImageError::KernelInput {
@@ -102,6 +113,8 @@ fn from_cache(cache: &Path, release: &str, unpacked: &Path) -> Result<GuestKerne
 pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageError> {
     let unpacked = cache.join("kernels");
     std::fs::create_dir_all(&unpacked).map_err(|e| ImageError::io(&unpacked, e))?;
+    // Staging directories of unpacks and installs whose process died (their lock is free).
+    crate::cache_dir::stale::sweep_unlocked(&unpacked, &unpacked);
     match &spec.source {
         KernelSource::Default => {
             let deb = find_kernel_deb(&cache.join("kernel"))?;
@@ -123,12 +136,16 @@ pub fn resolve(spec: &KernelSpec, cache: &Path) -> Result<GuestKernel, ImageErro
         }
         KernelSource::Debs(debs) => {
             for d in debs {
-                if !d.is_file() {
-                    return Err(ImageError::KernelInput {
+                crate::input::check_regular(d, unpack::MAX_DEB_BYTES, "kernel package").map_err(
+                    |e| ImageError::KernelInput {
                         path: d.clone(),
-                        why: "no such package file".into(),
-                    });
-                }
+                        why: if e.is_not_found() {
+                            "no such package file".into()
+                        } else {
+                            e.to_string()
+                        },
+                    },
+                )?;
             }
             from_debs(debs, &unpacked, None, "Debian packages")
         }
@@ -183,10 +200,16 @@ fn from_tree(
         why,
     };
     let release_file = tree.join("include/config/kernel.release");
-    let release = std::fs::read_to_string(&release_file)
+    let release = crate::input::read_to_string(&release_file, 4096, "kernel.release")
         .map_err(|_| bad("no include/config/kernel.release: build the tree first".into()))?
         .trim()
         .to_owned();
+    if !layout::is_release(&release) {
+        return Err(bad(format!(
+            "include/config/kernel.release holds `{}`, not a kernel release",
+            release.escape_debug()
+        )));
+    }
     let bzimage = tree.join(layout::TREE_BZIMAGE);
     let in_image = layout::bzimage_release(&bzimage)
         .map_err(|why| bad(format!("{}: {why}", layout::TREE_BZIMAGE)))?;
@@ -301,9 +324,15 @@ fn no_modules(release: &str, unpacked: &Path) -> Result<PathBuf, ImageError> {
     Ok(dir)
 }
 
-/// sha256 of a file, 16 hex digits.
+/// sha256 of a bzImage (a regular file of at most [`layout::MAX_BZIMAGE_BYTES`]), 16 hex
+/// digits.
 fn content_id(path: &Path) -> Result<String, ImageError> {
-    let bytes = std::fs::read(path).map_err(|e| ImageError::io(path, e))?;
+    let bytes = crate::input::read(path, layout::MAX_BZIMAGE_BYTES, "bzImage").map_err(|e| {
+        ImageError::KernelInput {
+            path: path.to_owned(),
+            why: e.to_string(),
+        }
+    })?;
     Ok(hex::encode(&Sha256::digest(&bytes)[..8]))
 }
 
@@ -354,7 +383,10 @@ pub(crate) fn refuse_world_writable(
     })
 }
 
-/// Run a build tool to completion ([`crate::host::command::run`]) as an image step.
+pub use crate::host::command::TOOL_TIMEOUT;
+
+/// Run a helper tool to completion ([`crate::host::command::run`]: under a `ChildGuard`,
+/// bounded by [`TOOL_TIMEOUT`]) as an image step.
 pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), ImageError> {
     crate::host::command::run(cmd, what).map_err(|e| ImageError::Tool {
         tool: e.tool,

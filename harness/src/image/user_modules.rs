@@ -143,19 +143,29 @@ impl ModuleSpec {
                     .into(),
             ));
         }
-        if meta.len() > MAX_KO_BYTES {
-            return Err(bad(format!(
-                "{} bytes, more than {MAX_KO_BYTES}",
-                meta.len()
-            )));
-        }
         let mut magic = [0u8; 4];
         use std::io::Read;
-        std::fs::File::open(&self.path)
-            .and_then(|mut f| f.read_exact(&mut magic))
+        let (mut f, _) = crate::input::open_regular(&self.path, MAX_KO_BYTES, ".ko")
+            .map_err(|e| bad(e.to_string()))?;
+        f.read_exact(&mut magic)
             .map_err(|e| bad(format!("reading it: {e}")))?;
         if &magic != b"\x7fELF" {
             return Err(bad("not an ELF file".into()));
+        }
+        // The module's own name is data: checked here, before any image work.
+        let name = match modinfo(&self.path, "name") {
+            Ok(n) if n.is_empty() => module_file_name(&self.path),
+            Ok(n) => n,
+            Err(ImageError::ModuleUnfit { why, .. }) => return Err(bad(why)),
+            // modinfo missing: the image build says so.
+            Err(_) => return Ok(()),
+        };
+        if !is_module_name(&name) {
+            return Err(bad(format!(
+                "its module name `{}` is not a module name (1 to {MAX_NAME_LEN} letters, \
+                 digits, `_` or `-`)",
+                name.escape_debug()
+            )));
         }
         Ok(())
     }
@@ -247,11 +257,11 @@ pub fn prepare(
     } else {
         spec.path.clone()
     };
-    let bytes = std::fs::read(&ko).map_err(|e| ImageError::io(&ko, e))?;
     let unfit = |why: String| ImageError::ModuleUnfit {
         path: spec.path.clone(),
         why,
     };
+    let bytes = crate::input::read(&ko, MAX_KO_BYTES, ".ko").map_err(|e| unfit(e.to_string()))?;
     let vermagic = modinfo(&ko, "vermagic")?;
     match vermagic.split_whitespace().next() {
         Some(v) if v == kver => {}
@@ -266,12 +276,33 @@ pub fn prepare(
         "" => module_file_name(&ko),
         n => n.to_owned(),
     };
+    // The name is data read out of the file: it becomes a file name in the image and a
+    // word on the guest's command line only once it is a plain module name.
+    if !is_module_name(&name) {
+        return Err(unfit(format!(
+            "its module name `{}` is not a module name (1 to {MAX_NAME_LEN} letters, digits, \
+             `_` or `-`)",
+            name.escape_debug()
+        )));
+    }
     Ok(BuiltModule {
         name,
         sha256: hex::encode(Sha256::digest(&bytes)),
         ko,
         args: spec.args.clone(),
     })
+}
+
+/// Longest module name (the kernel's `MODULE_NAME_LEN` is 56 with its NUL).
+pub const MAX_NAME_LEN: usize = 55;
+
+/// Is `name` a module name: 1 to [`MAX_NAME_LEN`] of `[A-Za-z0-9_-]`? Nothing else is taken
+/// from a `.ko` (it would name a file on the host and a word in the guest's shell).
+pub fn is_module_name(name: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The module name the kernel derives from a file name: no `.ko`, `-` read as `_`.
@@ -283,14 +314,13 @@ fn module_file_name(ko: &Path) -> String {
 
 /// One `modinfo -F field` of a `.ko` file.
 fn modinfo(ko: &Path, field: &str) -> Result<String, ImageError> {
-    let out = Command::new("modinfo")
-        .args(["-F", field])
-        .arg(ko)
-        .output()
-        .map_err(|e| ImageError::Tool {
-            tool: "modinfo (install kmod with ci/setup)".into(),
-            detail: e.to_string(),
-        })?;
+    let mut cmd = Command::new("modinfo");
+    cmd.args(["-F", field]).arg(ko);
+    crate::host::process::die_with_parent(&mut cmd);
+    let out = cmd.output().map_err(|e| ImageError::Tool {
+        tool: "modinfo (install kmod with ci/setup)".into(),
+        detail: e.to_string(),
+    })?;
     if !out.status.success() {
         return Err(ImageError::ModuleUnfit {
             path: ko.to_owned(),
@@ -432,14 +462,27 @@ fn is_build_output(p: &Path) -> bool {
 
 /// The guest command that loads `m` from the image (`insmod`), printing the kernel log
 /// lines it caused when it fails.
+/// Every word is quoted, the module's path too (its name was checked when it was built,
+/// and a record read back from an image is quoted all the same).
 pub fn load_command(m: &ModuleRecord) -> String {
     let args: Vec<String> = m.args.iter().map(|a| crate::host::shell_quote(a)).collect();
     format!(
-        "n=$(dmesg | wc -l); insmod /{GUEST_DIR}/{}.ko {} 2>&1; rc=$?; \
+        "n=$(dmesg | wc -l); insmod {} {} 2>&1; rc=$?; \
          if [ $rc -ne 0 ]; then echo '--- dmesg ---'; dmesg | tail -n +$((n+1)) | tail -n 20; fi; exit $rc",
-        m.name,
+        crate::host::shell_quote(&guest_path(&m.name)),
         args.join(" ")
     )
+}
+
+/// Where module `name` lives in the guest image (relative to `/`, as the image tree
+/// writes it): [`GUEST_DIR`]`/<name>.ko`, the name a checked module name.
+pub fn guest_file(name: &str) -> String {
+    format!("{GUEST_DIR}/{name}.ko")
+}
+
+/// The module's absolute path in the guest.
+fn guest_path(name: &str) -> String {
+    format!("/{}", guest_file(name))
 }
 
 #[cfg(test)]
@@ -525,6 +568,43 @@ mod tests {
             "{cmd}"
         );
         assert!(cmd.contains("--- dmesg ---"), "{cmd}");
+    }
+
+    #[test]
+    fn only_plain_module_names_are_taken() {
+        let bad = [
+            "",
+            "../../etc/x",
+            "x;reboot -f",
+            "a b",
+            "a/b",
+            "ä",
+            &"a".repeat(56),
+        ];
+        let good = ["my_fi", "pc-test", &"a".repeat(55)];
+
+        for n in bad {
+            assert!(!is_module_name(n), "{n:?}");
+        }
+        for n in good {
+            assert!(is_module_name(n), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn the_load_command_quotes_the_module_path() {
+        let m = ModuleRecord {
+            name: "x;reboot -f".into(),
+            sha256: "00".into(),
+            args: vec![],
+        };
+
+        let cmd = load_command(&m);
+
+        assert!(
+            cmd.contains("insmod '/lib/modules/user/x;reboot -f.ko'"),
+            "{cmd}"
+        );
     }
 
     #[test]

@@ -364,6 +364,7 @@ mod tests {
                 crash_model: "snapshot".into(),
                 filesystem: "ext4".into(),
                 mutant: mutant.map(str::to_owned),
+                modules: Vec::new(),
             })),
         });
         Event::Checked(CheckRecord {

@@ -11,7 +11,7 @@
 //! own ([`JournalContents::of_kernel`]).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 pub mod events;
@@ -43,6 +43,15 @@ pub enum JournalError {
         /// What is wrong.
         message: String,
     },
+    /// The path is not a journal file at all (a FIFO, a device, a directory, too large), or
+    /// a line is longer than any event.
+    #[error("{path}: {why}; a journal is a regular file of JSON lines")]
+    NotAJournal {
+        /// The journal.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// The first line is not a header of the version this powercut reads.
     #[error("{path}:1: {message}")]
     Version {
@@ -52,6 +61,11 @@ pub enum JournalError {
         message: String,
     },
 }
+
+/// Largest journal read, in bytes (a campaign of millions of checks stays far below).
+pub const MAX_JOURNAL_BYTES: u64 = 4 << 30;
+/// Longest journal line, in bytes (an event with its findings and console tail).
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
 
 /// The key that tags a journal line with its kernel in a kernel matrix.
 pub const KERNEL_KEY: &str = "kernel";
@@ -76,20 +90,37 @@ pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
         path: path.to_owned(),
         source,
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalContents::default()),
-        Err(e) => return Err(io(e)),
+    // Type and size are checked on the open file before a byte is read: a symlink to
+    // /dev/zero or a FIFO is refused, never read forever.
+    let file = match crate::input::open_regular(path, MAX_JOURNAL_BYTES, "journal") {
+        Ok((f, _)) => f,
+        Err(e) if e.is_not_found() => return Ok(JournalContents::default()),
+        Err(crate::input::InputError::Io { source, .. }) => return Err(io(source)),
+        Err(e) => {
+            return Err(JournalError::NotAJournal {
+                path: path.to_owned(),
+                why: e.to_string(),
+            })
+        }
     };
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::new(file.take(MAX_JOURNAL_BYTES));
     let mut out = JournalContents::default();
     let mut buf = Vec::new();
     let mut line = 0usize;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
         if n == 0 {
             break;
+        }
+        if n as u64 > MAX_LINE_BYTES {
+            return Err(JournalError::NotAJournal {
+                path: path.to_owned(),
+                why: format!("line {} is longer than {MAX_LINE_BYTES} bytes", line + 1),
+            });
         }
         line += 1;
         let complete = buf.last() == Some(&b'\n');

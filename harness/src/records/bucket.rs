@@ -70,6 +70,17 @@ pub struct Bucket {
     pub filesystem: String,
     /// Mutant loaded in the workload VM (`None`: the stock kernel).
     pub mutant: Option<String>,
+    /// The user's own modules (`--module`) loaded in the workload VM, `name@sha256-prefix`
+    /// each, in load order: a failure under a module never reads as the stock kernel's.
+    /// Journals written before this field read it as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+}
+
+/// How a loaded user module is named in buckets and titles: `name@` and the first 8 hex
+/// digits of its sha256.
+pub fn module_label(name: &str, sha256: &str) -> String {
+    format!("{name}@{}", sha256.get(..8).unwrap_or(sha256))
 }
 
 /// What a bucket needs besides the finding: where it ran.
@@ -83,6 +94,8 @@ pub struct BucketContext<'a> {
     pub filesystem: &'a str,
     /// Mutant loaded (`None`: stock kernel).
     pub mutant: Option<&'a str>,
+    /// User modules loaded ([`module_label`] each).
+    pub modules: &'a [String],
 }
 
 impl Bucket {
@@ -132,6 +145,7 @@ impl Bucket {
             crash_model: ctx.model.split(':').next().unwrap_or(ctx.model).to_owned(),
             filesystem: ctx.filesystem.to_owned(),
             mutant: ctx.mutant.map(str::to_owned),
+            modules: ctx.modules.to_vec(),
         }
     }
 
@@ -140,6 +154,11 @@ impl Bucket {
     /// `data-loss of mmap_data promised by fsync (snapshot, ext4, m5)`.
     pub fn id(&self) -> String {
         self.to_string()
+    }
+
+    /// `module a@12345678 b@9abcdef0`: the user modules that were loaded.
+    pub fn modules_text(&self) -> String {
+        format!("module {}", self.modules.join(" "))
     }
 }
 
@@ -152,13 +171,13 @@ impl fmt::Display for Bucket {
         if !self.after.is_empty() {
             write!(f, " after {}", self.after.join("+"))?;
         }
-        write!(
-            f,
-            " ({}, {}, {})",
-            self.crash_model,
-            self.filesystem,
-            self.mutant.as_deref().unwrap_or("stock")
-        )
+        write!(f, " ({}, {}, ", self.crash_model, self.filesystem)?;
+        match (&self.mutant, self.modules.is_empty()) {
+            (Some(m), true) => write!(f, "{m})"),
+            (None, true) => write!(f, "stock)"),
+            (Some(m), false) => write!(f, "{m}, {})", self.modules_text()),
+            (None, false) => write!(f, "{})", self.modules_text()),
+        }
     }
 }
 
@@ -280,7 +299,55 @@ mod tests {
             model,
             filesystem: "ext4",
             mutant,
+            modules: &[],
         }
+    }
+
+    #[test]
+    fn a_failure_under_a_user_module_names_the_module_not_stock() {
+        let w = workload();
+        let modules = vec![module_label("pc_fi", "1a2b3c4d5e6f")];
+        let stock = ctx(&w, "snapshot", None);
+        let under = BucketContext {
+            modules: &modules,
+            ..stock
+        };
+        let both = BucketContext {
+            mutant: Some("m5"),
+            ..under
+        };
+        let f = data_loss(3, 4096, Some(4));
+
+        let a = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &stock).id();
+        let b = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &under).id();
+        let c = Bucket::of_finding(&f, CrashPoint::AfterOp(4), &both).id();
+
+        assert!(a.ends_with("(snapshot, ext4, stock)"), "{a}");
+        assert!(
+            b.ends_with("(snapshot, ext4, module pc_fi@1a2b3c4d)"),
+            "{b}"
+        );
+        assert!(
+            c.ends_with("(snapshot, ext4, m5, module pc_fi@1a2b3c4d)"),
+            "{c}"
+        );
+    }
+
+    #[test]
+    fn a_bucket_journaled_before_modules_reads_as_none() {
+        let w = workload();
+        let b = Bucket::of_finding(
+            &data_loss(3, 4096, Some(4)),
+            CrashPoint::AfterOp(4),
+            &ctx(&w, "snapshot", None),
+        );
+        let mut json = serde_json::to_value(&b).expect("json");
+        assert!(json.get("modules").is_none(), "{json}");
+        json.as_object_mut().expect("object").remove("modules");
+
+        let back: Bucket = serde_json::from_value(json).expect("old bucket reads");
+
+        assert_eq!(back, b);
     }
 
     #[test]

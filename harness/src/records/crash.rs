@@ -17,7 +17,9 @@ pub enum CrashModel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrashPointConfig {
-    /// A crash point right after every fsync / fdatasync / msync / fsync_dir / sync / flush.
+    /// A crash point right after every sync call (`Op::wants_crash_point_after`): fsync,
+    /// fdatasync, msync, fsync_dir, sync, syncfs, flush, pwritev2, and the sync calls that
+    /// promise nothing (sync_file_range, msync_async, msync_invalidate).
     pub after_durability_ops: bool,
     /// Extra crash points after seeded random ops.
     pub random_after: usize,

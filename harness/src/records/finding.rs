@@ -218,6 +218,7 @@ mod tests {
             model: "snapshot",
             filesystem: "ext4",
             mutant: None,
+            modules: &[],
         }
     }
 

@@ -5,11 +5,13 @@
 //!
 //! Shape: [`crate::runs::read`] reads the directory (the fold of its journal and the files
 //! beside it), [`model`] turns it into a [`Report`], and [`html`] and [`junit`] render;
-//! [`write_reports`] strings them together.
+//! [`write_reports`] strings them together. [`kcidb`] maps a report to KCIDB JSON.
 
+pub mod fstests;
 pub mod hexdiff;
 pub mod html;
 pub mod junit;
+pub mod kcidb;
 pub mod matrix;
 pub mod model;
 /// What each kernel of a finished campaign showed, for `expect:`: its unsuppressed
@@ -184,4 +186,11 @@ fn write_matrix_reports(
         html: html_path,
         junit: junit.map(Path::to_owned),
     })
+}
+
+/// Write `report` as a KCIDB v5 JSON document ([`kcidb`]) to `path`, atomically.
+pub fn write_kcidb(report: &Report, path: &Path) -> Result<(), ReportError> {
+    let doc = kcidb::kcidb_document(report);
+    let json = serde_json::to_string_pretty(&doc).map_err(ReportError::Json)?;
+    write_file(path, json.as_bytes())
 }

@@ -44,6 +44,7 @@ fn bucket(verdict: Verdict) -> Bucket {
         crash_model: "snapshot".into(),
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
+        modules: Vec::new(),
     }
 }
 
@@ -220,6 +221,7 @@ pub fn synthetic_run() -> RunData {
             workload: None,
             filesystem: "ext4".into(),
             mutant: Some("m5".into()),
+            modules: Vec::new(),
             reproduce: "cargo run --release -- campaign --mutant m5 --seeds 1..=1".into(),
             cache_cut: None,
             kernel: None,

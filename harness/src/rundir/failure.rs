@@ -74,6 +74,10 @@ pub struct FailureRecord {
     pub filesystem: String,
     /// The mutant loaded (`None`: the stock kernel).
     pub mutant: Option<String>,
+    /// The user's own modules (`--module`) loaded in the workload VM, name and sha256
+    /// each. Absent (empty) in directories written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<crate::image::user_modules::ModuleRecord>,
     /// The command that re-runs the seed or workload.
     pub reproduce: String,
     /// Cache model: which cut and crash state (what `repro` rebuilds from a new trace).
@@ -240,13 +244,10 @@ fn free_slug(root: &Path, bucket: &str, kernel: Option<&str>) -> String {
 /// Keep the crash image compressed (`zstd -d crash.img.zst`); without zstd, as a sparse copy.
 fn keep_image(img: &Path, dir: &Path) -> Result<(), RunDirError> {
     let zst = dir.join("crash.img.zst");
-    let compressed = std::process::Command::new("zstd")
-        .args(["-q", "-f", "-3"])
-        .arg(img)
-        .arg("-o")
-        .arg(&zst)
-        .status()
-        .is_ok_and(|s| s.success());
+    let mut cmd = std::process::Command::new("zstd");
+    cmd.args(["-q", "-f", "-3"]).arg(img).arg("-o").arg(&zst);
+    crate::host::process::die_with_parent(&mut cmd);
+    let compressed = cmd.status().is_ok_and(|s| s.success());
     if compressed {
         return Ok(());
     }

@@ -25,6 +25,7 @@ fn record(title: &str) -> FailureRecord {
         workload: None,
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
+        modules: Vec::new(),
         reproduce: "cargo run --release -- campaign --seeds 7..=7".into(),
         cache_cut: None,
         kernel: None,

@@ -37,6 +37,8 @@ pub const CONFIG: &str = "config.yaml";
 pub const JOURNAL: &str = "journal.jsonl";
 /// `run-info.json`.
 pub const RUN_INFO: &str = "run-info.json";
+/// Largest record file (`run-info.json`, `config.yaml`, `failure.json`) read, in bytes.
+pub const MAX_RECORD_BYTES: u64 = 16 << 20;
 /// `report.json`.
 pub const REPORT_JSON: &str = "report.json";
 /// `report.html`.
@@ -247,6 +249,8 @@ impl RunDir {
         if !path.exists() {
             return Ok(None);
         }
+        crate::input::check_regular(&path, MAX_RECORD_BYTES, "config.yaml")
+            .map_err(|e| RunDirError::bad(&path, e.to_string()))?;
         CampaignConfig::load(&path)
             .map(Some)
             .map_err(|e| RunDirError::bad(&path, e.to_string()))
@@ -263,12 +267,12 @@ impl RunDir {
     /// The recorded `run-info.json`, if there is one.
     pub fn read_run_info(&self) -> Result<Option<RunInfo>, RunDirError> {
         let path = self.root.join(RUN_INFO);
-        match std::fs::read(&path) {
+        match crate::input::read(&path, MAX_RECORD_BYTES, "run-info.json") {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| RunDirError::bad(&path, e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RunDirError::io(&path, e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(RunDirError::bad(&path, e.to_string())),
         }
     }
 

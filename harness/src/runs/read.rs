@@ -167,7 +167,11 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
 }
 
 fn load_info(dir: &Path, notes: &mut Vec<String>) -> Option<RunInfo> {
-    match std::fs::read_to_string(dir.join(RUN_INFO)) {
+    match crate::input::read_to_string(
+        &dir.join(RUN_INFO),
+        crate::rundir::MAX_RECORD_BYTES,
+        RUN_INFO,
+    ) {
         Ok(text) => match serde_json::from_str(&text) {
             Ok(info) => Some(info),
             Err(e) => {
@@ -175,7 +179,7 @@ fn load_info(dir: &Path, notes: &mut Vec<String>) -> Option<RunInfo> {
                 None
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.is_not_found() => None,
         Err(e) => {
             notes.push(format!("{RUN_INFO}: {e}"));
             None

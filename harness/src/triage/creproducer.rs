@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use workloads::oracle::{CrashPoint, Existence, Expectation, WordSrc, WordVersion, WORD};
-use workloads::{FallocMode, Op, OpOutcome, Workload};
+use workloads::{FallocMode, Op, OpOutcome, RwfFlag, Workload};
 
 use super::TriageError;
 use crate::records::finding::{point_parts, CrashLabel};
@@ -216,14 +216,39 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
             ),
         ),
         Op::Munmap { file } => ("K_MUNMAP", format!(".file = {}", idx(file))),
-        Op::Flush { file, off, len } | Op::Msync { file, off, len } => (
-            if matches!(op, Op::Flush { .. }) {
-                "K_FLUSH"
-            } else {
-                "K_MSYNC"
+        Op::Flush { file, off, len }
+        | Op::Msync { file, off, len }
+        | Op::MsyncAsync { file, off, len }
+        | Op::MsyncInvalidate { file, off, len }
+        | Op::SyncFileRange { file, off, len } => (
+            match op {
+                Op::Flush { .. } => "K_FLUSH",
+                Op::MsyncAsync { .. } => "K_MSYNC_ASYNC",
+                Op::MsyncInvalidate { .. } => "K_MSYNC_INVALIDATE",
+                Op::SyncFileRange { .. } => "K_SYNC_FILE_RANGE",
+                _ => "K_MSYNC",
             },
             format!(".file = {}, .off = {off}ULL, .len = {len}ULL", idx(file)),
         ),
+        Op::Pwritev2 {
+            file,
+            off,
+            len,
+            flags,
+            ..
+        } => (
+            "K_PWRITEV2",
+            format!(
+                ".file = {}, .off = {off}ULL, .len = {len}ULL, .pattern = {}U, .sync = {}",
+                idx(file),
+                op.pattern_id(k).unwrap_or(0),
+                match flags {
+                    RwfFlag::Dsync => "RWF_DSYNC",
+                    RwfFlag::Sync => "RWF_SYNC",
+                }
+            ),
+        ),
+        Op::Syncfs { file } => ("K_SYNCFS", format!(".file = {}", idx(file))),
         Op::Fsync { file } => ("K_FSYNC", format!(".file = {}", idx(file))),
         Op::Fdatasync { file } => ("K_FDATASYNC", format!(".file = {}", idx(file))),
         Op::Ftruncate { file, size } => (

@@ -89,6 +89,7 @@ impl Session {
         let run = trial::run(&self.env.setup, workload, plan, dir, name)?;
         let rules = self.env.setup.rules();
         let mutant = self.env.setup.mutant.clone();
+        let modules = self.env.setup.image.user_modules.clone();
         let mut checks = Vec::new();
         for image in &run.images {
             let checked = self.checker().and_then(|ck| {
@@ -99,6 +100,7 @@ impl Session {
                     image,
                     &rules,
                     mutant.as_deref(),
+                    &modules,
                 )
             });
             match checked {

@@ -214,7 +214,7 @@ fn build_images(
         workload
             .ops
             .get(k)
-            .is_some_and(|op| op.is_durability_point())
+            .is_some_and(|op| op.wants_crash_point_after())
     };
     // A selector looks at every candidate cut, not a sample.
     let sampled = if run.selector.is_some() {

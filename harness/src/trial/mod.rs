@@ -28,6 +28,7 @@ use workloads::oracle::{expectation, live_state, CrashPoint, Expectation, FsRule
 use workloads::{OpOutcome, Workload};
 
 use crate::checker::Checker;
+use crate::image::user_modules::ModuleRecord;
 use crate::image::{GoldenImage, GuestImage};
 use crate::records::bucket::BucketContext;
 use crate::records::finding::{deciding_failure, failures_of, CrashLabel, Failure};
@@ -278,19 +279,34 @@ pub fn check_image(
     image: &CrashImage,
     rules: &FsRules,
     mutant: Option<&str>,
+    modules: &[ModuleRecord],
 ) -> Result<Judged, VmError> {
     let exp = expectation(workload, outcomes, image.point, rules);
     let outcome = checker.check(&image.path, &exp)?;
+    let labels: Vec<String> = modules
+        .iter()
+        .map(|m| crate::records::bucket::module_label(&m.name, &m.sha256))
+        .collect();
     let ctx = BucketContext {
         workload,
         model: &image.model,
         filesystem: &rules.name,
         mutant,
+        modules: &labels,
     };
+    let mut failure = deciding_failure(&outcome, &exp, &ctx);
+    let mut failures = failures_of(&outcome, &exp, &ctx);
+    // A failure under the user's modules says so in its title too.
+    if !labels.is_empty() {
+        let suffix = format!(" [module {}]", labels.join(" "));
+        for f in failure.iter_mut().chain(failures.iter_mut()) {
+            f.title.push_str(&suffix);
+        }
+    }
     Ok(Judged {
         label: CrashLabel::of(&exp),
-        failure: deciding_failure(&outcome, &exp, &ctx),
-        failures: failures_of(&outcome, &exp, &ctx),
+        failure,
+        failures,
         expectation: exp,
         outcome,
     })

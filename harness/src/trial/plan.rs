@@ -1,4 +1,5 @@
-//! Where to cut the power in one run (pure): after every durability op, after seeded
+//! Where to cut the power in one run (pure): after every sync call (durability ops and
+//! the sync calls that promise nothing), after seeded
 //! random ops, and inside seeded random ops.
 
 use std::collections::BTreeSet;
@@ -51,7 +52,7 @@ pub fn plan(workload: &Workload, cfg: &CrashPointConfig, seed: u64) -> CrashPlan
                 .ops
                 .iter()
                 .enumerate()
-                .filter(|(_, op)| op.is_durability_point())
+                .filter(|(_, op)| op.wants_crash_point_after())
                 .map(|(k, _)| k),
         );
     }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Name prefix of a VM's control-socket directory in `$TMPDIR` (`powercut-<pid>-XXXX`).
+pub const SOCKET_DIR_PREFIX: &str = "powercut-";
+
 use super::VmSpec;
 use super::{exit_error, find_in_path, free_port, qemu_binary, QemuConfig, QmpClient, VmError};
 use crate::host::logtail::ConsoleStreamer;
@@ -87,9 +90,14 @@ pub(super) fn launch(spec: &VmSpec, incoming: bool) -> Result<Launched, VmError>
     })?;
     let pmem_bytes = pmem_bytes(&spec.pmem)?;
     std::fs::create_dir_all(&spec.dir).map_err(VmError::Spawn)?;
-    // Unix socket paths are limited to 108 bytes: keep the socket in a short temp dir.
+    // Unix socket paths are limited to 108 bytes: keep the socket in a short temp dir, named
+    // after this process so that one left by a killed powercut is removed at the next start.
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| {
+        crate::cache_dir::stale::sweep_dead_owners(&std::env::temp_dir(), SOCKET_DIR_PREFIX);
+    });
     let sock_dir = tempfile::Builder::new()
-        .prefix("powercut-")
+        .prefix(&crate::cache_dir::stale::owned_prefix(SOCKET_DIR_PREFIX))
         .tempdir()
         .map_err(VmError::Spawn)?;
     let console = spec.dir.join(format!("{}.console.log", spec.name));

@@ -284,7 +284,7 @@ impl Model {
             Op::Close { file } => {
                 self.held.remove(file);
             }
-            Op::Pwrite { file, off, len, .. } => {
+            Op::Pwrite { file, off, len, .. } | Op::Pwritev2 { file, off, len, .. } => {
                 let Some(i) = self.open_inode(file) else {
                     return;
                 };
@@ -296,7 +296,14 @@ impl Model {
                 if written > 0 {
                     self.grow(i, end, k, certain);
                 }
+                if matches!(op, Op::Pwritev2 { .. }) && certain && written > 0 {
+                    self.per_write_promise(i, *off, end, k);
+                }
             }
+            // Promise nothing: sync_file_range writes back dirty pages but commits no
+            // metadata (no block allocation, no size), msync(MS_ASYNC) is a no-op and
+            // msync(MS_INVALIDATE) without MS_SYNC only checks for locked pages (mm/msync.c).
+            Op::SyncFileRange { .. } | Op::MsyncAsync { .. } | Op::MsyncInvalidate { .. } => {}
             Op::Mmap { file, sync, .. } => {
                 if let Some(e) = self.held.get_mut(file).filter(|e| e.fd) {
                     e.map = Some(Map { sync: *sync });
@@ -423,7 +430,9 @@ impl Model {
                     self.names.values_mut().for_each(Name::make_durable);
                 }
             }
-            Op::Sync => {
+            // syncfs(fd) is sync_filesystem() of the fd's file system, the same work sync(2)
+            // does for each file system; every workload file is on that one DAX mount.
+            Op::Sync | Op::Syncfs { .. } => {
                 if certain {
                     self.names.values_mut().for_each(Name::make_durable);
                     for ino in self.inodes.iter_mut().filter(|i| !i.tainted) {
@@ -431,6 +440,27 @@ impl Model {
                     }
                 }
             }
+        }
+    }
+
+    /// The promise of a `pwritev2` with RWF_DSYNC or RWF_SYNC that wrote `[off, end)` of
+    /// inode `i` as op `k`: generic_write_sync() runs vfs_fsync_range() over the written
+    /// range before the call returns, so the words wholly inside it are durable and the size
+    /// covers them. Not demanded (permissive): the ragged edge words (their other bytes may
+    /// come from stores nobody promised), words a pending collapse or insert moved (the
+    /// range sync need not make the new layout durable), anything outside the range.
+    fn per_write_promise(&mut self, i: usize, off: u64, end: u64, k: usize) {
+        let ino = &mut self.inodes[i];
+        if ino.tainted {
+            return;
+        }
+        let end = end.min(ino.shift_floor());
+        let (lo, hi) = (off.div_ceil(WORD), end / WORD);
+        if lo < hi {
+            ino.words.make_durable(lo, hi, k, |_| true);
+        }
+        if off < end {
+            ino.sizes.at_least(end);
         }
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::op::{FallocMode, Op, Workload};
+use crate::op::{FallocMode, Op, RwfFlag, Workload};
 
 /// A workload as written in YAML.
 #[derive(Debug, Deserialize)]
@@ -79,10 +79,15 @@ pub const OP_KINDS: &[&str] = &[
     "unlink",
     "fsync_dir",
     "sync",
+    "syncfs",
+    "sync_file_range",
+    "msync_async",
+    "msync_invalidate",
+    "pwritev2",
 ];
 
 const ALL_FIELDS: &[&str] = &[
-    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode",
+    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags",
 ];
 
 /// The fields of one op mapping, each seen at most once.
@@ -98,6 +103,7 @@ struct Fields {
     pattern: Option<u32>,
     sync: Option<bool>,
     mode: Option<FallocMode>,
+    flags: Option<RwfFlag>,
 }
 
 impl Fields {
@@ -113,6 +119,7 @@ impl Fields {
             ("pattern", self.pattern.is_some()),
             ("sync", self.sync.is_some()),
             ("mode", self.mode.is_some()),
+            ("flags", self.flags.is_some()),
         ];
         flags.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect()
     }
@@ -138,7 +145,10 @@ fn need<T, E: de::Error>(v: Option<T>, field: &'static str, kind: &str) -> Resul
 fn fields_of(kind: &str) -> &'static [&'static str] {
     match kind {
         "pwrite" | "mmap_store" => &["file", "off", "len", "pattern"],
-        "flush" | "msync" => &["file", "off", "len"],
+        "pwritev2" => &["file", "off", "len", "pattern", "flags"],
+        "flush" | "msync" | "msync_async" | "msync_invalidate" | "sync_file_range" => {
+            &["file", "off", "len"]
+        }
         "mmap" => &["file", "len", "sync"],
         "ftruncate" => &["file", "size"],
         "fallocate" => &["file", "mode", "off", "len"],
@@ -228,6 +238,29 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
         },
         "unlink" => Op::Unlink { file: file()? },
         "fsync_dir" => Op::FsyncDir,
+        "syncfs" => Op::Syncfs { file: file()? },
+        "sync_file_range" => Op::SyncFileRange {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+        },
+        "msync_async" => Op::MsyncAsync {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+        },
+        "msync_invalidate" => Op::MsyncInvalidate {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+        },
+        "pwritev2" => Op::Pwritev2 {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+            pattern: f.pattern,
+            flags: need(f.flags, "flags", kind)?,
+        },
         _ => Op::Sync,
     })
 }
@@ -255,6 +288,7 @@ impl<'de> Visitor<'de> for OpVisitor {
                 "pattern" => put(&mut f.pattern, "pattern", &mut map)?,
                 "sync" => put(&mut f.sync, "sync", &mut map)?,
                 "mode" => put(&mut f.mode, "mode", &mut map)?,
+                "flags" => put(&mut f.flags, "flags", &mut map)?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
         }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use workloads::oracle::{expectation, CrashPoint, Expectation, FsRules, Observed};
-use workloads::{FallocMode, Op, OpOutcome, Pattern, Workload};
+use workloads::{FallocMode, Op, OpOutcome, Pattern, RwfFlag, Workload};
 
 pub const SEED: u64 = 42;
 
@@ -22,7 +22,7 @@ pub fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
     w.ops
         .iter()
         .map(|op| match op {
-            Op::Pwrite { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => Some(OpOutcome::ok(*len as i64)),
             _ => Some(OpOutcome::ok(0)),
         })
         .collect()
@@ -91,5 +91,14 @@ pub fn falloc(f: &str, mode: FallocMode, off: u64, len: u64) -> Op {
         mode,
         off,
         len,
+    }
+}
+pub fn pwritev2(f: &str, off: u64, len: u64, flags: RwfFlag) -> Op {
+    Op::Pwritev2 {
+        file: f.into(),
+        off,
+        len,
+        pattern: None,
+        flags,
     }
 }

@@ -5,3 +5,4 @@ mod common;
 mod data;
 mod names;
 mod shift;
+mod sync_calls;

@@ -80,11 +80,28 @@ pub fn detect(path: &Path) -> Result<Layout, ImageError> {
     }
 }
 
+/// Largest bzImage accepted, in bytes (distribution kernels are about 10 MiB).
+pub const MAX_BZIMAGE_BYTES: u64 = 256 << 20;
+
+/// Is `s` a kernel release string: 1 to 64 of letters, digits and `.+-_~`, not starting
+/// with `.` (so never a path, never `..`)? Every release read out of a package, tree or
+/// image must be one before it names a file.
+pub fn is_release(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+-_~".contains(c))
+}
+
 /// The kernel release in a bzImage's setup header (`6.12.95+deb12-amd64 (…) #1 SMP …` →
 /// the first word), or why it is not a bzImage.
 pub fn bzimage_release(path: &Path) -> Result<String, String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let (mut f, _) =
+        crate::input::open_regular(path, MAX_BZIMAGE_BYTES, "bzImage").map_err(|e| match e {
+            crate::input::InputError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
     let mut head = [0u8; 0x210];
     f.read_exact(&mut head)
         .map_err(|_| "too short for a bzImage".to_owned())?;
@@ -107,11 +124,7 @@ pub fn parse_version_string(bytes: &[u8]) -> Option<String> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     let text = std::str::from_utf8(&bytes[..end]).ok()?;
     let release = text.split_whitespace().next()?;
-    let ok = !release.is_empty()
-        && release
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".+-_~".contains(c));
-    ok.then(|| release.to_owned())
+    is_release(release).then(|| release.to_owned())
 }
 
 /// Files found in an unpacked set of packages.
@@ -174,32 +187,28 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
         )?)
     };
     if !done.exists() {
-        let tmp = into.join(format!(
+        let tmp = Staging::new(into.join(format!(
             ".{}.tmp",
             root.file_name().and_then(|n| n.to_str()).unwrap_or("debs")
-        ));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
+        )))?;
+        let mut budget = super::unpack::Budget::default();
         for deb in debs {
-            run(
-                Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp),
-                &format!("dpkg-deb -x {}", deb.display()),
-            )?;
+            super::unpack::extract_deb(deb, &tmp.0, &mut budget)?;
         }
         // depmod -b reads <base>/lib/modules: give a merged-/usr tree that path.
-        if !tmp.join("lib").exists() && tmp.join("usr/lib/modules").is_dir() {
-            std::os::unix::fs::symlink("usr/lib", tmp.join("lib"))
-                .map_err(|e| ImageError::io(&tmp, e))?;
+        if !tmp.0.join("lib").exists() && tmp.0.join("usr/lib/modules").is_dir() {
+            std::os::unix::fs::symlink("usr/lib", tmp.0.join("lib"))
+                .map_err(|e| ImageError::io(&tmp.0, e))?;
         }
-        let release = single_release(&tmp, debs)?;
+        let release = single_release(&tmp.0, debs)?;
         run(
-            Command::new("depmod").arg("-b").arg(&tmp).arg(&release),
+            Command::new("depmod").arg("-b").arg(&tmp.0).arg(&release),
             "depmod -b",
         )?;
-        let marker = tmp.join(".unpacked");
+        let marker = tmp.0.join(".unpacked");
         std::fs::write(&marker, b"").map_err(|e| ImageError::io(&marker, e))?;
         let _ = std::fs::remove_dir_all(&root);
-        std::fs::rename(&tmp, &root).map_err(|e| ImageError::io(&root, e))?;
+        tmp.rename_to(&root)?;
     }
     let release = single_release(&root, debs)?;
     let modules_dir = root.join("lib/modules").join(&release);
@@ -217,6 +226,18 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
              linux-binary-{release} together with linux-modules-{release}"
         ),
     })?;
+    // The kernel found in a package is checked as a bare bzImage is: its boot header, its
+    // size, its release.
+    let in_image = bzimage_release(&bzimage).map_err(|why| ImageError::KernelInput {
+        path: debs[0].clone(),
+        why: format!("{}: {why}", bzimage.display()),
+    })?;
+    if in_image != release {
+        return Err(ImageError::KernelInput {
+            path: debs[0].clone(),
+            why: format!("its kernel image is {in_image}, its modules are {release}"),
+        });
+    }
     if !modules_dir.join("kernel").is_dir() && !modules_dir.join("modules.order").is_file() {
         return Err(ImageError::KernelInput {
             path: debs[0].clone(),
@@ -232,12 +253,56 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
     ]
     .into_iter()
     .find(|p| p.is_file());
+    // Nothing the packages hold may lead outside their directory (checked at unpack; this
+    // holds for a directory unpacked by an older powercut too).
+    for p in [Some(&bzimage), Some(&modules_dir), config.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if !super::unpack::resolves_inside(p, &root) {
+            return Err(ImageError::KernelInput {
+                path: debs[0].clone(),
+                why: format!(
+                    "{} leads outside the unpacked packages ({}): remove that directory",
+                    p.display(),
+                    root.display()
+                ),
+            });
+        }
+    }
     Ok(UnpackedDebs {
         release,
         bzimage,
         modules_dir,
         config,
     })
+}
+
+/// A staging directory (`.<key>.tmp`), removed on drop unless renamed into place: a failed
+/// unpack or install leaves nothing behind. One left by a killed process is removed at the
+/// next start ([`crate::cache_dir::stale::sweep_unlocked`]).
+struct Staging(PathBuf);
+
+impl Staging {
+    /// A fresh, empty staging directory at `path`.
+    fn new(path: PathBuf) -> Result<Staging, ImageError> {
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).map_err(|e| ImageError::io(&path, e))?;
+        Ok(Staging(path))
+    }
+
+    /// Move it to `to` (which must not exist).
+    fn rename_to(self, to: &Path) -> Result<(), ImageError> {
+        std::fs::rename(&self.0, to).map_err(|e| ImageError::io(to, e))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// The one `lib/modules/<release>` directory of an unpacked kernel.
@@ -251,6 +316,15 @@ fn single_release(root: &Path, debs: &[PathBuf]) -> Result<String, ImageError> {
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(bad) = names.iter().find(|n| !is_release(n)) {
+        return Err(ImageError::KernelInput {
+            path: debs[0].clone(),
+            why: format!(
+                "lib/modules/{} is not a kernel release (letters, digits, `.+-_~`, at most 64)",
+                bad.escape_debug()
+            ),
+        });
+    }
     match names.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(ImageError::KernelInput {
@@ -330,12 +404,15 @@ pub fn install_tree_modules(
     if root.join(".installed").exists() {
         return Ok(modules);
     }
-    let tmp = into.join(format!(
-        ".{}.tmp",
-        root.file_name().and_then(|n| n.to_str()).unwrap_or("tree")
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
+    let key = root.file_name().and_then(|n| n.to_str()).unwrap_or("tree");
+    let _lock = crate::cache_dir::CacheLock::acquire(into, key, UNPACK_LOCK_TIMEOUT, |p| {
+        tracing::info!(
+            "waiting for another powercut installing the same modules ({})",
+            p.display()
+        )
+    })?;
+    let staging = Staging::new(into.join(format!(".{key}.tmp")))?;
+    let tmp = staging.0.as_path();
     let log = tmp.join("modules_install.log");
     let mut cmd = Command::new("make");
     cmd.arg("-C")
@@ -369,12 +446,12 @@ pub fn install_tree_modules(
     let installed = tmp.join("lib/modules").join(release);
     if !installed.join("modules.dep").is_file() {
         run(
-            Command::new("depmod").arg("-b").arg(&tmp).arg(release),
+            Command::new("depmod").arg("-b").arg(tmp).arg(release),
             "depmod -b",
         )?;
     }
     let _ = std::fs::remove_dir_all(&root);
-    std::fs::rename(&tmp, &root).map_err(|e| ImageError::io(&root, e))?;
+    staging.rename_to(&root)?;
     let done = root.join(".installed");
     std::fs::write(&done, b"").map_err(|e| ImageError::io(&done, e))?;
     Ok(modules)

@@ -214,6 +214,9 @@ fn load_source(dir: &Path) -> Result<Source, MergeError> {
     let need = |path: PathBuf| {
         if path.is_file() {
             Ok(path)
+        } else if path.exists() {
+            // Read as what it is (a FIFO, a device): the reader refuses it by type.
+            Ok(path)
         } else {
             Err(MergeError::Input {
                 path,
