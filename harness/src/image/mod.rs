@@ -9,6 +9,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod modules;
 pub mod mutant;
+pub mod staging;
 pub mod user_modules;
 
 use std::path::{Path, PathBuf};

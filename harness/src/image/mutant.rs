@@ -6,6 +6,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+use super::staging::Staging;
 use super::{Filesystem, GuestKernel, ImageError};
 
 /// One mutant the module knows (see `images/mutant/README.md`).
@@ -164,7 +165,8 @@ pub fn build_mutant(
     if ko.exists() {
         return Ok(Some(ko));
     }
-    std::fs::create_dir_all(&out).map_err(|e| ImageError::io(&out, e))?;
+    // Removed again unless the build succeeds: a failed `make` leaves nothing.
+    let staging = Staging::new(out)?;
     super::kernel::run(
         Command::new("make")
             .arg("-s")
@@ -172,10 +174,11 @@ pub fn build_mutant(
             .arg(&src)
             .arg(format!("KVER={kver}"))
             .arg(format!("KDIR={}", kdir.display()))
-            .arg(format!("OUT={}", out.display())),
+            .arg(format!("OUT={}", staging.path().display())),
         "make (mutant module)",
     )?;
     if ko.exists() {
+        staging.keep();
         Ok(Some(ko))
     } else {
         Err(ImageError::Tool {

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::staging::Staging;
 use super::{GuestKernel, ImageError};
 
 /// Most modules one campaign loads.
@@ -383,9 +384,10 @@ pub fn build_source_dir(
     if let Some(ko) = single_ko(&out) {
         return Ok(ko);
     }
-    let _ = std::fs::remove_dir_all(&out);
+    // Removed again unless the build succeeds: a failed copy or `make` leaves nothing.
+    let staging = Staging::new(out)?;
     for rel in &files {
-        let dest = out.join(rel);
+        let dest = staging.path().join(rel);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| ImageError::io(parent, e))?;
         }
@@ -396,7 +398,7 @@ pub fn build_source_dir(
             .arg("-s")
             .arg("-C")
             .arg(kdir)
-            .arg(format!("M={}", out.display()))
+            .arg(format!("M={}", staging.path().display()))
             .arg("modules"),
         &format!("make (module source {})", src.display()),
     )
@@ -404,13 +406,15 @@ pub fn build_source_dir(
         path: src.to_owned(),
         why: format!("does not build against kernel {kver}: {e}"),
     })?;
-    single_ko(&out).ok_or_else(|| ImageError::ModuleUnfit {
+    let ko = single_ko(staging.path()).ok_or_else(|| ImageError::ModuleUnfit {
         path: src.to_owned(),
         why: format!(
             "the build in {} did not produce exactly one .ko (give one module per source directory)",
-            out.display()
+            staging.path().display()
         ),
-    })
+    })?;
+    staging.keep();
+    Ok(ko)
 }
 
 /// The one `.ko` at the top of `dir`, if there is exactly one.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::{run, ImageError};
+use crate::image::staging::Staging;
 
 /// How long `make modules_install` may take on a build tree.
 pub const MODULES_INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -193,19 +194,22 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
         )))?;
         let mut budget = super::unpack::Budget::default();
         for deb in debs {
-            super::unpack::extract_deb(deb, &tmp.0, &mut budget)?;
+            super::unpack::extract_deb(deb, tmp.path(), &mut budget)?;
         }
         // depmod -b reads <base>/lib/modules: give a merged-/usr tree that path.
-        if !tmp.0.join("lib").exists() && tmp.0.join("usr/lib/modules").is_dir() {
-            std::os::unix::fs::symlink("usr/lib", tmp.0.join("lib"))
-                .map_err(|e| ImageError::io(&tmp.0, e))?;
+        if !tmp.path().join("lib").exists() && tmp.path().join("usr/lib/modules").is_dir() {
+            std::os::unix::fs::symlink("usr/lib", tmp.path().join("lib"))
+                .map_err(|e| ImageError::io(tmp.path(), e))?;
         }
-        let release = single_release(&tmp.0, debs)?;
+        let release = single_release(tmp.path(), debs)?;
         run(
-            Command::new("depmod").arg("-b").arg(&tmp.0).arg(&release),
+            Command::new("depmod")
+                .arg("-b")
+                .arg(tmp.path())
+                .arg(&release),
             "depmod -b",
         )?;
-        let marker = tmp.0.join(".unpacked");
+        let marker = tmp.path().join(".unpacked");
         std::fs::write(&marker, b"").map_err(|e| ImageError::io(&marker, e))?;
         let _ = std::fs::remove_dir_all(&root);
         tmp.rename_to(&root)?;
@@ -276,33 +280,6 @@ pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<UnpackedDebs, ImageE
         modules_dir,
         config,
     })
-}
-
-/// A staging directory (`.<key>.tmp`), removed on drop unless renamed into place: a failed
-/// unpack or install leaves nothing behind. One left by a killed process is removed at the
-/// next start ([`crate::cache_dir::stale::sweep_unlocked`]).
-struct Staging(PathBuf);
-
-impl Staging {
-    /// A fresh, empty staging directory at `path`.
-    fn new(path: PathBuf) -> Result<Staging, ImageError> {
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).map_err(|e| ImageError::io(&path, e))?;
-        Ok(Staging(path))
-    }
-
-    /// Move it to `to` (which must not exist).
-    fn rename_to(self, to: &Path) -> Result<(), ImageError> {
-        std::fs::rename(&self.0, to).map_err(|e| ImageError::io(to, e))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// The one `lib/modules/<release>` directory of an unpacked kernel.
@@ -412,7 +389,7 @@ pub fn install_tree_modules(
         )
     })?;
     let staging = Staging::new(into.join(format!(".{key}.tmp")))?;
-    let tmp = staging.0.as_path();
+    let tmp = staging.path();
     let log = tmp.join("modules_install.log");
     let mut cmd = Command::new("make");
     cmd.arg("-C")
