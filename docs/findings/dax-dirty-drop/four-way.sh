@@ -20,7 +20,9 @@
 # the rules in ci/findings*.yaml; LV_SUFFIX replaces "-debug").
 set -u
 [ $# -ge 2 ] || { sed -n '2,23p' "$0"; exit 2; }
-K=$(cd "$1" && pwd) OUT=$2; shift 2
+K=$(cd "$1" && pwd) || exit 2
+mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
+shift 2
 R=$(cd "$(dirname "$0")/../../.." && pwd)
 PC=${POWERCUT:-$R/target/release/powercut}
 SUF=${LV_SUFFIX:--debug}
