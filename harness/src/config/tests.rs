@@ -527,7 +527,11 @@ fn a_shard_is_k_of_n_and_a_bad_one_names_the_field_and_line() {
 #[test]
 fn the_findings_configs_expect_the_bug_from_6_15_on_and_a_pass_before() {
     let ci = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci");
-    for (file, pairs_new, pairs_old) in [("findings.yaml", 24, 0), ("findings-xfs.yaml", 29, 1)] {
+    // (file, pairs on 6.15+, on 6.12, with patch 1 only, with patch 2 only)
+    for (file, pairs_new, pairs_old, pairs_p1, pairs_p2) in [
+        ("findings.yaml", 24, 0, 0, 24),
+        ("findings-xfs.yaml", 29, 1, 1, 28),
+    ] {
         let cfg = CampaignConfig::load(&ci.join(file)).expect("loads");
         let judge = |release: &str| {
             let k = crate::config::expect::KernelOutcome {
@@ -535,18 +539,23 @@ fn the_findings_configs_expect_the_bug_from_6_15_on_and_a_pass_before() {
                 release: release.into(),
                 failures: Vec::new(),
                 infra: 0,
-                ran: cfg.expect[1]
-                    .fail
+                ran: cfg
+                    .expect
                     .iter()
-                    .flat_map(|f| f.workloads.clone())
+                    .flat_map(|r| r.fail.iter().flat_map(|f| f.workloads.clone()))
                     .collect(),
             };
             crate::config::expect::judge(&cfg.expect, &k)
         };
 
         assert_eq!(judge("7.2.13+deb14-amd64").expected, pairs_new, "{file}");
+        assert_eq!(judge("7.3.4-stock-debug").expected, pairs_new, "{file}");
         assert_eq!(judge("6.12.95+deb12-amd64").expected, pairs_old, "{file}");
         assert_eq!(judge("7.3.4-daxfix").expected, 0, "{file}");
+        assert_eq!(judge("7.3.4-daxfix-debug").expected, 0, "{file}");
+        assert_eq!(judge("7.3.4-daxfix1-debug").expected, pairs_p1, "{file}");
+        assert_eq!(judge("7.3.4-daxfix2-debug").expected, pairs_p2, "{file}");
+        assert_eq!(judge("7.3.4-daxfix2").expected, pairs_p2, "{file}");
         assert_eq!(cfg.crash_model, CrashModel::Cache, "{file}");
     }
 }
