@@ -361,6 +361,7 @@ mod tests {
                 promise: Some("fsync".into()),
                 lost: Lost::MmapData,
                 after: Vec::new(),
+                via: Vec::new(),
                 crash_model: "snapshot".into(),
                 filesystem: "ext4".into(),
                 mutant: mutant.map(str::to_owned),

@@ -4,7 +4,9 @@
 //! or `sync`), the same kind of thing was lost (data written by `pwrite`, data written by
 //! mmap stores, zeros of a truncate or hole punch, a size, a name), the same kinds of
 //! layout-changing ops (`ftruncate`, `fallocate`) ran on the file between the lost write and
-//! its promise, under the same crash model, file system and mutant. Op indexes, byte ranges,
+//! its promise, how lost mmap data was stored when a known bug needs it (through a MAP_SYNC
+//! mapping, whose write fault allocated the block: [`super::store_path`]), under the same
+//! crash model, file system and mutant. Op indexes, byte ranges,
 //! file names and seeds are left out: they tell instances apart. Computed once, in the trial pipeline
 //! ([`super::finding::failures_of`]), and journaled with every failure.
 
@@ -13,6 +15,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use workloads::oracle::{CrashPoint, Finding, Verdict};
 use workloads::{Op, Workload};
+
+use super::store_path::store_traits;
 
 /// What a failure lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -64,6 +68,14 @@ pub struct Bucket {
     /// field read it as empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// How the lost mmap data was stored ([`super::store_path::store_traits`]): `map_sync`
+    /// (through a MAP_SYNC mapping), then `fault_alloc` when such a store's write fault
+    /// allocated the block. Empty for a plain mapping and for every other loss. A bug that
+    /// needs a synchronous fault (xfs `sync()` skipping MAP_SYNC stores) fails in its own
+    /// bucket, so a suppression can name it without hiding other losses of mmap data.
+    /// Journals written before this field read it as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
     /// Crash model family (`snapshot`, `cache`), without the cache model's variant.
     pub crash_model: String,
     /// File system (oracle rules) name.
@@ -120,9 +132,19 @@ impl Bucket {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
+        let via = match (f.verdict, lost) {
+            (Verdict::DataLoss, Lost::MmapData) => f
+                .expected
+                .first()
+                .and_then(|v| v.op)
+                .map(|writer| store_traits(ctx.workload, writer, f.start, f.end))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let promise = promise.map(|k| ctx.workload.ops[k].kind().to_owned());
         let mut b = Bucket::new(f.verdict, promise, lost, ctx);
         b.after = after;
+        b.via = via.into_iter().map(str::to_owned).collect();
         b
     }
 
@@ -142,6 +164,7 @@ impl Bucket {
             promise,
             lost,
             after: Vec::new(),
+            via: Vec::new(),
             crash_model: ctx.model.split(':').next().unwrap_or(ctx.model).to_owned(),
             filesystem: ctx.filesystem.to_owned(),
             mutant: ctx.mutant.map(str::to_owned),
@@ -151,7 +174,8 @@ impl Bucket {
 
     /// The bucket's id: one line, stable, used as its key in the journal's fold, in
     /// suppressions and as its failure directory's name (slugged), e.g.
-    /// `data-loss of mmap_data promised by fsync (snapshot, ext4, m5)`.
+    /// `data-loss of mmap_data promised by fsync (snapshot, ext4, m5)`, or
+    /// `data-loss of mmap_data via map_sync+fault_alloc promised by sync (cache, xfs, stock)`.
     pub fn id(&self) -> String {
         self.to_string()
     }
@@ -165,6 +189,9 @@ impl Bucket {
 impl fmt::Display for Bucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} of {}", self.verdict, self.lost.name())?;
+        if !self.via.is_empty() {
+            write!(f, " via {}", self.via.join("+"))?;
+        }
         if let Some(p) = &self.promise {
             write!(f, " promised by {p}")?;
         }
@@ -485,6 +512,66 @@ mod tests {
         // No promise of "g" had returned by op 7: no bucket refinement either.
         assert_eq!(before_rename.promise, None);
         assert!(before_rename.after.is_empty());
+    }
+
+    #[test]
+    fn map_sync_stores_get_their_own_bucket_and_plain_ones_keep_theirs() {
+        let mut w = workload();
+        // 0 create, 1 pwrite [0,4096), 2 mmap (plain), 3 mmap_store 4096.., 4 fsync,
+        // 5 fsync_dir; then a MAP_SYNC mapping, a store to a page written by pwrite, one
+        // to a page only stored to, and sync.
+        w.ops.extend([
+            Op::Munmap { file: "f0".into() },
+            Op::Ftruncate {
+                file: "f0".into(),
+                size: 16384,
+            },
+            Op::Mmap {
+                file: "f0".into(),
+                len: 16384,
+                sync: true,
+            },
+            Op::MmapStore {
+                file: "f0".into(),
+                off: 0,
+                len: 64,
+                pattern: None,
+            },
+            Op::MmapStore {
+                file: "f0".into(),
+                off: 8192,
+                len: 64,
+                pattern: None,
+            },
+            Op::Sync,
+        ]);
+        let c = BucketContext {
+            filesystem: "xfs",
+            ..ctx(&w, "cache:worst", None)
+        };
+        let plain = Bucket::of_finding(&data_loss(3, 4096, Some(4)), CrashPoint::AfterOp(4), &c);
+        let written = Bucket::of_finding(&data_loss(9, 0, Some(11)), CrashPoint::AfterOp(11), &c);
+        let sparse =
+            Bucket::of_finding(&data_loss(10, 8192, Some(11)), CrashPoint::AfterOp(11), &c);
+
+        assert_eq!(
+            plain.id(),
+            "data-loss of mmap_data promised by fsync (cache, xfs, stock)"
+        );
+        assert_eq!(
+            written.id(),
+            "data-loss of mmap_data via map_sync promised by sync (cache, xfs, stock)"
+        );
+        assert_eq!(
+            sparse.id(),
+            "data-loss of mmap_data via map_sync+fault_alloc promised by sync (cache, xfs, stock)"
+        );
+        // A pwrite's loss never carries store traits.
+        let mut pw = data_loss(1, 0, Some(4));
+        pw.end = 4096;
+        assert!(Bucket::of_finding(&pw, CrashPoint::AfterOp(4), &c)
+            .via
+            .is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod crash;
 pub mod finding;
 pub mod item;
 pub mod outcome;
+pub mod store_path;
 
 pub use crash::{CacheModelConfig, CrashModel, CrashPointConfig};
 pub use finding::CrashLabel;

@@ -41,6 +41,7 @@ fn bucket(verdict: Verdict) -> Bucket {
             Lost::Size
         },
         after: Vec::new(),
+        via: Vec::new(),
         crash_model: "snapshot".into(),
         filesystem: "ext4".into(),
         mutant: Some("m5".into()),
