@@ -12,14 +12,15 @@
 # `p2` (patch 2 alone on stock) and `series` (both), a .config prepared with
 # `powercut kernel kconfig` and built once (`make -j$(nproc)`).
 # OUT: where run directories, logs and summary.txt go.
-# STEPS (default: both-main p1 p2 none both-rest): both-main = findings ext4 + xfs, ftrace
-# ext4 + xfs, regression (cache) on `series`; p1, p2, none = findings ext4 + xfs on that
-# variant; both-rest = regression (snapshot) on `series`; scan = the console scan only.
+# STEPS (default: both p1 p2 none extra scan): both, p1, p2, none = findings ext4 + xfs on
+# that variant (`series`, `p1`, `p2`, `stock`); extra = on `series` the ftrace reproducer
+# (ext4 + xfs) and the regression suite under both crash models; scan = the console scan
+# only. The four-way table comes first: each variant is built once, `series` twice.
 # STOP_AT (epoch seconds, optional): start nothing new after it.
 # Releases: 7.3.4-daxfix-debug (both), -daxfix1-debug, -daxfix2-debug, -stock-debug (see
 # the rules in ci/findings*.yaml; LV_SUFFIX replaces "-debug").
 set -u
-[ $# -ge 2 ] || { sed -n '2,23p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,24p' "$0"; exit 2; }
 K=$(cd "$1" && pwd) || exit 2
 mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
 shift 2
@@ -70,26 +71,23 @@ scan() { # every guest console of the runs: lockdep, KASAN, DEBUG_VM, other kern
   note "scan: $(grep -c -v -e '^consoles scanned' -e '^pattern' -e '^end of scan' "$OUT/console-scan.txt") matching line(s), see console-scan.txt"
 }
 note "start: tree $K on $(cd "$K" && git rev-parse --abbrev-ref HEAD), release $(release)"
-for step in "${@:-both-main p1 p2 none both-rest scan}"; do
+for step in "${@:-both p1 p2 none extra scan}"; do
   for s in $step; do
     case $s in
-      both-main)
-        on series "-daxfix$SUF" || continue
-        camp both findings-ext4 ci/findings.yaml
-        camp both findings-xfs ci/findings-xfs.yaml
-        run both-ftrace-ext4 sh docs/findings/dax-dirty-drop/reproduce.sh ftrace "$K" ext4
-        run both-ftrace-xfs sh docs/findings/dax-dirty-drop/reproduce.sh ftrace "$K" xfs
-        camp both regression-cache ci/regression.yaml --crash-model cache ;;
-      p1 | p2)
-        on "$s" "-daxfix${s#p}$SUF" || continue
+      both | p1 | p2 | none)
+        case $s in
+          both) br=series lv="-daxfix$SUF" ;;
+          none) br=stock lv="-stock$SUF" ;;
+          *) br=$s lv="-daxfix${s#p}$SUF" ;;
+        esac
+        on "$br" "$lv" || continue
         camp "$s" findings-ext4 ci/findings.yaml
         camp "$s" findings-xfs ci/findings-xfs.yaml ;;
-      none)
-        on stock "-stock$SUF" || continue
-        camp none findings-ext4 ci/findings.yaml
-        camp none findings-xfs ci/findings-xfs.yaml ;;
-      both-rest)
+      extra)
         on series "-daxfix$SUF" || continue
+        run both-ftrace-ext4 sh docs/findings/dax-dirty-drop/reproduce.sh ftrace "$K" ext4
+        run both-ftrace-xfs sh docs/findings/dax-dirty-drop/reproduce.sh ftrace "$K" xfs
+        camp both regression-cache ci/regression.yaml --crash-model cache
         camp both regression-snapshot ci/regression.yaml --crash-model snapshot ;;
       scan) scan ;;
       *) echo "four-way.sh: unknown step $s" >&2; exit 2 ;;
