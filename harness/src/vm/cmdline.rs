@@ -58,14 +58,16 @@ pub struct QemuConfig {
 /// kernel addresses, and no IO-APIC timer check: under TCG on a loaded host the kernel's
 /// `check_timer()` can miss its window and panic with "IO-APIC + timer doesn't work" (seen
 /// with load average 24 on the 2-core machine), which is the host's speed, not the kernel
-/// under test.
+/// under test. `loglevel=5`: the console gets warnings too (`KERN_WARNING`: `WARN_ON()`,
+/// lockdep's reports, hung tasks), not only errors, so a guest console shows every kernel
+/// complaint a debug kernel (lockdep, KASAN, DEBUG_VM) makes during a workload.
 pub const BASE_APPEND: &[&str] = &[
     "console=ttyS0",
     "panic=-1",
     "nokaslr",
     "no_timer_check",
     "quiet",
-    "loglevel=4",
+    "loglevel=5",
 ];
 
 impl QemuConfig {
