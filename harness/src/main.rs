@@ -35,6 +35,7 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> Result<i32, Error> {
+    powercut::cli::check_environment().map_err(Error::Usage)?;
     Ok(match &cli.command {
         Command::Image {
             action: ImageAction::Build(args),

@@ -281,3 +281,23 @@ fn a_bad_workload_input_stops_the_campaign_before_any_vm_naming_the_file() {
     );
     assert!(!out.exists(), "a refused campaign left a run directory");
 }
+
+#[test]
+fn bad_boot_timeout_names_the_variable_and_its_range() {
+    for bad in ["abc", "5", "100000", "-3", ""] {
+        let (code, text) = powercut(
+            &["workload", "gen", "--seed", "1"],
+            &[("POWERCUT_BOOT_TIMEOUT", bad)],
+        );
+        assert_eq!(code, 2, "{bad:?}: {text}");
+        assert!(
+            text.contains("POWERCUT_BOOT_TIMEOUT") && text.contains("10 to 3600"),
+            "{bad:?}: {text}"
+        );
+    }
+    let (code, text) = powercut(
+        &["workload", "gen", "--seed", "1"],
+        &[("POWERCUT_BOOT_TIMEOUT", "600")],
+    );
+    assert_eq!(code, 0, "{text}");
+}

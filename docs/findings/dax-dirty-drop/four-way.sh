@@ -13,14 +13,16 @@
 # `powercut kernel kconfig` and built once (`make -j$(nproc)`).
 # OUT: where run directories, logs and summary.txt go.
 # STEPS (default: both p1 p2 none extra scan): both, p1, p2, none = findings ext4 + xfs on
-# that variant (`series`, `p1`, `p2`, `stock`); extra = on `series` the ftrace reproducer
-# (ext4 + xfs) and the regression suite under both crash models; scan = the console scan
-# only. The four-way table comes first: each variant is built once, `series` twice.
+# that variant (`series`, `p1`, `p2`, `stock`), or one file system with a suffix (`p2-xfs`);
+# extra = on `series` the ftrace reproducer (ext4 + xfs) and the regression suite under both
+# crash models; scan = the console scan only. The four-way table comes first: each variant
+# is built once, `series` twice. A debug kernel boots slowly under TCG: export
+# POWERCUT_BOOT_TIMEOUT (e.g. 900) so the golden image's first boot does not time out.
 # STOP_AT (epoch seconds, optional): start nothing new after it.
 # Releases: 7.3.4-daxfix-debug (both), -daxfix1-debug, -daxfix2-debug, -stock-debug (see
 # the rules in ci/findings*.yaml; LV_SUFFIX replaces "-debug").
 set -u
-[ $# -ge 2 ] || { sed -n '2,24p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,26p' "$0"; exit 2; }
 K=$(cd "$1" && pwd) || exit 2
 mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
 shift 2
@@ -74,15 +76,21 @@ note "start: tree $K on $(cd "$K" && git rev-parse --abbrev-ref HEAD), release $
 for step in "${@:-both p1 p2 none extra scan}"; do
   for s in $step; do
     case $s in
-      both | p1 | p2 | none)
-        case $s in
+      both | p1 | p2 | none | both-ext4 | p1-ext4 | p2-ext4 | none-ext4 | both-xfs | p1-xfs | p2-xfs | none-xfs)
+        v=${s%-*} fs=${s#*-}
+        [ "$v" = "$s" ] && fs="ext4 xfs"
+        case $v in
           both) br=series lv="-daxfix$SUF" ;;
           none) br=stock lv="-stock$SUF" ;;
-          *) br=$s lv="-daxfix${s#p}$SUF" ;;
+          *) br=$v lv="-daxfix${v#p}$SUF" ;;
         esac
         on "$br" "$lv" || continue
-        camp "$s" findings-ext4 ci/findings.yaml
-        camp "$s" findings-xfs ci/findings-xfs.yaml ;;
+        for f in $fs; do
+          case $f in
+            ext4) camp "$v" findings-ext4 ci/findings.yaml ;;
+            xfs) camp "$v" findings-xfs ci/findings-xfs.yaml ;;
+          esac
+        done ;;
       extra)
         on series "-daxfix$SUF" || continue
         run both-ftrace-ext4 sh docs/findings/dax-dirty-drop/reproduce.sh ftrace "$K" ext4

@@ -43,6 +43,12 @@ pub(crate) fn mutant_arg(s: &str) -> Option<String> {
 
 pub use crate::error::exit;
 
+/// Check the environment variables powercut reads before any command runs
+/// (`POWERCUT_BOOT_TIMEOUT`): a bad value is a usage error naming the variable.
+pub fn check_environment() -> Result<(), String> {
+    crate::vm::boot_timeout().map(|_| ())
+}
+
 /// powercut: does every byte fsync promised survive a power cut on DAX?
 #[derive(Debug, Parser)]
 #[command(name = "powercut", version, about)]

@@ -22,7 +22,36 @@ use crate::host::logtail::{console_tail, ConsoleStreamer};
 use crate::host::process::ChildGuard;
 
 /// From QEMU start to SSH login, under TCG (≈10 s measured; generous for a loaded machine).
+/// `$POWERCUT_BOOT_TIMEOUT` replaces it ([`boot_timeout`]).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Environment variable: seconds from QEMU start to SSH login, for guests that boot slower
+/// than [`BOOT_TIMEOUT`] allows (a kernel with KASAN and lockdep under TCG on a loaded host
+/// took more than 120 s to build a golden image).
+pub const BOOT_TIMEOUT_ENV: &str = "POWERCUT_BOOT_TIMEOUT";
+/// Bounds of `$POWERCUT_BOOT_TIMEOUT`, in seconds.
+pub const BOOT_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 10..=3600;
+
+/// The boot timeout: `$POWERCUT_BOOT_TIMEOUT` (whole seconds in [`BOOT_TIMEOUT_RANGE`]) or
+/// [`BOOT_TIMEOUT`]. An unusable value is an error naming the variable; the binary checks it
+/// before any command runs, so [`VmSpec::new`] can fall back to the default.
+pub fn boot_timeout() -> Result<Duration, String> {
+    let raw = match std::env::var(BOOT_TIMEOUT_ENV) {
+        Err(std::env::VarError::NotPresent) => return Ok(BOOT_TIMEOUT),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(format!("{BOOT_TIMEOUT_ENV} is not UTF-8"))
+        }
+        Ok(v) => v,
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(s) if BOOT_TIMEOUT_RANGE.contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(format!(
+            "{BOOT_TIMEOUT_ENV}={:?}: want whole seconds from {} to {}",
+            raw.chars().take(40).collect::<String>(),
+            BOOT_TIMEOUT_RANGE.start(),
+            BOOT_TIMEOUT_RANGE.end()
+        )),
+    }
+}
 /// Timeout of one SSH call (a command or one agent message).
 pub const COMMUNICATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a clean `poweroff` may take before QEMU is killed.
@@ -197,7 +226,7 @@ impl VmSpec {
             memory_mib: 512,
             append: Vec::new(),
             extra_args: Vec::new(),
-            boot_timeout: BOOT_TIMEOUT,
+            boot_timeout: boot_timeout().unwrap_or(BOOT_TIMEOUT),
             debug: false,
         }
     }
