@@ -134,6 +134,7 @@ fn print_summary(f: &Finished) {
         crate::ui::summary_table(&f.totals, &f.accel, &f.start, &f.dir)
     );
     let report = &f.reports.report;
+    print!("{}", kernel_log_lines(&report.kernel_log));
     if !report.kernels.is_empty() {
         let rows: Vec<_> = report
             .kernels
@@ -161,4 +162,20 @@ fn print_summary(f: &Finished) {
         }
     }
     print!("{}", crate::report::fstests::summary_lines(report));
+}
+
+/// Kernel complaints in the guest consoles (warnings, lockdep, KASAN, BUGs), for the end of
+/// a campaign: nothing when there are none, else a count and the first few.
+fn kernel_log_lines(log: &crate::runs::kernel_log::KernelLog) -> String {
+    if log.total == 0 {
+        return String::new();
+    }
+    let mut s = format!(
+        "  KERNEL {} complaint(s) in the guest console logs (warnings, lockdep, KASAN, BUG; no verdict changed); first:\n",
+        log.total
+    );
+    for c in log.complaints.iter().take(5) {
+        s.push_str(&format!("    {}:{}: {}\n", c.console, c.line, c.text));
+    }
+    s
 }

@@ -251,6 +251,17 @@ fn summary(r: &Report, out: &mut String) {
         "Files of the run directory that could not be read",
         &r.notes,
     );
+    let kl = &r.kernel_log;
+    lists(
+        &format!(
+            "Kernel complaints in the guest consoles: {} in {} console log(s) (informational: no verdict changed)",
+            kl.total, kl.consoles
+        ),
+        &kl.complaints
+            .iter()
+            .map(|c| format!("{}:{}: {}", c.console, c.line, c.text))
+            .collect::<Vec<_>>(),
+    );
     out.push_str("</section>");
 }
 

@@ -25,6 +25,7 @@
 //! | `failures` | array | one [`FailureEntry`] per bucket, with its `instances` |
 //! | `stopped` | string or null | why the campaign stopped before finishing, if it did |
 //! | `notes` | array of strings | files of the run directory that could not be read |
+//! | `kernel_log` | object | kernel complaints in the guest console logs (informational: no verdict changes): `consoles` scanned, `total` complaints (`WARNING:`, `BUG:` incl. KASAN, `Oops:`, panics, hung tasks…), `complaints` (the first 100: `console` path, `line`, `text`) |
 //! | `shard` | string | only for a shard's run directory: `K/N` |
 //! | `merged`, `missing_shards` | array | only for `powercut report merge`'s output: the directories merged (`dir`, `shard`, `accelerator`), and the shards of the split not among them |
 //!
@@ -117,6 +118,11 @@ pub struct Report {
     /// missing from this report).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_shards: Vec<Shard>,
+    /// Kernel complaints (warnings, lockdep, KASAN, BUGs, hung tasks) in the guest console
+    /// logs: informational, they change no verdict. Reports written before this field read
+    /// it as none.
+    #[serde(default)]
+    pub kernel_log: crate::runs::kernel_log::KernelLog,
     /// While building a matrix: this kernel's entry of `run-info.json` (not serialized).
     #[serde(skip)]
     pub kernel_info: Option<crate::rundir::KernelInfo>,
@@ -411,6 +417,7 @@ pub fn build_report(data: &RunData) -> Report {
         shard: info.and_then(|i| i.shard),
         merged: info.map_or_else(Vec::new, |i| i.merged.clone()),
         missing_shards: info.map_or_else(Vec::new, |i| missing_shards(&i.merged)),
+        kernel_log: data.kernel_log.clone(),
         kernel_info: data
             .kernel
             .as_ref()

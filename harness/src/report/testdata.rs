@@ -261,6 +261,7 @@ pub fn synthetic_run() -> RunData {
         failure_consoles: BTreeMap::new(),
         notes: Vec::new(),
         kernel: None,
+        kernel_log: Default::default(),
     }
 }
 

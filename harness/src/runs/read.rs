@@ -75,6 +75,8 @@ pub struct RunData {
     /// The kernel of a kernel matrix whose journal lines were folded (`None`: a campaign
     /// on one kernel).
     pub kernel: Option<String>,
+    /// Kernel complaints (warnings, lockdep, KASAN, BUGs) in the guest consoles.
+    pub kernel_log: super::kernel_log::KernelLog,
 }
 
 /// Read the run directory `dir`.
@@ -144,6 +146,7 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
         }
     }
     let (failures, failure_consoles) = failure_dirs(&run, &mut notes);
+    let kernel_log = super::kernel_log::scan_run_dir(dir, console_suffix.as_deref());
     Ok(RunData {
         name: dir
             .canonicalize()
@@ -163,6 +166,7 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
         failure_consoles,
         notes,
         kernel: kernel.map(str::to_owned),
+        kernel_log,
     })
 }
 
