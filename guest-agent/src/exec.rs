@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use workloads::{FallocMode, Op, OpOutcome, Pattern, RwfFlag, Workload};
+use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, RwfFlag, Workload};
 
 use crate::cpu::FlushInsn;
 use crate::mapping::Mapping;
@@ -27,6 +27,15 @@ fn rwf_bits(flag: RwfFlag) -> libc::c_int {
     match flag {
         RwfFlag::Dsync => libc::RWF_DSYNC,
         RwfFlag::Sync => libc::RWF_SYNC,
+    }
+}
+
+/// The `O_*` bits of an open flag (`O_SYNC` includes `O_DSYNC`'s bit, as in the kernel).
+fn open_sync_bits(sync: OpenSync) -> libc::c_int {
+    match sync {
+        OpenSync::None => 0,
+        OpenSync::Dsync => libc::O_DSYNC,
+        OpenSync::Sync => libc::O_SYNC,
     }
 }
 
@@ -84,8 +93,11 @@ impl Executor {
 
     fn dispatch(&mut self, k: usize, op: &Op) -> Result<i64, Errno> {
         match op {
-            Op::Create { file } => self.open(file, libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC),
-            Op::Open { file } => self.open(file, libc::O_RDWR),
+            Op::Create { file, sync } => self.open(
+                file,
+                libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC | open_sync_bits(*sync),
+            ),
+            Op::Open { file, sync } => self.open(file, libc::O_RDWR | open_sync_bits(*sync)),
             Op::Close { file } => self.close(file),
             Op::Pwrite { file, off, len, .. } => {
                 self.pwrite(file, *off, *len, self.pattern(op, k)?, None)

@@ -41,7 +41,7 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
 fn pwrites_land_with_pattern_bytes_and_report_byte_counts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("a") },
+        Op::create(f("a")),
         Op::Pwrite {
             file: f("a"),
             off: 0,
@@ -77,7 +77,7 @@ fn a_pwrite_longer_than_one_chunk_is_written_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let len = guest_agent::exec::PWRITE_CHUNK + 4099;
     let w = workload(vec![
-        Op::Create { file: f("big") },
+        Op::create(f("big")),
         Op::Pwrite {
             file: f("big"),
             off: 3,
@@ -98,7 +98,7 @@ fn a_pwrite_longer_than_one_chunk_is_written_whole() {
 fn mmap_stores_flush_and_msync_write_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("m") },
+        Op::create(f("m")),
         Op::Ftruncate {
             file: f("m"),
             size: 10_000,
@@ -153,7 +153,7 @@ fn mmap_stores_flush_and_msync_write_the_file() {
 fn map_sync_off_dax_fails_with_eopnotsupp_and_the_run_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("s") },
+        Op::create(f("s")),
         Op::Ftruncate {
             file: f("s"),
             size: 4096,
@@ -188,7 +188,7 @@ fn map_sync_off_dax_fails_with_eopnotsupp_and_the_run_goes_on() {
 fn mmap_store_past_eof_pages_is_efault_not_sigbus() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("e") },
+        Op::create(f("e")),
         Op::Ftruncate {
             file: f("e"),
             size: 100,
@@ -265,17 +265,15 @@ fn ops_on_names_without_descriptor_or_mapping_fail_cleanly() {
             len: 1,
             pattern: None,
         },
-        Op::Open { file: f("x") },
+        Op::open(f("x")),
         Op::Close { file: f("x") },
-        Op::Create {
-            file: f("bad\0name"),
-        },
+        Op::create(f("bad\0name")),
         Op::Mmap {
             file: f("x"),
             len: 4096,
             sync: false,
         },
-        Op::Create { file: f("y") },
+        Op::create(f("y")),
         Op::Mmap {
             file: f("y"),
             len: 0,
@@ -329,8 +327,8 @@ fn ops_on_names_without_descriptor_or_mapping_fail_cleanly() {
 fn rename_moves_descriptor_and_mapping_and_closes_the_target() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("a") },
-        Op::Create { file: f("b") },
+        Op::create(f("a")),
+        Op::create(f("b")),
         Op::Ftruncate {
             file: f("a"),
             size: 64,
@@ -383,7 +381,7 @@ fn rename_moves_descriptor_and_mapping_and_closes_the_target() {
 fn unlink_closes_what_is_held_and_remap_replaces_the_mapping() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("u") },
+        Op::create(f("u")),
         Op::Ftruncate {
             file: f("u"),
             size: 8192,
@@ -430,7 +428,7 @@ fn unlink_closes_what_is_held_and_remap_replaces_the_mapping() {
 fn fallocate_modes_run_or_report_the_file_systems_errno() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("h") },
+        Op::create(f("h")),
         Op::Pwrite {
             file: f("h"),
             off: 0,
@@ -497,7 +495,7 @@ fn fallocate_modes_run_or_report_the_file_systems_errno() {
 fn collapse_and_insert_range_move_the_data_or_report_eopnotsupp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("s") },
+        Op::create(f("s")),
         Op::Pwrite {
             file: f("s"),
             off: 0,
@@ -541,7 +539,7 @@ fn collapse_and_insert_range_move_the_data_or_report_eopnotsupp() {
 fn sync_calls_and_pwritev2_run_and_write_the_pattern() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = workload(vec![
-        Op::Create { file: f("a") },
+        Op::create(f("a")),
         Op::Pwritev2 {
             file: f("a"),
             off: 3,
@@ -590,4 +588,74 @@ fn sync_calls_and_pwritev2_run_and_write_the_pattern() {
     overlay(&mut want, 2, 3, 5000);
     overlay(&mut want, 3, 8192, 100);
     assert_eq!(read(&dir.path().join("w"), "a"), want);
+}
+
+/// The `flags:` of `/proc/self/fdinfo` for the descriptor this process holds on `path`.
+fn open_flags_of(path: &std::path::Path) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd")
+        .expect("fd dir")
+        .flatten()
+    {
+        if std::fs::read_link(e.path()).ok().as_deref() != Some(path) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/self/fdinfo/{}",
+            e.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        if let Some(v) = info.lines().find_map(|l| l.strip_prefix("flags:")) {
+            out.push(u32::from_str_radix(v.trim(), 8).expect("octal flags"));
+        }
+    }
+    out
+}
+
+#[test]
+fn create_and_open_with_sync_set_o_dsync_and_o_sync_and_write_the_pattern() {
+    use workloads::OpenSync;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut exec = Executor::new(dir.path(), SEED).expect("executor");
+    let path = dir.path().join("d");
+    let (dsync, sync) = (libc::O_DSYNC as u32, libc::O_SYNC as u32);
+
+    let create = Op::Create {
+        file: f("d"),
+        sync: OpenSync::Dsync,
+    };
+    assert!(exec.execute(0, &create).succeeded());
+    let flags = open_flags_of(&path);
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0] & sync, dsync, "O_DSYNC only: {:o}", flags[0]);
+    let write = Op::Pwrite {
+        file: f("d"),
+        off: 5,
+        len: 4000,
+        pattern: None,
+    };
+    assert_eq!(exec.execute(1, &write), workloads::OpOutcome::ok(4000));
+
+    let reopen = Op::Open {
+        file: f("d"),
+        sync: OpenSync::Sync,
+    };
+    assert!(exec.execute(2, &reopen).succeeded());
+    let flags = open_flags_of(&path);
+    assert_eq!(
+        flags.len(),
+        1,
+        "the new descriptor replaced the old: {flags:?}"
+    );
+    assert_eq!(flags[0] & sync, sync, "O_SYNC: {:o}", flags[0]);
+    assert_eq!(exec.execute(3, &write), workloads::OpOutcome::ok(4000));
+
+    assert!(exec.execute(4, &Op::open(f("d"))).succeeded());
+    let flags = open_flags_of(&path);
+    assert_eq!(flags[0] & sync, 0, "plain: {:o}", flags[0]);
+    drop(exec);
+
+    let mut want = Vec::new();
+    overlay(&mut want, 4, 5, 4000);
+    assert_eq!(read(dir.path(), "d"), want);
 }

@@ -49,7 +49,7 @@ fn run_streams_events_stops_at_a_barrier_and_reads_back() {
     let dir = tmp.path().join("deep/work");
     let dir_s = dir.to_str().expect("utf-8 path").to_owned();
     let ops = vec![
-        Op::Create { file: "a".into() },
+        Op::create("a"),
         Op::Pwrite {
             file: "a".into(),
             off: 0,

@@ -154,13 +154,14 @@ fn a_dry_run_of_collapse_and_insert_range_verifies_on_the_host() {
 
 #[test]
 fn dry_runs_of_the_sync_call_specs_verify_on_the_host() {
-    // syncfs, sync_file_range, msync(MS_ASYNC / MS_INVALIDATE), pwritev2 RWF_DSYNC/RWF_SYNC.
+    // syncfs, sync_file_range, msync(MS_ASYNC / MS_INVALIDATE), pwritev2 RWF_DSYNC/RWF_SYNC,
+    // pwrite through descriptors opened O_DSYNC / O_SYNC.
     let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    for name in ["sync-calls", "pwritev2-dsync-sync"] {
+    for name in ["sync-calls", "pwritev2-dsync-sync", "open-dsync-sync"] {
         let spec =
             Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/specs/{name}.yaml"));
         let w = workloads::spec::load_workload(&spec).expect("spec");
-        for k in [2, w.ops.len() - 1] {
+        for k in [2, 12, w.ops.len() - 1] {
             let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
             let bin = build(dir.path(), &w, CrashPoint::AfterOp(k));
             let work = dir.path().join("w");
@@ -184,14 +185,14 @@ fn verify_reports_lost_bytes_and_missing_files() {
         seed: 5,
         profile: None,
         ops: vec![
-            Op::Create { file: "f0".into() },
+            Op::create("f0"),
             Op::Pwrite {
                 file: "f0".into(),
                 off: 0,
                 len: 100,
                 pattern: Some(1),
             },
-            Op::Create { file: "f1".into() },
+            Op::create("f1"),
             Op::Sync,
         ],
     };

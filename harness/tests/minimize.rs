@@ -187,7 +187,7 @@ fn the_c_reproducer_loses_the_file_under_m5_and_keeps_it_on_the_stock_kernel() {
         seed: 7,
         profile: None,
         ops: vec![
-            Op::Create { file: "f0".into() },
+            Op::create("f0"),
             Op::Pwrite {
                 file: "f0".into(),
                 off: 0,

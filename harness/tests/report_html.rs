@@ -38,7 +38,7 @@ fn workload(seed: u64) -> Workload {
         seed,
         profile: Some("smoke".into()),
         ops: vec![
-            Op::Create { file: file.clone() },
+            Op::create(file.clone()),
             Op::Pwrite {
                 file: file.clone(),
                 off: 0,

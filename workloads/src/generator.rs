@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::op::{FallocMode, Op, RwfFlag, Workload};
+use crate::op::{FallocMode, Op, OpenSync, RwfFlag, Workload};
 use crate::sim::{round_down, round_up, Sim, FS_BLOCK, PAGE_SIZE};
 
 /// The generator's RNG, recorded with results: the same seed only reproduces a workload
@@ -76,6 +76,26 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// Percent of `create`/`open` ops that add `O_DSYNC`, and that add `O_SYNC` (each): the
+    /// per-write promises. Higher in `smoke` so its few seeds reach both.
+    pub fn open_sync_percent(&self) -> u32 {
+        match self {
+            Profile::Smoke => 35,
+            Profile::Default | Profile::Deep => 10,
+        }
+    }
+}
+
+/// The RNG of the open flags: stream 1 of the seed's ChaCha8, so choosing a flag draws
+/// nothing from the main stream (stream 0) and every other choice of a seed stays what it
+/// was before open flags were generated.
+fn flag_rng(seed: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(1);
+    rng
+}
+
 impl fmt::Display for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -101,6 +121,8 @@ pub fn generate(seed: u64, profile: Profile) -> Workload {
         ops: Vec::new(),
         names: (0..profile.max_files()).map(|i| format!("f{i}")).collect(),
         max: profile.max_file_bytes(),
+        flag_rng: flag_rng(seed),
+        open_sync_percent: profile.open_sync_percent(),
     };
     let target = g.rng.gen_range(profile.ops());
     while g.ops.len() < target {
@@ -148,6 +170,8 @@ struct Gen {
     ops: Vec<Op>,
     names: Vec<String>,
     max: u64,
+    flag_rng: ChaCha8Rng,
+    open_sync_percent: u32,
 }
 
 impl Gen {
@@ -159,6 +183,16 @@ impl Gen {
             self.ops.push(op);
         }
         ok
+    }
+
+    /// The open flag of a generated `create`/`open` (from the flag stream only).
+    fn open_sync(&mut self) -> OpenSync {
+        let p = self.open_sync_percent;
+        match self.flag_rng.gen_range(0..100) {
+            r if r < p => OpenSync::Dsync,
+            r if r < 2 * p => OpenSync::Sync,
+            _ => OpenSync::None,
+        }
     }
 
     fn pick<T: Clone>(&mut self, items: &[T]) -> Option<T> {
@@ -253,7 +287,8 @@ impl Gen {
             Action::Open => {
                 let closed = self.names_where(|s, n| s.exists(n) && !s.held(n).fd);
                 if let Some(file) = self.pick(&closed) {
-                    self.emit(Op::Open { file });
+                    let sync = self.open_sync();
+                    self.emit(Op::Open { file, sync });
                 }
             }
             Action::Pwrite => {
@@ -407,7 +442,11 @@ impl Gen {
     fn create(&mut self) {
         let free = self.names_where(|s, n| !s.exists(n));
         let Some(file) = self.pick(&free) else { return };
-        self.emit(Op::Create { file: file.clone() });
+        let sync = self.open_sync();
+        self.emit(Op::Create {
+            file: file.clone(),
+            sync,
+        });
         if self.rng.gen_bool(0.6) {
             let size = self.size(self.max).max(8);
             self.emit(Op::Ftruncate {
@@ -603,9 +642,9 @@ impl Gen {
             .cloned()
             .unwrap_or_else(|| self.names[0].clone());
         let reopen = if existing.is_empty() {
-            Op::Create { file: file.clone() }
+            Op::create(file.clone())
         } else {
-            Op::Open { file: file.clone() }
+            Op::open(file.clone())
         };
         self.emit(reopen);
         self.emit(Op::Fsync { file });
@@ -613,26 +652,4 @@ impl Gen {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn profile_names_parse_and_unknown_lists_valid_ones() {
-        for p in Profile::ALL {
-            assert_eq!(p.name().parse::<Profile>(), Ok(p));
-        }
-        let err = "huge".parse::<Profile>().expect_err("unknown").to_string();
-        assert!(
-            err.contains("`huge`") && err.contains("smoke, default, deep"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn generated_workloads_are_named_after_seed_and_profile() {
-        let w = generate(7, Profile::Smoke);
-        assert_eq!(w.name, "seed-7");
-        assert_eq!(w.profile.as_deref(), Some("smoke"));
-        assert_eq!(w.seed, 7);
-    }
-}
+mod tests;

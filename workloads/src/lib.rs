@@ -10,5 +10,5 @@ pub mod protocol;
 mod sim;
 pub mod spec;
 
-pub use op::{FallocMode, Op, OpOutcome, RwfFlag, Workload, SYNC_LABELS};
+pub use op::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag, Workload, SYNC_LABELS};
 pub use pattern::Pattern;

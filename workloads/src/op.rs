@@ -84,6 +84,48 @@ impl RwfFlag {
     }
 }
 
+/// The per-write durability an `open(2)` flag gives every write(2)-family call through the
+/// descriptor (`create`/`open` field `sync`). Stores through a mapping of the file are not
+/// write(2) calls: the flag promises nothing about them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenSync {
+    /// Neither flag: writes promise nothing by themselves.
+    #[default]
+    None,
+    /// `O_DSYNC`: each write returns after its data and the metadata needed to read it back
+    /// (block mapping, size) are durable, as by `fdatasync` of its range.
+    Dsync,
+    /// `O_SYNC`: each write returns after its data and all the inode's metadata are
+    /// durable, as by `fsync` of its range.
+    Sync,
+}
+
+impl OpenSync {
+    /// The flag as spelled in YAML (`none`, `dsync`, `sync`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OpenSync::None => "none",
+            OpenSync::Dsync => "dsync",
+            OpenSync::Sync => "sync",
+        }
+    }
+
+    /// Neither flag (the default, left out of YAML).
+    pub fn is_none(&self) -> bool {
+        *self == OpenSync::None
+    }
+
+    /// The label of a `pwrite` through a descriptor opened with this flag.
+    pub fn pwrite_label(self) -> &'static str {
+        match self {
+            OpenSync::None => "pwrite",
+            OpenSync::Dsync => "pwrite o_dsync",
+            OpenSync::Sync => "pwrite o_sync",
+        }
+    }
+}
+
 /// The label ([`Op::label`]) of every kind of sync call: each op after which the campaign
 /// puts a crash point ([`Op::wants_crash_point_after`]), each flag variant on its own. The
 /// generator must reach each of them (`powercut workload mix`).
@@ -100,21 +142,101 @@ pub const SYNC_LABELS: &[&str] = &[
     "sync_file_range",
     "pwritev2 dsync",
     "pwritev2 sync",
+    "pwrite o_dsync",
+    "pwrite o_sync",
 ];
+
+impl Workload {
+    /// For each op, the open flag of the descriptor it would go through if it is a `pwrite`
+    /// (else [`OpenSync::None`]): the flag of the last `create`/`open` of its name, followed
+    /// through renames, forgotten at `close`/`unlink`. Read from the ops alone, as the agent
+    /// would hold them if every op succeeded; the oracle keeps its own table from the
+    /// outcomes, so an open that failed only costs a crash point here.
+    pub fn pwrite_sync(&self) -> Vec<OpenSync> {
+        let mut held: std::collections::BTreeMap<&str, OpenSync> = Default::default();
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Create { file, sync } | Op::Open { file, sync } => {
+                    held.insert(file, *sync);
+                    OpenSync::None
+                }
+                Op::Close { file } | Op::Unlink { file } => {
+                    held.remove(file.as_str());
+                    OpenSync::None
+                }
+                Op::Rename { from, to } if from != to => {
+                    held.remove(to.as_str());
+                    if let Some(s) = held.remove(from.as_str()) {
+                        held.insert(to, s);
+                    }
+                    OpenSync::None
+                }
+                Op::Pwrite { file, .. } => held.get(file.as_str()).copied().unwrap_or_default(),
+                _ => OpenSync::None,
+            })
+            .collect()
+    }
+
+    /// Labels of every op ([`Op::label`]), a `pwrite` through an `O_DSYNC`/`O_SYNC`
+    /// descriptor as `pwrite o_dsync`/`pwrite o_sync`.
+    pub fn labels(&self) -> Vec<String> {
+        self.ops
+            .iter()
+            .zip(self.pwrite_sync())
+            .map(|(op, s)| match op {
+                Op::Pwrite { .. } => s.pwrite_label().to_string(),
+                other => other.label(),
+            })
+            .collect()
+    }
+
+    /// Label of op `k` (see [`Workload::labels`]); empty past the end.
+    pub fn label(&self, k: usize) -> String {
+        self.labels().get(k).cloned().unwrap_or_default()
+    }
+
+    /// Which ops are durability points ([`Op::is_durability_point`], and a `pwrite` through
+    /// an `O_DSYNC`/`O_SYNC` descriptor).
+    pub fn durability_points(&self) -> Vec<bool> {
+        self.ops
+            .iter()
+            .zip(self.pwrite_sync())
+            .map(|(op, s)| op.is_durability_point() || !s.is_none())
+            .collect()
+    }
+
+    /// After which ops the campaign puts a crash point ([`Op::wants_crash_point_after`],
+    /// and a `pwrite` through an `O_DSYNC`/`O_SYNC` descriptor).
+    pub fn crash_point_after(&self) -> Vec<bool> {
+        self.ops
+            .iter()
+            .zip(self.pwrite_sync())
+            .map(|(op, s)| op.wants_crash_point_after() || !s.is_none())
+            .collect()
+    }
+}
 
 /// One operation. File names are relative to the workload directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
-    /// `open(O_CREAT|O_RDWR|O_TRUNC)`; the descriptor stays open under `file`.
+    /// `open(O_CREAT|O_RDWR|O_TRUNC)`; the descriptor stays open under `file` (and replaces
+    /// one held there). With `sync`, also `O_DSYNC` or `O_SYNC`.
     Create {
         /// File name.
         file: String,
+        /// Per-write durability of the descriptor (default: none).
+        #[serde(default, skip_serializing_if = "OpenSync::is_none")]
+        sync: OpenSync,
     },
-    /// `open(O_RDWR)` of an existing file.
+    /// `open(O_RDWR)` of an existing file (with `sync`: also `O_DSYNC` or `O_SYNC`).
     Open {
         /// File name.
         file: String,
+        /// Per-write durability of the descriptor (default: none).
+        #[serde(default, skip_serializing_if = "OpenSync::is_none")]
+        sync: OpenSync,
     },
     /// `close(2)`; also unmaps the file's mapping, if any.
     Close {
@@ -280,11 +402,27 @@ pub enum Op {
 }
 
 impl Op {
+    /// `create` of `file` without a sync flag.
+    pub fn create(file: impl Into<String>) -> Op {
+        Op::Create {
+            file: file.into(),
+            sync: OpenSync::None,
+        }
+    }
+
+    /// `open` of `file` without a sync flag.
+    pub fn open(file: impl Into<String>) -> Op {
+        Op::Open {
+            file: file.into(),
+            sync: OpenSync::None,
+        }
+    }
+
     /// Every file name this op touches (for `Rename`: both).
     pub fn files(&self) -> Vec<&str> {
         match self {
-            Op::Create { file }
-            | Op::Open { file }
+            Op::Create { file, .. }
+            | Op::Open { file, .. }
             | Op::Close { file }
             | Op::Pwrite { file, .. }
             | Op::Mmap { file, .. }
@@ -335,12 +473,17 @@ impl Op {
         }
     }
 
-    /// The kind, with the mode for `fallocate` (`fallocate collapse_range`): how messages
-    /// name an op.
+    /// The kind, with the mode for `fallocate` (`fallocate collapse_range`), the flag for
+    /// `pwritev2` and the open flag for `create`/`open` (`open o_sync`): how messages name an
+    /// op. A `pwrite`'s label does not show its descriptor's flag: see
+    /// [`Workload::label`].
     pub fn label(&self) -> String {
         match self {
             Op::Fallocate { mode, .. } => format!("fallocate {}", mode.name()),
             Op::Pwritev2 { flags, .. } => format!("pwritev2 {}", flags.name()),
+            Op::Create { sync, .. } | Op::Open { sync, .. } if !sync.is_none() => {
+                format!("{} o_{}", self.kind(), sync.name())
+            }
             other => other.kind().to_string(),
         }
     }

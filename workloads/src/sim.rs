@@ -201,7 +201,7 @@ impl Sim {
             }
         }
         match op {
-            Op::Create { file } => {
+            Op::Create { file, .. } => {
                 let inode = match self.names.get(file) {
                     Some(&i) => i,
                     None => {
@@ -215,7 +215,7 @@ impl Sim {
                 self.sizes[inode] = 0;
                 self.held.entry(file.clone()).or_default().fd = true;
             }
-            Op::Open { file } => {
+            Op::Open { file, .. } => {
                 if !self.exists(file) {
                     return Err(problem(
                         "file",
@@ -435,7 +435,7 @@ mod tests {
     fn the_total_extent_keeps_each_inodes_largest_reach() {
         let mut sim = Sim::new();
         let ops = [
-            Op::Create { file: "a".into() },
+            Op::create("a"),
             Op::Ftruncate {
                 file: "a".into(),
                 size: 8192,
@@ -450,7 +450,7 @@ mod tests {
                 off: 0,
                 len: 16384,
             },
-            Op::Create { file: "b".into() },
+            Op::create("b"),
             Op::Pwrite {
                 file: "b".into(),
                 off: 96,
@@ -458,7 +458,7 @@ mod tests {
                 pattern: None,
             },
             Op::Unlink { file: "b".into() },
-            Op::Create { file: "b".into() },
+            Op::create("b"),
             Op::Fallocate {
                 file: "b".into(),
                 mode: FallocMode::PunchHole,
@@ -478,7 +478,7 @@ mod tests {
     #[test]
     fn rename_moves_what_is_held() {
         let mut sim = Sim::new();
-        sim.apply(&Op::Create { file: "a".into() }).expect("create");
+        sim.apply(&Op::create("a")).expect("create");
         sim.apply(&Op::Rename {
             from: "a".into(),
             to: "b".into(),

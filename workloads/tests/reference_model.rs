@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use workloads::generator::{generate, Profile};
 use workloads::oracle::{expectation, CrashPoint, FsRules, Observed, Verdict};
-use workloads::{FallocMode, Op, OpOutcome, Pattern, Workload};
+use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, Workload};
 
 const PAGE: u64 = 4096;
 const LINE: u64 = 64;
@@ -84,7 +84,8 @@ struct Reference {
     words: usize,
     names: BTreeMap<String, usize>,
     inodes: Vec<RefInode>,
-    held: BTreeMap<String, (usize, Option<bool>)>,
+    /// Per name: inode, mapping (`Some(MAP_SYNC)`), the descriptor's open flag.
+    held: BTreeMap<String, (usize, Option<bool>, OpenSync)>,
 }
 
 impl Reference {
@@ -92,20 +93,20 @@ impl Reference {
         let pattern = |k: usize| Pattern::new(self.seed, k as u32 + 1);
         let held = |f: &str| self.held.get(f).copied();
         match op {
-            Op::Create { file } => {
+            Op::Create { file, sync } => {
                 if let Some(&i) = self.names.get(file) {
                     self.inodes[i].push(Vec::new(), false);
-                    self.held.entry(file.clone()).or_insert((i, None));
+                    self.held.entry(file.clone()).or_insert((i, None, *sync)).2 = *sync;
                 } else {
                     self.inodes.push(RefInode::new(self.words));
                     let i = self.inodes.len() - 1;
                     self.names.insert(file.clone(), i);
-                    self.held.insert(file.clone(), (i, None));
+                    self.held.insert(file.clone(), (i, None, *sync));
                 }
             }
-            Op::Open { file } => {
+            Op::Open { file, sync } => {
                 let i = self.names[file];
-                self.held.entry(file.clone()).or_insert((i, None));
+                self.held.entry(file.clone()).or_insert((i, None, *sync)).2 = *sync;
             }
             Op::Close { file } | Op::Unlink { file } => {
                 self.held.remove(file);
@@ -114,7 +115,7 @@ impl Reference {
                 }
             }
             Op::Pwrite { file, off, len, .. } | Op::MmapStore { file, off, len, .. } => {
-                let (i, map) = held(file).expect("valid workload");
+                let (i, map, open_sync) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
                 let mut data = ino.cur().clone();
                 let end = off + len;
@@ -129,6 +130,11 @@ impl Reference {
                 }
                 pattern(k).fill(*off, &mut data[*off as usize..stop as usize]);
                 ino.push(data, store && map == Some(true));
+                // O_DSYNC / O_SYNC: a pwrite (never a store) promises as RWF_DSYNC does.
+                if !store && open_sync != OpenSync::None {
+                    ino.make_durable(off.div_ceil(8)..end / 8, false);
+                    ino.sizes.retain(|&s| s >= end);
+                }
             }
             Op::Mmap { file, sync, .. } => {
                 if let Some(h) = self.held.get_mut(file) {
@@ -141,7 +147,7 @@ impl Reference {
                 }
             }
             Op::Flush { file, off, len } => {
-                let (i, map) = held(file).expect("valid workload");
+                let (i, map, _) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
                 let hi = ((off + len).div_ceil(LINE) * LINE).min(ino.size()) / 8;
                 if map == Some(true) {
@@ -149,7 +155,7 @@ impl Reference {
                 }
             }
             Op::Msync { file, off, len } => {
-                let (i, _) = held(file).expect("valid workload");
+                let (i, _, _) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
                 let (start, end) = (off / PAGE * PAGE, (off + len).min(ino.size()));
                 ino.make_durable(start / 8..end / 8, false);
@@ -158,11 +164,11 @@ impl Reference {
                 }
             }
             Op::Fsync { file } | Op::Fdatasync { file } => {
-                let (i, _) = held(file).expect("valid workload");
+                let (i, _, _) = held(file).expect("valid workload");
                 self.inodes[i].fsync();
             }
             Op::Ftruncate { file, size } => {
-                let (i, _) = held(file).expect("valid workload");
+                let (i, _, _) = held(file).expect("valid workload");
                 let mut data = self.inodes[i].cur().clone();
                 data.resize(*size as usize, 0);
                 self.inodes[i].push(data, false);
@@ -173,7 +179,7 @@ impl Reference {
                 off,
                 len,
             } => {
-                let (i, _) = held(file).expect("valid workload");
+                let (i, _, _) = held(file).expect("valid workload");
                 let mut data = self.inodes[i].cur().clone();
                 let end = (off + len) as usize;
                 // Collapse and insert range: the new layout (a crash may also leave the old
@@ -206,7 +212,7 @@ impl Reference {
                 }
             }
             Op::Pwritev2 { file, off, len, .. } => {
-                let (i, _) = held(file).expect("valid workload");
+                let (i, _, _) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
                 let mut data = ino.cur().clone();
                 let end = off + len;
@@ -286,7 +292,8 @@ proptest! {
         let profile = if deep { Profile::Default } else { Profile::Smoke };
         let w = generate(seed, profile);
         // Half the time crash right after a durability op, where promises bite.
-        let promises: Vec<usize> = (0..w.ops.len()).filter(|&j| w.ops[j].is_durability_point()).collect();
+        let points = w.durability_points();
+        let promises: Vec<usize> = (0..w.ops.len()).filter(|&j| points[j]).collect();
         let k = if at_promise && !promises.is_empty() { *pick.get(&promises) } else { pick.index(w.ops.len()) };
         let mut reference = Reference {
             seed: w.seed,

@@ -110,7 +110,7 @@ impl Phys {
 /// A valid workload on `f0` from raw choices (an impossible shift becomes an fsync), and
 /// the physical model right after op `crash`.
 fn build(seed: u64, raw: &[(u8, u16, u16)], crash: usize) -> (Workload, Phys) {
-    let mut ops = vec![Op::Create { file: "f0".into() }];
+    let mut ops = vec![Op::create("f0")];
     let mut phys = Phys::new(seed);
     let mut at_crash = phys.clone();
     let f = || "f0".to_string();

@@ -66,7 +66,7 @@ fn every_spec_file_loads_and_validates() {
             path.display()
         );
         assert!(
-            w.ops.iter().any(Op::is_durability_point),
+            w.durability_points().into_iter().any(|p| p),
             "{}",
             path.display()
         );

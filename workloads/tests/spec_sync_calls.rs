@@ -2,7 +2,7 @@
 //! msync_invalidate, pwritev2): each names the file, the line, the op and the field.
 
 use workloads::spec::parse_workload;
-use workloads::{Op, RwfFlag};
+use workloads::{Op, OpenSync, RwfFlag};
 
 const ORIGIN: &str = "specs/bad.yaml";
 
@@ -130,5 +130,67 @@ fn syncfs_and_sync_file_range_need_an_open_file_and_a_bounded_range() {
     assert!(
         huge_write.contains("op 1 (pwritev2), field `len`"),
         "{huge_write}"
+    );
+}
+
+#[test]
+fn open_flags_parse_on_create_and_open_only() {
+    let w = parse_workload(
+        &with("  - {op: create, file: f1, sync: dsync}\n  - {op: open, file: f0, sync: sync}\n  - {op: open, file: f1, sync: none}\n  - {op: pwrite, file: f1, off: 0, len: 8}\n  - {op: pwrite, file: f0, off: 0, len: 8}\n"),
+        ORIGIN,
+    )
+    .expect("valid");
+    assert_eq!(
+        w.ops[1],
+        Op::Create {
+            file: "f1".into(),
+            sync: OpenSync::Dsync
+        }
+    );
+    assert_eq!(
+        w.ops[2],
+        Op::Open {
+            file: "f0".into(),
+            sync: OpenSync::Sync
+        }
+    );
+    assert_eq!(w.ops[3], Op::open("f1"));
+    assert_eq!(
+        w.labels()[1..],
+        [
+            "create o_dsync",
+            "open o_sync",
+            "open",
+            "pwrite",
+            "pwrite o_sync"
+        ]
+    );
+    let yaml = serde_yaml::to_string(&w).expect("serialize");
+    assert_eq!(parse_workload(&yaml, "again.yaml").expect("valid"), w);
+
+    let unknown = err("  - {op: open, file: f0, sync: async}\n");
+    assert!(unknown.starts_with("specs/bad.yaml:5:"), "{unknown}");
+    assert!(
+        unknown.contains(
+            "field `sync` of op `open` must be none, dsync (O_DSYNC) or sync (O_SYNC), not `async`"
+        ),
+        "{unknown}"
+    );
+    let boolean = err("  - {op: create, file: f1, sync: true}\n");
+    assert!(boolean.contains("of op `create` must be none"), "{boolean}");
+    let long = err(&format!(
+        "  - {{op: create, file: f1, sync: {}}}\n",
+        "x".repeat(5000)
+    ));
+    assert!(long.len() < 400, "{long}");
+    let on_mmap = err("  - {op: mmap, file: f0, len: 4096, sync: dsync}\n");
+    assert!(
+        on_mmap.contains("field `sync` of op `mmap` must be true or false, not `dsync`"),
+        "{on_mmap}"
+    );
+    let on_pwrite = err("  - {op: pwrite, file: f0, off: 0, len: 8, sync: sync}\n");
+    assert!(
+        on_pwrite.contains("unknown field `sync` for op `pwrite`"),
+        "{on_pwrite}"
     );
 }

@@ -57,8 +57,8 @@ pub fn mix(profile: Profile, seeds: &[u64], cfg: &CrashPointConfig) -> Mix {
         let p = plan(&w, cfg, seed);
         m.workloads += 1;
         m.ops += w.ops.len();
-        for (k, op) in w.ops.iter().enumerate() {
-            let c = m.kinds.entry(op.label()).or_default();
+        for (k, label) in w.labels().into_iter().enumerate() {
+            let c = m.kinds.entry(label).or_default();
             c.generated += 1;
             c.after += usize::from(p.after.contains(&k));
             c.inside += usize::from(p.inside.contains(&k));

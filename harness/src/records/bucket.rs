@@ -119,9 +119,10 @@ impl Bucket {
             Verdict::DataLoss => data_writer(f, ctx.workload),
             _ => Lost::FileSystem,
         };
+        let points = ctx.workload.durability_points();
         let promise = f
             .promised_by
-            .filter(|&k| ctx.workload.ops.get(k).is_some_and(Op::is_durability_point))
+            .filter(|&k| points.get(k).copied().unwrap_or(false))
             .or_else(|| last_promise(ctx.workload, crash, &f.file, lost));
         let after = match (f.verdict, promise) {
             (Verdict::DataLoss, Some(p)) => f
@@ -278,7 +279,7 @@ mod tests {
             seed: 1,
             profile: None,
             ops: vec![
-                Op::Create { file: "f0".into() },
+                Op::create("f0"),
                 Op::Pwrite {
                     file: "f0".into(),
                     off: 0,

@@ -37,10 +37,7 @@ fn workload() -> Workload {
         name: "t".into(),
         seed: 7,
         profile: None,
-        ops: vec![
-            Op::Create { file: "f0".into() },
-            Op::Fsync { file: "f0".into() },
-        ],
+        ops: vec![Op::create("f0"), Op::Fsync { file: "f0".into() }],
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use workloads::oracle::{CrashPoint, Existence, Expectation, WordSrc, WordVersion, WORD};
-use workloads::{FallocMode, Op, OpOutcome, RwfFlag, Workload};
+use workloads::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag, Workload};
 
 use super::TriageError;
 use crate::records::finding::{point_parts, CrashLabel};
@@ -192,8 +192,22 @@ fn names(input: &CReproInput<'_>) -> BTreeMap<String, usize> {
 fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> String {
     let idx = |f: &str| names.get(f).map_or(-1, |&i| i as i64);
     let (kind, fields): (&str, String) = match op {
-        Op::Create { file } => ("K_CREATE", format!(".file = {}", idx(file))),
-        Op::Open { file } => ("K_OPEN", format!(".file = {}", idx(file))),
+        Op::Create { file, sync } | Op::Open { file, sync } => (
+            if matches!(op, Op::Create { .. }) {
+                "K_CREATE"
+            } else {
+                "K_OPEN"
+            },
+            format!(
+                ".file = {}, .sync = {}",
+                idx(file),
+                match sync {
+                    OpenSync::None => "0",
+                    OpenSync::Dsync => "O_DSYNC",
+                    OpenSync::Sync => "O_SYNC",
+                }
+            ),
+        ),
         Op::Close { file } => ("K_CLOSE", format!(".file = {}", idx(file))),
         Op::Pwrite { file, off, len, .. } | Op::MmapStore { file, off, len, .. } => (
             if matches!(op, Op::Pwrite { .. }) {
@@ -435,7 +449,7 @@ mod tests {
             seed: 1,
             profile: None,
             ops: vec![
-                Op::Create { file: "f0".into() },
+                Op::create("f0"),
                 Op::Pwrite {
                     file: "f0".into(),
                     off: 4,

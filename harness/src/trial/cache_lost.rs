@@ -168,12 +168,8 @@ pub fn report(state: &CrashState, facts: &GuestFacts, workload: &Workload) -> Lo
             .get(k)
             .map_or_else(|| "none".to_owned(), |op| op.kind().to_owned())
     };
-    let durable = |k: usize| {
-        workload
-            .ops
-            .get(k)
-            .is_some_and(|op| op.is_durability_point())
-    };
+    let points = workload.durability_points();
+    let durable = |k: usize| points.get(k).copied().unwrap_or(false);
     let sentences = ranges
         .iter()
         .map(|r| sentence(r, state.point(), &kind, &durable))

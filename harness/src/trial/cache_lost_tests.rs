@@ -55,10 +55,7 @@ fn workload() -> Workload {
         name: "t".into(),
         seed: 1,
         profile: None,
-        ops: vec![
-            Op::Create { file: "f1".into() },
-            Op::Fsync { file: "f1".into() },
-        ],
+        ops: vec![Op::create("f1"), Op::Fsync { file: "f1".into() }],
     }
 }
 

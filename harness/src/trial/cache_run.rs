@@ -210,12 +210,8 @@ fn build_images(
     let trace = Trace::parse(read_all(trace_path)?)
         .map_err(|e| guest(format!("{}: {e}", trace_path.display())))?;
     let golden = read_all(base_image)?;
-    let is_durability = |k: usize| {
-        workload
-            .ops
-            .get(k)
-            .is_some_and(|op| op.wants_crash_point_after())
-    };
+    let points = workload.crash_point_after();
+    let is_durability = |k: usize| points.get(k).copied().unwrap_or(false);
     // A selector looks at every candidate cut, not a sample.
     let sampled = if run.selector.is_some() {
         usize::MAX

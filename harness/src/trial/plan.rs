@@ -49,10 +49,10 @@ pub fn plan(workload: &Workload, cfg: &CrashPointConfig, seed: u64) -> CrashPlan
     if cfg.after_durability_ops {
         after.extend(
             workload
-                .ops
-                .iter()
+                .crash_point_after()
+                .into_iter()
                 .enumerate()
-                .filter(|(_, op)| op.wants_crash_point_after())
+                .filter(|&(_, wants)| wants)
                 .map(|(k, _)| k),
         );
     }
@@ -112,7 +112,7 @@ mod tests {
             seed: 1,
             profile: None,
             ops: vec![
-                Op::Create { file: "f0".into() },
+                Op::create("f0"),
                 Op::Pwrite {
                     file: "f0".into(),
                     off: 0,

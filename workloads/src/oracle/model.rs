@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::words::{SizeSet, WordMap, WordSrc, WORD};
 use super::FsRules;
-use crate::op::{FallocMode, Op, OpOutcome};
+use crate::op::{FallocMode, Op, OpOutcome, OpenSync};
 use crate::sim::{round_down, round_up, CACHE_LINE, FS_BLOCK, PAGE_SIZE};
 
 /// How much is known about one op's effect.
@@ -154,6 +154,8 @@ impl Name {
 struct Entry {
     inode: usize,
     fd: bool,
+    /// The open flag of the descriptor (meaningful while `fd`).
+    sync: OpenSync,
     map: Option<Map>,
 }
 
@@ -270,15 +272,17 @@ impl Model {
     fn replay(&mut self, k: usize, op: &Op, ret: Option<i64>, certain: bool) {
         let seed = self.seed;
         match op {
-            Op::Create { file } => self.create(file, k, certain),
-            Op::Open { file } => {
+            Op::Create { file, sync } => self.create(file, *sync, k, certain),
+            Op::Open { file, sync } => {
                 if let Some(i) = self.names.get(file).and_then(Name::current) {
                     let e = self.held.entry(file.clone()).or_insert(Entry {
                         inode: i,
                         fd: false,
+                        sync: OpenSync::None,
                         map: None,
                     });
                     e.fd = true;
+                    e.sync = *sync;
                 }
             }
             Op::Close { file } => {
@@ -296,7 +300,11 @@ impl Model {
                 if written > 0 {
                     self.grow(i, end, k, certain);
                 }
-                if matches!(op, Op::Pwritev2 { .. }) && certain && written > 0 {
+                // RWF_DSYNC/RWF_SYNC, or a descriptor opened O_DSYNC/O_SYNC: the same promise
+                // (generic_write_sync() tests iocb->ki_flags, which hold either).
+                let per_write = matches!(op, Op::Pwritev2 { .. })
+                    || self.held.get(file).is_some_and(|e| !e.sync.is_none());
+                if per_write && certain && written > 0 {
                     self.per_write_promise(i, *off, end, k);
                 }
             }
@@ -443,9 +451,10 @@ impl Model {
         }
     }
 
-    /// The promise of a `pwritev2` with RWF_DSYNC or RWF_SYNC that wrote `[off, end)` of
-    /// inode `i` as op `k`: generic_write_sync() runs vfs_fsync_range() over the written
-    /// range before the call returns, so the words wholly inside it are durable and the size
+    /// The promise of a `pwritev2` with RWF_DSYNC or RWF_SYNC, or a `pwrite` through a
+    /// descriptor opened O_DSYNC or O_SYNC, that wrote `[off, end)` of inode `i` as op `k`:
+    /// generic_write_sync() (called by ext4_dax_write_iter() and xfs_file_dax_write() after
+    /// the DAX copy) runs vfs_fsync_range() over the written range before the call returns, so the words wholly inside it are durable and the size
     /// covers them. Not demanded (permissive): the ragged edge words (their other bytes may
     /// come from stores nobody promised), words a pending collapse or insert moved (the
     /// range sync need not make the new layout durable), anything outside the range.
@@ -464,16 +473,18 @@ impl Model {
         }
     }
 
-    fn create(&mut self, file: &str, k: usize, certain: bool) {
+    fn create(&mut self, file: &str, sync: OpenSync, k: usize, certain: bool) {
         if let Some(i) = self.names.get(file).and_then(Name::current) {
             // O_TRUNC of the existing file.
             self.set_size(i, 0, k, certain);
             let e = self.held.entry(file.to_string()).or_insert(Entry {
                 inode: i,
                 fd: false,
+                sync: OpenSync::None,
                 map: None,
             });
             e.fd = true;
+            e.sync = sync;
             return;
         }
         self.inodes.push(Inode {
@@ -492,6 +503,7 @@ impl Model {
             Entry {
                 inode: i,
                 fd: true,
+                sync,
                 map: None,
             },
         );

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::op::{FallocMode, Op, RwfFlag, Workload};
+use crate::op::{FallocMode, Op, OpenSync, RwfFlag, Workload};
 
 /// A workload as written in YAML.
 #[derive(Debug, Deserialize)]
@@ -90,6 +90,64 @@ const ALL_FIELDS: &[&str] = &[
     "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags",
 ];
 
+/// The `sync` field: a bool for `mmap` (MAP_SYNC), a name for `create`/`open` (the open
+/// flag); which one an op takes is checked once its kind is known.
+#[derive(Debug, Clone)]
+enum SyncField {
+    Bool(bool),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for SyncField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SyncField, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SyncField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false (mmap), or none, dsync or sync (create, open)")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SyncField, E> {
+                Ok(SyncField::Bool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SyncField, E> {
+                // Bounded: only the three names are accepted, so a long string is an error.
+                Ok(SyncField::Name(v.chars().take(32).collect()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl SyncField {
+    /// MAP_SYNC of an `mmap`.
+    fn map_sync<E: de::Error>(v: Option<SyncField>) -> Result<bool, E> {
+        match v {
+            None => Ok(false),
+            Some(SyncField::Bool(b)) => Ok(b),
+            Some(SyncField::Name(n)) => Err(E::custom(format_args!(
+                "field `sync` of op `mmap` must be true or false, not `{n}`"
+            ))),
+        }
+    }
+
+    /// The open flag of a `create`/`open`.
+    fn open_sync<E: de::Error>(v: Option<SyncField>, kind: &str) -> Result<OpenSync, E> {
+        let bad = |what: &dyn fmt::Display| {
+            E::custom(format_args!(
+                "field `sync` of op `{kind}` must be none, dsync (O_DSYNC) or sync (O_SYNC), not `{what}`"
+            ))
+        };
+        match v {
+            None => Ok(OpenSync::None),
+            Some(SyncField::Bool(b)) => Err(bad(&b)),
+            Some(SyncField::Name(n)) => [OpenSync::None, OpenSync::Dsync, OpenSync::Sync]
+                .into_iter()
+                .find(|s| s.name() == n)
+                .ok_or_else(|| bad(&n)),
+        }
+    }
+}
+
 /// The fields of one op mapping, each seen at most once.
 #[derive(Default)]
 struct Fields {
@@ -101,7 +159,7 @@ struct Fields {
     len: Option<u64>,
     size: Option<u64>,
     pattern: Option<u32>,
-    sync: Option<bool>,
+    sync: Option<SyncField>,
     mode: Option<FallocMode>,
     flags: Option<RwfFlag>,
 }
@@ -150,6 +208,7 @@ fn fields_of(kind: &str) -> &'static [&'static str] {
             &["file", "off", "len"]
         }
         "mmap" => &["file", "len", "sync"],
+        "create" | "open" => &["file", "sync"],
         "ftruncate" => &["file", "size"],
         "fallocate" => &["file", "mode", "off", "len"],
         "rename" => &["from", "to"],
@@ -189,8 +248,14 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
     let off = || need(f.off, "off", kind);
     let len = || need(f.len, "len", kind);
     Ok(match kind {
-        "create" => Op::Create { file: file()? },
-        "open" => Op::Open { file: file()? },
+        "create" => Op::Create {
+            file: file()?,
+            sync: SyncField::open_sync(f.sync.clone(), kind)?,
+        },
+        "open" => Op::Open {
+            file: file()?,
+            sync: SyncField::open_sync(f.sync.clone(), kind)?,
+        },
         "close" => Op::Close { file: file()? },
         "pwrite" => Op::Pwrite {
             file: file()?,
@@ -201,7 +266,7 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
         "mmap" => Op::Mmap {
             file: file()?,
             len: len()?,
-            sync: f.sync.unwrap_or(false),
+            sync: SyncField::map_sync(f.sync.clone())?,
         },
         "munmap" => Op::Munmap { file: file()? },
         "mmap_store" => Op::MmapStore {

@@ -130,7 +130,7 @@ fn invalid(ops: Vec<crate::Op>) -> (usize, &'static str, &'static str) {
 use crate::{FallocMode, Op};
 
 fn create(f: &str) -> Op {
-    Op::Create { file: f.into() }
+    Op::create(f)
 }
 
 #[test]
@@ -164,10 +164,7 @@ fn validation_tracks_open_mapped_and_existing_names() {
         ]),
         (2, "pwrite", "file")
     );
-    assert_eq!(
-        invalid(vec![Op::Open { file: "f0".into() }]),
-        (0, "open", "file")
-    );
+    assert_eq!(invalid(vec![Op::open("f0")]), (0, "open", "file"));
     assert_eq!(
         invalid(vec![
             create("a"),
@@ -249,7 +246,7 @@ fn validation_tracks_open_mapped_and_existing_names() {
             sync: true,
         },
         Op::Close { file: "f0".into() },
-        Op::Open { file: "f0".into() },
+        Op::open("f0"),
         Op::Flush {
             file: "f0".into(),
             off: 0,

@@ -51,7 +51,7 @@ pub fn set(v: &[u8]) -> BTreeSet<u8> {
 }
 
 pub fn create(f: &str) -> Op {
-    Op::Create { file: f.into() }
+    Op::create(f)
 }
 pub fn pwrite(f: &str, off: u64, len: u64) -> Op {
     Op::Pwrite {

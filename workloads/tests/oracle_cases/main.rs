@@ -4,5 +4,6 @@
 mod common;
 mod data;
 mod names;
+mod open_sync;
 mod shift;
 mod sync_calls;

@@ -199,7 +199,7 @@ fn close_open_and_munmap_change_no_data() {
         store("f0", 0, 64),
         Op::Munmap { file: "f0".into() },
         Op::Close { file: "f0".into() },
-        Op::Open { file: "f0".into() },
+        Op::open("f0"),
         fsync("f0"),
     ]);
 

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use super::*;
 
 fn create(f: &str) -> Op {
-    Op::Create { file: f.into() }
+    Op::create(f)
 }
 fn fsync(f: &str) -> Op {
     Op::Fsync { file: f.into() }
