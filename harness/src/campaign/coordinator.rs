@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::source::ItemSource;
 use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
+use crate::checker::dedupe::SeenImages;
 use crate::config::shard;
 use crate::config::CampaignConfig;
 use crate::journal::events::{CheckRecord, Event};
@@ -129,6 +130,7 @@ pub fn run(
         inputs,
         stop: Arc::clone(&stop),
         events: tx,
+        seen: env.dedupe.then(SeenImages::shared),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -320,6 +322,8 @@ impl Coordinator<'_, '_> {
                 failure: j.failure.clone(),
                 problem: None,
                 millis: j.outcome.millis,
+                phases: Some(j.outcome.phases),
+                same_as: j.outcome.same_as.clone(),
             },
             Err((verdict, line)) => CheckRecord {
                 item: item.clone(),
@@ -329,6 +333,8 @@ impl Coordinator<'_, '_> {
                 failure: None,
                 problem: Some(line.clone()),
                 millis: 0,
+                phases: None,
+                same_as: None,
             },
         };
         let saved = match &result {

@@ -18,6 +18,7 @@ use workloads::{OpOutcome, Workload};
 
 use super::source::ItemSource;
 use super::CampaignEnv;
+use crate::checker::dedupe::SharedSeen;
 use crate::checker::Checker;
 use crate::config::CampaignConfig;
 use crate::journal::events::Event;
@@ -122,6 +123,9 @@ pub struct Shared {
     pub stop: Arc<Stop>,
     /// To the coordinator.
     pub events: UnboundedSender<WorkerMsg>,
+    /// Read-backs of the crash images checked so far, shared by the checkers; `None` with
+    /// `--no-dedupe` (every image is checked).
+    pub seen: Option<SharedSeen>,
 }
 
 impl Shared {
@@ -257,6 +261,7 @@ fn run_item(
         boot_ms: u64::try_from(run.boot.as_millis()).unwrap_or(u64::MAX),
         op_micros: run.op_micros,
         live_mismatch,
+        phases: Some(run.phases),
     }));
     for image in run.images {
         let job = CheckJob {
@@ -348,7 +353,10 @@ fn check(
             Duration::from_secs(shared.cfg.check_timeout_secs),
         );
         match started {
-            Ok(c) => *checker = Some(c),
+            Ok(mut c) => {
+                c.set_dedupe(shared.seen.clone());
+                *checker = Some(c)
+            }
             Err(e) if e.is_disk_full() => return Err(format!("{name}: {e}")),
             Err(e) => {
                 return Ok(Err((
@@ -361,16 +369,18 @@ fn check(
     let Some(ck) = checker.as_mut() else {
         return Ok(Err((Verdict::AgentLost, format!("{name} vanished"))));
     };
-    let mutant = shared.cfg.mutant.as_deref();
-    let modules = &shared.setup.image.user_modules;
+    let env = trial::CheckEnv {
+        rules,
+        mutant: shared.cfg.mutant.as_deref(),
+        modules: &shared.setup.image.user_modules,
+    };
     match trial::check_image(
         ck,
+        &job.item,
         &job.workload,
         &job.outcomes,
         &job.image,
-        rules,
-        mutant,
-        modules,
+        &env,
     ) {
         Ok(judged) => Ok(Ok(judged)),
         Err(e) if e.is_disk_full() => Err(format!("{name}: {e}")),
