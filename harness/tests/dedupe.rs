@@ -70,13 +70,29 @@ fn dedupe_gives_the_same_verdicts_and_still_catches_m1() {
         modules: &[],
     };
     let item = TrialItem::Seed(3);
-    let mut check_all = |checker: &mut Checker| {
+    let check_all = |checker: &mut Checker| {
         let mut seen: Vec<Seen> = Vec::new();
         let mut reused = 0;
+        // Repeated states whose verdict differs from the state whose read-back they reused
+        // (counted where crash point and variant name that state alone).
+        let mut judged_apart = 0;
         for image in &run.images {
             let j =
                 check_image(checker, &item, &workload, &run.outcomes, image, &env).expect("check");
-            reused += usize::from(j.outcome.same_as.is_some());
+            if let Some(first) = &j.outcome.same_as {
+                reused += 1;
+                let origins: Vec<&Seen> = seen
+                    .iter()
+                    .filter(|s| s.0 == first.at.to_string() && s.1 == first.model)
+                    .collect();
+                assert!(
+                    !origins.is_empty(),
+                    "the state a repeated image stands on was checked before it"
+                );
+                if let [origin] = origins.as_slice() {
+                    judged_apart += usize::from(origin.2 != j.outcome.verdict);
+                }
+            }
             seen.push((
                 j.label.to_string(),
                 image.model.clone(),
@@ -85,13 +101,13 @@ fn dedupe_gives_the_same_verdicts_and_still_catches_m1() {
                 j.failure.map(|f| f.title),
             ));
         }
-        (seen, reused)
+        (seen, reused, judged_apart)
     };
 
     checker.set_dedupe(None);
-    let (full, full_reused) = check_all(&mut checker);
+    let (full, full_reused, _) = check_all(&mut checker);
     checker.set_dedupe(Some(SeenImages::shared()));
-    let (deduped, reused) = check_all(&mut checker);
+    let (deduped, reused, judged_apart) = check_all(&mut checker);
     checker.stop();
 
     assert!(run.images.len() > 1, "{} crash states", run.images.len());
@@ -107,7 +123,7 @@ fn dedupe_gives_the_same_verdicts_and_still_catches_m1() {
         "m1 not caught: {deduped:?}"
     );
     eprintln!(
-        "{} crash states, {reused} reused a read-back; verdicts {:?}",
+        "{} crash states, {reused} reused a read-back ({judged_apart} judged apart from the state they reused); verdicts {:?}",
         run.images.len(),
         deduped.iter().map(|s| s.2).collect::<Vec<_>>()
     );

@@ -84,6 +84,14 @@ impl Checker {
         self.seen = seen;
     }
 
+    /// The time of one SSH command that does nothing (`true`) in this checker VM: the
+    /// floor of every guest step of a check (for the benchmark).
+    pub fn round_trip(&mut self) -> Result<Duration, VmError> {
+        let t = Instant::now();
+        self.vm.run("true")?;
+        Ok(t.elapsed())
+    }
+
     /// Name of this checker VM.
     pub fn name(&self) -> &str {
         &self.name

@@ -70,6 +70,11 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
         crate::vm::COMMUNICATION_TIMEOUT,
     )?;
     let boot_secs = boot.elapsed().as_secs_f64();
+    let mut trips = Vec::new();
+    for _ in 0..5 {
+        trips.push(checker.round_trip()?.as_secs_f64());
+    }
+    trips.sort_by(f64::total_cmp);
     let mut full = PhaseTotals::default();
     let t = Instant::now();
     let mut written = 0;
@@ -102,6 +107,10 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
         "image digest                {extents_secs:.3} s over the allocated extents, {whole_secs:.3} s over every byte (same digest)"
     );
     println!("checker boot                {boot_secs:.1} s");
+    println!(
+        "SSH command round trip      {:.3} s median of 5 (`true`)",
+        trips[trips.len() / 2]
+    );
     println!("checks                      {rounds} in {secs:.1} s, every one in full");
     println!(
         "seconds per check           {:.3} (Vinter: 1.1)",
