@@ -293,6 +293,7 @@ impl Coordinator<'_, '_> {
     fn record_msg(&mut self, msg: WorkerMsg) -> Result<(), String> {
         match msg {
             WorkerMsg::Record(e) => {
+                let e = *e;
                 let item = match &e {
                     Event::RunFailed { item, .. } | Event::RunDone { item, .. } => {
                         Some(item.clone())
@@ -322,8 +323,8 @@ impl Coordinator<'_, '_> {
                 failure: j.failure.clone(),
                 problem: None,
                 millis: j.outcome.millis,
-                phases: Some(j.outcome.phases),
-                same_as: j.outcome.same_as.clone(),
+                phases: Some(Box::new(j.outcome.phases)),
+                same_as: j.outcome.same_as.clone().map(Box::new),
             },
             Err((verdict, line)) => CheckRecord {
                 item: item.clone(),

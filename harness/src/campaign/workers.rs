@@ -86,7 +86,7 @@ pub struct CheckJob {
 /// What the workers tell the coordinator.
 pub enum WorkerMsg {
     /// An event to record as it is (`seed_started`, `run_failed`, `run_done`).
-    Record(Event),
+    Record(Box<Event>),
     /// A crash image was checked, or its check failed (verdict and one line).
     Checked {
         /// The job (its image is deleted when the coordinator drops it).
@@ -185,8 +185,9 @@ pub fn workload_worker(shared: &Shared, jobs: &SyncSender<CheckJob>, worker: usi
                 }
             },
         };
-        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { item: item.clone() }))
-            || !run_item(shared, jobs, &item, workload)
+        if !shared.tell(WorkerMsg::Record(Box::new(Event::SeedStarted {
+            item: item.clone(),
+        }))) || !run_item(shared, jobs, &item, workload)
         {
             return;
         }
@@ -242,11 +243,11 @@ fn run_item(
                 });
                 return false;
             }
-            return shared.tell(WorkerMsg::Record(Event::RunFailed {
+            return shared.tell(WorkerMsg::Record(Box::new(Event::RunFailed {
                 item: item.clone(),
                 verdict: infra_verdict(&e),
                 problem: first_line(&e),
-            }));
+            })));
         }
     };
     if item.workload().is_some() {
@@ -255,14 +256,14 @@ fn run_item(
     let live_mismatch = trial::live_mismatches(&workload, &run).into_iter().next();
     let images = run.images.len();
     let outcomes = Arc::new(run.outcomes);
-    let told = shared.tell(WorkerMsg::Record(Event::RunDone {
+    let told = shared.tell(WorkerMsg::Record(Box::new(Event::RunDone {
         item: item.clone(),
         images,
         boot_ms: u64::try_from(run.boot.as_millis()).unwrap_or(u64::MAX),
         op_micros: run.op_micros,
         live_mismatch,
         phases: Some(run.phases),
-    }));
+    })));
     for image in run.images {
         let job = CheckJob {
             item: item.clone(),

@@ -69,6 +69,9 @@ struct Pass {
     dedupe: bool,
 }
 
+/// Each seed's checks: crash point, model variant, verdict, in order.
+type SeedVerdicts = Vec<(u64, Vec<(CrashLabel, String, Verdict)>)>;
+
 /// What one pass measured.
 #[derive(Debug, Default)]
 struct Figures {
@@ -79,7 +82,7 @@ struct Figures {
     /// Wall time of the checker thread's checks.
     check_time: Duration,
     phases: PhaseTotals,
-    verdicts: Vec<(u64, Vec<(CrashLabel, String, Verdict)>)>,
+    verdicts: SeedVerdicts,
 }
 
 impl Figures {
@@ -227,11 +230,7 @@ struct Bench<'a> {
 type Checked = (u64, Arc<Workload>, Vec<Option<OpOutcome>>, Vec<CrashImage>);
 
 /// What the checker thread returns: verdicts per seed, check phases, check wall time.
-type CheckerFigures = (
-    Vec<(u64, Vec<(CrashLabel, String, Verdict)>)>,
-    PhaseTotals,
-    Duration,
-);
+type CheckerFigures = (SeedVerdicts, PhaseTotals, Duration);
 
 impl Bench<'_> {
     /// Run every seed in a workload VM while the checker checks the previous seeds' crash

@@ -124,11 +124,11 @@ pub struct CheckRecord {
     /// Where the check's time went; absent in journals written before phases and for
     /// infrastructure verdicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phases: Option<CheckPhases>,
+    pub phases: Option<Box<CheckPhases>>,
     /// The image was byte-identical to this earlier state's: its read-back was reused and
     /// the verdict is this state's own promises judged against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub same_as: Option<StateRef>,
+    pub same_as: Option<Box<StateRef>>,
 }
 
 impl CheckRecord {

@@ -565,18 +565,18 @@ mod tests {
         use crate::records::{CheckPhases, RunPhases};
         let mut timed = checked(1, Verdict::Pass, 1, None);
         if let Event::Checked(c) = &mut timed {
-            c.phases = Some(CheckPhases {
+            c.phases = Some(Box::new(CheckPhases {
                 mount_us: 4_000,
                 ..CheckPhases::default()
-            });
+            }));
         }
         let mut reused = timed.clone();
         if let Event::Checked(c) = &mut reused {
-            c.same_as = Some(crate::records::StateRef {
+            c.same_as = Some(Box::new(crate::records::StateRef {
                 item: S1,
                 at: c.at.clone(),
                 model: "snapshot".into(),
-            });
+            }));
         }
         let mut run = ran(1, 3);
         if let Event::RunDone { phases, .. } = &mut run {
