@@ -107,25 +107,7 @@ impl Figures {
 
 /// Run the benchmark.
 pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
-    let path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| crate::cache_dir::workspace_root().join("ci/smoke.yaml"));
-    let mut cfg = CampaignConfig::load(&path)?;
-    if let Some(m) = args.crash_model {
-        cfg.crash_model = m;
-    }
-    if let Some(p) = &args.profile {
-        cfg.profile = p.clone();
-    }
-    let seeds = match &args.seeds {
-        Some(s) => parse_seeds(s).map_err(|e| anyhow::anyhow!("--seeds: {e}"))?,
-        None => cfg.seed_list(),
-    };
-    let profile: Profile = cfg
-        .profile
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--profile: {e}"))?;
+    let (cfg, seeds, profile) = load(args)?;
     let cache_model = cfg.crash_model == CrashModel::Cache;
     let mut image_args = args.image.clone();
     if cache_model {
@@ -162,34 +144,8 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         model,
         start: VmStart::cold(),
     };
-    let passes = match args.compare {
-        Compare::Check => [
-            Pass {
-                name: "no-dedupe",
-                start: restore.clone(),
-                dedupe: false,
-            },
-            Pass {
-                name: "dedupe",
-                start: restore,
-                dedupe: true,
-            },
-        ],
-        Compare::Start => [
-            Pass {
-                name: "cold-boot",
-                start: VmStart::cold(),
-                dedupe: false,
-            },
-            Pass {
-                name: "restore",
-                start: restore,
-                dedupe: false,
-            },
-        ],
-    };
     let mut measured = Vec::new();
-    for pass in passes {
+    for pass in passes(args.compare, restore) {
         let setup = TrialSetup {
             start: pass.start,
             ..setup.clone()
@@ -215,6 +171,49 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
     checker.stop();
     print_table(&measured, &cfg.profile, cfg.crash_model, accel.accel);
     Ok(())
+}
+
+/// The config with the flags applied, the seeds and the profile.
+fn load(args: &BenchSeedsArgs) -> anyhow::Result<(CampaignConfig, Vec<u64>, Profile)> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| crate::cache_dir::workspace_root().join("ci/smoke.yaml"));
+    let mut cfg = CampaignConfig::load(&path)?;
+    if let Some(m) = args.crash_model {
+        cfg.crash_model = m;
+    }
+    if let Some(p) = &args.profile {
+        cfg.profile = p.clone();
+    }
+    let seeds = match &args.seeds {
+        Some(s) => parse_seeds(s).map_err(|e| anyhow::anyhow!("--seeds: {e}"))?,
+        None => cfg.seed_list(),
+    };
+    let profile: Profile = cfg
+        .profile
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--profile: {e}"))?;
+    Ok((cfg, seeds, profile))
+}
+
+/// The two passes `compare` asks for; `restore` is how restored workload VMs start.
+fn passes(compare: Compare, restore: VmStart) -> [Pass; 2] {
+    let pass = |name, start, dedupe| Pass {
+        name,
+        start,
+        dedupe,
+    };
+    match compare {
+        Compare::Check => [
+            pass("no-dedupe", restore.clone(), false),
+            pass("dedupe", restore, true),
+        ],
+        Compare::Start => [
+            pass("cold-boot", VmStart::cold(), false),
+            pass("restore", restore, false),
+        ],
+    }
 }
 
 /// One pass over the seed list.
