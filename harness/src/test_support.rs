@@ -4,6 +4,7 @@
 
 pub use crate::cache_dir::cache_root;
 pub use crate::cache_model::Variant;
+pub use crate::checker::dedupe::SeenImages;
 pub use crate::checker::Checker;
 pub use crate::config::CampaignConfig;
 pub use crate::host::blocks::{sparse_copy, sync_blocks};
@@ -14,15 +15,18 @@ pub use crate::image::{
 };
 pub use crate::journal::events::{CheckRecord, Event};
 pub use crate::journal::JournalWriter;
+pub use crate::prepare::{kernel as prepare_kernel, KernelSetup};
 pub use crate::records::bucket::BucketContext;
 pub use crate::records::finding::deciding_failure;
-pub use crate::records::{CheckOutcome, CrashLabel, TrialItem};
+pub use crate::records::{CheckOutcome, CrashLabel, StateRef, TrialItem};
 pub use crate::rundir::diff::slug;
 pub use crate::rundir::failure::{
     self, FailureDir, FailureRecord, Instance, NewFailure, FAILURE_SCHEMA,
 };
 pub use crate::rundir::{RunDir, RunInfo};
 pub use crate::triage::creproducer::{render_c, CReproInput};
+pub use crate::trial::plan::plan as crash_plan;
 pub use crate::trial::snapshot;
+pub use crate::trial::{check_image, run as run_trial, CheckEnv, Judged, TrialSetup};
 pub use crate::vm::agent::GUEST_DIR;
 pub use crate::vm::{resolve_accel, Accel, AccelChoice, Vm, VmError, VmSpec, BOOT_TIMEOUT};

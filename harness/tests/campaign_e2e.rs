@@ -272,9 +272,16 @@ fn garbage_crash_image_gives_a_verdict_not_a_crash() {
     )
     .expect("checker boots");
 
-    let garbage_outcome = checker.check(&garbage, &exp).expect("check returns");
+    let origin = powercut::test_support::StateRef {
+        item: powercut::test_support::TrialItem::Seed(1),
+        at: powercut::test_support::CrashLabel::of(&exp),
+        model: "snapshot".into(),
+    };
+    let garbage_outcome = checker
+        .check(&garbage, &exp, &origin)
+        .expect("check returns");
     let golden_outcome = checker
-        .check(&golden.path, &exp)
+        .check(&golden.path, &exp, &origin)
         .expect("checker still answers");
     checker.stop();
 

@@ -66,6 +66,8 @@ fn pass(seed: u64, k: usize, kind: &str) -> Event {
         failure: None,
         problem: None,
         millis: 250,
+        phases: None,
+        same_as: None,
     })
 }
 
@@ -76,6 +78,7 @@ fn ran(seed: u64, images: usize) -> Event {
         boot_ms: 6500,
         op_micros: 1200,
         live_mismatch: None,
+        phases: None,
     }
 }
 
@@ -125,6 +128,8 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         detail: String::new(),
         millis: 250,
         bytes_written: 65536,
+        phases: Default::default(),
+        same_as: None,
     };
     let w1 = workload(1);
     let exp = expectation(&w1, &[], CrashPoint::AfterOp(2), &FsRules::ext4());
@@ -206,6 +211,8 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
             failure: Some(fail.clone()),
             problem: None,
             millis: 250,
+            phases: None,
+            same_as: None,
         }),
         Event::FailureSaved {
             item: TrialItem::Seed(1),

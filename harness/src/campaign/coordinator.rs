@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::source::ItemSource;
 use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
+use crate::checker::dedupe::SeenImages;
 use crate::config::shard;
 use crate::config::CampaignConfig;
 use crate::journal::events::{CheckRecord, Event};
@@ -129,6 +130,7 @@ pub fn run(
         inputs,
         stop: Arc::clone(&stop),
         events: tx,
+        seen: env.dedupe.then(SeenImages::shared),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -291,6 +293,7 @@ impl Coordinator<'_, '_> {
     fn record_msg(&mut self, msg: WorkerMsg) -> Result<(), String> {
         match msg {
             WorkerMsg::Record(e) => {
+                let e = *e;
                 let item = match &e {
                     Event::RunFailed { item, .. } | Event::RunDone { item, .. } => {
                         Some(item.clone())
@@ -320,6 +323,8 @@ impl Coordinator<'_, '_> {
                 failure: j.failure.clone(),
                 problem: None,
                 millis: j.outcome.millis,
+                phases: Some(Box::new(j.outcome.phases)),
+                same_as: j.outcome.same_as.clone().map(Box::new),
             },
             Err((verdict, line)) => CheckRecord {
                 item: item.clone(),
@@ -329,6 +334,8 @@ impl Coordinator<'_, '_> {
                 failure: None,
                 problem: Some(line.clone()),
                 millis: 0,
+                phases: None,
+                same_as: None,
             },
         };
         let saved = match &result {

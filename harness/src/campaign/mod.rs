@@ -50,6 +50,8 @@ pub struct CampaignEnv {
     pub dir: PathBuf,
     /// `--debug`.
     pub debug: bool,
+    /// Check each distinct crash image once (off with `--no-dedupe`).
+    pub dedupe: bool,
     /// The workload inputs (name, workload), validated, in the order they run.
     pub inputs: Vec<(String, workloads::Workload)>,
     /// The campaign's `config.yaml` in its run directory (for the reproduce commands).

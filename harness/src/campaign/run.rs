@@ -35,6 +35,9 @@ pub struct Request {
     pub resume: bool,
     /// `--cold-boot`.
     pub cold_boot: bool,
+    /// `--no-dedupe`: check every crash image, also one byte-identical to an image checked
+    /// before.
+    pub no_dedupe: bool,
     /// `--junit`.
     pub junit: Option<PathBuf>,
     /// `--debug`.
@@ -451,6 +454,7 @@ fn run_kernels(
             start: k.start,
             dir: dir.clone(),
             debug: req.debug,
+            dedupe: !req.no_dedupe,
             inputs: inputs.clone(),
             config_path: dir.join(crate::rundir::CONFIG),
             kernel: name.map(|name| MatrixKernel { index, name }),

@@ -18,6 +18,7 @@ use workloads::{OpOutcome, Workload};
 
 use super::source::ItemSource;
 use super::CampaignEnv;
+use crate::checker::dedupe::SharedSeen;
 use crate::checker::Checker;
 use crate::config::CampaignConfig;
 use crate::journal::events::Event;
@@ -85,7 +86,7 @@ pub struct CheckJob {
 /// What the workers tell the coordinator.
 pub enum WorkerMsg {
     /// An event to record as it is (`seed_started`, `run_failed`, `run_done`).
-    Record(Event),
+    Record(Box<Event>),
     /// A crash image was checked, or its check failed (verdict and one line).
     Checked {
         /// The job (its image is deleted when the coordinator drops it).
@@ -122,6 +123,9 @@ pub struct Shared {
     pub stop: Arc<Stop>,
     /// To the coordinator.
     pub events: UnboundedSender<WorkerMsg>,
+    /// Read-backs of the crash images checked so far, shared by the checkers; `None` with
+    /// `--no-dedupe` (every image is checked).
+    pub seen: Option<SharedSeen>,
 }
 
 impl Shared {
@@ -181,8 +185,9 @@ pub fn workload_worker(shared: &Shared, jobs: &SyncSender<CheckJob>, worker: usi
                 }
             },
         };
-        if !shared.tell(WorkerMsg::Record(Event::SeedStarted { item: item.clone() }))
-            || !run_item(shared, jobs, &item, workload)
+        if !shared.tell(WorkerMsg::Record(Box::new(Event::SeedStarted {
+            item: item.clone(),
+        }))) || !run_item(shared, jobs, &item, workload)
         {
             return;
         }
@@ -238,11 +243,11 @@ fn run_item(
                 });
                 return false;
             }
-            return shared.tell(WorkerMsg::Record(Event::RunFailed {
+            return shared.tell(WorkerMsg::Record(Box::new(Event::RunFailed {
                 item: item.clone(),
                 verdict: infra_verdict(&e),
                 problem: first_line(&e),
-            }));
+            })));
         }
     };
     if item.workload().is_some() {
@@ -251,13 +256,14 @@ fn run_item(
     let live_mismatch = trial::live_mismatches(&workload, &run).into_iter().next();
     let images = run.images.len();
     let outcomes = Arc::new(run.outcomes);
-    let told = shared.tell(WorkerMsg::Record(Event::RunDone {
+    let told = shared.tell(WorkerMsg::Record(Box::new(Event::RunDone {
         item: item.clone(),
         images,
         boot_ms: u64::try_from(run.boot.as_millis()).unwrap_or(u64::MAX),
         op_micros: run.op_micros,
         live_mismatch,
-    }));
+        phases: Some(run.phases),
+    })));
     for image in run.images {
         let job = CheckJob {
             item: item.clone(),
@@ -348,7 +354,10 @@ fn check(
             Duration::from_secs(shared.cfg.check_timeout_secs),
         );
         match started {
-            Ok(c) => *checker = Some(c),
+            Ok(mut c) => {
+                c.set_dedupe(shared.seen.clone());
+                *checker = Some(c)
+            }
             Err(e) if e.is_disk_full() => return Err(format!("{name}: {e}")),
             Err(e) => {
                 return Ok(Err((
@@ -361,16 +370,18 @@ fn check(
     let Some(ck) = checker.as_mut() else {
         return Ok(Err((Verdict::AgentLost, format!("{name} vanished"))));
     };
-    let mutant = shared.cfg.mutant.as_deref();
-    let modules = &shared.setup.image.user_modules;
+    let env = trial::CheckEnv {
+        rules,
+        mutant: shared.cfg.mutant.as_deref(),
+        modules: &shared.setup.image.user_modules,
+    };
     match trial::check_image(
         ck,
+        &job.item,
         &job.workload,
         &job.outcomes,
         &job.image,
-        rules,
-        mutant,
-        modules,
+        &env,
     ) {
         Ok(judged) => Ok(Ok(judged)),
         Err(e) if e.is_disk_full() => Err(format!("{name}: {e}")),

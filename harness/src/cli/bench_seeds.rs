@@ -1,9 +1,13 @@
-//! `powercut bench seeds`: one seed list run cold-booted, then restored from the booted
-//! state, in the same invocation; prints VM-ready time (QEMU start → the first op can run)
-//! and seeds per hour of each, and their ratio. Each seed is a whole trial: the workload VM
-//! with the config's crash plan, and the check of every crash image in one checker VM
-//! (booted once, outside the timings) that checks while the next seed runs, as in a
-//! campaign with one workload VM and one checker VM. Figures are printed, never asserted.
+//! `powercut bench seeds`: one seed list run twice in the same invocation, the old path
+//! against the new: `--compare check` (the default) checks every crash image (`--no-dedupe`)
+//! and then each distinct image once; `--compare start` cold-boots the workload VMs and then
+//! restores them from the booted state. Prints, per pass, seeds per hour, VM-ready time
+//! (QEMU start → the first op can run), the check time per distinct crash state and where
+//! the time went phase by phase, their ratios, and whether the verdicts were the same. Each
+//! seed is a whole trial: the workload VM with the config's crash plan, and the check of
+//! every crash image in one checker VM (booted once, outside the timings) that checks while
+//! the next seed runs, as in a campaign with one workload VM and one checker VM. Figures are
+//! printed, never asserted.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
@@ -16,11 +20,23 @@ use workloads::{OpOutcome, Workload};
 
 use super::image_cmd::prepare;
 use super::ImageArgs;
+use crate::checker::dedupe::SeenImages;
 use crate::checker::Checker;
 use crate::config::{parse_seeds, CampaignConfig, CrashModel};
 use crate::prepare::vm_start;
+use crate::records::{CrashLabel, PhaseTotals, TrialItem};
 use crate::trial::start::{StartMode, VmStart};
 use crate::trial::{self, CrashImage, TrialSetup};
+
+/// What the two passes of `bench seeds` compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compare {
+    /// Every crash image checked (`--no-dedupe`) against each distinct image checked once;
+    /// workload VMs restored in both.
+    Check,
+    /// Workload VMs cold-booted against restored; every image checked in both.
+    Start,
+}
 
 /// `bench seeds` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,19 +51,38 @@ pub struct BenchSeedsArgs {
     /// Crash model; default: the config's.
     #[arg(long, value_enum)]
     pub crash_model: Option<CrashModel>,
+    /// Generator profile (`smoke`, `default`, `deep`); default: the config's.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The two passes: `check` (no dedupe, then dedupe) or `start` (cold boot, then restore).
+    #[arg(long, value_enum, default_value_t = Compare::Check)]
+    pub compare: Compare,
     /// Image options (the file system and pmem size; the config's are not used).
     #[command(flatten)]
     pub image: ImageArgs,
 }
 
-/// What one mode measured.
+/// One pass: its name, how workload VMs start, whether images are deduplicated.
+struct Pass {
+    name: &'static str,
+    start: VmStart,
+    dedupe: bool,
+}
+
+/// Each seed's checks: crash point, model variant, verdict, in order.
+type SeedVerdicts = Vec<(u64, Vec<(CrashLabel, String, Verdict)>)>;
+
+/// What one pass measured.
 #[derive(Debug, Default)]
 struct Figures {
     ready: Vec<Duration>,
     boot: Vec<Duration>,
     total: Duration,
     restored: usize,
-    verdicts: Vec<(u64, Vec<Verdict>)>,
+    /// Wall time of the checker thread's checks.
+    check_time: Duration,
+    phases: PhaseTotals,
+    verdicts: SeedVerdicts,
 }
 
 impl Figures {
@@ -58,23 +93,21 @@ impl Figures {
     fn seeds_per_hour(&self) -> f64 {
         self.ready.len() as f64 * 3600.0 / self.total.as_secs_f64().max(1e-9)
     }
+
+    /// Crash states that needed their own read-back.
+    fn distinct(&self) -> usize {
+        self.phases.checks - self.phases.reused
+    }
+
+    /// Check wall time per distinct crash state, s.
+    fn per_distinct(&self) -> f64 {
+        self.check_time.as_secs_f64() / self.distinct().max(1) as f64
+    }
 }
 
 /// Run the benchmark.
 pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
-    let path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| crate::cache_dir::workspace_root().join("ci/smoke.yaml"));
-    let mut cfg = CampaignConfig::load(&path)?;
-    if let Some(m) = args.crash_model {
-        cfg.crash_model = m;
-    }
-    let seeds = match &args.seeds {
-        Some(s) => parse_seeds(s).map_err(|e| anyhow::anyhow!("--seeds: {e}"))?,
-        None => cfg.seed_list(),
-    };
-    let profile: Profile = cfg.profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (cfg, seeds, profile) = load(args)?;
     let cache_model = cfg.crash_model == CrashModel::Cache;
     let mut image_args = args.image.clone();
     if cache_model {
@@ -112,33 +145,78 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         start: VmStart::cold(),
     };
     let mut measured = Vec::new();
-    for start in [VmStart::cold(), restore] {
-        let mode = start.mode();
+    for pass in passes(args.compare, restore) {
         let setup = TrialSetup {
-            start,
+            start: pass.start,
             ..setup.clone()
         };
+        // A fresh cache per pass: the second pass reuses nothing of the first.
+        checker.set_dedupe(pass.dedupe.then(SeenImages::shared));
         let bench = Bench {
             setup: &setup,
             cfg: &cfg,
             profile,
             rules: &rules,
-            dir: dir.path(),
+            dir: &dir.path().join(pass.name),
         };
         let f = bench.run(&seeds, &mut checker)?;
         eprintln!(
-            "{mode}: {} seeds in {:.1} s",
+            "{}: {} seeds in {:.1} s",
+            pass.name,
             seeds.len(),
             f.total.as_secs_f64()
         );
-        measured.push((mode, f));
+        measured.push((pass.name, f));
     }
     checker.stop();
-    print_table(&measured, &cfg.profile, accel.accel);
+    print_table(&measured, &cfg.profile, cfg.crash_model, accel.accel);
     Ok(())
 }
 
-/// One mode's pass over the seed list.
+/// The config with the flags applied, the seeds and the profile.
+fn load(args: &BenchSeedsArgs) -> anyhow::Result<(CampaignConfig, Vec<u64>, Profile)> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| crate::cache_dir::workspace_root().join("ci/smoke.yaml"));
+    let mut cfg = CampaignConfig::load(&path)?;
+    if let Some(m) = args.crash_model {
+        cfg.crash_model = m;
+    }
+    if let Some(p) = &args.profile {
+        cfg.profile = p.clone();
+    }
+    let seeds = match &args.seeds {
+        Some(s) => parse_seeds(s).map_err(|e| anyhow::anyhow!("--seeds: {e}"))?,
+        None => cfg.seed_list(),
+    };
+    let profile: Profile = cfg
+        .profile
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--profile: {e}"))?;
+    Ok((cfg, seeds, profile))
+}
+
+/// The two passes `compare` asks for; `restore` is how restored workload VMs start.
+fn passes(compare: Compare, restore: VmStart) -> [Pass; 2] {
+    let pass = |name, start, dedupe| Pass {
+        name,
+        start,
+        dedupe,
+    };
+    match compare {
+        Compare::Check => [
+            pass("no-dedupe", restore.clone(), false),
+            pass("dedupe", restore, true),
+        ],
+        Compare::Start => [
+            pass("cold-boot", VmStart::cold(), false),
+            pass("restore", restore, false),
+        ],
+    }
+}
+
+/// One pass over the seed list.
 struct Bench<'a> {
     setup: &'a TrialSetup,
     cfg: &'a CampaignConfig,
@@ -150,6 +228,9 @@ struct Bench<'a> {
 /// A run's crash images, on their way to the checker.
 type Checked = (u64, Arc<Workload>, Vec<Option<OpOutcome>>, Vec<CrashImage>);
 
+/// What the checker thread returns: verdicts per seed, check phases, check wall time.
+type CheckerFigures = (SeedVerdicts, PhaseTotals, Duration);
+
 impl Bench<'_> {
     /// Run every seed in a workload VM while the checker checks the previous seeds' crash
     /// images (as a campaign with one workload VM and one checker VM does); the total is
@@ -158,24 +239,31 @@ impl Bench<'_> {
         let mut f = Figures::default();
         let started = Instant::now();
         let (tx, rx) = mpsc::channel::<Checked>();
-        let mutant = self.setup.mutant.as_deref();
-        let modules = self.setup.image.user_modules.as_slice();
-        let rules = self.rules;
-        let verdicts = std::thread::scope(|s| {
-            let checks = s.spawn(move || -> anyhow::Result<Vec<(u64, Vec<Verdict>)>> {
+        let env = trial::CheckEnv {
+            rules: self.rules,
+            mutant: self.setup.mutant.as_deref(),
+            modules: self.setup.image.user_modules.as_slice(),
+        };
+        let (verdicts, phases, check_time) = std::thread::scope(|s| {
+            let checks = s.spawn(move || -> anyhow::Result<CheckerFigures> {
                 let mut out = Vec::new();
+                let mut phases = PhaseTotals::default();
+                let mut busy = Duration::ZERO;
                 for (seed, workload, outcomes, images) in rx {
+                    let item = TrialItem::Seed(seed);
                     let mut v = Vec::new();
                     for image in &images {
-                        let j = trial::check_image(
-                            checker, &workload, &outcomes, image, rules, mutant, modules,
-                        )
-                        .with_context(|| format!("checking seed {seed}"))?;
-                        v.push(j.outcome.verdict);
+                        let t = Instant::now();
+                        let j =
+                            trial::check_image(checker, &item, &workload, &outcomes, image, &env)
+                                .with_context(|| format!("checking seed {seed}"))?;
+                        busy += t.elapsed();
+                        phases.add_check(&j.outcome.phases, j.outcome.same_as.is_some());
+                        v.push((j.label, image.model.clone(), j.outcome.verdict));
                     }
                     out.push((seed, v));
                 }
-                Ok(out)
+                Ok((out, phases, busy))
             });
             let ran = self.run_all(seeds, &tx, &mut f);
             drop(tx);
@@ -186,6 +274,11 @@ impl Bench<'_> {
         })?;
         f.total = started.elapsed();
         f.verdicts = verdicts;
+        f.check_time = check_time;
+        let runs = std::mem::take(&mut f.phases);
+        f.phases = phases;
+        f.phases.runs = runs.runs;
+        f.phases.run_ms = runs.run_ms;
         Ok(f)
     }
 
@@ -199,7 +292,7 @@ impl Bench<'_> {
         for &seed in seeds {
             let workload = Arc::new(generate(seed, self.profile));
             let plan = trial::plan::plan(&workload, &self.cfg.crash_points, seed);
-            let run_dir = self.dir.join(format!("{mode}-{seed}"));
+            let run_dir = self.dir.join(format!("{seed}"));
             let run = trial::run(
                 self.setup,
                 &workload,
@@ -211,6 +304,7 @@ impl Bench<'_> {
             f.ready.push(run.ready);
             f.boot.push(run.boot);
             f.restored += usize::from(run.started == StartMode::Restore);
+            f.phases.add_run(&run.phases);
             tx.send((seed, workload, run.outcomes, run.images))
                 .map_err(|_| anyhow::anyhow!("the checker thread stopped"))?;
         }
@@ -218,38 +312,104 @@ impl Bench<'_> {
     }
 }
 
-fn print_table(measured: &[(StartMode, Figures)], profile: &str, accel: crate::vm::Accel) {
-    println!("profile {profile}, accelerator {accel}");
+fn print_table(
+    measured: &[(&str, Figures)],
+    profile: &str,
+    model: CrashModel,
+    accel: crate::vm::Accel,
+) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
     println!(
-        "{:<10} {:>9} {:>10} {:>10} {:>11} {:>9}",
-        "start", "ready s", "to SSH s", "s/seed", "seeds/hour", "restored"
+        "profile {profile}, crash model {}, accelerator {accel}, load average {load} at the end",
+        match model {
+            CrashModel::Snapshot => "snapshot",
+            CrashModel::Cache => "cache",
+        }
     );
-    for (mode, f) in measured {
+    println!(
+        "{:<10} {:>8} {:>9} {:>8} {:>10} {:>7} {:>9} {:>10} {:>9}",
+        "pass",
+        "ready s",
+        "to SSH s",
+        "s/seed",
+        "seeds/hour",
+        "checks",
+        "distinct",
+        "s/distinct",
+        "restored"
+    );
+    for (name, f) in measured {
         println!(
-            "{:<10} {:>9.2} {:>10.2} {:>10.2} {:>11.0} {:>5}/{}",
-            mode.to_string(),
+            "{:<10} {:>8.2} {:>9.2} {:>8.2} {:>10.0} {:>7} {:>9} {:>10.3} {:>5}/{}",
+            name,
             Figures::mean(&f.ready),
             Figures::mean(&f.boot),
             f.total.as_secs_f64() / f.ready.len().max(1) as f64,
             f.seeds_per_hour(),
+            f.phases.checks,
+            f.distinct(),
+            f.per_distinct(),
             f.restored,
             f.ready.len()
         );
     }
-    if let [(_, cold), (_, warm)] = measured {
+    println!("where the time went, seconds per seed (runs) and per check (checks):");
+    for (name, f) in measured {
+        let seeds = f.ready.len().max(1) as f64;
+        let checks = f.phases.checks.max(1) as f64;
+        let runs: Vec<String> = f
+            .phases
+            .run_rows()
+            .iter()
+            .map(|(n, ms)| format!("{n} {:.2}", ms / 1000.0 / seeds))
+            .collect();
+        let chk: Vec<String> = f
+            .phases
+            .check_rows()
+            .iter()
+            .map(|(n, ms)| format!("{n} {:.3}", ms / 1000.0 / checks))
+            .collect();
+        println!("  {name:<10} run: {}", runs.join(", "));
+        println!("  {:<10} check: {}", "", chk.join(", "));
+    }
+    if let [(a, old), (b, new)] = measured {
         println!(
-            "ratio      ready {:.1}× faster, {:.2}× the seeds per hour",
-            Figures::mean(&cold.ready) / Figures::mean(&warm.ready).max(1e-9),
-            warm.seeds_per_hour() / cold.seeds_per_hour().max(1e-9)
+            "ratio      {b}/{a}: {:.2}× the seeds per hour, ready {:.1}× faster, check per distinct state {:.2}×",
+            new.seeds_per_hour() / old.seeds_per_hour().max(1e-9),
+            Figures::mean(&old.ready) / Figures::mean(&new.ready).max(1e-9),
+            new.per_distinct() / old.per_distinct().max(1e-9),
         );
-        let same = cold.verdicts == warm.verdicts;
+        let same = old.verdicts == new.verdicts;
         println!(
             "verdicts   {}",
             if same {
-                "the same for every seed and crash image"
+                "the same for every seed and crash state".to_owned()
             } else {
-                "DIFFER between cold boot and restore"
+                format!("DIFFER between {a} and {b}: {}", differences(old, new))
             }
         );
     }
+}
+
+/// Where two passes' verdicts differ, briefly (a cache-model run may also build other
+/// states in another run: its trace is not bit-for-bit the same).
+fn differences(old: &Figures, new: &Figures) -> String {
+    let mut out = Vec::new();
+    for ((seed, a), (_, b)) in old.verdicts.iter().zip(&new.verdicts) {
+        if a.len() != b.len() {
+            out.push(format!("seed {seed}: {} vs {} states", a.len(), b.len()));
+            continue;
+        }
+        for (x, y) in a.iter().zip(b) {
+            if x != y {
+                out.push(format!(
+                    "seed {seed} {} [{}]: {} vs {} {} [{}]",
+                    x.0, x.1, x.2, y.2, y.0, y.1
+                ));
+            }
+        }
+    }
+    out.truncate(8);
+    out.join("; ")
 }

@@ -140,15 +140,14 @@ fn check_all(
     let t = Instant::now();
     let mut passed = 0;
     for image in &traced.images {
-        let judged = trial::check_image(
-            &mut checker,
-            workload,
-            &traced.outcomes,
-            image,
-            &rules,
-            None,
-            &[],
-        )?;
+        let env = trial::CheckEnv {
+            rules: &rules,
+            mutant: None,
+            modules: &[],
+        };
+        let item = crate::records::TrialItem::Seed(workload.seed);
+        let judged =
+            trial::check_image(&mut checker, &item, workload, &traced.outcomes, image, &env)?;
         if judged.failure.is_none() {
             passed += 1;
         }

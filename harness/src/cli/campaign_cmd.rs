@@ -68,6 +68,10 @@ pub struct CampaignArgs {
     /// Boot every workload VM instead of restoring the saved booted one.
     #[arg(long)]
     pub cold_boot: bool,
+    /// Check every crash image, also one byte-identical to an image already checked (the
+    /// path before dedupe, for side-by-side measurement).
+    #[arg(long)]
+    pub no_dedupe: bool,
     /// Continue the campaign in --output, skipping seeds the journal has finished.
     #[arg(long)]
     pub resume: bool,
@@ -111,6 +115,7 @@ impl CampaignArgs {
             output: self.output.clone(),
             resume: self.resume,
             cold_boot: self.cold_boot,
+            no_dedupe: self.no_dedupe,
             junit: self.junit.clone(),
             debug,
         })
@@ -150,6 +155,11 @@ fn print_summary(f: &Finished) {
             })
             .collect();
         println!("{}", verdict_table(&rows));
+    }
+    if report.phases.checks > 0 {
+        for line in report.phases.summary_lines() {
+            println!("  time: {line}");
+        }
     }
     println!("  report: {}", f.reports.html.display());
     if let Some(j) = &f.reports.junit {

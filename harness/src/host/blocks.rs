@@ -1,42 +1,41 @@
-//! Block-wise copies of pmem files: a sparse copy (crash images from the live pmem file) and
-//! a sync that writes only the blocks that differ (crash images into the checker's pmem).
+//! Block-wise copies of pmem files, visiting only allocated blocks (`SEEK_DATA`): a sparse
+//! copy (crash images from the live pmem file) and a sync that writes only the blocks that
+//! differ (crash images into the checker's pmem).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 /// Copy granularity: crash images are compared and written in blocks of this size.
 pub const BLOCK: usize = 64 * 1024;
 
-/// Copy `from` to `to`, leaving all-zero blocks as holes. Returns the bytes written.
+/// Copy `from` to `to`, leaving all-zero blocks as holes; only the allocated blocks of
+/// `from` are read (its holes are zeros). Returns the bytes written.
 pub fn sparse_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
-    let mut src = File::open(from)?;
+    let src = File::open(from)?;
     let len = src.metadata()?.len();
-    let mut dst = File::create(to)?;
+    let dst = File::create(to)?;
     let mut buf = vec![0u8; BLOCK];
-    let mut pos = 0u64;
     let mut written = 0u64;
-    while pos < len {
-        let n = read_full(&mut src, &mut buf)?;
-        if n == 0 {
-            break;
-        }
+    for pos in block_starts(data_blocks(&src, len)?, len) {
+        let n = usize::try_from((len - pos).min(BLOCK as u64)).unwrap_or(BLOCK);
+        src.read_exact_at(&mut buf[..n], pos)?;
         if buf[..n].iter().any(|&b| b != 0) {
-            dst.seek(SeekFrom::Start(pos))?;
-            dst.write_all(&buf[..n])?;
+            dst.write_all_at(&buf[..n], pos)?;
             written += n as u64;
         }
-        pos += n as u64;
     }
     dst.set_len(len)?;
     Ok(written)
 }
 
 /// Make `target` byte-identical to `source` (same length) by writing only the blocks that
-/// differ. Returns the number of bytes written.
+/// differ. Only blocks allocated in either file are compared: a block that is a hole in both
+/// reads as zeros in both. Returns the number of bytes written.
 pub fn sync_blocks(source: &Path, target: &Path) -> std::io::Result<u64> {
-    let mut src = File::open(source)?;
-    let mut dst = std::fs::OpenOptions::new()
+    let src = File::open(source)?;
+    let dst = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(target)?;
@@ -53,37 +52,73 @@ pub fn sync_blocks(source: &Path, target: &Path) -> std::io::Result<u64> {
             ),
         ));
     }
+    let mut ranges = data_blocks(&src, len)?;
+    ranges.extend(data_blocks(&dst, len)?);
     let mut a = vec![0u8; BLOCK];
     let mut b = vec![0u8; BLOCK];
-    let mut pos = 0u64;
     let mut written = 0u64;
-    while pos < len {
-        let n = read_full(&mut src, &mut a)?;
-        if n == 0 {
-            break;
-        }
-        dst.seek(SeekFrom::Start(pos))?;
-        let m = read_full(&mut dst, &mut b[..n])?;
-        if m != n || a[..n] != b[..n] {
-            dst.seek(SeekFrom::Start(pos))?;
-            dst.write_all(&a[..n])?;
+    for pos in block_starts(ranges, len) {
+        let n = usize::try_from((len - pos).min(BLOCK as u64)).unwrap_or(BLOCK);
+        src.read_exact_at(&mut a[..n], pos)?;
+        dst.read_exact_at(&mut b[..n], pos)?;
+        if a[..n] != b[..n] {
+            dst.write_all_at(&a[..n], pos)?;
             written += n as u64;
         }
-        pos += n as u64;
     }
     Ok(written)
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let r = f.read(&mut buf[n..])?;
-        if r == 0 {
+/// The start of every [`BLOCK`] that overlaps one of `ranges` (byte ranges, any order,
+/// overlapping or not), below `len`, once each and in order.
+pub fn block_starts(mut ranges: Vec<(u64, u64)>, len: u64) -> Vec<u64> {
+    let block = BLOCK as u64;
+    ranges.sort_unstable();
+    let mut next = 0u64;
+    let mut starts = Vec::new();
+    for (start, end) in ranges {
+        let mut pos = (start - start % block).max(next);
+        while pos < end.min(len) {
+            starts.push(pos);
+            pos += block;
+        }
+        next = next.max(pos);
+    }
+    starts
+}
+
+/// The allocated byte ranges of `f` (length `len`), from `SEEK_DATA`/`SEEK_HOLE`, in order;
+/// unallocated ranges read as zeros. A file system without `SEEK_DATA` reports the whole
+/// file.
+pub fn data_blocks(f: &File, len: u64) -> std::io::Result<Vec<(u64, u64)>> {
+    let fd = f.as_raw_fd();
+    let mut out = Vec::new();
+    let mut pos: u64 = 0;
+    while pos < len {
+        let off = libc::off_t::try_from(pos).map_err(std::io::Error::other)?;
+        // SAFETY: lseek on a descriptor `f` owns; no memory is touched.
+        let data = unsafe { libc::lseek(fd, off, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENXIO) => break,
+                Some(libc::EINVAL) if out.is_empty() => return Ok(vec![(0, len)]),
+                _ => return Err(e),
+            }
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let (data, hole) = (data as u64, (hole as u64).min(len));
+        if hole <= data {
             break;
         }
-        n += r;
+        out.push((data, hole));
+        pos = hole;
     }
-    Ok(n)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -109,6 +144,43 @@ mod tests {
         let w = sync_blocks(&a, &b).expect("sync");
         assert_eq!(w, BLOCK as u64);
         assert_eq!(std::fs::read(&b).expect("read"), data);
+    }
+
+    #[test]
+    fn a_block_allocated_only_in_the_target_is_zeroed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let len = 8 * BLOCK as u64;
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        let f = File::create(&a).expect("a");
+        f.set_len(len).expect("len");
+        f.write_all_at(b"src", 1).expect("write");
+        let g = File::create(&b).expect("b");
+        g.set_len(len).expect("len");
+        g.write_all_at(b"left by the last image", 5 * BLOCK as u64 + 3)
+            .expect("write");
+
+        let w = sync_blocks(&a, &b).expect("sync");
+
+        assert_eq!(w, 2 * BLOCK as u64);
+        assert_eq!(std::fs::read(&b).expect("b"), std::fs::read(&a).expect("a"));
+        assert_eq!(sync_blocks(&a, &b).expect("again"), 0);
+    }
+
+    #[test]
+    fn block_starts_cover_every_range_once() {
+        let k = BLOCK as u64;
+        let ranges = vec![
+            (5 * k + 1, 5 * k + 2),
+            (0, 1),
+            (k - 1, 2 * k + 1),
+            (5 * k, 6 * k),
+            (9 * k + 7, 12 * k),
+        ];
+
+        let starts = block_starts(ranges, 10 * k);
+
+        assert_eq!(starts, vec![0, k, 2 * k, 5 * k, 9 * k]);
     }
 
     #[test]

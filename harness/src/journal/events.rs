@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
 use crate::records::finding::{CrashLabel, Failure};
-use crate::records::TrialItem;
+use crate::records::{CheckPhases, RunPhases, StateRef, TrialItem};
 
 /// Version of the journal format this powercut writes and reads.
 pub const JOURNAL_VERSION: u32 = 2;
@@ -70,6 +70,9 @@ pub enum Event {
         /// Where the live file system differed from the oracle's no-crash state (an
         /// oracle/agent disagreement, counted as an infrastructure problem).
         live_mismatch: Option<String>,
+        /// Where the run's time went; absent in journals written before phases.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phases: Option<RunPhases>,
     },
     /// One crash image was checked (or its check failed for infrastructure reasons).
     Checked(CheckRecord),
@@ -118,6 +121,14 @@ pub struct CheckRecord {
     pub problem: Option<String>,
     /// Check time, ms.
     pub millis: u64,
+    /// Where the check's time went; absent in journals written before phases and for
+    /// infrastructure verdicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Box<CheckPhases>>,
+    /// The image was byte-identical to this earlier state's: its read-back was reused and
+    /// the verdict is this state's own promises judged against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<Box<StateRef>>,
 }
 
 impl CheckRecord {
@@ -150,6 +161,8 @@ mod tests {
             failure: None,
             problem: None,
             millis: 12,
+            phases: None,
+            same_as: None,
         });
 
         let line = serde_json::to_string(&e).expect("serializes");

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use workloads::oracle::Verdict;
 
 use super::events::{CheckRecord, Event};
-use crate::records::TrialItem;
+use crate::records::{PhaseTotals, RunPhases, TrialItem};
 
 /// How a seed's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct SeedState {
     pub checks: Vec<CheckRecord>,
     /// Every check is recorded (`seed_done`).
     pub done: bool,
+    /// Where its run's time went (absent in journals written before phases).
+    pub run_phases: Option<RunPhases>,
 }
 
 impl SeedState {
@@ -129,12 +131,15 @@ impl CampaignState {
                 item,
                 images,
                 live_mismatch,
+                phases,
                 ..
             } => {
-                self.seeds.entry(item.clone()).or_default().run = Some(RunEnd::Done {
+                let s = self.seeds.entry(item.clone()).or_default();
+                s.run = Some(RunEnd::Done {
                     images: *images,
                     live_mismatch: live_mismatch.clone(),
                 });
+                s.run_phases = *phases;
             }
             Event::Checked(r) => self
                 .seeds
@@ -210,6 +215,23 @@ impl CampaignState {
             .values()
             .flat_map(|s| s.checks.iter())
             .filter(move |c| c.bucket_id().as_deref() == Some(bucket))
+    }
+
+    /// The sums of the run and check phases of the finished items (what bounded the
+    /// campaign); runs and checks recorded without phases are not counted.
+    pub fn phase_totals(&self) -> PhaseTotals {
+        let mut t = PhaseTotals::default();
+        for s in self.seeds.values().filter(|s| s.done) {
+            if let Some(p) = &s.run_phases {
+                t.add_run(p);
+            }
+            for c in &s.checks {
+                if let Some(p) = &c.phases {
+                    t.add_check(p, c.same_as.is_some());
+                }
+            }
+        }
+        t
     }
 
     /// Checks of finished seeds (their last attempts), in seed order.
@@ -376,6 +398,8 @@ mod tests {
             failure,
             problem: verdict.is_infrastructure().then(|| "checker died".into()),
             millis: 1,
+            phases: None,
+            same_as: None,
         })
     }
 
@@ -386,6 +410,7 @@ mod tests {
             boot_ms: 1,
             op_micros: 1,
             live_mismatch: None,
+            phases: None,
         }
     }
 
@@ -534,5 +559,49 @@ mod tests {
         assert_eq!(s.failure_dir("b"), Some("failures/a"));
         assert_eq!(s.failure_dir("t2"), Some("failures/t2"));
         assert_eq!(s.failure_dir("t1"), None);
+    }
+
+    #[test]
+    fn phase_totals_sum_the_finished_items_and_skip_old_lines() {
+        use crate::records::{CheckPhases, RunPhases};
+        let mut timed = checked(1, Verdict::Pass, 1, None);
+        if let Event::Checked(c) = &mut timed {
+            c.phases = Some(Box::new(CheckPhases {
+                mount_us: 4_000,
+                ..CheckPhases::default()
+            }));
+        }
+        let mut reused = timed.clone();
+        if let Event::Checked(c) = &mut reused {
+            c.same_as = Some(Box::new(crate::records::StateRef {
+                item: S1,
+                at: c.at.clone(),
+                model: "snapshot".into(),
+            }));
+        }
+        let mut run = ran(1, 3);
+        if let Event::RunDone { phases, .. } = &mut run {
+            *phases = Some(RunPhases {
+                start_us: 2_000,
+                ..RunPhases::default()
+            });
+        }
+        let events = vec![
+            Event::SeedStarted { item: S1 },
+            run,
+            timed,
+            reused,
+            check(1, Verdict::Pass),
+            Event::SeedDone { item: S1 },
+            // Unfinished: not counted.
+            Event::SeedStarted { item: S2 },
+            ran(2, 1),
+        ];
+
+        let t = CampaignState::of(&events).phase_totals();
+
+        assert_eq!((t.runs, t.checks, t.reused), (1, 2, 1));
+        assert_eq!(t.run_ms.start, 2.0);
+        assert_eq!(t.check_ms.mount, 8.0);
     }
 }

@@ -238,6 +238,8 @@ mod tests {
             detail: String::new(),
             millis: 1,
             bytes_written: 0,
+            phases: Default::default(),
+            same_as: None,
         }
     }
 

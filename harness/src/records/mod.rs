@@ -9,12 +9,14 @@ pub mod crash;
 pub mod finding;
 pub mod item;
 pub mod outcome;
+pub mod phases;
 pub mod store_path;
 
 pub use crash::{CacheModelConfig, CrashModel, CrashPointConfig};
 pub use finding::CrashLabel;
 pub use item::TrialItem;
-pub use outcome::CheckOutcome;
+pub use outcome::{CheckOutcome, StateRef};
+pub use phases::{CheckPhases, PhaseTotals, RunPhases};
 
 /// The file extension of a crash image.
 pub const CRASH_IMAGE_EXT: &str = "img";

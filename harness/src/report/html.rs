@@ -192,6 +192,11 @@ fn summary(r: &Report, out: &mut String) {
         .collect::<Vec<_>>()
         .join("; ");
     let shard = shard_line(r);
+    let time = if r.phases.checks > 0 {
+        r.phases.summary_lines().join("; ")
+    } else {
+        String::new()
+    };
     for (k, v) in [
         ("kernel", r.kernel.as_str()),
         ("accelerator", r.accelerator.as_str()),
@@ -212,8 +217,9 @@ fn summary(r: &Report, out: &mut String) {
         ("powercut", r.powercut.as_str()),
         ("rng", r.rng.as_str()),
         ("shard", shard.as_str()),
+        ("where the time went", time.as_str()),
     ] {
-        if k == "shard" && v.is_empty() {
+        if (k == "shard" || k == "where the time went") && v.is_empty() {
             continue;
         }
         let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));

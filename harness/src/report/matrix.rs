@@ -30,9 +30,11 @@ pub fn matrix_report(mut sections: Vec<KernelSection>) -> Option<Report> {
     let mut totals = Totals::default();
     let mut by_verdict = BTreeMap::new();
     let mut notes = Vec::new();
+    let mut phases = crate::records::PhaseTotals::default();
     for s in &mut sections {
         let r = &mut s.report;
         totals.add(&r.totals, &s.name);
+        phases.add(&r.phases);
         for (v, n) in &r.by_verdict {
             *by_verdict.entry(v.clone()).or_insert(0) += n;
         }
@@ -57,6 +59,7 @@ pub fn matrix_report(mut sections: Vec<KernelSection>) -> Option<Report> {
             .collect::<Vec<_>>()
             .join(", "),
         totals,
+        phases,
         by_verdict,
         checks: Vec::new(),
         seeds: Vec::new(),

@@ -20,7 +20,8 @@
 //! | `modules` | array | the user's modules loaded in workload VMs (`--module`): `name`, `sha256`, `args` (from `run-info.json`; empty when none) |
 //! | `totals` | object | `seeds` (items: seeds and workloads), `workloads`, `checks`, `passed`, `failures` (instances), `infra`, `distinct_failures` (bucket ids), `bucket_instances` (bucket id → instances), `infra_problems` (lines), `suppressed` (bucket ids of known bugs) |
 //! | `by_verdict` | object | verdict name → number of checks |
-//! | `checks` | array | every check of a finished item: `seed` or `workload`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `bucket`, `millis`, `suppressed` |
+//! | `checks` | array | every check of a finished item: `seed` or `workload`, `point` (label), `at` (`when`, `op`, `kind`), `model`, `verdict`, `title`, `bucket`, `millis`, `suppressed`, and `same_as` (the state whose byte-identical image's read-back it reused; absent if none) |
+//! | `phases` | object | where the finished items' time went: `runs`, `checks`, `reused` (checks that reused an identical image's read-back), `run_ms` (`start`, `ops`, `images`) and `check_ms` (`hash`, `copy`, `mount`, `read`, `umount`, `fsck`, `oracle`) sums in ms; runs and checks recorded before phases are not counted |
 //! | `seeds` | array | one [`SeedEntry`] per item (seed or workload) the campaign started |
 //! | `failures` | array | one [`FailureEntry`] per bucket, with its `instances` |
 //! | `stopped` | string or null | why the campaign stopped before finishing, if it did |
@@ -45,7 +46,7 @@ use crate::journal::fold::{RunEnd, SeedState, Totals};
 use crate::records::bucket::Bucket;
 use crate::records::finding::CrashLabel;
 use crate::records::item::TrialItem;
-use crate::records::CrashModel;
+use crate::records::{CrashModel, PhaseTotals};
 use crate::rundir::{MergedRun, RunDir};
 use crate::runs::read::RunData;
 
@@ -91,6 +92,9 @@ pub struct Report {
     pub totals: Totals,
     /// Verdict name → number of checks of finished seeds.
     pub by_verdict: BTreeMap<String, usize>,
+    /// Where the finished items' time went.
+    #[serde(default)]
+    pub phases: PhaseTotals,
     /// Every check of a finished seed.
     pub checks: Vec<CheckEntry>,
     /// Every seed the campaign started, by seed number.
@@ -150,6 +154,9 @@ pub struct CheckEntry {
     pub millis: u64,
     /// Matched a suppression (known bug).
     pub suppressed: bool,
+    /// The state whose byte-identical crash image's read-back this check reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
 }
 
 /// How a seed ended.
@@ -377,6 +384,7 @@ pub fn build_report(data: &RunData) -> Report {
             bucket: c.bucket_id(),
             millis: c.millis,
             suppressed: is_suppressed(c),
+            same_as: c.same_as.as_ref().map(ToString::to_string),
         })
         .collect();
     let mut by_verdict = BTreeMap::new();
@@ -407,6 +415,7 @@ pub fn build_report(data: &RunData) -> Report {
         modules: info.map_or_else(Vec::new, |i| i.modules.clone()),
         profile: data.config.profile.clone(),
         totals: state.totals(&suppressions),
+        phases: state.phase_totals(),
         by_verdict,
         checks,
         seeds,

@@ -87,6 +87,8 @@ fn check_item(item: TrialItem, point: &str, verdict: Verdict, title: Option<&str
         verdict,
         problem: None,
         millis: 100,
+        phases: None,
+        same_as: None,
     })
 }
 
@@ -97,6 +99,7 @@ fn ran(seed: TrialItem, images: usize) -> Event {
         boot_ms: 6000,
         op_micros: 900,
         live_mismatch: None,
+        phases: None,
     }
 }
 
@@ -234,6 +237,8 @@ pub fn synthetic_run() -> RunData {
             detail: String::new(),
             millis: 100,
             bytes_written: 4096,
+            phases: Default::default(),
+            same_as: None,
         }),
         diff: format!(
             "{TITLE}\npromised durable by op 2\nexpected (written by op 1):\n  00000000: 5a 5a 5a 5a 5a 5a 5a 5a\n"

@@ -80,6 +80,8 @@ fn inputs(dir: &Path) -> Inputs {
             detail: String::new(),
             millis: 3,
             bytes_written: 0,
+            phases: Default::default(),
+            same_as: None,
         },
         console,
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use workloads::{OpOutcome, Workload};
 
 use crate::checker::Checker;
+use crate::records::TrialItem;
 use crate::trial::plan::CrashPlan;
 use crate::trial::{self, Judged, TrialSetup};
 use crate::vm::VmError;
@@ -90,19 +91,17 @@ impl Session {
         let rules = self.env.setup.rules();
         let mutant = self.env.setup.mutant.clone();
         let modules = self.env.setup.image.user_modules.clone();
+        let env = trial::CheckEnv {
+            rules: &rules,
+            mutant: mutant.as_deref(),
+            modules: &modules,
+        };
+        let item = TrialItem::Workload(workload.name.clone());
         let mut checks = Vec::new();
         for image in &run.images {
-            let checked = self.checker().and_then(|ck| {
-                trial::check_image(
-                    ck,
-                    workload,
-                    &run.outcomes,
-                    image,
-                    &rules,
-                    mutant.as_deref(),
-                    &modules,
-                )
-            });
+            let checked = self
+                .checker()
+                .and_then(|ck| trial::check_image(ck, &item, workload, &run.outcomes, image, &env));
             match checked {
                 Ok(j) => checks.push(j),
                 Err(e) => {

@@ -92,6 +92,7 @@ pub fn run_workload(
     let pmem = work.path().to_owned();
     let res = drive(&mut vm, setup, cache, workload);
     let figures = VmFigures::of(&vm, started);
+    let images_started = Instant::now();
     let quit = vm.quit(QUIT_TIMEOUT);
     let built = res.and_then(|(driven, facts)| {
         quit?;
@@ -113,9 +114,12 @@ pub fn run_workload(
     drop(work);
     // The trace stays when something went wrong (it explains what the plugin saw).
     let (driven, images) = built?;
+    let images_took = images_started.elapsed();
     // A trace that is already gone changes nothing.
     std::fs::remove_file(&trace_path).ok();
-    Ok(RunResult::of(driven, images, figures))
+    let mut result = RunResult::of(driven, images, figures);
+    result.phases.images_us = crate::records::phases::micros(images_took);
+    Ok(result)
 }
 
 fn drive(
@@ -133,6 +137,7 @@ fn drive(
     }
     let mut agent = prepare_workload_vm(vm, setup)?;
     let ready = vm.since_start();
+    let ops_started = Instant::now();
     let mut facts = cache_lost::collect(vm, cache.nvdimm.base, &setup.image.hash);
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
@@ -155,6 +160,7 @@ fn drive(
             other => return Err(guest(format!("unexpected agent message {other:?}"))),
         }
     };
+    let ops = ops_started.elapsed();
     let names = file_names(workload)
         .into_iter()
         .map(str::to_owned)
@@ -167,6 +173,7 @@ fn drive(
             live,
             op_micros,
             ready,
+            ops,
         },
         facts,
     ))

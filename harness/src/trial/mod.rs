@@ -21,7 +21,7 @@ pub mod start;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use workloads::oracle::Verdict;
 use workloads::oracle::{expectation, live_state, CrashPoint, Expectation, FsRules, Observed};
@@ -32,8 +32,9 @@ use crate::image::user_modules::ModuleRecord;
 use crate::image::{GoldenImage, GuestImage};
 use crate::records::bucket::BucketContext;
 use crate::records::finding::{deciding_failure, failures_of, CrashLabel, Failure};
+use crate::records::phases::micros;
 use crate::records::CacheModelConfig;
-use crate::records::CheckOutcome;
+use crate::records::{CheckOutcome, RunPhases, StateRef, TrialItem};
 use crate::vm::{Accel, VmError};
 use cache_env::CacheEnv;
 use plan::CrashPlan;
@@ -155,6 +156,8 @@ pub struct RunResult {
     pub started: start::StartMode,
     /// Guest console log.
     pub console: PathBuf,
+    /// Where the run's time went.
+    pub phases: RunPhases,
 }
 
 /// What the agent reported during a run.
@@ -168,6 +171,8 @@ pub struct Driven {
     pub op_micros: u64,
     /// QEMU start to the moment the first op could run.
     pub ready: Duration,
+    /// Host side, from sending the workload to the agent's end.
+    pub ops: Duration,
 }
 
 /// How a run's workload VM came up.
@@ -194,8 +199,20 @@ impl VmFigures {
 
 impl RunResult {
     /// A run's result from what the agent reported, the crash images and the VM's figures.
+    /// The phases' `images_us` counts the snapshot pauses; the cache model adds its state
+    /// build.
     pub fn of(driven: Driven, images: Vec<CrashImage>, vm: VmFigures) -> Self {
+        let paused_ms = images
+            .iter()
+            .map(|i| i.pause_ms)
+            .fold(0u64, u64::saturating_add);
+        let phases = RunPhases {
+            start_us: micros(driven.ready),
+            ops_us: micros(driven.ops),
+            images_us: paused_ms.saturating_mul(1000),
+        };
         RunResult {
+            phases,
             outcomes: driven.outcomes,
             images,
             live: driven.live,
@@ -270,32 +287,56 @@ pub struct Judged {
     pub failures: Vec<Failure>,
 }
 
-/// Check one crash image of a run of `workload` (with op `outcomes`, in a workload VM with
-/// `mutant` loaded) in `checker`.
+/// What every check of a campaign (or a `repro`, a benchmark) shares: the oracle's
+/// file-system rules, the mutant and the user's modules of the workload VMs.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckEnv<'a> {
+    /// The oracle's per-file-system rules.
+    pub rules: &'a FsRules,
+    /// The mutant loaded in the workload VMs.
+    pub mutant: Option<&'a str>,
+    /// The user's modules loaded in the workload VMs.
+    pub modules: &'a [ModuleRecord],
+}
+
+/// Check one crash image of `item`'s run of `workload` (with op `outcomes`) in `checker`.
 pub fn check_image(
     checker: &mut Checker,
+    item: &TrialItem,
     workload: &Workload,
     outcomes: &[Option<OpOutcome>],
     image: &CrashImage,
-    rules: &FsRules,
-    mutant: Option<&str>,
-    modules: &[ModuleRecord],
+    env: &CheckEnv<'_>,
 ) -> Result<Judged, VmError> {
-    let exp = expectation(workload, outcomes, image.point, rules);
-    let outcome = checker.check(&image.path, &exp)?;
-    let labels: Vec<String> = modules
+    let t = Instant::now();
+    let exp = expectation(workload, outcomes, image.point, env.rules);
+    let expect_us = micros(t.elapsed());
+    let origin = StateRef {
+        item: item.clone(),
+        at: CrashLabel::of(&exp),
+        model: image.model.clone(),
+    };
+    let mut outcome = checker.check(&image.path, &exp, &origin)?;
+    let labels: Vec<String> = env
+        .modules
         .iter()
         .map(|m| crate::records::bucket::module_label(&m.name, &m.sha256))
         .collect();
     let ctx = BucketContext {
         workload,
         model: &image.model,
-        filesystem: &rules.name,
-        mutant,
+        filesystem: &env.rules.name,
+        mutant: env.mutant,
         modules: &labels,
     };
+    let t = Instant::now();
     let mut failure = deciding_failure(&outcome, &exp, &ctx);
     let mut failures = failures_of(&outcome, &exp, &ctx);
+    outcome.phases.oracle_us = outcome
+        .phases
+        .oracle_us
+        .saturating_add(expect_us)
+        .saturating_add(micros(t.elapsed()));
     // A failure under the user's modules says so in its title too.
     if !labels.is_empty() {
         let suffix = format!(" [module {}]", labels.join(" "));
@@ -304,7 +345,7 @@ pub fn check_image(
         }
     }
     Ok(Judged {
-        label: CrashLabel::of(&exp),
+        label: origin.at,
         failure,
         failures,
         expectation: exp,

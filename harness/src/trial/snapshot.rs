@@ -138,6 +138,7 @@ fn drive(
 ) -> Result<(Driven, Vec<CrashImage>), VmError> {
     let mut agent = prepare_workload_vm(vm, setup)?;
     let ready = vm.since_start();
+    let ops_started = Instant::now();
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),
@@ -199,6 +200,7 @@ fn drive(
             }
         }
     };
+    let ops = ops_started.elapsed();
     let live = read_live(&mut agent, workload)?;
     Ok((
         Driven {
@@ -206,6 +208,7 @@ fn drive(
             live,
             op_micros,
             ready,
+            ops,
         },
         images,
     ))

@@ -28,6 +28,7 @@ fn seed_events(seed: u64, verdict: Verdict) -> Vec<Event> {
             boot_ms: 1,
             op_micros: 1,
             live_mismatch: None,
+            phases: None,
         },
         Event::Checked(CheckRecord {
             item: item.clone(),
@@ -40,6 +41,8 @@ fn seed_events(seed: u64, verdict: Verdict) -> Vec<Event> {
             failure: None,
             problem: None,
             millis: 1,
+            phases: None,
+            same_as: None,
         }),
         Event::SeedDone { item },
     ]
