@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// Journal fields that are timings (or the order of lines, which the two workers' and
 /// checker's timing decides): left out of the comparison.
-const TIMINGS: &[&str] = &["boot_ms", "op_micros", "millis"];
+const TIMINGS: &[&str] = &["boot_ms", "op_micros", "millis", "phases"];
 
 /// A campaign of `seeds` under `model` with `mutant` in `dir/name`; `--cold-boot` if `cold`.
 fn campaign(dir: &Path, name: &str, model: &str, mutant: &str, seeds: &str, cold: bool) -> String {
