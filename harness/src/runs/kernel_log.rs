@@ -25,6 +25,10 @@ pub const COMPLAINT_STARTS: &[&str] = &[
     "watchdog: BUG:",
 ];
 
+/// Directory of a run directory holding the consoles of the booted states its workload VMs
+/// restored from (written by the campaign).
+pub const BOOT_DIR: &str = "boot";
+
 /// Complaints kept in a report (the count covers all of them).
 pub const MAX_COMPLAINTS: usize = 100;
 /// Console logs read at most (a run directory is hostile input: bounded).
@@ -88,8 +92,9 @@ fn strip_timestamp(line: &str) -> &str {
     t
 }
 
-/// Scan the console logs of `dir`: `seeds/*/` and `workloads/*/` (only names ending in
-/// `suffix` when given: one kernel of a matrix) and `checkers/` (not for a matrix kernel).
+/// Scan the console logs of `dir`: `seeds/*/`, `workloads/*/` and `boot/` (the booted
+/// states' boots; only names ending in `suffix` when given: one kernel of a matrix) and
+/// `checkers/` (not for a matrix kernel).
 /// Unreadable files are skipped; everything is bounded.
 pub fn scan_run_dir(dir: &Path, suffix: Option<&str>) -> KernelLog {
     let mut files: Vec<String> = Vec::new();
@@ -114,6 +119,14 @@ pub fn scan_run_dir(dir: &Path, suffix: Option<&str>) -> KernelLog {
             }
             if files.len() >= MAX_CONSOLES {
                 break;
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(dir.join(BOOT_DIR)) {
+        for e in entries.flatten().take(MAX_CONSOLES) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(suffix.unwrap_or(".console.log")) && name.ends_with(".console.log") {
+                files.push(format!("{BOOT_DIR}/{name}"));
             }
         }
     }
@@ -198,13 +211,22 @@ EXT4-fs warning (device pmem0): not a complaint\n\
         std::fs::write(w.join("work-w1.console.log"), "[ 1.0] WARNING: x\n").unwrap();
         std::fs::write(w.join("work-w1-k1.console.log"), "BUG: y\n").unwrap();
         std::fs::write(w.join("notes.txt"), "BUG: not a console\n").unwrap();
+        std::fs::create_dir_all(d.path().join(BOOT_DIR)).unwrap();
+        std::fs::write(
+            d.path().join("boot/booted-abc.console.log"),
+            "[ 0.02] BUG: KASAN: wild-memory-access in do_raw_spin_lock+0x121/0x270\n",
+        )
+        .unwrap();
         let many: String = (0..150).map(|i| format!("BUG: n{i}\n")).collect();
         std::fs::write(d.path().join("checkers/checker-0.console.log"), many).unwrap();
 
         let all = scan_run_dir(d.path(), None);
-        assert_eq!((all.consoles, all.total), (3, 152));
+        assert_eq!((all.consoles, all.total), (4, 153));
         assert_eq!(all.complaints.len(), MAX_COMPLAINTS);
-        assert_eq!(all.complaints[0].console, "checkers/checker-0.console.log");
+        assert_eq!(all.complaints[0].console, "boot/booted-abc.console.log");
+        assert!(all.complaints[0]
+            .text
+            .starts_with("BUG: KASAN: wild-memory-access"));
 
         let k1 = scan_run_dir(d.path(), Some("-k1.console.log"));
         assert_eq!((k1.consoles, k1.total), (1, 1));
