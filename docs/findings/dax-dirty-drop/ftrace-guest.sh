@@ -49,3 +49,11 @@ for c in "$@"; do
   rm -f "/mnt/case$n"
 done
 echo nop >"$T/current_tracer"
+# The kernel's own complaints during all of the above (a debug kernel: lockdep, KASAN,
+# DEBUG_VM, WARN_ON), and whether lockdep is still on (it switches itself off after the
+# first report or taint).
+echo "kernel complaints (dmesg):"
+dmesg | grep -E 'WARNING:|BUG:|Oops:|circular locking|inconsistent lock state|INFO: task .* blocked' || echo "  none"
+if [ -r /proc/lockdep_stats ]; then
+  grep -E 'debug_locks|lock-classes|direct dependencies' /proc/lockdep_stats
+fi
