@@ -92,6 +92,11 @@ fn strip_timestamp(line: &str) -> &str {
     t
 }
 
+/// Is `name` a console log (of the matrix kernel whose consoles end in `suffix`, if given)?
+fn is_console(name: &str, suffix: Option<&str>) -> bool {
+    name.ends_with(".console.log") && suffix.is_none_or(|x| name.ends_with(x))
+}
+
 /// Scan the console logs of `dir`: `seeds/*/`, `workloads/*/` and `boot/` (the booted
 /// states' boots; only names ending in `suffix` when given: one kernel of a matrix) and
 /// `checkers/` (not for a matrix kernel).
@@ -108,9 +113,7 @@ pub fn scan_run_dir(dir: &Path, suffix: Option<&str>) -> KernelLog {
             };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.ends_with(suffix.unwrap_or(".console.log"))
-                    && name.ends_with(".console.log")
-                {
+                if is_console(&name, suffix) {
                     files.push(format!(
                         "{top}/{}/{name}",
                         item.file_name().to_string_lossy()
@@ -125,7 +128,7 @@ pub fn scan_run_dir(dir: &Path, suffix: Option<&str>) -> KernelLog {
     if let Ok(entries) = std::fs::read_dir(dir.join(BOOT_DIR)) {
         for e in entries.flatten().take(MAX_CONSOLES) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(suffix.unwrap_or(".console.log")) && name.ends_with(".console.log") {
+            if is_console(&name, suffix) {
                 files.push(format!("{BOOT_DIR}/{name}"));
             }
         }
