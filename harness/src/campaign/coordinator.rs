@@ -63,6 +63,7 @@ pub fn run(
             cfg.min_free_mib
         )));
     }
+    super::boot_console::keep(&env.dir, env);
     let suppressions = cfg
         .suppression_regexes()
         .map_err(|e| CampaignError::Fatal(format!("suppressions: {e}")))?;

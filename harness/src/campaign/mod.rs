@@ -12,6 +12,7 @@
 //! - [`workload_inputs`]: a campaign's workload inputs, from the files or the run directory.
 //! - [`workers`]: workload and checker worker threads.
 
+mod boot_console;
 pub mod budget;
 pub mod coordinator;
 pub mod run;

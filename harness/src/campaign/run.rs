@@ -460,7 +460,6 @@ fn run_kernels(
             kernel: name.map(|name| MatrixKernel { index, name }),
         };
         announce(cfg, &env, index);
-        keep_boot_console(&dir, &env);
         let outcome = super::coordinator::run(&cfg_k, &env, sink)?;
         if let (None, Some(why)) = (&info.restore_fallback, env.start.fallback()) {
             info.restore_fallback = Some(why.to_owned());
@@ -506,28 +505,4 @@ fn chrono_stamp() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     format!("campaign-{secs}")
-}
-
-/// Copy the console of the booted state the workload VMs restore from into
-/// `boot/booted-<key>[-k<i>].console.log` of the run directory, so that the reports' scan of
-/// kernel complaints ([`crate::runs::kernel_log`]) sees what the kernel said while booting
-/// (a restored VM's own console starts after the boot). Best effort: a copy that fails is
-/// only logged.
-fn keep_boot_console(dir: &std::path::Path, env: &CampaignEnv) {
-    let Some(state) = env.start.state() else {
-        return;
-    };
-    let Some(from) = state.state.parent().map(|d| d.join("booted.console.log")) else {
-        return;
-    };
-    let suffix = env
-        .kernel
-        .as_ref()
-        .map_or_else(String::new, |k| format!("-k{}", k.index));
-    let to_dir = dir.join(crate::runs::kernel_log::BOOT_DIR);
-    let to = to_dir.join(format!("booted-{}{suffix}.console.log", state.key));
-    let copied = std::fs::create_dir_all(&to_dir).and_then(|()| std::fs::copy(&from, &to));
-    if let Err(e) = copied {
-        tracing::warn!("keeping the boot console {}: {e}", from.display());
-    }
 }
