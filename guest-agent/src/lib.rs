@@ -8,11 +8,13 @@
 //! | [`mapping`] | one file mapping: mmap, bounds/EOF checks, stores, flushes, msync |
 //! | [`cpu`] | the inline assembly: cpuid, clwb/clflushopt/clflush, sfence |
 //! | [`marker`] | the `cpuid` op markers read by the cache-model TCG plugin |
-//! | [`readback`] | answering `ReadFiles` |
+//! | [`readback`] | answering `ReadFiles`: files as runs of the workload's patterns |
+//! | [`check`] | answering `Check`: mount, read-back, unmount, drop caches in one request |
 //! | [`extents`] | answering `Extents` (FIEMAP) |
 //! | [`sys`] | errno plumbing and C conversions |
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cpu;
 pub mod exec;
 pub mod extents;

@@ -1,5 +1,5 @@
 //! The protocol loop of `powercut-agent serve`: reads [`HostMsg`] lines, runs workloads
-//! (op events, barriers, markers), answers `ReadFiles`, and writes [`AgentMsg`] lines, each
+//! (op events, barriers, markers), answers `ReadFiles`, `Extents` and `Check`, and writes [`AgentMsg`] lines, each
 //! flushed at once. Generic over the streams, so tests drive it in memory.
 
 use std::collections::HashSet;
@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use workloads::protocol::{AgentMsg, HostMsg, PROTOCOL_VERSION};
 use workloads::Workload;
 
+use crate::check::{check, CheckRequest};
 use crate::exec::Executor;
 use crate::marker::Marker;
-use crate::readback;
+use crate::readback::{self, Patterns};
 
 /// Whether the session goes on after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,8 +107,43 @@ impl<R: BufRead, W: Write> Session<R, W> {
                 barriers: barriers.into_iter().collect(),
                 markers,
             }),
-            HostMsg::ReadFiles { dir, names } => {
-                self.read_files(&dir, &names)?;
+            HostMsg::ReadFiles {
+                dir,
+                names,
+                seed,
+                sources,
+            } => {
+                self.read_files(
+                    &dir,
+                    &names,
+                    Patterns {
+                        seed,
+                        sources: &sources,
+                    },
+                )?;
+                Ok(Flow::Go)
+            }
+            HostMsg::Check {
+                device,
+                fs,
+                mountpoint,
+                dir,
+                names,
+                seed,
+                sources,
+            } => {
+                let answer = check(&CheckRequest {
+                    device: &device,
+                    fs: &fs,
+                    mountpoint: &mountpoint,
+                    dir: &dir,
+                    names: &names,
+                    patterns: Patterns {
+                        seed,
+                        sources: &sources,
+                    },
+                });
+                self.send(&answer)?;
                 Ok(Flow::Go)
             }
             HostMsg::Extents { dir, names } => {
@@ -124,8 +160,8 @@ impl<R: BufRead, W: Write> Session<R, W> {
         }
     }
 
-    fn read_files(&mut self, dir: &str, names: &[String]) -> io::Result<()> {
-        let files = readback::read_files(Path::new(dir), names);
+    fn read_files(&mut self, dir: &str, names: &[String], p: Patterns<'_>) -> io::Result<()> {
+        let files = readback::read_files(Path::new(dir), names, p);
         self.send(&AgentMsg::Files { files })
     }
 
@@ -174,7 +210,15 @@ impl<R: BufRead, W: Write> Session<R, W> {
             match self.next_msg()? {
                 None | Some(HostMsg::Quit) => return Ok(Flow::Stop),
                 Some(HostMsg::Continue) => return Ok(Flow::Go),
-                Some(HostMsg::ReadFiles { dir, names }) => self.read_files(&dir, &names)?,
+                Some(HostMsg::ReadFiles {
+                    dir,
+                    names,
+                    seed,
+                    sources,
+                }) => self.read_files(&dir, &names, Patterns { seed, sources: &sources })?,
+                Some(HostMsg::Check { .. }) => self.send_error(format!(
+                    "check received while waiting at the barrier after op {k}; send continue first"
+                ))?,
                 Some(HostMsg::Extents { .. }) => self.send_error(format!(
                     "extents received while waiting at the barrier after op {k}; send continue first"
                 ))?,

@@ -4,6 +4,7 @@ use std::io::Cursor;
 
 use guest_agent::serve::serve;
 use serde_json::json;
+use workloads::content::{Run, Source};
 use workloads::protocol::{AgentMsg, HostMsg, PROTOCOL_VERSION};
 use workloads::{Op, OpOutcome, Pattern, Workload};
 
@@ -63,23 +64,32 @@ fn run_streams_events_stops_at_a_barrier_and_reads_back() {
     input += &line(&HostMsg::ReadFiles {
         dir: dir_s.clone(),
         names: vec!["a".into()],
+        seed: 11,
+        sources: Vec::new(),
     });
     input += &line(&HostMsg::Continue);
     input += "\n";
     input += &line(&HostMsg::ReadFiles {
         dir: dir_s.clone(),
         names: vec!["a".into(), "missing".into()],
+        seed: 11,
+        sources: vec![Source::at_home(2)],
     });
     input += &line(&HostMsg::Quit);
     input += &line(&HostMsg::Continue); // after Quit: never read
 
     let msgs = converse(input.as_bytes());
 
-    let data_hex: String = Pattern::new(11, 2)
-        .bytes(0, 16)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let data = Pattern::new(11, 2).bytes(0, 16);
+    // Asked without the pattern: literal bytes; with it: one pattern run.
+    let literal = vec![Run::Hex {
+        hex: data.iter().map(|b| format!("{b:02x}")).collect(),
+    }];
+    let as_pattern = vec![Run::Pattern {
+        id: 2,
+        shift: 0,
+        len: 16,
+    }];
     assert_eq!(msgs[0], hello());
     assert_eq!(msgs[1], AgentMsg::OpStarted { k: 0 });
     assert_eq!(
@@ -99,7 +109,7 @@ fn run_streams_events_stops_at_a_barrier_and_reads_back() {
     );
     assert_eq!(msgs[5], AgentMsg::Barrier { k: 1 });
     assert!(matches!(&msgs[6], AgentMsg::Error { message } if message.contains("malformed")));
-    assert!(matches!(&msgs[7], AgentMsg::Files { files } if files[0].data_hex == data_hex));
+    assert!(matches!(&msgs[7], AgentMsg::Files { files } if files[0].runs == literal));
     assert_eq!(msgs[8], AgentMsg::OpStarted { k: 2 });
     assert_eq!(
         msgs[9],
@@ -113,8 +123,8 @@ fn run_streams_events_stops_at_a_barrier_and_reads_back() {
         panic!("expected files, got {:?}", msgs[11])
     };
     assert_eq!(
-        (files[0].exists, files[0].size, files[0].data_hex.as_str()),
-        (true, 16, data_hex.as_str())
+        (files[0].exists, files[0].size, &files[0].runs),
+        (true, 16, &as_pattern)
     );
     assert_eq!(
         (files[1].exists, files[1].size, files[1].error.as_deref()),

@@ -5,7 +5,7 @@
 pub use crate::cache_dir::cache_root;
 pub use crate::cache_model::Variant;
 pub use crate::checker::dedupe::SeenImages;
-pub use crate::checker::Checker;
+pub use crate::checker::{Checker, CheckerSpec};
 pub use crate::config::CampaignConfig;
 pub use crate::host::blocks::{sparse_copy, sync_blocks};
 pub use crate::image::golden::mount_dax;

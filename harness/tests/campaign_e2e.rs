@@ -261,16 +261,19 @@ fn garbage_crash_image_gives_a_verdict_not_a_crash() {
     }
     let workload = workloads::generator::generate(1, workloads::generator::Profile::Smoke);
     let exp = expectation(&workload, &[], CrashPoint::AfterOp(0), &FsRules::ext4());
-    let mut checker = Checker::start(
-        &img,
-        &golden,
+    // Cold-booted (the dedupe test covers a restored checker).
+    let mut checker = Checker::start(&powercut::test_support::CheckerSpec {
+        image: &img,
+        golden: &golden,
         accel,
-        dir.path(),
-        "it-checker",
-        false,
-        std::time::Duration::from_secs(60),
-    )
+        dir: dir.path(),
+        name: "it-checker",
+        debug: false,
+        check_timeout: std::time::Duration::from_secs(60),
+        state: None,
+    })
     .expect("checker boots");
+    assert!(!checker.restored());
 
     let origin = powercut::test_support::StateRef {
         item: powercut::test_support::TrialItem::Seed(1),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use powercut::test_support::{
     cache_root, check_image, crash_plan, prepare_kernel, run_trial, CampaignConfig, CheckEnv,
-    Checker, SeenImages, TrialItem, TrialSetup,
+    Checker, CheckerSpec, SeenImages, TrialItem, TrialSetup,
 };
 use workloads::generator::{generate, Profile};
 use workloads::oracle::{FsRules, Verdict};
@@ -53,16 +53,23 @@ fn dedupe_gives_the_same_verdicts_and_still_catches_m1() {
         "dedupe-3",
     )
     .expect("the traced run");
-    let mut checker = Checker::start(
-        &setup.image,
-        &setup.golden,
-        setup.accel,
-        &dir.path().join("checker"),
-        "dedupe-checker",
-        false,
-        Duration::from_secs(cfg.check_timeout_secs),
-    )
-    .expect("checker boots");
+    let mut checker = Checker::start(&CheckerSpec {
+        image: &setup.image,
+        golden: &setup.golden,
+        accel: setup.accel,
+        dir: &dir.path().join("checker"),
+        name: "dedupe-checker",
+        debug: false,
+        check_timeout: Duration::from_secs(cfg.check_timeout_secs),
+        state: setup.start.state(),
+    })
+    .expect("checker starts");
+    // The checker VM is restored from the workload VMs' booted state like they are.
+    assert_eq!(checker.restored(), setup.start.state().is_some());
+    assert!(
+        setup.start.state().is_some(),
+        "no booted state to restore from"
+    );
     let rules = FsRules::ext4();
     let env = CheckEnv {
         rules: &rules,

@@ -2,6 +2,7 @@
 //! YAML specs and the durability oracle. Pure logic: no I/O beyond reading spec files.
 #![deny(missing_docs)]
 
+pub mod content;
 pub mod generator;
 pub mod op;
 pub mod oracle;

@@ -6,10 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::content::{Run, Source};
 use crate::op::{OpOutcome, Workload};
 
-/// Bumped on any incompatible change to these messages (2: `extents`).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Bumped on any incompatible change to these messages (2: `extents`; 3: read-backs as
+/// [`Run`]s, `check`).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Host → agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,12 +35,39 @@ pub enum HostMsg {
     },
     /// Resume after a barrier.
     Continue,
-    /// Read back the named files in `dir` (checker mode / live comparison).
+    /// Read back the named files in `dir` (live comparison), their bytes as runs of the
+    /// patterns `sources` of workload `seed` ([`crate::content::encode`]).
     ReadFiles {
         /// Directory to read.
         dir: String,
         /// File names to report on (missing ones are reported as absent).
         names: Vec<String>,
+        /// Workload seed of the patterns.
+        #[serde(default)]
+        seed: u64,
+        /// Patterns the files may hold.
+        #[serde(default)]
+        sources: Vec<Source>,
+    },
+    /// Check a crash image in one request: mount `device` (type `fs`, option `dax`) on
+    /// `mountpoint`, read back `names` in `dir` as [`HostMsg::ReadFiles`] does, unmount, and
+    /// drop the guest's caches of the device (page cache, and the block device's buffers)
+    /// so that the host can write the next image into it.
+    Check {
+        /// The pmem block device (`/dev/pmem0`).
+        device: String,
+        /// File system type (`ext4`, `xfs`).
+        fs: String,
+        /// Where to mount it (`/mnt`).
+        mountpoint: String,
+        /// Directory of the workload's files inside the mount.
+        dir: String,
+        /// File names to report on.
+        names: Vec<String>,
+        /// Workload seed of the patterns.
+        seed: u64,
+        /// Patterns the files may hold.
+        sources: Vec<Source>,
     },
     /// Report where the named files in `dir` lie on the block device (FIEMAP, after a sync
     /// of each file): the cache model maps lost pmem lines back to file offsets with it.
@@ -90,11 +119,22 @@ pub struct FileReport {
     pub exists: bool,
     /// Size in bytes (0 when absent).
     pub size: u64,
-    /// Contents, hex-encoded (empty when absent).
-    pub data_hex: String,
+    /// Contents as runs ([`crate::content`]; none when absent or unreadable).
+    pub runs: Vec<Run>,
     /// Error reading it (errno text), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The guest's own timing of a [`HostMsg::Check`], microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckTimings {
+    /// `mount(2)`, journal recovery included.
+    pub mount_us: u64,
+    /// Reading the files and encoding them.
+    pub read_us: u64,
+    /// Unmount and dropping the caches.
+    pub cleanup_us: u64,
 }
 
 /// Agent → host.
@@ -136,6 +176,21 @@ pub enum AgentMsg {
     Files {
         /// One entry per requested name, in request order.
         files: Vec<FileReport>,
+    },
+    /// Answer to [`HostMsg::Check`].
+    Checked {
+        /// Why the mount failed (the error of `mount(2)`); then nothing was read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mount_error: Option<String>,
+        /// One entry per requested name, in request order (empty when the mount failed).
+        files: Vec<FileReport>,
+        /// Why the unmount or the dropping of caches failed, if it did: the checker VM is
+        /// then no longer fit for the next image.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cleanup_error: Option<String>,
+        /// Where the time went in the guest.
+        #[serde(default)]
+        timings: CheckTimings,
     },
     /// Answer to [`HostMsg::Extents`].
     Extents {

@@ -19,7 +19,7 @@ use workloads::{OpOutcome, Workload};
 use super::source::ItemSource;
 use super::CampaignEnv;
 use crate::checker::dedupe::SharedSeen;
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerSpec};
 use crate::config::CampaignConfig;
 use crate::journal::events::Event;
 use crate::records::TrialItem;
@@ -344,15 +344,16 @@ fn check(
 ) -> Result<Result<Judged, (Verdict, String)>, String> {
     if checker.is_none() {
         let env = &shared.env;
-        let started = Checker::start(
-            &env.image,
-            &env.golden,
-            env.accel,
-            &shared.run.checkers(),
+        let started = Checker::start(&CheckerSpec {
+            image: &env.image,
+            golden: &env.golden,
+            accel: env.accel,
+            dir: &shared.run.checkers(),
             name,
-            env.debug,
-            Duration::from_secs(shared.cfg.check_timeout_secs),
-        );
+            debug: env.debug,
+            check_timeout: Duration::from_secs(shared.cfg.check_timeout_secs),
+            state: env.start.state(),
+        });
         match started {
             Ok(mut c) => {
                 c.set_dedupe(shared.seen.clone());

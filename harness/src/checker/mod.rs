@@ -15,18 +15,23 @@ use workloads::oracle::Expectation;
 
 use crate::host::blocks::sync_blocks;
 use crate::host::digest::{image_digest, Scan};
-use crate::image::golden::GoldenCopy;
-use crate::image::{Filesystem, GoldenImage, GuestImage};
+use crate::image::golden::{scratch_pmem, GoldenCopy};
+use crate::image::{BootedState, Filesystem, GoldenImage, GuestImage};
 use crate::records::phases::micros;
 use crate::records::{CheckPhases, StateRef};
-use crate::vm::agent::{read_files, start_agent, GUEST_DIR};
+use crate::vm::agent::{check_image, start_agent, CheckPlace, CheckedImage, Patterns, GUEST_DIR};
 use crate::vm::{Accel, AgentChannel, Vm, VmError, VmSpec};
 use dedupe::{judge, Readback, Seen, SharedSeen};
 
 pub use crate::records::CheckOutcome;
 
-/// Drops the guest's caches of `/dev/pmem0` so that it sees the next image's bytes.
+/// Drops the guest's caches of `/dev/pmem0` so that it sees the next image's bytes (before
+/// the first image; after each check the agent does it).
 const DROP_CACHES: &str = "echo 3 > /proc/sys/vm/drop_caches; blockdev --flushbufs /dev/pmem0";
+/// The checker's pmem device.
+const PMEM_DEVICE: &str = "/dev/pmem0";
+/// Where crash images are mounted in the checker.
+const MOUNTPOINT: &str = "/mnt";
 
 /// One checker VM.
 pub struct Checker {
@@ -40,42 +45,90 @@ pub struct Checker {
     clean: bool,
     /// Read-backs of images checked before, when dedupe is on.
     seen: Option<SharedSeen>,
+    /// Restored from a booted state (else cold-booted).
+    restored: bool,
+}
+
+/// What a checker VM is started from.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckerSpec<'a> {
+    /// The guest image.
+    pub image: &'a GuestImage,
+    /// The golden pmem image of the file system checked.
+    pub golden: &'a GoldenImage,
+    /// Accelerator.
+    pub accel: Accel,
+    /// Directory of the checker's files (pmem copy, console log).
+    pub dir: &'a Path,
+    /// VM name.
+    pub name: &'a str,
+    /// Debug console.
+    pub debug: bool,
+    /// Timeout of every guest call of a check.
+    pub check_timeout: Duration,
+    /// The booted state to restore from (`None`: cold boot). Any crash model's state of
+    /// this image and golden image will do: they are saved from the same plain VM.
+    pub state: Option<&'a BootedState>,
+}
+
+fn copy_pmem(from: &Path, to: &Path) -> Result<GoldenCopy, VmError> {
+    scratch_pmem(from, to)
+        .map_err(|e| VmError::Guest(format!("copying the pmem image {}: {e}", from.display())))
 }
 
 impl Checker {
-    /// Boot a checker VM named `name` on a copy of `golden`, files in `dir`.
-    /// Every guest call of a check times out after `check_timeout` (a hung checker VM is
-    /// then replaced by the campaign).
-    pub fn start(
-        image: &GuestImage,
-        golden: &GoldenImage,
-        accel: Accel,
-        dir: &Path,
-        name: &str,
-        debug: bool,
-        check_timeout: Duration,
-    ) -> Result<Checker, VmError> {
-        std::fs::create_dir_all(dir).map_err(|source| VmError::HostIo {
-            what: format!("creating {}", dir.display()),
+    /// Start the checker VM of `spec`: restored from its booted state when it has one (a
+    /// failed restore falls back to a cold boot, logged), else cold-booted. Every guest
+    /// call of a check times out after `spec.check_timeout` (a hung checker VM is then
+    /// replaced by the campaign).
+    pub fn start(spec: &CheckerSpec<'_>) -> Result<Checker, VmError> {
+        std::fs::create_dir_all(spec.dir).map_err(|source| VmError::HostIo {
+            what: format!("creating {}", spec.dir.display()),
             source,
         })?;
-        let pmem = golden
-            .scratch_copy(&dir.join(format!("{name}.pmem")))
-            .map_err(|e| VmError::Guest(format!("copying the golden pmem image: {e}")))?;
-        let mut spec = VmSpec::new(name, image, pmem.path(), accel, dir);
-        spec.debug = debug;
-        let vm = Vm::boot(&spec)?;
-        vm.ssh().set_timeout(check_timeout);
+        let pmem_path = spec.dir.join(format!("{}.pmem", spec.name));
+        let vm_spec = |pmem: &Path| {
+            let mut vm_spec = VmSpec::new(spec.name, spec.image, pmem, spec.accel, spec.dir);
+            vm_spec.debug = spec.debug;
+            vm_spec
+        };
+        let mut started = None;
+        if let Some(state) = spec.state {
+            let restored = copy_pmem(&state.pmem_base, &pmem_path)
+                .and_then(|pmem| Ok((Vm::restore(&vm_spec(pmem.path()), &state.state)?, pmem)));
+            match restored {
+                Ok(up) => started = Some((up, true)),
+                Err(e) if e.is_disk_full() => return Err(e),
+                Err(e) => tracing::warn!(
+                    checker = spec.name,
+                    "restoring the checker VM failed, cold-booting it: {e}"
+                ),
+            }
+        }
+        let ((vm, pmem), restored) = match started {
+            Some(up) => up,
+            None => {
+                let pmem = copy_pmem(&spec.golden.path, &pmem_path)?;
+                ((Vm::boot(&vm_spec(pmem.path()))?, pmem), false)
+            }
+        };
+        vm.ssh().set_timeout(spec.check_timeout);
         let agent = start_agent(&vm)?;
         Ok(Checker {
             vm,
             agent,
             pmem,
-            fs: golden.fs,
-            name: name.to_owned(),
+            fs: spec.golden.fs,
+            name: spec.name.to_owned(),
             clean: false,
             seen: None,
+            restored,
         })
+    }
+
+    /// Was this checker VM restored from a booted state (else cold-booted)?
+    pub fn restored(&self) -> bool {
+        self.restored
     }
 
     /// Check each distinct crash image once, sharing read-backs through `seen` (with the
@@ -137,7 +190,13 @@ impl Checker {
             }
             None => None,
         };
-        let (readback, bytes_written) = self.read_back(crash_image, names.clone(), &mut phases)?;
+        let sources = exp.sources();
+        let patterns = Patterns {
+            seed: exp.seed,
+            sources: &sources,
+        };
+        let (readback, bytes_written) =
+            self.read_back(crash_image, names.clone(), patterns, &mut phases)?;
         let t = Instant::now();
         let (verdict, findings, detail) = judge(&readback, exp);
         phases.oracle_us = micros(t.elapsed());
@@ -170,6 +229,7 @@ impl Checker {
         &mut self,
         crash_image: &Path,
         names: Vec<String>,
+        patterns: Patterns<'_>,
         phases: &mut CheckPhases,
     ) -> Result<(Readback, u64), VmError> {
         let t = Instant::now();
@@ -187,27 +247,37 @@ impl Checker {
                 source,
             })?;
         phases.copy_us = micros(t.elapsed());
+        // One request: mount, read back, unmount, drop the guest's caches of the device.
         let t = Instant::now();
-        let mount = self.vm.ssh().exec(&format!(
-            "mount -t {} -o dax /dev/pmem0 /mnt 2>&1",
-            self.fs.name()
-        ))?;
-        phases.mount_us = micros(t.elapsed());
-        if mount.status != 0 {
-            self.vm.check_alive("while mounting a crash image")?;
-            let dmesg = self.vm.run("dmesg | tail -n 8").unwrap_or_default();
-            let detail = format!("{}\n{dmesg}", mount.stdout.trim());
-            return Ok((Readback::MountFailed { detail }, bytes_written));
+        let place = CheckPlace {
+            device: PMEM_DEVICE,
+            fs: self.fs.name(),
+            mountpoint: MOUNTPOINT,
+            dir: GUEST_DIR,
+        };
+        let checked = check_image(&mut self.agent, place, names, patterns);
+        let round_trip = micros(t.elapsed());
+        if let Ok(c) = &checked {
+            // The guest's own mount and cleanup times; the rest of the round trip (reading,
+            // the way back over SSH, decoding) counts as the read-back.
+            phases.mount_us = c.timings.mount_us.min(round_trip);
+            phases.umount_us = c.timings.cleanup_us.min(round_trip - phases.mount_us);
         }
-        let t = Instant::now();
-        let observed = read_files(&mut self.agent, GUEST_DIR, names);
-        phases.read_us = micros(t.elapsed());
-        let t = Instant::now();
-        // One round trip: unmount and drop the caches for the next image.
-        let umount = self.vm.run(&format!("umount /mnt && {{ {DROP_CACHES}; }}"));
-        phases.umount_us = micros(t.elapsed());
-        let files = observed?;
-        umount?;
+        phases.read_us = round_trip - phases.mount_us - phases.umount_us;
+        let files = match checked.map(|c| c.image) {
+            Ok(CheckedImage::Read(files)) => files,
+            Ok(CheckedImage::MountFailed(why)) => {
+                self.clean = true;
+                self.vm.check_alive("while mounting a crash image")?;
+                let dmesg = self.vm.run("dmesg | tail -n 8").unwrap_or_default();
+                let detail = format!("{why}\n{dmesg}");
+                return Ok((Readback::MountFailed { detail }, bytes_written));
+            }
+            Err(e) => {
+                self.vm.check_alive("while checking a crash image")?;
+                return Err(e);
+            }
+        };
         self.clean = true;
         let t = Instant::now();
         let fsck = match fsck::check_image(self.fs, self.pmem.path()) {

@@ -15,7 +15,7 @@ use workloads::oracle::{expectation, CrashPoint, Expectation, FsRules};
 use super::image_cmd::prepare;
 use super::ImageArgs;
 use crate::checker::dedupe::SeenImages;
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerSpec};
 use crate::host::blocks::sparse_copy;
 use crate::host::digest::{image_digest, Scan};
 use crate::records::{CrashLabel, PhaseTotals, StateRef, TrialItem};
@@ -41,15 +41,16 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
     let whole_secs = digest_secs(&snap, Scan::Whole)?;
     let (exp, origin) = expectation_of(&golden);
     let boot = Instant::now();
-    let mut checker = Checker::start(
-        &img,
-        &golden,
-        accel.accel,
-        dir.path(),
-        "bench-checker",
+    let mut checker = Checker::start(&CheckerSpec {
+        image: &img,
+        golden: &golden,
+        accel: accel.accel,
+        dir: dir.path(),
+        name: "bench-checker",
         debug,
-        crate::vm::COMMUNICATION_TIMEOUT,
-    )?;
+        check_timeout: crate::vm::COMMUNICATION_TIMEOUT,
+        state: None,
+    })?;
     let boot_secs = boot.elapsed().as_secs_f64();
     let trip = median_round_trip(&mut checker)?;
     let images = [snap.as_path(), other.as_path()];

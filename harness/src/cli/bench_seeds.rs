@@ -21,7 +21,7 @@ use workloads::{OpOutcome, Workload};
 use super::image_cmd::prepare;
 use super::ImageArgs;
 use crate::checker::dedupe::SeenImages;
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerSpec};
 use crate::config::{parse_seeds, CampaignConfig, CrashModel};
 use crate::prepare::vm_start;
 use crate::records::{CrashLabel, PhaseTotals, TrialItem};
@@ -123,15 +123,16 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("powercut-bench-seeds-")
         .tempdir()?;
-    let mut checker = Checker::start(
-        &img,
-        &golden,
-        accel.accel,
-        &dir.path().join("checker"),
-        "bench-checker",
+    let mut checker = Checker::start(&CheckerSpec {
+        image: &img,
+        golden: &golden,
+        accel: accel.accel,
+        dir: &dir.path().join("checker"),
+        name: "bench-checker",
         debug,
-        Duration::from_secs(cfg.check_timeout_secs),
-    )?;
+        check_timeout: Duration::from_secs(cfg.check_timeout_secs),
+        state: restore.state(),
+    })?;
     let rules = FsRules::for_fs(golden.fs.name());
     let setup = TrialSetup {
         image: img,

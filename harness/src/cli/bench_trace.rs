@@ -12,7 +12,7 @@ use workloads::Workload;
 
 use super::image_cmd::prepare;
 use super::ImageArgs;
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerSpec};
 use crate::image::{GoldenImage, GuestImage};
 use crate::records::CacheModelConfig;
 use crate::trial::cache_env::CacheEnv;
@@ -128,15 +128,16 @@ fn check_all(
     debug: bool,
 ) -> anyhow::Result<(usize, f64)> {
     let rules = setup.rules();
-    let mut checker = Checker::start(
-        &setup.image,
-        &setup.golden,
-        Accel::Tcg,
+    let mut checker = Checker::start(&CheckerSpec {
+        image: &setup.image,
+        golden: &setup.golden,
+        accel: Accel::Tcg,
         dir,
-        "bench-checker",
+        name: "bench-checker",
         debug,
-        crate::vm::COMMUNICATION_TIMEOUT,
-    )?;
+        check_timeout: crate::vm::COMMUNICATION_TIMEOUT,
+        state: setup.start.state(),
+    })?;
     let t = Instant::now();
     let mut passed = 0;
     for image in &traced.images {

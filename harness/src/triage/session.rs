@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use workloads::{OpOutcome, Workload};
 
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerSpec};
 use crate::records::TrialItem;
 use crate::trial::plan::CrashPlan;
 use crate::trial::{self, Judged, TrialSetup};
@@ -117,15 +117,16 @@ impl Session {
     fn checker(&mut self) -> Result<&mut Checker, VmError> {
         if self.checker.is_none() {
             let setup = &self.env.setup;
-            self.checker = Some(Checker::start(
-                &setup.image,
-                &setup.golden,
-                setup.accel,
-                &self.env.work_dir.join("checker"),
-                "triage-checker",
-                setup.debug,
-                self.env.check_timeout,
-            )?);
+            self.checker = Some(Checker::start(&CheckerSpec {
+                image: &setup.image,
+                golden: &setup.golden,
+                accel: setup.accel,
+                dir: &self.env.work_dir.join("checker"),
+                name: "triage-checker",
+                debug: setup.debug,
+                check_timeout: self.env.check_timeout,
+                state: setup.start.state(),
+            })?);
         }
         self.checker
             .as_mut()

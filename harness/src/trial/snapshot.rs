@@ -18,8 +18,9 @@ use crate::host::blocks::sparse_copy;
 use crate::image::golden::mount_dax;
 use crate::image::user_modules::{load_command, ModuleRecord};
 use crate::image::Filesystem;
-use crate::vm::agent::{next_msg, read_files, start_agent, GUEST_DIR};
+use crate::vm::agent::{next_msg, read_files, start_agent, Patterns, GUEST_DIR};
 use crate::vm::{AgentChannel, Vm, VmError};
+use workloads::content::Source;
 
 /// Run `workload` in a fresh workload VM whose files live in `dir`, cutting power per `plan`.
 pub fn run_workload(
@@ -102,7 +103,22 @@ pub fn read_live(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let live = read_files(agent, GUEST_DIR, names)?;
+    // The patterns where the ops wrote them (data a collapse or insert range moved comes
+    // back as literal bytes: the same bytes, only longer on the wire).
+    let sources: Vec<Source> = workload
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(k, op)| op.pattern_id(k))
+        .collect::<std::collections::BTreeSet<u32>>()
+        .into_iter()
+        .map(Source::at_home)
+        .collect();
+    let patterns = Patterns {
+        seed: workload.seed,
+        sources: &sources,
+    };
+    let live = read_files(agent, GUEST_DIR, names, patterns)?;
     // The VM is killed next; a lost `quit` changes nothing.
     agent.send(&HostMsg::Quit).ok();
     Ok(live)

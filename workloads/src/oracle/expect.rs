@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::words::{SizeSet, WordSpan, WordVersion, WORD};
+use super::words::{SizeSet, WordSpan, WordSrc, WordVersion, WORD};
 use super::CrashPoint;
 
 /// Whether a name must exist after the crash.
@@ -110,6 +110,26 @@ pub struct Expectation {
 }
 
 impl Expectation {
+    /// Every pattern (and the shift a collapse or insert range gave it) that any allowed
+    /// version of any file may hold: what the agent's read-back looks for
+    /// ([`crate::content::encode`]).
+    pub fn sources(&self) -> Vec<crate::content::Source> {
+        let mut out = BTreeSet::new();
+        for state in self.files.values().flat_map(|f| &f.states) {
+            for span in &state.words {
+                for v in std::iter::once(&span.durable).chain(&span.pending) {
+                    if let WordSrc::Pattern(id) = v.src {
+                        out.insert(crate::content::Source {
+                            id,
+                            shift: v.moved_by,
+                        });
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// "after op 7 (fsync)" / "inside op 3 (pwrite)".
     pub fn crash_label(&self) -> String {
         match self.crash {

@@ -223,3 +223,36 @@ fn a_failed_shift_changes_nothing() {
         Some(pat(1, 0, 8 * PAGE))
     );
 }
+
+#[test]
+fn the_read_back_sources_of_a_collapse_are_the_pattern_where_written_and_moved() {
+    use workloads::content::{decode, encode, Run, Source};
+    let w = collapsed();
+    let e = after(&w, 3, &FsRules::ext4());
+    // Op 1 writes pattern 2; two pages (1,024 words) collapsed: what lay above them moved
+    // 1,024 words down.
+    let moved = Source {
+        id: 2,
+        shift: -1024,
+    };
+    let new = concat(&[pat(1, 0, 2 * PAGE), pat(1, 4 * PAGE as u64, 4 * PAGE)]);
+
+    assert_eq!(e.sources(), vec![moved, Source::at_home(2)]);
+    let runs = encode(&new, w.seed, &e.sources());
+    assert_eq!(
+        runs,
+        vec![
+            Run::Pattern {
+                id: 2,
+                shift: 0,
+                len: 2 * PAGE as u64
+            },
+            Run::Pattern {
+                id: 2,
+                shift: -1024,
+                len: 4 * PAGE as u64
+            },
+        ]
+    );
+    assert_eq!(decode(&runs, w.seed, 6 * PAGE as u64).unwrap(), new);
+}
