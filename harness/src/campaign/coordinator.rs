@@ -16,8 +16,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::balance::Limits;
+use super::pool::Pool;
 use super::source::ItemSource;
-use super::workers::{checker_worker, workload_worker, CheckJob, Shared, Stop, WorkerMsg};
+use super::workers::{CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
 use crate::checker::dedupe::SeenImages;
 use crate::config::shard;
@@ -151,20 +153,30 @@ pub fn run(
         interrupts: 0,
         abort_deadline: None,
         abandoned: false,
+        pool: None,
     };
     let deadline = budget.and_then(|b| Instant::now().checked_add(b));
-    let mut threads = Vec::new();
-    for w in 0..workers {
-        let (s, jobs) = (shared.clone(), job_tx.clone());
-        threads.push(std::thread::spawn(move || workload_worker(&s, &jobs, w)));
-    }
-    for c in 0..checkers {
-        let (s, jobs) = (shared.clone(), Arc::clone(&job_rx));
-        threads.push(std::thread::spawn(move || checker_worker(&s, &jobs, c)));
-    }
-    drop(job_tx);
-    drop(shared);
+    let auto = cfg.auto_balance().then(|| Limits {
+        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        max_vms: crate::config::machine_vm_slots()
+            .max(workers + checkers)
+            .min(crate::config::limits::MAX_VMS),
+        fixed_workers: cfg.workers.exactly(),
+        fixed_checkers: cfg.checkers.exactly(),
+    });
+    coord.pool = Some(Pool::start(
+        shared,
+        job_tx,
+        job_rx,
+        (workers, checkers),
+        auto,
+    ));
     runtime.block_on(coord.coordinate(rx, deadline));
+    let threads = coord
+        .pool
+        .take()
+        .map(Pool::into_threads)
+        .unwrap_or_default();
     if !coord.abandoned {
         // Every worker has ended (the channel closed): join them, passing on a panic.
         for t in threads {
@@ -192,6 +204,8 @@ struct Coordinator<'a, 's> {
     abort_deadline: Option<tokio::time::Instant>,
     /// The workers did not end within [`ABORT_GRACE`] of an abort: they are left behind.
     abandoned: bool,
+    /// The worker threads (`None` before they start and after the last has ended).
+    pool: Option<Pool>,
 }
 
 impl Coordinator<'_, '_> {
@@ -224,7 +238,7 @@ impl Coordinator<'_, '_> {
                 _ = sigterm.recv() => self.interrupt(),
                 () = tokio::time::sleep_until(budget_end), if !budget_spent => {
                     budget_spent = true;
-                    self.stop.drain();
+                    self.drain_workers();
                     self.sink.note("time budget spent: finishing the work in flight");
                 }
                 () = tokio::time::sleep_until(abort_at.unwrap_or(budget_end)), if abort_at.is_some() => {
@@ -245,7 +259,7 @@ impl Coordinator<'_, '_> {
     fn interrupt(&mut self) {
         self.interrupts += 1;
         if self.interrupts == 1 && !self.stop.aborted() {
-            self.stop.drain();
+            self.drain_workers();
             self.sink.note(
                 "interrupted: finishing the runs and checks in flight (Ctrl-C again to kill them)",
             );
@@ -255,8 +269,19 @@ impl Coordinator<'_, '_> {
         }
     }
 
+    /// Let the workers finish what they are doing and draw nothing new; start no VM more.
+    fn drain_workers(&mut self) {
+        self.stop.drain();
+        if let Some(p) = &mut self.pool {
+            p.stop_growing();
+        }
+    }
+
     /// Kill every VM and stop the workers.
     fn abort(&mut self) {
+        if let Some(p) = &mut self.pool {
+            p.stop_growing();
+        }
         if self.abort_deadline.is_none() {
             self.abort_deadline = Some(tokio::time::Instant::now() + ABORT_GRACE);
         }
@@ -305,6 +330,12 @@ impl Coordinator<'_, '_> {
                 item.map_or(Ok(()), |s| self.seed_maybe_done(&s))
             }
             WorkerMsg::Checked { job, result } => self.checked(&job, *result),
+            WorkerMsg::WorkloadWorkerEnded => {
+                if let Some(p) = &mut self.pool {
+                    p.worker_ended();
+                }
+                Ok(())
+            }
             WorkerMsg::Fatal { cause } => Err(cause),
         }
     }
@@ -448,6 +479,10 @@ impl Coordinator<'_, '_> {
         self.journal.append(&e).map_err(|err| err.to_string())?;
         self.state.apply(&e);
         self.sink.event(&e, &self.state, &self.suppressions);
+        if let Some(note) = self.pool.as_mut().and_then(|p| p.observe(&e)) {
+            tracing::info!("{note}");
+            self.sink.note(&note);
+        }
         Ok(())
     }
 

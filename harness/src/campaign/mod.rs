@@ -12,9 +12,11 @@
 //! - [`workload_inputs`]: a campaign's workload inputs, from the files or the run directory.
 //! - [`workers`]: workload and checker worker threads.
 
+pub mod balance;
 mod boot_console;
 pub mod budget;
 pub mod coordinator;
+mod pool;
 pub mod run;
 pub mod source;
 pub mod workers;

@@ -94,6 +94,8 @@ pub enum WorkerMsg {
         /// The check, or the infrastructure verdict and problem.
         result: Box<Result<Judged, (Verdict, String)>>,
     },
+    /// A workload worker ended (no more items, a stop, or a fatal error it told).
+    WorkloadWorkerEnded,
     /// Something that stops the campaign: the disk is full, a seed directory cannot be
     /// written.
     Fatal {
@@ -130,7 +132,7 @@ pub struct Shared {
 
 impl Shared {
     /// Tell the coordinator; `false` if it is gone (then the worker stops).
-    fn tell(&self, msg: WorkerMsg) -> bool {
+    pub fn tell(&self, msg: WorkerMsg) -> bool {
         self.events.send(msg).is_ok()
     }
 

@@ -49,12 +49,13 @@ pub struct CampaignArgs {
     /// Generator profile of the seeds: smoke, default, deep (replaces the config's `profile`).
     #[arg(long)]
     pub profile: Option<String>,
-    /// Workload VMs at once (0 = fit the machine).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Checker VMs (0 = fit the machine).
-    #[arg(long)]
-    pub checkers: Option<usize>,
+    /// Workload VMs at once (0 = fit the machine, `auto` = from the measured balance of
+    /// runs and checks).
+    #[arg(long, value_name = "N|auto")]
+    pub workers: Option<crate::config::VmCount>,
+    /// Checker VMs (0 = fit the machine, `auto` = from the measured balance).
+    #[arg(long, value_name = "N|auto")]
+    pub checkers: Option<crate::config::VmCount>,
     /// Keep drawing seeds until this much time has passed (`8h`, `30m`).
     #[arg(long)]
     pub time_budget: Option<String>,

@@ -8,6 +8,7 @@ pub mod kernels;
 pub mod limits;
 pub mod overrides;
 pub mod shard;
+pub mod vm_count;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::image::user_modules::ModuleSpec;
 use crate::image::{Filesystem, KernelSpec, Wants};
 use crate::vm::AccelChoice;
 use limits::*;
+pub use vm_count::VmCount;
 
 pub use crate::records::{CacheModelConfig, CrashModel, CrashPointConfig};
 
@@ -62,10 +64,11 @@ pub struct CampaignConfig {
     /// arguments), loaded in every workload VM after the mount.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<ModuleSpec>,
-    /// Workload VMs at once; 0 = fit the machine (cores and memory).
-    pub workers: usize,
-    /// Checker VMs; 0 = fit the machine.
-    pub checkers: usize,
+    /// Workload VMs at once; 0 = fit the machine (cores and memory), `auto` = from the
+    /// measured balance of runs and checks.
+    pub workers: VmCount,
+    /// Checker VMs; 0 = fit the machine, `auto` = from the measured balance.
+    pub checkers: VmCount,
     /// Keep drawing new seeds after the listed ones until this much time has passed
     /// (`8h`, `30m`, `1h30m`); in-flight work then finishes and the report is written.
     pub time_budget: Option<String>,
@@ -112,8 +115,8 @@ impl Default for CampaignConfig {
             cache: CacheModelConfig::default(),
             mutant: None,
             modules: Vec::new(),
-            workers: 0,
-            checkers: 0,
+            workers: VmCount::Fit,
+            checkers: VmCount::Fit,
             time_budget: None,
             shard: None,
             suppressions: Vec::new(),
@@ -212,6 +215,12 @@ fn in_range(value: u64, min: u64, max: u64, unit: &str) -> Result<(), String> {
 }
 
 /// A count as u64 for [`in_range`] (saturating: usize is never wider on our targets).
+/// VMs this machine runs at once: one per core and free GiB, at least 2.
+pub fn machine_vm_slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.min(available_memory_gib().max(1)).max(2)
+}
+
 fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
@@ -298,8 +307,11 @@ impl CampaignConfig {
             .map_err(|e| at("modules")(e.to_string()))?;
         self.kernel_matrix().map_err(at("kernels"))?;
         let vms = count(MAX_VMS);
-        in_range(count(self.workers), 0, vms, " VMs").map_err(at("workers"))?;
-        in_range(count(self.checkers), 0, vms, " VMs").map_err(at("checkers"))?;
+        for (key, n) in [("workers", self.workers), ("checkers", self.checkers)] {
+            if let Some(n) = n.exactly() {
+                in_range(count(n), 1, vms, " VMs").map_err(at(key))?;
+            }
+        }
         self.budget().map_err(at("time_budget"))?;
         self.suppression_regexes().map_err(at("suppressions"))?;
         self::expect::validate(&self.expect).map_err(at("expect"))?;
@@ -397,23 +409,23 @@ impl CampaignConfig {
             .collect()
     }
 
-    /// (workload workers, checker VMs): the configured numbers, or for 0 what fits the
-    /// machine: each VM wants about one core and 1 GiB (512 MiB RAM + pmem + QEMU).
+    /// (workload workers, checker VMs) to start with: the configured numbers, for 0 what
+    /// fits the machine (each VM wants about one core and 1 GiB: 512 MiB RAM + pmem +
+    /// QEMU), for `auto` one (more may follow: [`CampaignConfig::auto_balance`]).
     pub fn parallelism(&self) -> (usize, usize) {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let mem_gib = available_memory_gib();
-        let vm_slots = cores.min(mem_gib.max(1)).max(2);
-        let workers = if self.workers == 0 {
-            (vm_slots / 2).max(1)
-        } else {
-            self.workers
+        let half = (machine_vm_slots() / 2).max(1);
+        let first = |c: VmCount| match c {
+            VmCount::Fit => half,
+            VmCount::Auto => 1,
+            VmCount::Exactly(n) => n,
         };
-        let checkers = if self.checkers == 0 {
-            (vm_slots / 2).max(1)
-        } else {
-            self.checkers
-        };
-        (workers, checkers)
+        (first(self.workers), first(self.checkers))
+    }
+
+    /// Does either count say `auto` (the campaign adds VMs once it has measured runs and
+    /// checks)?
+    pub fn auto_balance(&self) -> bool {
+        self.workers == VmCount::Auto || self.checkers == VmCount::Auto
     }
 
     /// The seeds to run (none for `seeds: ""`).

@@ -30,9 +30,9 @@ pub struct Overrides {
     /// `--profile`.
     pub profile: Option<String>,
     /// `--workers`.
-    pub workers: Option<usize>,
+    pub workers: Option<super::VmCount>,
     /// `--checkers`.
-    pub checkers: Option<usize>,
+    pub checkers: Option<super::VmCount>,
     /// `--time-budget`.
     pub time_budget: Option<String>,
     /// `--accel`.

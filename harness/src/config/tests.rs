@@ -59,6 +59,30 @@ fn automatic_parallelism_is_at_least_one_each() {
 }
 
 #[test]
+fn auto_starts_with_one_vm_of_each_auto_kind_and_keeps_fixed_counts() {
+    let cfg = CampaignConfig {
+        workers: VmCount::Exactly(3),
+        checkers: VmCount::Auto,
+        ..CampaignConfig::default()
+    };
+
+    assert_eq!(cfg.parallelism(), (3, 1));
+    assert!(cfg.auto_balance());
+    assert!(!CampaignConfig::default().auto_balance());
+}
+
+#[test]
+fn workers_auto_is_read_from_yaml() {
+    let cfg: CampaignConfig = serde_yaml::from_str("workers: auto\ncheckers: 2\n").expect("parses");
+
+    assert_eq!(
+        (cfg.workers, cfg.checkers),
+        (VmCount::Auto, VmCount::Exactly(2))
+    );
+    cfg.validate("c.yaml").expect("valid");
+}
+
+#[test]
 fn cache_model_settings_parse_and_are_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("c.yaml");
@@ -219,14 +243,14 @@ fn every_number_has_a_maximum() {
         ),
         (
             CampaignConfig {
-                workers: MAX_VMS + 1,
+                workers: VmCount::Exactly(MAX_VMS + 1),
                 ..d()
             },
             "workers",
         ),
         (
             CampaignConfig {
-                checkers: MAX_VMS + 1,
+                checkers: VmCount::Exactly(MAX_VMS + 1),
                 ..d()
             },
             "checkers",
@@ -305,8 +329,8 @@ fn the_maxima_themselves_are_accepted() {
         ext4_commit_secs: MAX_EXT4_COMMIT_SECS,
         time_budget: Some("30d".into()),
         keep_failure_images: MAX_KEEP_FAILURE_IMAGES,
-        workers: MAX_VMS,
-        checkers: MAX_VMS,
+        workers: VmCount::Exactly(MAX_VMS),
+        checkers: VmCount::Exactly(MAX_VMS),
         min_free_mib: MAX_MIN_FREE_MIB,
         cache: CacheModelConfig {
             sampled_cuts: MAX_CACHE_SAMPLES,

@@ -96,7 +96,7 @@ fn the_shards_of_one_split_merge_in_shard_order_and_missing_ones_are_named() {
 fn run_only_keys_may_differ_and_everything_else_is_named() {
     let a = source("a", Some("1/2"), &[2]);
     let mut b = source("b", Some("2/2"), &[1]);
-    b.config.workers = 4;
+    b.config.workers = crate::config::VmCount::Exactly(4);
     b.config.output = "elsewhere".into();
     b.info.accelerator = "kvm".into();
     let mut mutant = source("b", Some("2/2"), &[1]);
