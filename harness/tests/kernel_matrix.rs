@@ -35,7 +35,7 @@ fn matrix_config(dir: &Path) -> String {
     std::fs::write(
         &cfg,
         format!(
-            "kernels:\n  - \"{}\"\n  - \"{}\"\nseeds: \"1..=2\"\nworkers: 1\ncheckers: 1\n",
+            "kernels:\n  - \"{}\"\n  - \"{}\"\nseeds: \"1..=2\"\nworkers: auto\ncheckers: auto\n",
             kernels()[0],
             kernels()[1]
         ),
@@ -65,6 +65,12 @@ fn every_seed_runs_on_every_kernel_and_the_reports_group_by_kernel() {
 
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("kernel matrix"), "{text}");
+    // `auto` says what it chose, once per kernel.
+    let chose = text
+        .lines()
+        .filter(|l| l.contains("auto: ") && l.contains("checker VM(s)"))
+        .count();
+    assert_eq!(chose, 2, "{text}");
     let journal = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
     for k in kernels() {
         let done = journal

@@ -158,9 +158,9 @@ pub fn run(
     let deadline = budget.and_then(|b| Instant::now().checked_add(b));
     let auto = cfg.auto_balance().then(|| Limits {
         cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        max_vms: crate::config::machine_vm_slots()
-            .max(workers + checkers)
-            .min(crate::config::limits::MAX_VMS),
+        max_vms: crate::config::machine_memory_vms()
+            .min(crate::config::limits::MAX_VMS)
+            .max(workers + checkers),
         fixed_workers: cfg.workers.exactly(),
         fixed_checkers: cfg.checkers.exactly(),
     });
@@ -331,8 +331,9 @@ impl Coordinator<'_, '_> {
             }
             WorkerMsg::Checked { job, result } => self.checked(&job, *result),
             WorkerMsg::WorkloadWorkerEnded => {
-                if let Some(p) = &mut self.pool {
-                    p.worker_ended();
+                if let Some(note) = self.pool.as_mut().and_then(Pool::worker_ended) {
+                    tracing::info!("{note}");
+                    self.sink.note(&note);
                 }
                 Ok(())
             }

@@ -105,12 +105,18 @@ impl Pool {
     }
 
     /// A workload worker ended. When the last one has, no worker will be added: let go of
-    /// the kit so that the checkers' channel closes.
-    pub fn worker_ended(&mut self) {
+    /// the kit so that the checkers' channel closes (and say so, if `auto` had not decided).
+    pub fn worker_ended(&mut self) -> Option<String> {
         self.workers_alive = self.workers_alive.saturating_sub(1);
-        if self.workers_alive == 0 {
-            self.kit = None;
+        if self.workers_alive > 0 {
+            return None;
         }
+        self.kit.take().map(|_| {
+            format!(
+                "auto: kept {} workload VM(s), {} checker VM(s): every item was run before the first one was checked",
+                self.workers, self.checkers
+            )
+        })
     }
 
     /// The campaign is stopping (interrupt, budget, fatal error): add nothing more.

@@ -381,36 +381,116 @@ fn print_table(
             Figures::mean(&old.ready) / Figures::mean(&new.ready).max(1e-9),
             new.per_distinct() / old.per_distinct().max(1e-9),
         );
-        let same = old.verdicts == new.verdicts;
         println!(
             "verdicts   {}",
-            if same {
-                "the same for every seed and crash state".to_owned()
-            } else {
-                format!("DIFFER between {a} and {b}: {}", differences(old, new))
-            }
+            compare_verdicts(a, &old.verdicts, b, &new.verdicts)
         );
     }
 }
 
-/// Where two passes' verdicts differ, briefly (a cache-model run may also build other
-/// states in another run: its trace is not bit-for-bit the same).
-fn differences(old: &Figures, new: &Figures) -> String {
-    let mut out = Vec::new();
-    for ((seed, a), (_, b)) in old.verdicts.iter().zip(&new.verdicts) {
-        if a.len() != b.len() {
-            out.push(format!("seed {seed}: {} vs {} states", a.len(), b.len()));
-            continue;
-        }
-        for (x, y) in a.iter().zip(b) {
-            if x != y {
-                out.push(format!(
-                    "seed {seed} {} [{}]: {} vs {} {} [{}]",
-                    x.0, x.1, x.2, y.2, y.0, y.1
-                ));
+/// Two passes' verdicts compared state by state (seed, crash label, crash-state tag): the
+/// same when every state both passes checked got the same verdict. A cache-model run may
+/// build other states in another run (its trace is not bit-for-bit the same), so states
+/// only one pass built are counted, not compared.
+fn compare_verdicts(a: &str, old: &SeedVerdicts, b: &str, new: &SeedVerdicts) -> String {
+    use std::collections::BTreeMap;
+    let keyed = |v: &SeedVerdicts| -> BTreeMap<(u64, String, String), Vec<Verdict>> {
+        let mut m: BTreeMap<_, Vec<Verdict>> = BTreeMap::new();
+        for (seed, states) in v {
+            for (label, tag, verdict) in states {
+                m.entry((*seed, label.to_string(), tag.clone()))
+                    .or_default()
+                    .push(*verdict);
             }
         }
+        m
+    };
+    let (x, y) = (keyed(old), keyed(new));
+    let (mut both, mut only, mut differ) = (0, 0, Vec::new());
+    for (key, vx) in &x {
+        match y.get(key) {
+            Some(vy) => {
+                both += 1;
+                if vx != vy {
+                    differ.push(format!(
+                        "seed {} {} [{}]: {vx:?} vs {vy:?}",
+                        key.0, key.1, key.2
+                    ));
+                }
+            }
+            None => only += 1,
+        }
     }
-    out.truncate(8);
-    out.join("; ")
+    only += y.keys().filter(|k| !x.contains_key(*k)).count();
+    let extra = if only > 0 {
+        format!(
+            "; {only} state(s) built by only one pass (a cache-model trace is not the same bit for bit)"
+        )
+    } else {
+        String::new()
+    };
+    if differ.is_empty() {
+        format!("the same for every crash state both passes checked ({both}){extra}")
+    } else {
+        let n = differ.len();
+        differ.truncate(8);
+        format!(
+            "DIFFER between {a} and {b} for {n} state(s): {}{extra}",
+            differ.join("; ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workloads::oracle::CrashPoint;
+
+    fn label(k: usize) -> CrashLabel {
+        CrashLabel {
+            point: CrashPoint::AfterOp(k),
+            kind: "fsync".into(),
+        }
+    }
+
+    #[test]
+    fn verdicts_are_compared_state_by_state_not_by_position() {
+        // The second pass built the same two states in another order, and one more.
+        let old: SeedVerdicts = vec![(
+            7,
+            vec![
+                (label(3), "cache:worst".into(), Verdict::Pass),
+                (label(5), "cache:worst".into(), Verdict::DataLoss),
+            ],
+        )];
+        let new: SeedVerdicts = vec![(
+            7,
+            vec![
+                (label(5), "cache:worst".into(), Verdict::DataLoss),
+                (label(3), "cache:worst".into(), Verdict::Pass),
+                (label(9), "cache:worst".into(), Verdict::Pass),
+            ],
+        )];
+
+        let said = compare_verdicts("a", &old, "b", &new);
+
+        assert!(
+            said.starts_with("the same for every crash state both passes checked (2)"),
+            "{said}"
+        );
+        assert!(said.contains("1 state(s) built by only one pass"), "{said}");
+    }
+
+    #[test]
+    fn a_state_with_two_verdicts_is_a_difference() {
+        let old: SeedVerdicts = vec![(1, vec![(label(3), "snapshot".into(), Verdict::Pass)])];
+        let new: SeedVerdicts = vec![(1, vec![(label(3), "snapshot".into(), Verdict::DataLoss)])];
+
+        let said = compare_verdicts("a", &old, "b", &new);
+
+        assert!(
+            said.starts_with("DIFFER between a and b for 1 state(s)"),
+            "{said}"
+        );
+    }
 }

@@ -221,6 +221,13 @@ pub fn machine_vm_slots() -> usize {
     cores.min(available_memory_gib().max(1)).max(2)
 }
 
+/// VMs this machine's free memory holds (about 1 GiB each: 512 MiB RAM, pmem, QEMU), at
+/// least 2: the bound of `auto`, which may run more VMs than cores since none of them
+/// keeps its core busy all the time.
+pub fn machine_memory_vms() -> usize {
+    available_memory_gib().max(2)
+}
+
 fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }

@@ -35,11 +35,12 @@ pub struct CheckPhases {
     pub hash_us: u64,
     /// Dropping the checker guest's caches and writing the image into its pmem.
     pub copy_us: u64,
-    /// Mount in the checker VM (journal recovery).
+    /// Mount in the checker VM (journal recovery), as the guest timed it.
     pub mount_us: u64,
-    /// Reading the files back through the agent.
+    /// Reading the files back through the agent: the rest of the one request's round trip
+    /// (the guest's reading, the answer over SSH, decoding).
     pub read_us: u64,
-    /// Unmount.
+    /// Unmount and dropping the guest's caches of the device, as the guest timed it.
     pub umount_us: u64,
     /// Host fsck of the recovered image.
     pub fsck_us: u64,
