@@ -114,19 +114,26 @@ impl Expectation {
                 (true, Existence::MustNotExist) => findings.push(bare(Verdict::UnexpectedFile)),
                 (true, _) if exp.states.is_empty() => findings.push(bare(Verdict::UnexpectedFile)),
                 (true, _) => {
-                    let mut best: Option<Vec<Finding>> = None;
+                    // When no state matches, the findings shown (and the bucket) are those
+                    // of the inode the file most likely is: one whose allowed sizes hold the
+                    // size found, then the fewest findings, then the current inode (first).
+                    // Counting findings alone could blame an older inode the name may still
+                    // refer to (a rename not yet durable) for a loss in the current one.
+                    let size = obs.data.len() as u64;
+                    let mut best: Option<((bool, usize), Vec<Finding>)> = None;
                     for state in &exp.states {
                         let f = check_state(state, name, &obs.data, &at);
                         if f.is_empty() {
                             best = None;
                             break;
                         }
+                        let rank = (!state.sizes.contains(size), f.len());
                         match &best {
-                            Some(b) if b.len() <= f.len() => {}
-                            _ => best = Some(f),
+                            Some((b, _)) if *b <= rank => {}
+                            _ => best = Some((rank, f)),
                         }
                     }
-                    findings.extend(best.unwrap_or_default());
+                    findings.extend(best.map(|(_, f)| f).unwrap_or_default());
                 }
             }
         }
