@@ -3,7 +3,8 @@
 //! extents against every byte), and the time to take one snapshot of the pmem file. The
 //! checks alternate between two different images, every one checked in full (no dedupe:
 //! each is a distinct crash state for the checker's pmem); a second round with dedupe on
-//! shows what a repeated image costs. Figures are printed, never asserted.
+//! shows what a repeated image costs; a second checker VM restored from the booted state
+//! shows what starting one costs the campaign's way. Figures are printed, never asserted.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +19,7 @@ use crate::checker::dedupe::SeenImages;
 use crate::checker::{Checker, CheckerSpec};
 use crate::host::blocks::sparse_copy;
 use crate::host::digest::{image_digest, Scan};
+use crate::prepare::vm_start;
 use crate::records::{CrashLabel, PhaseTotals, StateRef, TrialItem};
 
 /// Run the checker benchmark with `rounds` checks.
@@ -58,6 +60,23 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
     checker.set_dedupe(Some(SeenImages::shared()));
     let (dedupe_secs, deduped, _) = check_rounds(&mut checker, &images, &exp, &origin, rounds)?;
     checker.stop();
+    // A second checker VM restored from the booted state, as the campaign starts them.
+    let start = vm_start(false, &img, &golden, accel.accel, "snapshot", debug);
+    let restore = Instant::now();
+    let mut restored = Checker::start(&CheckerSpec {
+        name: "bench-checker-restored",
+        dir: &dir.path().join("restored"),
+        state: start.state(),
+        image: &img,
+        golden: &golden,
+        accel: accel.accel,
+        debug,
+        check_timeout: crate::vm::COMMUNICATION_TIMEOUT,
+    })?;
+    let restore_secs = restore.elapsed().as_secs_f64();
+    let was_restored = restored.restored();
+    let (restored_secs, _, _) = check_rounds(&mut restored, &images, &exp, &origin, 2)?;
+    restored.stop();
     println!("accelerator                 {}", accel.accel);
     println!(
         "snapshot copy of {} MiB     {:.3} s ({} MiB non-zero)",
@@ -69,6 +88,17 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
         "image digest                {extents_secs:.3} s over the allocated extents, {whole_secs:.3} s over every byte (same digest)"
     );
     println!("checker boot                {boot_secs:.1} s");
+    println!(
+        "checker restore             {restore_secs:.1} s ({}; 2 checks in {restored_secs:.2} s)",
+        if was_restored {
+            "restored from the booted state".to_owned()
+        } else {
+            format!(
+                "cold-booted: {}",
+                start.fallback().unwrap_or("no booted state")
+            )
+        }
+    );
     println!("SSH command round trip      {trip:.3} s median of 5 (`true`)");
     println!("checks                      {rounds} in {secs:.1} s, every one in full");
     println!(
