@@ -42,8 +42,7 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
     let extents_secs = digest_secs(&snap, Scan::Extents)?;
     let whole_secs = digest_secs(&snap, Scan::Whole)?;
     let (exp, origin) = expectation_of(&golden);
-    let boot = Instant::now();
-    let mut checker = Checker::start(&CheckerSpec {
+    let checker_spec = CheckerSpec {
         image: &img,
         golden: &golden,
         accel: accel.accel,
@@ -52,7 +51,9 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
         debug,
         check_timeout: crate::vm::COMMUNICATION_TIMEOUT,
         state: None,
-    })?;
+    };
+    let boot = Instant::now();
+    let mut checker = Checker::start(&checker_spec)?;
     let boot_secs = boot.elapsed().as_secs_f64();
     let trip = median_round_trip(&mut checker)?;
     let images = [snap.as_path(), other.as_path()];
@@ -60,23 +61,7 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
     checker.set_dedupe(Some(SeenImages::shared()));
     let (dedupe_secs, deduped, _) = check_rounds(&mut checker, &images, &exp, &origin, rounds)?;
     checker.stop();
-    // A second checker VM restored from the booted state, as the campaign starts them.
-    let start = vm_start(false, &img, &golden, accel.accel, "snapshot", debug);
-    let restore = Instant::now();
-    let mut restored = Checker::start(&CheckerSpec {
-        name: "bench-checker-restored",
-        dir: &dir.path().join("restored"),
-        state: start.state(),
-        image: &img,
-        golden: &golden,
-        accel: accel.accel,
-        debug,
-        check_timeout: crate::vm::COMMUNICATION_TIMEOUT,
-    })?;
-    let restore_secs = restore.elapsed().as_secs_f64();
-    let was_restored = restored.restored();
-    let (restored_secs, _, _) = check_rounds(&mut restored, &images, &exp, &origin, 2)?;
-    restored.stop();
+    let restored_line = restored_checker(&checker_spec, &images, &exp, &origin)?;
     println!("accelerator                 {}", accel.accel);
     println!(
         "snapshot copy of {} MiB     {:.3} s ({} MiB non-zero)",
@@ -88,17 +73,7 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
         "image digest                {extents_secs:.3} s over the allocated extents, {whole_secs:.3} s over every byte (same digest)"
     );
     println!("checker boot                {boot_secs:.1} s");
-    println!(
-        "checker restore             {restore_secs:.1} s ({}; 2 checks in {restored_secs:.2} s)",
-        if was_restored {
-            "restored from the booted state".to_owned()
-        } else {
-            format!(
-                "cold-booted: {}",
-                start.fallback().unwrap_or("no booted state")
-            )
-        }
-    );
+    println!("checker restore             {restored_line}");
     println!("SSH command round trip      {trip:.3} s median of 5 (`true`)");
     println!("checks                      {rounds} in {secs:.1} s, every one in full");
     println!(
@@ -122,6 +97,46 @@ pub fn bench_checker(args: &ImageArgs, rounds: usize, debug: bool) -> anyhow::Re
     println!("per check, s                {}", rows.join(", "));
     print_dedupe(rounds, secs, dedupe_secs, &deduped);
     Ok(())
+}
+
+/// Start a second checker VM like `cold`, restored from the booted state as campaigns start
+/// them, and check two images in it: the line to print.
+fn restored_checker(
+    cold: &CheckerSpec<'_>,
+    images: &[&Path; 2],
+    exp: &Expectation,
+    origin: &StateRef,
+) -> anyhow::Result<String> {
+    let start = vm_start(
+        false,
+        cold.image,
+        cold.golden,
+        cold.accel,
+        "snapshot",
+        cold.debug,
+    );
+    let dir = cold.dir.join("restored");
+    let t = Instant::now();
+    let mut restored = Checker::start(&CheckerSpec {
+        name: "bench-checker-restored",
+        dir: &dir,
+        state: start.state(),
+        ..*cold
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    let how = if restored.restored() {
+        "restored from the booted state".to_owned()
+    } else {
+        format!(
+            "cold-booted: {}",
+            start.fallback().unwrap_or("no booted state")
+        )
+    };
+    let (checks_secs, _, _) = check_rounds(&mut restored, images, exp, origin, 2)?;
+    restored.stop();
+    Ok(format!(
+        "{secs:.1} s ({how}; 2 checks in {checks_secs:.2} s)"
+    ))
 }
 
 /// The median of five SSH round trips to `checker`, s.
