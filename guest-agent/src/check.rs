@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use workloads::protocol::{AgentMsg, CheckTimings};
 
-use crate::readback::{read_files, Patterns};
+use crate::readback::read_files;
+use workloads::content::Patterns;
 
 /// `BLKFLSBUF` (linux/fs.h `_IO(0x12, 97)`): what `blockdev --flushbufs` calls.
 const BLKFLSBUF: libc::c_ulong = 0x1261;

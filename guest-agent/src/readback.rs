@@ -6,17 +6,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use workloads::content::{encode, Source};
+use workloads::content::{encode, Patterns};
 use workloads::protocol::FileReport;
-
-/// The patterns a read-back looks for.
-#[derive(Debug, Clone, Copy)]
-pub struct Patterns<'a> {
-    /// Workload seed.
-    pub seed: u64,
-    /// Patterns (with their shifts) the files may hold.
-    pub sources: &'a [Source],
-}
 
 /// Report on each of `names` in `dir`.
 pub fn read_files(dir: &Path, names: &[String], patterns: Patterns<'_>) -> Vec<FileReport> {

@@ -13,7 +13,8 @@ use workloads::Workload;
 use crate::check::{check, CheckRequest};
 use crate::exec::Executor;
 use crate::marker::Marker;
-use crate::readback::{self, Patterns};
+use crate::readback;
+use workloads::content::Patterns;
 
 /// Whether the session goes on after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,16 @@ impl Source {
     }
 }
 
+/// The patterns a read-back looks for: the workload's seed and the pattern sources its
+/// files may hold (the agent encodes with them, the host decodes with the same seed).
+#[derive(Debug, Clone, Copy)]
+pub struct Patterns<'a> {
+    /// Workload seed.
+    pub seed: u64,
+    /// Patterns (with their shifts) the files may hold.
+    pub sources: &'a [Source],
+}
+
 /// One run of a file's bytes, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "run", rename_all = "snake_case", deny_unknown_fields)]

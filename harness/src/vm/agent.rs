@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use workloads::content::{decode, Source};
+use workloads::content::decode;
+pub use workloads::content::Patterns;
 use workloads::oracle::Observed;
 use workloads::protocol::{AgentMsg, CheckTimings, FileReport, HostMsg, PROTOCOL_VERSION};
 
@@ -47,15 +48,6 @@ pub fn next_msg(
             Err(e.into())
         }
     }
-}
-
-/// The patterns a read-back may find: the workload's seed and the pattern sources.
-#[derive(Debug, Clone, Copy)]
-pub struct Patterns<'a> {
-    /// Workload seed.
-    pub seed: u64,
-    /// Patterns (with their shifts) the files may hold.
-    pub sources: &'a [Source],
 }
 
 /// Ask the agent for the named files in `dir`.
