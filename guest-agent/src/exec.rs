@@ -13,6 +13,7 @@ use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, RwfFlag, Workload}
 
 use crate::cpu::FlushInsn;
 use crate::mapping::Mapping;
+use crate::meta;
 use crate::sys::{self, c_name, check, check_size, errno_of, to_off, Errno};
 
 /// Largest single `pwrite(2)`: a longer `Pwrite` op is issued as several calls of at most
@@ -163,6 +164,16 @@ impl Executor {
                 unsafe { libc::sync() };
                 Ok(0)
             }
+            Op::Chmod { file, mode } => meta::chmod(self.fd(file)?, *mode),
+            Op::Setxattr {
+                file, name, len, ..
+            } => {
+                let id = op.pattern_id(k).ok_or(libc::EINVAL)?;
+                let value = workloads::meta::xattr_value(self.seed, id, *len);
+                meta::setxattr(self.fd(file)?, name, &value)
+            }
+            Op::Removexattr { file, name } => meta::removexattr(self.fd(file)?, name),
+            Op::Utimensat { file, sec, nsec } => meta::set_times(self.fd(file)?, *sec, *nsec),
         }
     }
 

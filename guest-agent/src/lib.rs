@@ -7,6 +7,7 @@
 //! | [`exec`] | executing ops: the per-name table of descriptors and mappings |
 //! | [`mapping`] | one file mapping: mmap, bounds/EOF checks, stores, flushes, msync |
 //! | [`cpu`] | the inline assembly: cpuid, clwb/clflushopt/clflush, sfence |
+//! | [`meta`] | metadata ops (chmod, xattrs, times) and reading metadata back |
 //! | [`marker`] | the `cpuid` op markers read by the cache-model TCG plugin |
 //! | [`readback`] | answering `ReadFiles`: files as runs of the workload's patterns |
 //! | [`check`] | answering `Check`: mount, read-back, unmount, drop caches in one request |
@@ -20,6 +21,7 @@ pub mod exec;
 pub mod extents;
 pub mod mapping;
 pub mod marker;
+pub mod meta;
 pub mod readback;
 pub mod serve;
 pub mod sys;

@@ -9,6 +9,8 @@ use std::path::Path;
 use workloads::content::{encode, Patterns};
 use workloads::protocol::FileReport;
 
+use crate::meta::read_meta;
+
 /// Report on each of `names` in `dir`.
 pub fn read_files(dir: &Path, names: &[String], patterns: Patterns<'_>) -> Vec<FileReport> {
     names
@@ -18,23 +20,33 @@ pub fn read_files(dir: &Path, names: &[String], patterns: Patterns<'_>) -> Vec<F
 }
 
 /// A missing file (ENOENT) is `exists: false`; any other failure keeps `exists: true`
-/// (something is there) and carries the error text.
+/// (something is there) and carries the error text. The metadata is read first, so that
+/// the read's access-time update is not in it.
 fn read_one(dir: &Path, name: &str, patterns: Patterns<'_>) -> FileReport {
     let path = dir.join(name);
+    let meta = read_meta(&path);
     match fs::read(&path) {
-        Ok(data) => FileReport {
-            name: name.to_owned(),
-            exists: true,
-            size: data.len() as u64,
-            runs: encode(&data, patterns.seed, patterns.sources),
-            error: None,
-        },
+        Ok(data) => {
+            let (meta, error) = match meta {
+                Ok(m) => (Some(m), None),
+                Err(e) => (None, Some(e)),
+            };
+            FileReport {
+                name: name.to_owned(),
+                exists: true,
+                size: data.len() as u64,
+                runs: encode(&data, patterns.seed, patterns.sources),
+                error,
+                meta,
+            }
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => FileReport {
             name: name.to_owned(),
             exists: false,
             size: 0,
             runs: Vec::new(),
             error: None,
+            meta: None,
         },
         Err(e) => FileReport {
             name: name.to_owned(),
@@ -42,6 +54,7 @@ fn read_one(dir: &Path, name: &str, patterns: Patterns<'_>) -> FileReport {
             size: fs::metadata(&path).map_or(0, |m| m.len()),
             runs: Vec::new(),
             error: Some(format!("reading {}: {e}", path.display())),
+            meta: None,
         },
     }
 }

@@ -121,6 +121,7 @@ fn synthetic_run_dir(dir: &Path) -> (String, String) {
         found_size: Some(16),
         promised_by: Some(2),
         at: "after op 2 (fsync)".into(),
+        meta: None,
     };
     let outcome = CheckOutcome {
         verdict: Verdict::DataLoss,

@@ -87,6 +87,27 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// Percent of generator steps followed by a metadata op (`chmod`, `setxattr`,
+    /// `removexattr`, `utimensat`), and that by an `fsync` of its file 40 % of the time. 0 in
+    /// `smoke`, whose pinned seeds stay as they were.
+    pub fn metadata_percent(&self) -> u32 {
+        match self {
+            Profile::Smoke => 0,
+            Profile::Default => 10,
+            Profile::Deep => 8,
+        }
+    }
+}
+
+/// The RNG of the metadata ops: stream 2 of the seed's ChaCha8, apart from every other
+/// choice (see [`flag_rng`]).
+fn metadata_rng(seed: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(2);
+    rng
+}
+
 /// The RNG of the open flags: stream 1 of the seed's ChaCha8, so choosing a flag draws
 /// nothing from the main stream (stream 0) and every other choice of a seed stays what it
 /// was before open flags were generated.
@@ -123,10 +144,18 @@ pub fn generate(seed: u64, profile: Profile) -> Workload {
         max: profile.max_file_bytes(),
         flag_rng: flag_rng(seed),
         open_sync_percent: profile.open_sync_percent(),
+        meta_rng: metadata_rng(seed),
+        metadata_percent: profile.metadata_percent(),
     };
     let target = g.rng.gen_range(profile.ops());
-    while g.ops.len() < target {
+    // Metadata ops do not count towards the target: the main stream makes the same ops
+    // with or without them.
+    let mut extra = 0;
+    while g.ops.len() - extra < target {
         g.step();
+        let before = g.ops.len();
+        g.metadata();
+        extra += g.ops.len() - before;
     }
     g.ensure_durability_op();
     Workload {
@@ -172,6 +201,8 @@ struct Gen {
     max: u64,
     flag_rng: ChaCha8Rng,
     open_sync_percent: u32,
+    meta_rng: ChaCha8Rng,
+    metadata_percent: u32,
 }
 
 impl Gen {
@@ -192,6 +223,49 @@ impl Gen {
             r if r < p => OpenSync::Dsync,
             r if r < 2 * p => OpenSync::Sync,
             _ => OpenSync::None,
+        }
+    }
+
+    /// Maybe a metadata op on an open file (from the metadata stream only), and maybe an
+    /// `fsync` that promises it.
+    fn metadata(&mut self) {
+        const NAMES: [&str; 3] = ["a", "b", "big"];
+        const MODES: [u32; 6] = [0o600, 0o640, 0o644, 0o755, 0o400, 0o000];
+        let open = self.open_files();
+        if open.is_empty() || self.meta_rng.gen_range(0..100) >= self.metadata_percent {
+            return;
+        }
+        let r = &mut self.meta_rng;
+        let file = open[r.gen_range(0..open.len())].clone();
+        let name = NAMES[r.gen_range(0..NAMES.len())].to_string();
+        let op = match r.gen_range(0..4) {
+            0 => Op::Chmod {
+                file: file.clone(),
+                mode: MODES[r.gen_range(0..MODES.len())],
+            },
+            1 => Op::Setxattr {
+                file: file.clone(),
+                // "big" goes past ext4's in-inode space into an xattr block.
+                len: if name == "big" {
+                    r.gen_range(1024..=crate::meta::MAX_XATTR_VALUE)
+                } else {
+                    r.gen_range(0..=100)
+                },
+                name,
+                pattern: None,
+            },
+            2 => Op::Removexattr {
+                file: file.clone(),
+                name,
+            },
+            _ => Op::Utimensat {
+                file: file.clone(),
+                sec: r.gen_range(0..=crate::meta::MAX_TIME_SEC),
+                nsec: r.gen_range(0..1_000_000_000),
+            },
+        };
+        if self.emit(op) && self.meta_rng.gen_bool(0.4) {
+            self.emit(Op::Fsync { file });
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod generator;
+pub mod meta;
 pub mod op;
 pub mod oracle;
 pub mod pattern;

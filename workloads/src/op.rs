@@ -8,6 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod flags;
+
+pub use flags::{FallocMode, OpenSync, RwfFlag};
+
 /// A workload: a named, seeded list of operations on files in one directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,109 +25,6 @@ pub struct Workload {
     pub profile: Option<String>,
     /// The operations, executed in order; op `k` is `ops[k]`.
     pub ops: Vec<Op>,
-}
-
-/// Kind of `fallocate(2)` call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FallocMode {
-    /// mode 0: allocate, extending the size if `off + len` is past EOF.
-    Allocate,
-    /// FALLOC_FL_KEEP_SIZE: allocate without changing the size.
-    KeepSize,
-    /// FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: the range reads back as zeros.
-    PunchHole,
-    /// FALLOC_FL_ZERO_RANGE: the range reads back as zeros; size may grow.
-    ZeroRange,
-    /// FALLOC_FL_COLLAPSE_RANGE: `[off, off+len)` is removed, everything after it moves
-    /// left by `len` and the size shrinks by `len`. `off` and `len` must be multiples of the
-    /// block size and `off + len` below the size (the kernel returns EINVAL otherwise).
-    CollapseRange,
-    /// FALLOC_FL_INSERT_RANGE: `[off, size)` moves right by `len`, leaving a hole of zeros
-    /// at `[off, off+len)`; the size grows by `len`. `off` and `len` must be multiples of
-    /// the block size and `off` below the size.
-    InsertRange,
-}
-
-impl FallocMode {
-    /// The mode as spelled in YAML (`punch_hole`, `collapse_range`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            FallocMode::Allocate => "allocate",
-            FallocMode::KeepSize => "keep_size",
-            FallocMode::PunchHole => "punch_hole",
-            FallocMode::ZeroRange => "zero_range",
-            FallocMode::CollapseRange => "collapse_range",
-            FallocMode::InsertRange => "insert_range",
-        }
-    }
-
-    /// Does this mode move data to other file offsets (collapse or insert range)?
-    pub fn shifts(self) -> bool {
-        matches!(self, FallocMode::CollapseRange | FallocMode::InsertRange)
-    }
-}
-
-/// The per-write durability flag of a `pwritev2(2)` call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RwfFlag {
-    /// `RWF_DSYNC`: the write is made durable as by `fdatasync` of its range on return.
-    Dsync,
-    /// `RWF_SYNC`: the write is made durable as by `fsync` of its range on return.
-    Sync,
-}
-
-impl RwfFlag {
-    /// The flag as spelled in YAML (`dsync`, `sync`).
-    pub fn name(self) -> &'static str {
-        match self {
-            RwfFlag::Dsync => "dsync",
-            RwfFlag::Sync => "sync",
-        }
-    }
-}
-
-/// The per-write durability an `open(2)` flag gives every write(2)-family call through the
-/// descriptor (`create`/`open` field `sync`). Stores through a mapping of the file are not
-/// write(2) calls: the flag promises nothing about them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpenSync {
-    /// Neither flag: writes promise nothing by themselves.
-    #[default]
-    None,
-    /// `O_DSYNC`: each write returns after its data and the metadata needed to read it back
-    /// (block mapping, size) are durable, as by `fdatasync` of its range.
-    Dsync,
-    /// `O_SYNC`: each write returns after its data and all the inode's metadata are
-    /// durable, as by `fsync` of its range.
-    Sync,
-}
-
-impl OpenSync {
-    /// The flag as spelled in YAML (`none`, `dsync`, `sync`).
-    pub fn name(self) -> &'static str {
-        match self {
-            OpenSync::None => "none",
-            OpenSync::Dsync => "dsync",
-            OpenSync::Sync => "sync",
-        }
-    }
-
-    /// Neither flag (the default, left out of YAML).
-    pub fn is_none(&self) -> bool {
-        *self == OpenSync::None
-    }
-
-    /// The label of a `pwrite` through a descriptor opened with this flag.
-    pub fn pwrite_label(self) -> &'static str {
-        match self {
-            OpenSync::None => "pwrite",
-            OpenSync::Dsync => "pwrite o_dsync",
-            OpenSync::Sync => "pwrite o_sync",
-        }
-    }
 }
 
 /// The label ([`Op::label`]) of every kind of sync call: each op after which the campaign
@@ -399,6 +300,43 @@ pub enum Op {
     },
     /// `sync(2)`.
     Sync,
+    /// `fchmod(2)` of the open descriptor to `mode` (permission bits only, at most 0o777).
+    Chmod {
+        /// File name.
+        file: String,
+        /// New permission bits.
+        mode: u32,
+    },
+    /// `fsetxattr(2)` of `user.<name>` on the open descriptor (create or replace) to the
+    /// first `len` bytes of a pattern ([`crate::meta::xattr_value`]).
+    Setxattr {
+        /// File name.
+        file: String,
+        /// Attribute name without the `user.` prefix.
+        name: String,
+        /// Value length in bytes (0 to [`crate::meta::MAX_XATTR_VALUE`]).
+        len: u64,
+        /// Pattern id; defaults to `k + 1` for op `k` when omitted in YAML.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pattern: Option<u32>,
+    },
+    /// `fremovexattr(2)` of `user.<name>` (ENODATA when it is not set).
+    Removexattr {
+        /// File name.
+        file: String,
+        /// Attribute name without the `user.` prefix.
+        name: String,
+    },
+    /// `futimens(2)` of the open descriptor: access and modification time both set to
+    /// `sec.nsec`.
+    Utimensat {
+        /// File name.
+        file: String,
+        /// Seconds since the epoch (at most 2^31 - 1).
+        sec: u64,
+        /// Nanoseconds (below 1e9).
+        nsec: u32,
+    },
 }
 
 impl Op {
@@ -439,7 +377,11 @@ impl Op {
             | Op::SyncFileRange { file, .. }
             | Op::MsyncAsync { file, .. }
             | Op::MsyncInvalidate { file, .. }
-            | Op::Pwritev2 { file, .. } => vec![file.as_str()],
+            | Op::Pwritev2 { file, .. }
+            | Op::Chmod { file, .. }
+            | Op::Setxattr { file, .. }
+            | Op::Removexattr { file, .. }
+            | Op::Utimensat { file, .. } => vec![file.as_str()],
             Op::Rename { from, to } => vec![from.as_str(), to.as_str()],
             Op::FsyncDir | Op::Sync => vec![],
         }
@@ -470,6 +412,10 @@ impl Op {
             Op::MsyncAsync { .. } => "msync_async",
             Op::MsyncInvalidate { .. } => "msync_invalidate",
             Op::Pwritev2 { .. } => "pwritev2",
+            Op::Chmod { .. } => "chmod",
+            Op::Setxattr { .. } => "setxattr",
+            Op::Removexattr { .. } => "removexattr",
+            Op::Utimensat { .. } => "utimensat",
         }
     }
 
@@ -521,12 +467,26 @@ impl Op {
         self.is_durability_point() || self.is_empty_promise()
     }
 
+    /// Does this op change the data or size of its open file (and so its modification
+    /// time)? (`create` of an existing file truncates it too, through a new descriptor.)
+    pub fn changes_data(&self) -> bool {
+        matches!(
+            self,
+            Op::Pwrite { .. }
+                | Op::Pwritev2 { .. }
+                | Op::MmapStore { .. }
+                | Op::Ftruncate { .. }
+                | Op::Fallocate { .. }
+        )
+    }
+
     /// The pattern id this op writes with, if it writes data (`k` is the op's index).
     pub fn pattern_id(&self, k: usize) -> Option<u32> {
         match self {
             Op::Pwrite { pattern, .. }
             | Op::MmapStore { pattern, .. }
-            | Op::Pwritev2 { pattern, .. } => {
+            | Op::Pwritev2 { pattern, .. }
+            | Op::Setxattr { pattern, .. } => {
                 Some(pattern.unwrap_or_else(|| u32::try_from(k + 1).unwrap_or(u32::MAX)))
             }
             _ => None,

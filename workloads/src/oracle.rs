@@ -30,6 +30,7 @@
 
 mod check;
 mod expect;
+mod meta;
 mod model;
 mod verdict;
 mod words;
@@ -43,6 +44,7 @@ use model::{Effect, Model};
 
 pub use check::{AllowedVersion, CheckResult, Finding, FINDING_BYTES, MAX_FINDINGS_PER_FILE};
 pub use expect::{Existence, Expectation, FileExpectation, FileState, Observed};
+pub use meta::{AllowedXattr, MetaMismatch, MetaState, XattrVal};
 pub use verdict::{UnknownVerdict, Verdict};
 pub use words::{SizeRange, SizeSet, WordSpan, WordSrc, WordVersion, WORD};
 
@@ -185,6 +187,7 @@ fn files_of(model: &Model, seed: u64) -> BTreeMap<String, FileExpectation> {
                     current: n.current() == Some(i),
                     sizes: ino.sizes.clone(),
                     words: ino.words.spans(),
+                    meta: ino.meta.state(),
                 }
             })
             .collect();
@@ -200,6 +203,33 @@ pub fn live_state(
     workload: &Workload,
     outcomes: &[Option<OpOutcome>],
 ) -> BTreeMap<String, Vec<u8>> {
+    let model = live_model(workload, outcomes);
+    model
+        .names
+        .iter()
+        .filter_map(|(name, n)| {
+            let ino = &model.inodes[n.current()?];
+            Some((name.clone(), ino.words.content(workload.seed, ino.size)))
+        })
+        .collect()
+}
+
+/// The metadata of every file that exists after all ops ran (no crash): only the current
+/// values are allowed (times the kernel set: any). As [`live_state`] for outcomes.
+pub fn live_meta(
+    workload: &Workload,
+    outcomes: &[Option<OpOutcome>],
+) -> BTreeMap<String, MetaState> {
+    let model = live_model(workload, outcomes);
+    model
+        .names
+        .iter()
+        .filter_map(|(name, n)| Some((name.clone(), model.inodes[n.current()?].meta.live_state())))
+        .collect()
+}
+
+/// The replay of every op with its outcome (or full success when it is missing).
+fn live_model(workload: &Workload, outcomes: &[Option<OpOutcome>]) -> Model {
     let mut model = Model::new(
         workload.seed,
         &FsRules::generic(),
@@ -214,13 +244,6 @@ pub fn live_state(
         model.apply(k, op, Effect::Done(outcome));
     }
     model
-        .names
-        .iter()
-        .filter_map(|(name, n)| {
-            let ino = &model.inodes[n.current()?];
-            Some((name.clone(), ino.words.content(workload.seed, ino.size)))
-        })
-        .collect()
 }
 
 /// The outcome of `op` had it fully succeeded.

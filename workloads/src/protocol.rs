@@ -7,11 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::content::{Run, Source};
+use crate::meta::FileMeta;
 use crate::op::{OpOutcome, Workload};
 
 /// Bumped on any incompatible change to these messages (2: `extents`; 3: read-backs as
-/// [`Run`]s, `check`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// [`Run`]s, `check`; 4: metadata ops and read-backs with [`FileMeta`]).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Host → agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +125,10 @@ pub struct FileReport {
     /// Error reading it (errno text), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its mode, times and `user.` xattrs (`stat` before the read, so the read's access
+    /// time is not in it); none when absent or when they could not be read (then `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<FileMeta>,
 }
 
 /// The guest's own timing of a [`HostMsg::Check`], microseconds.

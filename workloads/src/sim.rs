@@ -349,6 +349,46 @@ impl Sim {
                 self.held.remove(file);
             }
             Op::FsyncDir | Op::Sync => {}
+            Op::Chmod { file, mode } => {
+                self.open_inode(file)?;
+                if *mode > crate::meta::MODE_BITS {
+                    return Err(problem(
+                        "mode",
+                        format!("{mode:#o} is more than permission bits (at most 0o777)"),
+                    ));
+                }
+            }
+            Op::Setxattr {
+                file, name, len, ..
+            } => {
+                self.open_inode(file)?;
+                crate::meta::check_xattr_name(name).map_err(|m| problem("name", m))?;
+                if *len > crate::meta::MAX_XATTR_VALUE {
+                    return Err(problem(
+                        "len",
+                        format!(
+                            "an xattr value of {len} bytes; at most {}",
+                            crate::meta::MAX_XATTR_VALUE
+                        ),
+                    ));
+                }
+            }
+            Op::Removexattr { file, name } => {
+                self.open_inode(file)?;
+                crate::meta::check_xattr_name(name).map_err(|m| problem("name", m))?;
+            }
+            Op::Utimensat { file, sec, nsec } => {
+                self.open_inode(file)?;
+                if *sec > crate::meta::MAX_TIME_SEC {
+                    return Err(problem(
+                        "sec",
+                        format!("{sec} is past 2^31 - 1 (2038-01-19)"),
+                    ));
+                }
+                if *nsec >= 1_000_000_000 {
+                    return Err(problem("nsec", format!("{nsec} is not below 1e9")));
+                }
+            }
         }
         Ok(())
     }

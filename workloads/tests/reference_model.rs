@@ -3,14 +3,83 @@
 //! then builds random crash states a correct kernel could leave (each word from any
 //! snapshot since its durable point, any size since the size's). The oracle must accept
 //! every one of them: it may be more permissive than the reference, never stricter.
+//! Metadata the same way: every value of the mode, the times (`None`: the kernel set it,
+//! any value) and each xattr since its last durable point.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 use workloads::generator::{generate, Profile};
+use workloads::meta::{xattr_value, FileMeta, Timestamp, Xattr, CREATE_MODE};
 use workloads::oracle::{expectation, CrashPoint, FsRules, Observed, Verdict};
-use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, Workload};
+use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, RwfFlag, Workload};
+
+/// One metadata value's every state and the index of the durable one.
+#[derive(Clone)]
+struct RefValue<T>(Vec<T>, usize);
+
+impl<T: Clone> RefValue<T> {
+    fn set(&mut self, v: T) {
+        self.0.push(v);
+    }
+    fn durable(&mut self) {
+        self.1 = self.0.len() - 1;
+    }
+    fn crash(&self, mode: usize, rng: &mut Choices) -> T {
+        let since = &self.0[self.1..];
+        since[match mode {
+            0 => 0,
+            1 => since.len() - 1,
+            _ => rng.next(since.len()),
+        }]
+        .clone()
+    }
+}
+
+struct RefMeta {
+    mode: RefValue<u32>,
+    atime: RefValue<Option<Timestamp>>,
+    mtime: RefValue<Option<Timestamp>>,
+    xattrs: BTreeMap<String, RefValue<Option<Vec<u8>>>>,
+}
+
+impl RefMeta {
+    fn new() -> RefMeta {
+        RefMeta {
+            mode: RefValue(vec![CREATE_MODE], 0),
+            atime: RefValue(vec![None], 0),
+            mtime: RefValue(vec![None], 0),
+            xattrs: BTreeMap::new(),
+        }
+    }
+    fn fsync(&mut self) {
+        self.mode.durable();
+        self.atime.durable();
+        self.mtime.durable();
+        self.xattrs.values_mut().for_each(RefValue::durable);
+    }
+    fn crash(&self, mode: usize, rng: &mut Choices) -> FileMeta {
+        // A time the kernel set may be anything: one no workload sets.
+        let any = Timestamp { sec: 7, nsec: 7 };
+        FileMeta {
+            mode: self.mode.crash(mode, rng),
+            atime: self.atime.crash(mode, rng).unwrap_or(any),
+            mtime: self.mtime.crash(mode, rng).unwrap_or(any),
+            xattrs: self
+                .xattrs
+                .iter()
+                .filter_map(|(n, v)| {
+                    let value = v.crash(mode, rng)?;
+                    Some(Xattr {
+                        name: n.clone(),
+                        value,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
 
 const PAGE: u64 = 4096;
 const LINE: u64 = 64;
@@ -18,6 +87,7 @@ const LINE: u64 = 64;
 /// One file of the reference: every content it had, per-word durable snapshot index,
 /// whether a MAP_SYNC store last changed each word, and the sizes a crash may leave.
 struct RefInode {
+    meta: RefMeta,
     hist: Vec<Vec<u8>>,
     durable: Vec<usize>,
     last_sync: Vec<bool>,
@@ -27,6 +97,7 @@ struct RefInode {
 impl RefInode {
     fn new(words: usize) -> RefInode {
         RefInode {
+            meta: RefMeta::new(),
             hist: vec![Vec::new()],
             durable: vec![0; words],
             last_sync: vec![false; words],
@@ -90,12 +161,23 @@ struct Reference {
 
 impl Reference {
     fn apply(&mut self, k: usize, op: &Op) {
-        let pattern = |k: usize| Pattern::new(self.seed, k as u32 + 1);
+        let seed = self.seed;
+        let pattern = |k: usize| Pattern::new(seed, k as u32 + 1);
+        // Writes, truncates and fallocate set the modification time, mmap the access time.
+        if let Some(&(i, _, _)) = op.files().first().and_then(|f| self.held.get(*f)) {
+            match op {
+                Op::Mmap { .. } => self.inodes[i].meta.atime.set(None),
+                Op::Create { .. } => self.inodes[i].meta.mtime.set(None),
+                _ if op.changes_data() => self.inodes[i].meta.mtime.set(None),
+                _ => {}
+            }
+        }
         let held = |f: &str| self.held.get(f).copied();
         match op {
             Op::Create { file, sync } => {
                 if let Some(&i) = self.names.get(file) {
                     self.inodes[i].push(Vec::new(), false);
+                    self.inodes[i].meta.mtime.set(None);
                     self.held.entry(file.clone()).or_insert((i, None, *sync)).2 = *sync;
                 } else {
                     self.inodes.push(RefInode::new(self.words));
@@ -135,6 +217,9 @@ impl Reference {
                     ino.make_durable(off.div_ceil(8)..end / 8, false);
                     ino.sizes.retain(|&s| s >= end);
                 }
+                if !store && open_sync == OpenSync::Sync {
+                    ino.meta.fsync();
+                }
             }
             Op::Mmap { file, sync, .. } => {
                 if let Some(h) = self.held.get_mut(file) {
@@ -166,6 +251,31 @@ impl Reference {
             Op::Fsync { file } | Op::Fdatasync { file } => {
                 let (i, _, _) = held(file).expect("valid workload");
                 self.inodes[i].fsync();
+                if matches!(op, Op::Fsync { .. }) {
+                    self.inodes[i].meta.fsync();
+                }
+            }
+            Op::Chmod { file, mode } => {
+                let (i, _, _) = held(file).expect("valid workload");
+                self.inodes[i].meta.mode.set(*mode);
+            }
+            Op::Utimensat { file, sec, nsec } => {
+                let (i, _, _) = held(file).expect("valid workload");
+                let t = Some(Timestamp {
+                    sec: *sec as i64,
+                    nsec: *nsec,
+                });
+                self.inodes[i].meta.atime.set(t);
+                self.inodes[i].meta.mtime.set(t);
+            }
+            Op::Setxattr { file, name, .. } | Op::Removexattr { file, name } => {
+                let (i, _, _) = held(file).expect("valid workload");
+                let value = match op {
+                    Op::Setxattr { len, .. } => Some(xattr_value(seed, k as u32 + 1, *len)),
+                    _ => None,
+                };
+                let x = self.inodes[i].meta.xattrs.entry(name.clone());
+                x.or_insert_with(|| RefValue(vec![None], 0)).set(value);
             }
             Op::Ftruncate { file, size } => {
                 let (i, _, _) = held(file).expect("valid workload");
@@ -228,7 +338,19 @@ impl Reference {
             // Sync calls that promise nothing.
             Op::SyncFileRange { .. } | Op::MsyncAsync { .. } | Op::MsyncInvalidate { .. } => {}
             Op::FsyncDir => {}
-            Op::Sync | Op::Syncfs { .. } => self.inodes.iter_mut().for_each(RefInode::fsync),
+            Op::Sync | Op::Syncfs { .. } => self.inodes.iter_mut().for_each(|i| {
+                i.fsync();
+                i.meta.fsync();
+            }),
+        }
+        if let Op::Pwritev2 {
+            file,
+            flags: RwfFlag::Sync,
+            ..
+        } = op
+        {
+            let (i, _, _) = self.held[file];
+            self.inodes[i].meta.fsync();
         }
     }
 }
@@ -313,7 +435,12 @@ proptest! {
                 let observed: BTreeMap<String, Observed> = reference
                     .names
                     .iter()
-                    .map(|(n, &i)| (n.clone(), Observed::present(crash_content(&reference.inodes[i], mode, &mut rng))))
+                    .map(|(n, &i)| {
+                        let ino = &reference.inodes[i];
+                        let data = crash_content(ino, mode, &mut rng);
+                        let meta = Some(ino.meta.crash(mode, &mut rng));
+                        (n.clone(), Observed { meta, ..Observed::present(data) })
+                    })
                     .collect();
                 let r = e.check(&observed);
                 let titles: Vec<String> = r.findings.iter().map(|f| f.title()).collect();

@@ -34,9 +34,20 @@ pub enum Lost {
     Name,
     /// The file system as a whole (`fs-corrupt`, `mount-failed`).
     FileSystem,
+    /// Permission bits (`chmod`).
+    Mode,
+    /// Access or modification time.
+    Times,
+    /// A `user.` extended attribute.
+    Xattr,
 }
 
 impl Lost {
+    /// Mode, times or an xattr: what only fsync, sync and O_SYNC writes promise.
+    pub fn is_metadata(self) -> bool {
+        matches!(self, Lost::Mode | Lost::Times | Lost::Xattr)
+    }
+
     /// Name as serialized.
     pub fn name(self) -> &'static str {
         match self {
@@ -46,6 +57,9 @@ impl Lost {
             Lost::Size => "size",
             Lost::Name => "name",
             Lost::FileSystem => "file_system",
+            Lost::Mode => "mode",
+            Lost::Times => "times",
+            Lost::Xattr => "xattr",
         }
     }
 }
@@ -117,6 +131,11 @@ impl Bucket {
             Verdict::SizeLoss => Lost::Size,
             Verdict::MissingFile | Verdict::UnexpectedFile => Lost::Name,
             Verdict::DataLoss => data_writer(f, ctx.workload),
+            Verdict::MetadataLoss => match f.meta.as_ref().map(|m| m.field.as_str()) {
+                Some("mode") => Lost::Mode,
+                Some("atime" | "mtime") => Lost::Times,
+                _ => Lost::Xattr,
+            },
             _ => Lost::FileSystem,
         };
         let points = ctx.workload.durability_points();
@@ -258,11 +277,14 @@ fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) 
         CrashPoint::InsideOp(k) => k,
     };
     let promises = |op: &Op| match op {
-        Op::Sync => true,
+        Op::Sync | Op::Syncfs { .. } => true,
         Op::FsyncDir => lost == Lost::Name,
-        Op::Fsync { file: f } | Op::Fdatasync { file: f } => f == file,
-        Op::Msync { file: f, .. } => f == file && lost != Lost::Name,
-        Op::Flush { file: f, .. } => f == file && !matches!(lost, Lost::Name | Lost::Size),
+        Op::Fsync { file: f } => f == file,
+        Op::Fdatasync { file: f } => f == file && !lost.is_metadata(),
+        Op::Msync { file: f, .. } => f == file && lost != Lost::Name && !lost.is_metadata(),
+        Op::Flush { file: f, .. } => {
+            f == file && !matches!(lost, Lost::Name | Lost::Size) && !lost.is_metadata()
+        }
         _ => false,
     };
     workload.ops.iter().take(returned).rposition(promises)
@@ -318,6 +340,7 @@ mod tests {
             found_size: None,
             promised_by,
             at: String::new(),
+            meta: None,
         }
     }
 

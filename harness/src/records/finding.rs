@@ -209,6 +209,7 @@ mod tests {
             found_size: None,
             promised_by: None,
             at: at.into(),
+            meta: None,
         }
     }
 

@@ -176,6 +176,7 @@ mod tests {
             found_size: Some(8192),
             promised_by: Some(7),
             at: "after op 7 (fsync)".into(),
+            meta: None,
         };
         let mut html = String::new();
 
@@ -207,6 +208,7 @@ mod tests {
             found_size: Some(512),
             promised_by: Some(9),
             at: "after op 9 (msync)".into(),
+            meta: None,
         };
         let mut html = String::new();
 

@@ -138,6 +138,7 @@ pub fn finding() -> Finding {
         found_size: Some(8),
         promised_by: Some(2),
         at: "after op 2 (fsync)".into(),
+        meta: None,
     }
 }
 

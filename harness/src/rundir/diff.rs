@@ -299,6 +299,7 @@ mod tests {
             found_size: Some(8192),
             promised_by: Some(9),
             at: "after op 9 (msync)".into(),
+            meta: None,
         }
     }
 

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use workloads::oracle::{CrashPoint, Existence, Expectation, WordSrc, WordVersion, WORD};
+use workloads::oracle::{
+    CrashPoint, Existence, Expectation, MetaState, WordSrc, WordVersion, WORD,
+};
 use workloads::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag, Workload};
 
 use super::TriageError;
@@ -298,6 +300,29 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
         Op::Unlink { file } => ("K_UNLINK", format!(".file = {}", idx(file))),
         Op::FsyncDir => ("K_FSYNC_DIR", ".file = -1".to_owned()),
         Op::Sync => ("K_SYNC", ".file = -1".to_owned()),
+        Op::Chmod { file, mode } => (
+            "K_CHMOD",
+            format!(".file = {}, .mode = 0{mode:o}", idx(file)),
+        ),
+        Op::Setxattr {
+            file, name, len, ..
+        } => (
+            "K_SETXATTR",
+            format!(
+                ".file = {}, .xname = {}, .len = {len}ULL, .pattern = {}U",
+                idx(file),
+                c_string(name),
+                op.pattern_id(k).unwrap_or(0)
+            ),
+        ),
+        Op::Removexattr { file, name } => (
+            "K_REMOVEXATTR",
+            format!(".file = {}, .xname = {}", idx(file), c_string(name)),
+        ),
+        Op::Utimensat { file, sec, nsec } => (
+            "K_UTIMENSAT",
+            format!(".file = {}, .off = {sec}ULL, .len = {nsec}ULL", idx(file)),
+        ),
     };
     let desc = comment_safe(&serde_json::to_string(op).unwrap_or_default());
     format!("\t{{ .kind = {kind}, {fields}, .expect = {expect} }}, /* op {k}: {desc} */\n")
@@ -380,6 +405,7 @@ fn generated(input: &CReproInput<'_>) -> String {
         String::new(),
     );
     let (mut nv, mut ns, mut nz, mut nst) = (0usize, 0usize, 0usize, 0usize);
+    let mut meta = MetaTables::default();
     for (name, fe) in &input.expectation.files {
         let existence = match fe.existence {
             Existence::MustExist => "MUST_EXIST",
@@ -414,9 +440,10 @@ fn generated(input: &CReproInput<'_>) -> String {
                 );
                 ns += 1;
             }
+            let meta_idx = meta.push(&st.meta);
             let _ = writeln!(
                 states,
-                "\t{{ {first_size}, {}, {first_span}, {} }}, /* {name}: inode {}{} */",
+                "\t{{ {first_size}, {}, {first_span}, {}, {meta_idx} }}, /* {name}: inode {}{} */",
                 nz - first_size,
                 ns - first_span,
                 st.inode,
@@ -430,12 +457,81 @@ fn generated(input: &CReproInput<'_>) -> String {
         "static const struct version VERSIONS[] = {{\n{versions}\t{{ .src = -1 }}\n}};\n\
          static const struct span SPANS[] = {{\n{spans}\t{{ 0 }}\n}};\n\
          static const struct size_range SIZES[] = {{\n{sizes}\t{{ 0 }}\n}};\n\
+         {}\
          static const struct state STATES[] = {{\n{states}\t{{ 0 }}\n}};\n\
          #define N_FILES {}\n\
          static const struct file_exp FILES[N_FILES + 1] = {{\n{files}\t{{ 0 }}\n}};\n",
+        meta.tables(),
         input.expectation.files.len()
     );
     g
+}
+
+/// The metadata tables of `repro.c` (`struct meta_exp` and what it points into), one entry
+/// per state.
+#[derive(Default)]
+struct MetaTables {
+    metas: Vec<String>,
+    modes: Vec<String>,
+    times: Vec<String>,
+    xattrs: Vec<String>,
+    xvals: Vec<String>,
+}
+
+impl MetaTables {
+    /// Add one state's metadata; its index in `METAS`.
+    fn push(&mut self, m: &MetaState) -> usize {
+        let first_mode = self.modes.len();
+        self.modes.extend(m.modes.iter().map(|b| format!("0{b:o}")));
+        let mut times = |t: &Option<Vec<workloads::meta::Timestamp>>| {
+            let first = self.times.len();
+            let list = t.as_deref().unwrap_or(&[]);
+            self.times.extend(
+                list.iter()
+                    .map(|t| format!("{{ {}LL, {}U }}", t.sec, t.nsec)),
+            );
+            (u8::from(t.is_none()), first, list.len())
+        };
+        let (a_any, a_first, a_n) = times(&m.atimes);
+        let (m_any, m_first, m_n) = times(&m.mtimes);
+        let first_xattr = self.xattrs.len();
+        for (name, allowed) in &m.xattrs {
+            let first = self.xvals.len();
+            self.xvals.extend(allowed.values.iter().map(|v| match v {
+                None => "{ 0, 0, 0 }".to_owned(),
+                Some(x) => format!("{{ 1, {}U, {}ULL }}", x.id, x.len),
+            }));
+            self.xattrs.push(format!(
+                "{{ {}, {first}, {} }}",
+                c_string(name),
+                allowed.values.len()
+            ));
+        }
+        self.metas.push(format!(
+            "{{ {}, {first_mode}, {}, {a_any}, {a_first}, {a_n}, {m_any}, {m_first}, {m_n}, {first_xattr}, {} }}",
+            u8::from(!m.modes.is_empty()),
+            m.modes.len(),
+            self.xattrs.len() - first_xattr
+        ));
+        self.metas.len() - 1
+    }
+
+    /// The C definitions (every array ends in a zero entry, so none is empty).
+    fn tables(&self) -> String {
+        let rows = |v: &[String]| v.iter().map(|r| format!("\t{r},\n")).collect::<String>();
+        format!(
+            "static const unsigned MODES[] = {{\n{}\t0\n}};\n\
+             static const struct ts TIMES[] = {{\n{}\t{{ 0 }}\n}};\n\
+             static const struct xval XVALS[] = {{\n{}\t{{ 0 }}\n}};\n\
+             static const struct xattr_exp XATTRS[] = {{\n{}\t{{ 0 }}\n}};\n\
+             static const struct meta_exp METAS[] = {{\n{}\t{{ 0 }}\n}};\n",
+            rows(&self.modes),
+            rows(&self.times),
+            rows(&self.xvals),
+            rows(&self.xattrs),
+            rows(&self.metas)
+        )
+    }
 }
 
 #[cfg(test)]

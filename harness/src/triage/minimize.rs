@@ -83,7 +83,11 @@ pub fn pin_patterns(workload: &Workload) -> Workload {
     let mut w = workload.clone();
     for (k, op) in w.ops.iter_mut().enumerate() {
         let id = op.pattern_id(k);
-        if let Op::Pwrite { pattern, .. } | Op::MmapStore { pattern, .. } = op {
+        if let Op::Pwrite { pattern, .. }
+        | Op::MmapStore { pattern, .. }
+        | Op::Pwritev2 { pattern, .. }
+        | Op::Setxattr { pattern, .. } = op
+        {
             *pattern = id;
         }
     }

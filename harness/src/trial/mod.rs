@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use workloads::oracle::Verdict;
-use workloads::oracle::{expectation, live_state, CrashPoint, Expectation, FsRules, Observed};
+use workloads::oracle::{
+    expectation, live_meta, live_state, CrashPoint, Expectation, FsRules, Observed,
+};
 use workloads::{OpOutcome, Workload};
 
 use crate::checker::Checker;
@@ -248,7 +250,20 @@ pub fn run(
 /// never a kernel bug.
 pub fn live_mismatches(workload: &Workload, run: &RunResult) -> Vec<String> {
     let expected = live_state(workload, &run.outcomes);
+    let meta = live_meta(workload, &run.outcomes);
     let mut out = Vec::new();
+    for (name, obs) in &run.live {
+        if let (Some(state), Some(found)) = (meta.get(name), &obs.meta) {
+            for m in state.mismatches(workload.seed, found) {
+                out.push(format!(
+                    "{name}: {} {}, expected {}",
+                    m.field,
+                    m.found,
+                    m.allowed.join(" | ")
+                ));
+            }
+        }
+    }
     for (name, obs) in &run.live {
         match (expected.get(name), obs.exists) {
             (Some(d), true) if *d == obs.data => {}

@@ -171,7 +171,10 @@ fn observed(
             let data = decode(&f.runs, seed, f.size).map_err(|e| {
                 VmError::Guest(format!("agent sent a bad read-back of {}: {e}", f.name))
             })?;
-            Observed::present(data)
+            Observed {
+                meta: f.meta,
+                ..Observed::present(data)
+            }
         } else {
             Observed::absent()
         };

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::expect::{Existence, Expectation, FileState, Observed};
+use super::meta::MetaMismatch;
 use super::verdict::Verdict;
 use super::words::{SizeSet, WordSpan, WordVersion, WORD};
 
@@ -50,6 +51,9 @@ pub struct Finding {
     pub promised_by: Option<usize>,
     /// Crash point, as "after op 7 (fsync)".
     pub at: String,
+    /// The metadata value that does not match (metadata-loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MetaMismatch>,
 }
 
 impl Finding {
@@ -72,6 +76,18 @@ impl Finding {
                     .map_or_else(String::new, ToString::to_string),
                 self.at
             ),
+            Verdict::MetadataLoss => match &self.meta {
+                Some(m) => format!(
+                    "{}: {} {} {}, allowed {} {}",
+                    self.verdict,
+                    self.file,
+                    m.field,
+                    m.found,
+                    m.allowed.join(" | "),
+                    self.at
+                ),
+                None => format!("{}: {} {}", self.verdict, self.file, self.at),
+            },
             _ => format!("{}: {} {}", self.verdict, self.file, self.at),
         }
     }
@@ -107,6 +123,7 @@ impl Expectation {
                 found_size: obs.exists.then_some(obs.data.len() as u64),
                 promised_by: None,
                 at: at.clone(),
+                meta: None,
             };
             match (obs.exists, exp.existence) {
                 (false, Existence::MustExist) => findings.push(bare(Verdict::MissingFile)),
@@ -122,7 +139,7 @@ impl Expectation {
                     let size = obs.data.len() as u64;
                     let mut best: Option<((bool, usize), Vec<Finding>)> = None;
                     for state in &exp.states {
-                        let f = check_state(state, name, &obs.data, &at);
+                        let f = check_state(state, name, obs, &at);
                         if f.is_empty() {
                             best = None;
                             break;
@@ -146,9 +163,27 @@ impl Expectation {
     }
 }
 
-/// Findings of `data` against one state (empty when it matches).
-fn check_state(state: &FileState, file: &str, data: &[u8], at: &str) -> Vec<Finding> {
+/// Findings of what was found against one state (empty when it matches).
+fn check_state(state: &FileState, file: &str, obs: &Observed, at: &str) -> Vec<Finding> {
+    let data = &obs.data[..];
     let mut out = Vec::new();
+    if let Some(found) = &obs.meta {
+        for m in state.meta.mismatches(state.seed, found) {
+            out.push(Finding {
+                verdict: Verdict::MetadataLoss,
+                file: file.to_string(),
+                start: 0,
+                end: 0,
+                expected: Vec::new(),
+                found: Vec::new(),
+                allowed_sizes: None,
+                found_size: Some(data.len() as u64),
+                promised_by: m.promised_by,
+                at: at.to_string(),
+                meta: Some(m),
+            });
+        }
+    }
     let size = data.len() as u64;
     if !state.sizes.contains(size) {
         out.push(Finding {
@@ -162,6 +197,7 @@ fn check_state(state: &FileState, file: &str, data: &[u8], at: &str) -> Vec<Find
             found_size: Some(size),
             promised_by: None,
             at: at.to_string(),
+            meta: None,
         });
     }
     let nwords = size.div_ceil(WORD);
@@ -242,5 +278,6 @@ fn data_finding(
         found_size: Some(data.len() as u64),
         promised_by: span.durable_by,
         at: at.to_string(),
+        meta: None,
     }
 }

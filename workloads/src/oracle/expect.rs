@@ -7,8 +7,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::meta::MetaState;
 use super::words::{SizeSet, WordSpan, WordSrc, WordVersion, WORD};
 use super::CrashPoint;
+use crate::meta::FileMeta;
 
 /// Whether a name must exist after the crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +37,10 @@ pub struct FileState {
     pub sizes: SizeSet,
     /// Word histories, tiling all word indexes from 0.
     pub words: Vec<WordSpan>,
+    /// Mode, times and xattrs allowed (empty in expectations recorded before metadata was
+    /// checked: nothing is checked then).
+    #[serde(default)]
+    pub meta: MetaState,
 }
 
 impl FileState {
@@ -146,12 +152,19 @@ pub struct Observed {
     pub exists: bool,
     /// Its content (its length is the size).
     pub data: Vec<u8>,
+    /// Its mode, times and xattrs, when the read-back reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<FileMeta>,
 }
 
 impl Observed {
     /// A present file with `data`.
     pub fn present(data: Vec<u8>) -> Observed {
-        Observed { exists: true, data }
+        Observed {
+            exists: true,
+            data,
+            meta: None,
+        }
     }
 
     /// An absent file.
@@ -159,6 +172,7 @@ impl Observed {
         Observed {
             exists: false,
             data: Vec::new(),
+            meta: None,
         }
     }
 }

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use super::meta::{MetaHist, XattrVal};
 use super::words::{SizeSet, WordMap, WordSrc, WORD};
 use super::FsRules;
-use crate::op::{FallocMode, Op, OpOutcome, OpenSync};
+use crate::op::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag};
 use crate::sim::{round_down, round_up, CACHE_LINE, FS_BLOCK, PAGE_SIZE};
 
 /// How much is known about one op's effect.
@@ -36,6 +37,8 @@ pub(crate) struct Inode {
     /// Collapse and insert ranges since its layout was last durable, oldest first: until
     /// an fsync, fdatasync or sync, a crash may leave any of the layouts before them.
     pub shifts: Vec<Shift>,
+    /// Mode, times and xattrs.
+    pub meta: MetaHist,
 }
 
 /// One collapse or insert range, in words.
@@ -101,6 +104,12 @@ impl Inode {
         self.words.make_all_durable(k);
         self.sizes = SizeSet::exactly(self.size);
         self.shifts.clear();
+    }
+
+    /// `fsync`'s promise: data, layout and every metadata value.
+    fn make_all_and_metadata_durable(&mut self, k: usize) {
+        self.make_all_durable(k);
+        self.meta.make_durable(k);
     }
 }
 
@@ -245,7 +254,10 @@ impl Model {
     /// Advance over op `k`.
     pub fn apply(&mut self, k: usize, op: &Op, effect: Effect) {
         let ret = match effect {
-            Effect::Done(o) if !o.succeeded() => return,
+            Effect::Done(o) if !o.succeeded() => {
+                self.failed(op);
+                return;
+            }
             Effect::Done(o) => Some(o.ret),
             Effect::Unknown | Effect::InFlight => None,
         };
@@ -269,8 +281,23 @@ impl Model {
         }
     }
 
+    /// A failed op changes no data, but one that writes may have updated the modification
+    /// time before it failed (the write paths call `file_modified()` first): permissive.
+    fn failed(&mut self, op: &Op) {
+        if op.changes_data() {
+            if let Some(i) = op.files().first().and_then(|f| self.open_inode(f)) {
+                self.inodes[i].meta.modified();
+            }
+        }
+    }
+
     fn replay(&mut self, k: usize, op: &Op, ret: Option<i64>, certain: bool) {
         let seed = self.seed;
+        if op.changes_data() {
+            if let Some(i) = op.files().first().and_then(|f| self.open_inode(f)) {
+                self.inodes[i].meta.modified();
+            }
+        }
         match op {
             Op::Create { file, sync } => self.create(file, *sync, k, certain),
             Op::Open { file, sync } => {
@@ -306,6 +333,21 @@ impl Model {
                     || self.held.get(file).is_some_and(|e| !e.sync.is_none());
                 if per_write && certain && written > 0 {
                     self.per_write_promise(i, *off, end, k);
+                    // O_SYNC and RWF_SYNC: generic_write_sync() passes datasync = 0, an
+                    // fsync of the inode: every metadata value is durable too.
+                    let full = matches!(
+                        op,
+                        Op::Pwritev2 {
+                            flags: RwfFlag::Sync,
+                            ..
+                        }
+                    ) || self
+                        .held
+                        .get(file)
+                        .is_some_and(|e| e.sync == OpenSync::Sync);
+                    if full && !self.inodes[i].tainted {
+                        self.inodes[i].meta.make_durable(k);
+                    }
                 }
             }
             // Promise nothing: sync_file_range writes back dirty pages but commits no
@@ -315,6 +357,9 @@ impl Model {
             Op::Mmap { file, sync, .. } => {
                 if let Some(e) = self.held.get_mut(file).filter(|e| e.fd) {
                     e.map = Some(Map { sync: *sync });
+                    // mmap() calls file_accessed(): relatime may set the access time.
+                    let i = e.inode;
+                    self.inodes[i].meta.accessed();
                 }
             }
             Op::Munmap { file } => {
@@ -374,7 +419,11 @@ impl Model {
                 if !certain || self.inodes[i].tainted {
                     return;
                 }
-                self.inodes[i].make_all_durable(k);
+                if matches!(op, Op::Fsync { .. }) {
+                    self.inodes[i].make_all_and_metadata_durable(k);
+                } else {
+                    self.inodes[i].make_all_durable(k);
+                }
                 let names_it = match op {
                     Op::Fsync { .. } => self.rules.fsync_makes_new_name_durable,
                     _ => self.rules.fdatasync_makes_new_name_durable,
@@ -444,8 +493,37 @@ impl Model {
                 if certain {
                     self.names.values_mut().for_each(Name::make_durable);
                     for ino in self.inodes.iter_mut().filter(|i| !i.tainted) {
-                        ino.make_all_durable(k);
+                        ino.make_all_and_metadata_durable(k);
                     }
+                }
+            }
+            Op::Chmod { file, mode } => {
+                if let Some(i) = self.open_inode(file) {
+                    self.inodes[i].meta.chmod(*mode);
+                }
+            }
+            Op::Setxattr {
+                file, name, len, ..
+            } => {
+                if let Some(i) = self.open_inode(file) {
+                    let id = op.pattern_id(k).unwrap_or(0);
+                    let v = XattrVal {
+                        id,
+                        len: (*len).min(crate::meta::MAX_XATTR_VALUE),
+                    };
+                    self.inodes[i].meta.set_xattr(name, Some(v));
+                }
+            }
+            Op::Removexattr { file, name } => {
+                if let Some(i) = self.open_inode(file) {
+                    self.inodes[i].meta.set_xattr(name, None);
+                }
+            }
+            Op::Utimensat { file, sec, nsec } => {
+                if let Some(i) = self.open_inode(file) {
+                    let sec = i64::try_from(*sec).unwrap_or(i64::MAX);
+                    let t = crate::meta::Timestamp { sec, nsec: *nsec };
+                    self.inodes[i].meta.set_times(t);
                 }
             }
         }
@@ -475,8 +553,9 @@ impl Model {
 
     fn create(&mut self, file: &str, sync: OpenSync, k: usize, certain: bool) {
         if let Some(i) = self.names.get(file).and_then(Name::current) {
-            // O_TRUNC of the existing file.
+            // O_TRUNC of the existing file (do_truncate() sets the modification time).
             self.set_size(i, 0, k, certain);
+            self.inodes[i].meta.modified();
             let e = self.held.entry(file.to_string()).or_insert(Entry {
                 inode: i,
                 fd: false,
@@ -493,6 +572,7 @@ impl Model {
             sizes: SizeSet::exactly(0),
             tainted: false,
             shifts: Vec::new(),
+            meta: MetaHist::created(),
         });
         let i = self.inodes.len() - 1;
         let n = self.name(file);

@@ -20,6 +20,8 @@ pub enum Verdict {
     MissingFile,
     /// A file that must not exist (durably unlinked or renamed away) is present.
     UnexpectedFile,
+    /// A file's mode, times or xattrs hold a value the oracle does not allow.
+    MetadataLoss,
     /// fsck found the recovered file system inconsistent.
     FsCorrupt,
     /// The crash image could not be mounted (journal recovery failed).
@@ -36,12 +38,13 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, in declaration order.
-    pub const ALL: [Verdict; 11] = [
+    pub const ALL: [Verdict; 12] = [
         Verdict::Pass,
         Verdict::DataLoss,
         Verdict::SizeLoss,
         Verdict::MissingFile,
         Verdict::UnexpectedFile,
+        Verdict::MetadataLoss,
         Verdict::FsCorrupt,
         Verdict::MountFailed,
         Verdict::BootFailed,
@@ -58,6 +61,7 @@ impl Verdict {
             Verdict::SizeLoss => "size-loss",
             Verdict::MissingFile => "missing-file",
             Verdict::UnexpectedFile => "unexpected-file",
+            Verdict::MetadataLoss => "metadata-loss",
             Verdict::FsCorrupt => "fs-corrupt",
             Verdict::MountFailed => "mount-failed",
             Verdict::BootFailed => "boot-failed",
@@ -75,6 +79,7 @@ impl Verdict {
                 | Verdict::SizeLoss
                 | Verdict::MissingFile
                 | Verdict::UnexpectedFile
+                | Verdict::MetadataLoss
                 | Verdict::FsCorrupt
                 | Verdict::MountFailed
         )
@@ -95,7 +100,8 @@ impl Verdict {
             Verdict::UnexpectedFile => 1,
             Verdict::DataLoss => 2,
             Verdict::SizeLoss => 3,
-            _ => 4,
+            Verdict::MetadataLoss => 4,
+            _ => 5,
         }
     }
 }
@@ -108,7 +114,7 @@ impl fmt::Display for Verdict {
 
 /// A verdict name that is not one of [`Verdict::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown verdict `{0}`; valid: pass, data-loss, size-loss, missing-file, unexpected-file, fs-corrupt, mount-failed, boot-failed, guest-panic, agent-lost, timeout")]
+#[error("unknown verdict `{0}`; valid: pass, data-loss, size-loss, missing-file, unexpected-file, metadata-loss, fs-corrupt, mount-failed, boot-failed, guest-panic, agent-lost, timeout")]
 pub struct UnknownVerdict(pub String);
 
 impl FromStr for Verdict {

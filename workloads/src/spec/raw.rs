@@ -84,10 +84,15 @@ pub const OP_KINDS: &[&str] = &[
     "msync_async",
     "msync_invalidate",
     "pwritev2",
+    "chmod",
+    "setxattr",
+    "removexattr",
+    "utimensat",
 ];
 
 const ALL_FIELDS: &[&str] = &[
-    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags",
+    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags", "name",
+    "sec", "nsec",
 ];
 
 /// The `sync` field: a bool for `mmap` (MAP_SYNC), a name for `create`/`open` (the open
@@ -148,6 +153,90 @@ impl SyncField {
     }
 }
 
+/// The `mode` field: a name for `fallocate` (`punch_hole`, …), permission bits for `chmod`
+/// (a YAML integer such as `0o640`, or a string of octal digits such as `"0640"`).
+#[derive(Debug, Clone)]
+enum ModeField {
+    Name(String),
+    Bits(u64),
+}
+
+impl<'de> Deserialize<'de> for ModeField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ModeField, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ModeField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a fallocate mode name, or permission bits (0o640 or \"0640\")")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ModeField, E> {
+                Ok(ModeField::Bits(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ModeField, E> {
+                u64::try_from(v)
+                    .map(ModeField::Bits)
+                    .map_err(|_| E::custom(format_args!("mode {v} is negative")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ModeField, E> {
+                // Bounded: a mode name or a few octal digits; anything longer is an error.
+                Ok(ModeField::Name(v.chars().take(32).collect()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl ModeField {
+    /// The mode of a `fallocate`.
+    fn falloc<E: de::Error>(v: ModeField) -> Result<FallocMode, E> {
+        const MODES: [FallocMode; 6] = [
+            FallocMode::Allocate,
+            FallocMode::KeepSize,
+            FallocMode::PunchHole,
+            FallocMode::ZeroRange,
+            FallocMode::CollapseRange,
+            FallocMode::InsertRange,
+        ];
+        let bad = |what: &dyn fmt::Display| {
+            let names: Vec<&str> = MODES.iter().map(|m| m.name()).collect();
+            E::custom(format_args!(
+                "field `mode` of op `fallocate` must be one of {}, not `{what}`",
+                names.join(", ")
+            ))
+        };
+        match v {
+            ModeField::Bits(b) => Err(bad(&b)),
+            ModeField::Name(n) => MODES
+                .into_iter()
+                .find(|m| m.name() == n)
+                .ok_or_else(|| bad(&n)),
+        }
+    }
+
+    /// The permission bits of a `chmod`.
+    fn perm<E: de::Error>(v: ModeField) -> Result<u32, E> {
+        let bits = match &v {
+            ModeField::Bits(b) => Some(*b),
+            ModeField::Name(n)
+                if !n.is_empty() && n.bytes().all(|c| (b'0'..=b'7').contains(&c)) =>
+            {
+                u64::from_str_radix(n, 8).ok()
+            }
+            ModeField::Name(_) => None,
+        };
+        match bits {
+            Some(b) if b <= u64::from(crate::meta::MODE_BITS) => Ok(b as u32),
+            _ => Err(E::custom(format_args!(
+                "field `mode` of op `chmod` must be permission bits from 0 to 0o777 (e.g. 0o640 or \"0640\"), not `{}`",
+                match v {
+                    ModeField::Bits(b) => format!("{b:#o}"),
+                    ModeField::Name(n) => n,
+                }
+            ))),
+        }
+    }
+}
+
 /// The fields of one op mapping, each seen at most once.
 #[derive(Default)]
 struct Fields {
@@ -160,8 +249,11 @@ struct Fields {
     size: Option<u64>,
     pattern: Option<u32>,
     sync: Option<SyncField>,
-    mode: Option<FallocMode>,
+    mode: Option<ModeField>,
     flags: Option<RwfFlag>,
+    name: Option<String>,
+    sec: Option<u64>,
+    nsec: Option<u32>,
 }
 
 impl Fields {
@@ -178,6 +270,9 @@ impl Fields {
             ("sync", self.sync.is_some()),
             ("mode", self.mode.is_some()),
             ("flags", self.flags.is_some()),
+            ("name", self.name.is_some()),
+            ("sec", self.sec.is_some()),
+            ("nsec", self.nsec.is_some()),
         ];
         flags.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect()
     }
@@ -212,6 +307,10 @@ fn fields_of(kind: &str) -> &'static [&'static str] {
         "ftruncate" => &["file", "size"],
         "fallocate" => &["file", "mode", "off", "len"],
         "rename" => &["from", "to"],
+        "chmod" => &["file", "mode"],
+        "setxattr" => &["file", "name", "len", "pattern"],
+        "removexattr" => &["file", "name"],
+        "utimensat" => &["file", "sec", "nsec"],
         "fsync_dir" | "sync" => &[],
         _ => &["file"],
     }
@@ -293,7 +392,7 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
         },
         "fallocate" => Op::Fallocate {
             file: file()?,
-            mode: need(f.mode, "mode", kind)?,
+            mode: ModeField::falloc(need(f.mode.clone(), "mode", kind)?)?,
             off: off()?,
             len: len()?,
         },
@@ -326,6 +425,25 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
             pattern: f.pattern,
             flags: need(f.flags, "flags", kind)?,
         },
+        "chmod" => Op::Chmod {
+            file: file()?,
+            mode: ModeField::perm(need(f.mode.clone(), "mode", kind)?)?,
+        },
+        "setxattr" => Op::Setxattr {
+            file: file()?,
+            name: need(f.name.clone(), "name", kind)?,
+            len: len()?,
+            pattern: f.pattern,
+        },
+        "removexattr" => Op::Removexattr {
+            file: file()?,
+            name: need(f.name.clone(), "name", kind)?,
+        },
+        "utimensat" => Op::Utimensat {
+            file: file()?,
+            sec: need(f.sec, "sec", kind)?,
+            nsec: f.nsec.unwrap_or(0),
+        },
         _ => Op::Sync,
     })
 }
@@ -354,6 +472,9 @@ impl<'de> Visitor<'de> for OpVisitor {
                 "sync" => put(&mut f.sync, "sync", &mut map)?,
                 "mode" => put(&mut f.mode, "mode", &mut map)?,
                 "flags" => put(&mut f.flags, "flags", &mut map)?,
+                "name" => put(&mut f.name, "name", &mut map)?,
+                "sec" => put(&mut f.sec, "sec", &mut map)?,
+                "nsec" => put(&mut f.nsec, "nsec", &mut map)?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
         }

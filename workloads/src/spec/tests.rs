@@ -95,8 +95,54 @@ fn unknown_op_names_file_line_and_lists_kinds() {
 fn unknown_fallocate_mode_names_the_field() {
     let msg = err("name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: fallocate, file: f0, mode: punch, off: 0, len: 1}\n");
     assert!(msg.starts_with("specs/bad.yaml:5:"), "{msg}");
-    assert!(msg.contains("ops[1].mode"), "{msg}");
+    assert!(msg.contains("ops[1]: field `mode`"), "{msg}");
     assert!(msg.contains("punch_hole"), "{msg}");
+}
+
+#[test]
+fn chmod_takes_octal_permission_bits_and_refuses_more() {
+    let ok = |m: &str| {
+        parse_workload(
+            &format!("name: a\nseed: 1\nops:\n  - {{op: create, file: f0}}\n  - {{op: chmod, file: f0, mode: {m}}}\n"),
+            ORIGIN,
+        )
+    };
+    for (m, bits) in [
+        ("0o640", 0o640),
+        ("\"0640\"", 0o640),
+        ("420", 0o644),
+        ("0", 0),
+    ] {
+        let w = ok(m).unwrap_or_else(|e| panic!("{m}: {e}"));
+        assert_eq!(
+            w.ops[1],
+            Op::Chmod {
+                file: "f0".into(),
+                mode: bits
+            },
+            "{m}"
+        );
+    }
+    for m in ["0o1777", "\"0999\"", "punch_hole", "\"\""] {
+        let e = ok(m).expect_err(m).to_string();
+        assert!(e.contains("ops[1]: field `mode` of op `chmod`"), "{m}: {e}");
+    }
+    let e = ok("-1").expect_err("negative").to_string();
+    assert!(e.contains("ops[1].mode: mode -1 is negative"), "{e}");
+}
+
+#[test]
+fn metadata_ops_are_bounded() {
+    let msg = err("name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: setxattr, file: f0, name: a, len: 4096}\n");
+    assert!(msg.contains("op 1 (setxattr), field `len`"), "{msg}");
+    let msg = err("name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: setxattr, file: f0, name: \"a/b\", len: 4}\n");
+    assert!(msg.contains("op 1 (setxattr), field `name`"), "{msg}");
+    let msg = err("name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: utimensat, file: f0, sec: 1, nsec: 1000000000}\n");
+    assert!(msg.contains("op 1 (utimensat), field `nsec`"), "{msg}");
+    let msg = err(
+        "name: a\nseed: 1\nops:\n  - {op: create, file: f0}\n  - {op: removexattr, file: f0}\n",
+    );
+    assert!(msg.contains("missing field `name`"), "{msg}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod common;
 mod data;
+mod metadata;
 mod names;
 mod open_sync;
 mod shift;
