@@ -15,6 +15,7 @@ use crate::cpu::FlushInsn;
 use crate::mapping::Mapping;
 use crate::meta;
 use crate::sys::{self, c_name, check, check_size, errno_of, to_off, Errno};
+use crate::uring;
 
 /// Largest single `pwrite(2)`: a longer `Pwrite` op is issued as several calls of at most
 /// this many bytes, so a huge length never needs a huge buffer.
@@ -37,6 +38,15 @@ fn open_sync_bits(sync: OpenSync) -> libc::c_int {
         OpenSync::None => 0,
         OpenSync::Dsync => libc::O_DSYNC,
         OpenSync::Sync => libc::O_SYNC,
+    }
+}
+
+/// `O_DIRECT` when `direct` (on DAX, reads and writes take the DAX path either way).
+fn direct_bit(direct: bool) -> libc::c_int {
+    if direct {
+        libc::O_DIRECT
+    } else {
+        0
     }
 }
 
@@ -94,11 +104,18 @@ impl Executor {
 
     fn dispatch(&mut self, k: usize, op: &Op) -> Result<i64, Errno> {
         match op {
-            Op::Create { file, sync } => self.open(
+            Op::Create { file, sync, direct } => self.open(
                 file,
-                libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC | open_sync_bits(*sync),
+                libc::O_CREAT
+                    | libc::O_RDWR
+                    | libc::O_TRUNC
+                    | open_sync_bits(*sync)
+                    | direct_bit(*direct),
             ),
-            Op::Open { file, sync } => self.open(file, libc::O_RDWR | open_sync_bits(*sync)),
+            Op::Open { file, sync, direct } => self.open(
+                file,
+                libc::O_RDWR | open_sync_bits(*sync) | direct_bit(*direct),
+            ),
             Op::Close { file } => self.close(file),
             Op::Pwrite { file, off, len, .. } => {
                 self.pwrite(file, *off, *len, self.pattern(op, k)?, None)
@@ -174,6 +191,17 @@ impl Executor {
             }
             Op::Removexattr { file, name } => meta::removexattr(self.fd(file)?, name),
             Op::Utimensat { file, sec, nsec } => meta::set_times(self.fd(file)?, *sec, *nsec),
+            Op::UringWrite {
+                file,
+                off,
+                len,
+                flags,
+                ..
+            } => {
+                let bits = flags.map_or(0, rwf_bits);
+                uring::write(self.fd(file)?, *off, *len, &self.pattern(op, k)?, bits)
+            }
+            Op::UringFsync { file, datasync } => uring::fsync(self.fd(file)?, *datasync),
         }
     }
 

@@ -8,6 +8,7 @@
 //! | [`mapping`] | one file mapping: mmap, bounds/EOF checks, stores, flushes, msync |
 //! | [`cpu`] | the inline assembly: cpuid, clwb/clflushopt/clflush, sfence |
 //! | [`meta`] | metadata ops (chmod, xattrs, times) and reading metadata back |
+//! | [`uring`] | io_uring ops: a write (with `rw_flags`) or an fsync through a ring |
 //! | [`marker`] | the `cpuid` op markers read by the cache-model TCG plugin |
 //! | [`readback`] | answering `ReadFiles`: files as runs of the workload's patterns |
 //! | [`check`] | answering `Check`: mount, read-back, unmount, drop caches in one request |
@@ -25,6 +26,7 @@ pub mod meta;
 pub mod readback;
 pub mod serve;
 pub mod sys;
+pub mod uring;
 
 /// `powercut-agent --version` output: agent version and protocol version.
 pub fn version_line() -> String {

@@ -623,6 +623,7 @@ fn create_and_open_with_sync_set_o_dsync_and_o_sync_and_write_the_pattern() {
     let create = Op::Create {
         file: f("d"),
         sync: OpenSync::Dsync,
+        direct: false,
     };
     assert!(exec.execute(0, &create).succeeded());
     let flags = open_flags_of(&path);
@@ -639,6 +640,7 @@ fn create_and_open_with_sync_set_o_dsync_and_o_sync_and_write_the_pattern() {
     let reopen = Op::Open {
         file: f("d"),
         sync: OpenSync::Sync,
+        direct: false,
     };
     assert!(exec.execute(2, &reopen).succeeded());
     let flags = open_flags_of(&path);

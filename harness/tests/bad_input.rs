@@ -179,13 +179,13 @@ fn deeply_nested_config_files_fail_fast() {
 
 #[test]
 fn an_unknown_mutant_lists_the_known_ones() {
-    let (code, text) = powercut(&["campaign", "--mutant", "m9"], &[]);
+    let (code, text) = powercut(&["campaign", "--mutant", "m10"], &[]);
 
     assert_eq!(code, 2, "{text}");
     assert!(
         text.contains("field `mutant`")
-            && text.contains("unknown mutant `m9`")
-            && text.contains("m1 to m7"),
+            && text.contains("unknown mutant `m10`")
+            && text.contains("m1 to m9"),
         "{text}"
     );
 }

@@ -17,7 +17,7 @@ fn all_succeed(w: &Workload) -> Vec<Option<OpOutcome>> {
         .iter()
         .map(|op| {
             Some(match op {
-                Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => {
+                Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } | Op::UringWrite { len, .. } => {
                     OpOutcome::ok(i64::try_from(*len).expect("len"))
                 }
                 _ => OpOutcome::ok(0),

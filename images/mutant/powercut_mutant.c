@@ -81,6 +81,27 @@
  *      filter cannot see xfs; the xfs function itself is the target.
  *      Caught by the cache model only.
  *
+ *  m8  ext4_sync_file(), from any caller: runs, but with datasync = 1
+ *      ext4 fsync (and an O_SYNC / RWF_SYNC write, which fsyncs through
+ *      vfs_fsync_range with datasync = 0) commits only what fdatasync would:
+ *      ext4_fsync_journal() waits for i_datasync_tid, not i_sync_tid, so a
+ *      chmod, setxattr or utimensat since the last data change stays in the
+ *      running transaction until the next periodic commit. This mutant does
+ *      not return early: the pre-handler sets the fourth argument register
+ *      (rcx, `datasync`) to 1 and lets the function run; `hits` counts the
+ *      calls it changed (datasync was 0). Caught by the snapshot model with
+ *      a long commit interval (powercut mounts with commit=600).
+ *  m9  vfs_fsync_range(), only from ext4_file_write_iter() or
+ *      xfs_file_dax_write()
+ *      The per-write sync of an O_DSYNC/O_SYNC descriptor or an
+ *      RWF_DSYNC/RWF_SYNC pwritev2 (generic_write_sync(), inline, calls
+ *      vfs_fsync_range() after the DAX copy) is skipped: the write returns
+ *      with its block allocation and size still in the journal / CIL. On
+ *      6.12 ext4_dax_write_iter() is inlined into ext4_file_write_iter() and
+ *      xfs_file_dax_write() stays out of line; both make a real `call`, not
+ *      a tail call (objdump -dr of ext4.ko / xfs.ko). Caught by the snapshot
+ *      model when the write allocates.
+ *
  * Why the snapshot model (the disk image at the crash point) misses m1, m2
  * and m4: QEMU has no CPU cache model, so every store reaches the backing
  * memory at once, flush or no flush. Those three only show up when a
@@ -131,13 +152,14 @@ asm(".pushsection .text, \"ax\"\n"
     ".size powercut_mutant_ret_stub, .-powercut_mutant_ret_stub\n"
     ".popsection\n");
 
-#define MAX_CALLERS 2
+#define MAX_CALLERS 4
 
 struct mutant {
 	const char *name;
 	const char *target;		  /* function made to return at once */
 	const char *callers[MAX_CALLERS]; /* fire only from these; none: any */
 	unsigned long retval;		  /* value put in rax */
+	bool force_datasync;		  /* run it, with the 4th argument (rcx) set to 1 */
 	const char *effect;
 
 	/* run-time state */
@@ -195,11 +217,29 @@ static struct mutant mutant_table[] = {
 		.callers = { },
 		.effect = "xfs DAX writeback is a no-op (dirty tags stay, nothing flushed)",
 	},
+	{
+		.name = "m8", .target = "ext4_sync_file",
+		.callers = { },
+		.force_datasync = true,
+		.effect = "ext4 fsync commits only what fdatasync does (metadata-only changes stay uncommitted)",
+	},
+	{
+		.name = "m9", .target = "vfs_fsync_range",
+		/*
+		 * generic_write_sync() is inline; ext4_dax_write_iter() is
+		 * static and inlined into ext4_file_write_iter() on 6.12, and
+		 * xfs_file_dax_write() is out of line. The other two names
+		 * cover builds that inline differently.
+		 */
+		.callers = { "ext4_file_write_iter", "ext4_dax_write_iter",
+			     "xfs_file_dax_write", "xfs_file_write_iter" },
+		.effect = "O_DSYNC/O_SYNC and RWF_DSYNC/RWF_SYNC writes skip their sync",
+	},
 };
 
 static char *mutants = "";
 module_param(mutants, charp, 0444);
-MODULE_PARM_DESC(mutants, "comma-separated list of mutants to arm: m1..m7 (e.g. \"m3\" or \"m1,m4\")");
+MODULE_PARM_DESC(mutants, "comma-separated list of mutants to arm: m1..m9 (e.g. \"m3\" or \"m1,m4\")");
 
 static bool armed = true;
 module_param(armed, bool, 0644);
@@ -252,6 +292,18 @@ static int mutant_pre(struct kprobe *kp, struct pt_regs *regs)
 			pr_info("%s passed: %s() ran normally (%s), caller %pB\n",
 				m->name, m->target, why, (void *)ret);
 		return 0;	/* let the function run */
+	}
+
+	if (m->force_datasync) {
+		/* Run the function; only a call with datasync = 0 is changed. */
+		if (regs->cx == 0) {
+			hit = atomic_long_inc_return(&m->hits);
+			if (__ratelimit(&m->fire_rs))
+				pr_info("%s fired #%ld: %s() runs with datasync=1, caller %pB\n",
+					m->name, hit, m->target, (void *)ret);
+			regs->cx = 1;
+		}
+		return 0;
 	}
 
 	hit = atomic_long_inc_return(&m->hits);
@@ -432,7 +484,7 @@ static int __init powercut_mutant_init(void)
 			continue;
 		m = find_mutant(tok);
 		if (!m) {
-			pr_err("unknown mutant '%s' in mutants=\"%s\" (known: m1..m7)\n",
+			pr_err("unknown mutant '%s' in mutants=\"%s\" (known: m1..m9)\n",
 			       tok, mutants);
 			ret = -EINVAL;
 			goto out;
@@ -446,7 +498,7 @@ static int __init powercut_mutant_init(void)
 	}
 
 	if (!count) {
-		pr_err("no mutant selected: load with mutants=m1..m7 (comma-separated)\n");
+		pr_err("no mutant selected: load with mutants=m1..m9 (comma-separated)\n");
 		ret = -EINVAL;
 	}
 out:
@@ -477,4 +529,4 @@ module_exit(powercut_mutant_exit);
 /* GPL: register_kprobe, sprint_symbol and synchronize_rcu_tasks are GPL-only exports. */
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("powercut");
-MODULE_DESCRIPTION("powercut: re-introduce DAX durability bugs (mutants m1..m7) with kprobes");
+MODULE_DESCRIPTION("powercut: re-introduce DAX durability bugs (mutants m1..m9) with kprobes");

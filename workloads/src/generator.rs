@@ -87,27 +87,6 @@ impl Profile {
     }
 }
 
-impl Profile {
-    /// Percent of generator steps followed by a metadata op (`chmod`, `setxattr`,
-    /// `removexattr`, `utimensat`), and that by an `fsync` of its file 40 % of the time. 0 in
-    /// `smoke`, whose pinned seeds stay as they were.
-    pub fn metadata_percent(&self) -> u32 {
-        match self {
-            Profile::Smoke => 0,
-            Profile::Default => 10,
-            Profile::Deep => 8,
-        }
-    }
-}
-
-/// The RNG of the metadata ops: stream 2 of the seed's ChaCha8, apart from every other
-/// choice (see [`flag_rng`]).
-fn metadata_rng(seed: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(2);
-    rng
-}
-
 /// The RNG of the open flags: stream 1 of the seed's ChaCha8, so choosing a flag draws
 /// nothing from the main stream (stream 0) and every other choice of a seed stays what it
 /// was before open flags were generated.
@@ -136,6 +115,17 @@ impl FromStr for Profile {
 /// Generate the workload for `seed` under `profile`. Same inputs, same workload (and the
 /// same YAML), on every machine.
 pub fn generate(seed: u64, profile: Profile) -> Workload {
+    let g = generate_with(seed, profile, side::SideStreams::new(seed, profile));
+    Workload {
+        name: format!("seed-{seed}"),
+        seed,
+        profile: Some(profile.name().to_string()),
+        ops: g.ops,
+    }
+}
+
+/// [`generate`] with the given side streams: the generator's final state.
+fn generate_with(seed: u64, profile: Profile, side: side::SideStreams) -> Gen {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed),
         sim: Sim::new(),
@@ -144,26 +134,22 @@ pub fn generate(seed: u64, profile: Profile) -> Workload {
         max: profile.max_file_bytes(),
         flag_rng: flag_rng(seed),
         open_sync_percent: profile.open_sync_percent(),
-        meta_rng: metadata_rng(seed),
-        metadata_percent: profile.metadata_percent(),
+        side,
+        side_ops: Vec::new(),
     };
     let target = g.rng.gen_range(profile.ops());
-    // Metadata ops do not count towards the target: the main stream makes the same ops
+    // Side-stream ops do not count towards the target: the main stream makes the same ops
     // with or without them.
     let mut extra = 0;
     while g.ops.len() - extra < target {
         g.step();
         let before = g.ops.len();
         g.metadata();
+        g.uring();
         extra += g.ops.len() - before;
     }
     g.ensure_durability_op();
-    Workload {
-        name: format!("seed-{seed}"),
-        seed,
-        profile: Some(profile.name().to_string()),
-        ops: g.ops,
-    }
+    g
 }
 
 /// One generator step's choice.
@@ -201,8 +187,9 @@ struct Gen {
     max: u64,
     flag_rng: ChaCha8Rng,
     open_sync_percent: u32,
-    meta_rng: ChaCha8Rng,
-    metadata_percent: u32,
+    side: side::SideStreams,
+    /// Indexes of the ops the side streams emitted.
+    side_ops: Vec<usize>,
 }
 
 impl Gen {
@@ -223,49 +210,6 @@ impl Gen {
             r if r < p => OpenSync::Dsync,
             r if r < 2 * p => OpenSync::Sync,
             _ => OpenSync::None,
-        }
-    }
-
-    /// Maybe a metadata op on an open file (from the metadata stream only), and maybe an
-    /// `fsync` that promises it.
-    fn metadata(&mut self) {
-        const NAMES: [&str; 3] = ["a", "b", "big"];
-        const MODES: [u32; 6] = [0o600, 0o640, 0o644, 0o755, 0o400, 0o000];
-        let open = self.open_files();
-        if open.is_empty() || self.meta_rng.gen_range(0..100) >= self.metadata_percent {
-            return;
-        }
-        let r = &mut self.meta_rng;
-        let file = open[r.gen_range(0..open.len())].clone();
-        let name = NAMES[r.gen_range(0..NAMES.len())].to_string();
-        let op = match r.gen_range(0..4) {
-            0 => Op::Chmod {
-                file: file.clone(),
-                mode: MODES[r.gen_range(0..MODES.len())],
-            },
-            1 => Op::Setxattr {
-                file: file.clone(),
-                // "big" goes past ext4's in-inode space into an xattr block.
-                len: if name == "big" {
-                    r.gen_range(1024..=crate::meta::MAX_XATTR_VALUE)
-                } else {
-                    r.gen_range(0..=100)
-                },
-                name,
-                pattern: None,
-            },
-            2 => Op::Removexattr {
-                file: file.clone(),
-                name,
-            },
-            _ => Op::Utimensat {
-                file: file.clone(),
-                sec: r.gen_range(0..=crate::meta::MAX_TIME_SEC),
-                nsec: r.gen_range(0..1_000_000_000),
-            },
-        };
-        if self.emit(op) && self.meta_rng.gen_bool(0.4) {
-            self.emit(Op::Fsync { file });
         }
     }
 
@@ -362,7 +306,8 @@ impl Gen {
                 let closed = self.names_where(|s, n| s.exists(n) && !s.held(n).fd);
                 if let Some(file) = self.pick(&closed) {
                     let sync = self.open_sync();
-                    self.emit(Op::Open { file, sync });
+                    let direct = self.side.direct();
+                    self.emit(Op::Open { file, sync, direct });
                 }
             }
             Action::Pwrite => {
@@ -517,9 +462,11 @@ impl Gen {
         let free = self.names_where(|s, n| !s.exists(n));
         let Some(file) = self.pick(&free) else { return };
         let sync = self.open_sync();
+        let direct = self.side.direct();
         self.emit(Op::Create {
             file: file.clone(),
             sync,
+            direct,
         });
         if self.rng.gen_bool(0.6) {
             let size = self.size(self.max).max(8);
@@ -724,6 +671,8 @@ impl Gen {
         self.emit(Op::Fsync { file });
     }
 }
+
+mod side;
 
 #[cfg(test)]
 mod tests;

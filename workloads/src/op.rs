@@ -45,6 +45,10 @@ pub const SYNC_LABELS: &[&str] = &[
     "pwritev2 sync",
     "pwrite o_dsync",
     "pwrite o_sync",
+    "uring_write dsync",
+    "uring_write sync",
+    "uring_fsync",
+    "uring_fsync datasync",
 ];
 
 impl Workload {
@@ -58,7 +62,7 @@ impl Workload {
         self.ops
             .iter()
             .map(|op| match op {
-                Op::Create { file, sync } | Op::Open { file, sync } => {
+                Op::Create { file, sync, .. } | Op::Open { file, sync, .. } => {
                     held.insert(file, *sync);
                     OpenSync::None
                 }
@@ -73,7 +77,10 @@ impl Workload {
                     }
                     OpenSync::None
                 }
-                Op::Pwrite { file, .. } => held.get(file.as_str()).copied().unwrap_or_default(),
+                Op::Pwrite { file, .. }
+                | Op::UringWrite {
+                    file, flags: None, ..
+                } => held.get(file.as_str()).copied().unwrap_or_default(),
                 _ => OpenSync::None,
             })
             .collect()
@@ -87,6 +94,9 @@ impl Workload {
             .zip(self.pwrite_sync())
             .map(|(op, s)| match op {
                 Op::Pwrite { .. } => s.pwrite_label().to_string(),
+                Op::UringWrite { flags: None, .. } if !s.is_none() => {
+                    format!("uring_write o_{}", s.name())
+                }
                 other => other.label(),
             })
             .collect()
@@ -123,21 +133,29 @@ impl Workload {
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
     /// `open(O_CREAT|O_RDWR|O_TRUNC)`; the descriptor stays open under `file` (and replaces
-    /// one held there). With `sync`, also `O_DSYNC` or `O_SYNC`.
+    /// one held there). With `sync`, also `O_DSYNC` or `O_SYNC`; with `direct`, `O_DIRECT`.
     Create {
         /// File name.
         file: String,
         /// Per-write durability of the descriptor (default: none).
         #[serde(default, skip_serializing_if = "OpenSync::is_none")]
         sync: OpenSync,
+        /// `O_DIRECT` (a DAX file's reads and writes take the DAX path either way; it
+        /// promises nothing).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        direct: bool,
     },
-    /// `open(O_RDWR)` of an existing file (with `sync`: also `O_DSYNC` or `O_SYNC`).
+    /// `open(O_RDWR)` of an existing file (with `sync`: also `O_DSYNC` or `O_SYNC`; with
+    /// `direct`: `O_DIRECT`).
     Open {
         /// File name.
         file: String,
         /// Per-write durability of the descriptor (default: none).
         #[serde(default, skip_serializing_if = "OpenSync::is_none")]
         sync: OpenSync,
+        /// `O_DIRECT`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        direct: bool,
     },
     /// `close(2)`; also unmaps the file's mapping, if any.
     Close {
@@ -300,6 +318,33 @@ pub enum Op {
     },
     /// `sync(2)`.
     Sync,
+    /// An io_uring `IORING_OP_WRITE` of `len` pattern bytes at `off` (in SQEs of at most
+    /// 8 MiB), with `RWF_DSYNC` or `RWF_SYNC` in the SQE's `rw_flags` when `flags` is set:
+    /// then, like a `pwritev2` with the flag, each write is its own promise (and so is every
+    /// one through a descriptor opened `O_DSYNC`/`O_SYNC`).
+    UringWrite {
+        /// File name.
+        file: String,
+        /// File offset.
+        off: u64,
+        /// Byte count.
+        len: u64,
+        /// Pattern id; defaults to `k + 1` for op `k` when omitted in YAML.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pattern: Option<u32>,
+        /// The per-write flag, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flags: Option<RwfFlag>,
+    },
+    /// An io_uring `IORING_OP_FSYNC` of the open descriptor; with `datasync`,
+    /// `IORING_FSYNC_DATASYNC`: the promise of `fsync` or `fdatasync`.
+    UringFsync {
+        /// File name.
+        file: String,
+        /// `IORING_FSYNC_DATASYNC`.
+        #[serde(default)]
+        datasync: bool,
+    },
     /// `fchmod(2)` of the open descriptor to `mode` (permission bits only, at most 0o777).
     Chmod {
         /// File name.
@@ -345,6 +390,7 @@ impl Op {
         Op::Create {
             file: file.into(),
             sync: OpenSync::None,
+            direct: false,
         }
     }
 
@@ -353,6 +399,7 @@ impl Op {
         Op::Open {
             file: file.into(),
             sync: OpenSync::None,
+            direct: false,
         }
     }
 
@@ -381,7 +428,9 @@ impl Op {
             | Op::Chmod { file, .. }
             | Op::Setxattr { file, .. }
             | Op::Removexattr { file, .. }
-            | Op::Utimensat { file, .. } => vec![file.as_str()],
+            | Op::Utimensat { file, .. }
+            | Op::UringWrite { file, .. }
+            | Op::UringFsync { file, .. } => vec![file.as_str()],
             Op::Rename { from, to } => vec![from.as_str(), to.as_str()],
             Op::FsyncDir | Op::Sync => vec![],
         }
@@ -416,6 +465,8 @@ impl Op {
             Op::Setxattr { .. } => "setxattr",
             Op::Removexattr { .. } => "removexattr",
             Op::Utimensat { .. } => "utimensat",
+            Op::UringWrite { .. } => "uring_write",
+            Op::UringFsync { .. } => "uring_fsync",
         }
     }
 
@@ -427,6 +478,8 @@ impl Op {
         match self {
             Op::Fallocate { mode, .. } => format!("fallocate {}", mode.name()),
             Op::Pwritev2 { flags, .. } => format!("pwritev2 {}", flags.name()),
+            Op::UringWrite { flags: Some(f), .. } => format!("uring_write {}", f.name()),
+            Op::UringFsync { datasync: true, .. } => "uring_fsync datasync".to_string(),
             Op::Create { sync, .. } | Op::Open { sync, .. } if !sync.is_none() => {
                 format!("{} o_{}", self.kind(), sync.name())
             }
@@ -448,6 +501,8 @@ impl Op {
                 | Op::Flush { .. }
                 | Op::Syncfs { .. }
                 | Op::Pwritev2 { .. }
+                | Op::UringWrite { flags: Some(_), .. }
+                | Op::UringFsync { .. }
         )
     }
 
@@ -474,6 +529,7 @@ impl Op {
             self,
             Op::Pwrite { .. }
                 | Op::Pwritev2 { .. }
+                | Op::UringWrite { .. }
                 | Op::MmapStore { .. }
                 | Op::Ftruncate { .. }
                 | Op::Fallocate { .. }
@@ -486,6 +542,7 @@ impl Op {
             Op::Pwrite { pattern, .. }
             | Op::MmapStore { pattern, .. }
             | Op::Pwritev2 { pattern, .. }
+            | Op::UringWrite { pattern, .. }
             | Op::Setxattr { pattern, .. } => {
                 Some(pattern.unwrap_or_else(|| u32::try_from(k + 1).unwrap_or(u32::MAX)))
             }

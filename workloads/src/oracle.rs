@@ -249,7 +249,9 @@ fn live_model(workload: &Workload, outcomes: &[Option<OpOutcome>]) -> Model {
 /// The outcome of `op` had it fully succeeded.
 fn assumed_success(op: &crate::Op) -> OpOutcome {
     match op {
-        crate::Op::Pwrite { len, .. } | crate::Op::Pwritev2 { len, .. } => {
+        crate::Op::Pwrite { len, .. }
+        | crate::Op::Pwritev2 { len, .. }
+        | crate::Op::UringWrite { len, .. } => {
             OpOutcome::ok(i64::try_from(*len).unwrap_or(i64::MAX))
         }
         _ => OpOutcome::ok(0),

@@ -228,7 +228,9 @@ impl Sim {
                 self.open_inode(file)?;
                 self.held.remove(file);
             }
-            Op::Pwrite { file, off, len, .. } | Op::Pwritev2 { file, off, len, .. } => {
+            Op::Pwrite { file, off, len, .. }
+            | Op::Pwritev2 { file, off, len, .. }
+            | Op::UringWrite { file, off, len, .. } => {
                 let inode = self.open_inode(file)?;
                 let end = check_range(*off, *len)?;
                 self.grow(inode, end);
@@ -289,7 +291,7 @@ impl Sim {
                 let end = check_range(*off, *len)?;
                 check_in_map(*off, end, map)?;
             }
-            Op::Fsync { file } | Op::Fdatasync { file } => {
+            Op::Fsync { file } | Op::Fdatasync { file } | Op::UringFsync { file, .. } => {
                 self.open_inode(file)?;
             }
             Op::Ftruncate { file, size } => {

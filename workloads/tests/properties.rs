@@ -17,7 +17,9 @@ fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
     w.ops
         .iter()
         .map(|op| match op {
-            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } | Op::UringWrite { len, .. } => {
+                Some(OpOutcome::ok(*len as i64))
+            }
             _ => Some(OpOutcome::ok(0)),
         })
         .collect()
@@ -52,13 +54,14 @@ fn titles(e: &Expectation, live: &BTreeMap<String, Observed>) -> Vec<String> {
     e.check(live).findings.iter().map(|f| f.title()).collect()
 }
 
-/// Byte ranges written by pwrite, pwritev2 or mmap_store among `ops`, in any file, and
+/// Byte ranges written by pwrite, pwritev2, uring_write or mmap_store among `ops`, in any file, and
 /// everything from a collapse or insert range's offset on (data moves there).
 fn written(ops: &[Op]) -> Vec<(u64, u64)> {
     ops.iter()
         .filter_map(|op| match op {
             Op::Pwrite { off, len, .. }
             | Op::Pwritev2 { off, len, .. }
+            | Op::UringWrite { off, len, .. }
             | Op::MmapStore { off, len, .. } => Some((*off, off + len)),
             Op::Fallocate { mode, off, .. } if mode.shifts() => Some((*off, u64::MAX)),
             _ => None,
@@ -129,7 +132,8 @@ proptest! {
         // ftruncate, mmap, fsync, fsync_dir), and a workload without fsync, fdatasync or msync
         // gets up to two more (an open and an fsync).
         // Metadata ops (and the fsync that may follow one) come on top of the count.
-        let meta = |op: &Op| matches!(op, Op::Chmod { .. } | Op::Setxattr { .. } | Op::Removexattr { .. } | Op::Utimensat { .. });
+        // So do the io_uring ops of their own stream.
+        let meta = |op: &Op| matches!(op, Op::Chmod { .. } | Op::Setxattr { .. } | Op::Removexattr { .. } | Op::Utimensat { .. } | Op::UringWrite { .. } | Op::UringFsync { .. });
         let extra = w.ops.iter().enumerate().filter(|(j, op)| {
             meta(op) || (matches!(op, Op::Fsync { .. }) && *j > 0 && meta(&w.ops[j - 1]))
         }).count();

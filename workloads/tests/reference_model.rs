@@ -174,7 +174,7 @@ impl Reference {
         }
         let held = |f: &str| self.held.get(f).copied();
         match op {
-            Op::Create { file, sync } => {
+            Op::Create { file, sync, .. } => {
                 if let Some(&i) = self.names.get(file) {
                     self.inodes[i].push(Vec::new(), false);
                     self.inodes[i].meta.mtime.set(None);
@@ -186,7 +186,7 @@ impl Reference {
                     self.held.insert(file.clone(), (i, None, *sync));
                 }
             }
-            Op::Open { file, sync } => {
+            Op::Open { file, sync, .. } => {
                 let i = self.names[file];
                 self.held.entry(file.clone()).or_insert((i, None, *sync)).2 = *sync;
             }
@@ -196,7 +196,15 @@ impl Reference {
                     self.names.remove(file);
                 }
             }
-            Op::Pwrite { file, off, len, .. } | Op::MmapStore { file, off, len, .. } => {
+            Op::Pwrite { file, off, len, .. }
+            | Op::MmapStore { file, off, len, .. }
+            | Op::UringWrite {
+                file,
+                off,
+                len,
+                flags: None,
+                ..
+            } => {
                 let (i, map, open_sync) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
                 let mut data = ino.cur().clone();
@@ -248,10 +256,17 @@ impl Reference {
                     ino.sizes.retain(|&s| s >= end);
                 }
             }
-            Op::Fsync { file } | Op::Fdatasync { file } => {
+            Op::Fsync { file } | Op::Fdatasync { file } | Op::UringFsync { file, .. } => {
                 let (i, _, _) = held(file).expect("valid workload");
                 self.inodes[i].fsync();
-                if matches!(op, Op::Fsync { .. }) {
+                if matches!(
+                    op,
+                    Op::Fsync { .. }
+                        | Op::UringFsync {
+                            datasync: false,
+                            ..
+                        }
+                ) {
                     self.inodes[i].meta.fsync();
                 }
             }
@@ -321,7 +336,7 @@ impl Reference {
                     }
                 }
             }
-            Op::Pwritev2 { file, off, len, .. } => {
+            Op::Pwritev2 { file, off, len, .. } | Op::UringWrite { file, off, len, .. } => {
                 let (i, _, _) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
                 let mut data = ino.cur().clone();
@@ -346,6 +361,11 @@ impl Reference {
         if let Op::Pwritev2 {
             file,
             flags: RwfFlag::Sync,
+            ..
+        }
+        | Op::UringWrite {
+            file,
+            flags: Some(RwfFlag::Sync),
             ..
         } = op
         {
@@ -394,7 +414,9 @@ fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
     w.ops
         .iter()
         .map(|op| match op {
-            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } | Op::UringWrite { len, .. } => {
+                Some(OpOutcome::ok(*len as i64))
+            }
             _ => Some(OpOutcome::ok(0)),
         })
         .collect()

@@ -144,14 +144,16 @@ fn open_flags_parse_on_create_and_open_only() {
         w.ops[1],
         Op::Create {
             file: "f1".into(),
-            sync: OpenSync::Dsync
+            sync: OpenSync::Dsync,
+            direct: false,
         }
     );
     assert_eq!(
         w.ops[2],
         Op::Open {
             file: "f0".into(),
-            sync: OpenSync::Sync
+            sync: OpenSync::Sync,
+            direct: false,
         }
     );
     assert_eq!(w.ops[3], Op::open("f1"));

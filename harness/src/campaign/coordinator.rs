@@ -134,6 +134,7 @@ pub fn run(
         stop: Arc::clone(&stop),
         events: tx,
         seen: env.dedupe.then(SeenImages::shared),
+        unsupported: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -128,6 +128,9 @@ pub struct Shared {
     /// Read-backs of the crash images checked so far, shared by the checkers; `None` with
     /// `--no-dedupe` (every image is checked).
     pub seen: Option<SharedSeen>,
+    /// (op label, errno) of the generated ops the kernel or file system refused as
+    /// unsupported so far: each is said once per campaign.
+    pub unsupported: Arc<Mutex<std::collections::BTreeSet<(String, i32)>>>,
 }
 
 impl Shared {
@@ -254,6 +257,8 @@ fn run_item(
     };
     if item.workload().is_some() {
         warn_failed_ops(item, &workload, &run.outcomes);
+    } else {
+        warn_unsupported_once(&shared.unsupported, item, &workload, &run.outcomes);
     }
     let live_mismatch = trial::live_mismatches(&workload, &run).into_iter().next();
     let images = run.images.len();
@@ -411,6 +416,42 @@ fn warn_failed_ops(item: &TrialItem, workload: &Workload, outcomes: &[Option<OpO
             op.label(),
             std::io::Error::from_raw_os_error(errno)
         );
+    }
+}
+
+/// Errnos that say an op is not supported here (no such system call, operation or
+/// feature, or one turned off: `kernel.io_uring_disabled`).
+const UNSUPPORTED: [i32; 3] = [libc::ENOSYS, libc::EOPNOTSUPP, libc::EPERM];
+
+/// Say once per campaign, per op kind and errno, that a generated op was refused as
+/// unsupported: the oracle takes it as having changed nothing, so what it would have tested
+/// is not tested on this kernel or file system.
+fn warn_unsupported_once(
+    seen: &Mutex<std::collections::BTreeSet<(String, i32)>>,
+    item: &TrialItem,
+    workload: &Workload,
+    outcomes: &[Option<OpOutcome>],
+) {
+    let labels = workload.labels();
+    for (k, outcome) in outcomes.iter().enumerate() {
+        let Some(errno) = outcome
+            .and_then(|o| o.errno)
+            .filter(|e| UNSUPPORTED.contains(e))
+        else {
+            continue;
+        };
+        let label = labels.get(k).cloned().unwrap_or_default();
+        let first = seen
+            .lock()
+            .map(|mut s| s.insert((label.clone(), errno)))
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(
+                "{item}: op {k} ({label}) failed: {}; the oracle takes it as having changed \
+                 nothing, so {label} is not tested here (said once per campaign)",
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
     }
 }
 

@@ -28,7 +28,7 @@ pub struct CampaignArgs {
     /// replaces the config's `workloads`). Without --seeds, only the workloads run.
     #[arg(long = "workload", value_name = "PATH")]
     pub workloads: Vec<PathBuf>,
-    /// Load this mutant (m1..m7) in workload VMs.
+    /// Load this mutant (m1..m9) in workload VMs.
     #[arg(long)]
     pub mutant: Option<String>,
     /// Your own module, loaded in every workload VM after the mount: `PATH [NAME=VALUE...]`

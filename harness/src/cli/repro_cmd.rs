@@ -18,7 +18,7 @@ use crate::vm::AccelChoice;
 /// Options of `repro` and `minimize` that choose the environment of the runs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TriageOptions {
-    /// Mutant to load (m1..m7, or `none` for the stock kernel); default: the one the failure
+    /// Mutant to load (m1..m9, or `none` for the stock kernel); default: the one the failure
     /// directory records (`mutant.txt`), else the campaign config's.
     #[arg(long)]
     pub mutant: Option<String>,

@@ -58,7 +58,7 @@ pub struct CampaignConfig {
     pub crash_points: CrashPointConfig,
     /// Cache crash model settings.
     pub cache: CacheModelConfig,
-    /// Mutant to load in workload VMs (`m1`..`m7`), or none for the stock kernel.
+    /// Mutant to load in workload VMs (`m1`..`m9`), or none for the stock kernel.
     pub mutant: Option<String>,
     /// The user's own modules (`.ko` files or kbuild source directories, with `insmod`
     /// arguments), loaded in every workload VM after the mount.

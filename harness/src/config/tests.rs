@@ -102,11 +102,11 @@ fn cache_model_settings_parse_and_are_checked() {
 #[test]
 fn semantic_errors_name_the_field() {
     let cfg = CampaignConfig {
-        mutant: Some("m9".into()),
+        mutant: Some("m10".into()),
         ..CampaignConfig::default()
     };
-    let msg = cfg.validate("x.yaml").expect_err("m9").to_string();
-    assert!(msg.contains("`mutant`") && msg.contains("m9"), "{msg}");
+    let msg = cfg.validate("x.yaml").expect_err("m10").to_string();
+    assert!(msg.contains("`mutant`") && msg.contains("m10"), "{msg}");
 }
 
 #[test]

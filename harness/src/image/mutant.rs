@@ -12,7 +12,7 @@ use super::{Filesystem, GuestKernel, ImageError};
 /// One mutant the module knows (see `images/mutant/README.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MutantInfo {
-    /// `m1`..`m7`.
+    /// `m1`..`m9`.
     pub name: &'static str,
     /// What it breaks, and which crash model sees it.
     pub effect: &'static str,
@@ -58,6 +58,16 @@ pub const MUTANTS: &[MutantInfo] = &[
         effect: "xfs DAX writeback is a no-op (cache model)",
         filesystem: Some(Filesystem::Xfs),
     },
+    MutantInfo {
+        name: "m8",
+        effect: "ext4 fsync commits only what fdatasync does: metadata-only changes (snapshot model)",
+        filesystem: Some(Filesystem::Ext4),
+    },
+    MutantInfo {
+        name: "m9",
+        effect: "O_DSYNC/O_SYNC and RWF_DSYNC/RWF_SYNC writes skip their sync, ext4 and xfs (snapshot model)",
+        filesystem: None,
+    },
 ];
 
 /// The word that names no mutant (the stock kernel) where a command takes a mutant name.
@@ -66,7 +76,7 @@ pub const STOCK: &str = "none";
 /// A mutant name that is not one of [`MUTANTS`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown mutant `{name}`: use m1 to m7 (see images/mutant/README.md), or `none` for the \
+    "unknown mutant `{name}`: use m1 to m9 (see images/mutant/README.md), or `none` for the \
      stock kernel"
 )]
 pub struct UnknownMutant {
@@ -74,7 +84,7 @@ pub struct UnknownMutant {
     pub name: String,
 }
 
-/// Check a mutant name from a user: one of [`MUTANTS`] (`m1`..`m7`), or [`STOCK`] (`none`,
+/// Check a mutant name from a user: one of [`MUTANTS`] (`m1`..`m9`), or [`STOCK`] (`none`,
 /// the stock kernel).
 pub fn validate_mutant(name: &str) -> Result<(), UnknownMutant> {
     if name == STOCK || MUTANTS.iter().any(|m| m.name == name) {
@@ -194,7 +204,7 @@ mod tests {
 
     #[test]
     fn known_mutants_and_none_are_valid() {
-        let names = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "none"];
+        let names = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "none"];
 
         let results: Vec<_> = names.iter().map(|n| validate_mutant(n)).collect();
 
@@ -203,7 +213,7 @@ mod tests {
 
     #[test]
     fn unknown_mutants_list_the_valid_names() {
-        let bad = ["m9", "m8", "", "M1", "m1 ", "m1,m3"];
+        let bad = ["m10", "m0", "", "M1", "m1 ", "m1,m3"];
 
         let errors: Vec<String> = bad
             .iter()
@@ -212,7 +222,7 @@ mod tests {
 
         for (name, msg) in bad.iter().zip(&errors) {
             assert!(msg.contains(&format!("`{name}`")), "{msg}");
-            assert!(msg.contains("m1 to m7") && msg.contains("`none`"), "{msg}");
+            assert!(msg.contains("m1 to m9") && msg.contains("`none`"), "{msg}");
         }
     }
 
@@ -226,8 +236,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
 
-        assert_eq!(fits(Filesystem::Ext4), ["m1", "m2", "m3", "m4", "m5"]);
-        assert_eq!(fits(Filesystem::Xfs), ["m1", "m4", "m6", "m7"]);
+        assert_eq!(
+            fits(Filesystem::Ext4),
+            ["m1", "m2", "m3", "m4", "m5", "m8", "m9"]
+        );
+        assert_eq!(fits(Filesystem::Xfs), ["m1", "m4", "m6", "m7", "m9"]);
     }
 
     #[test]
@@ -237,6 +250,6 @@ mod tests {
             .to_string();
 
         assert!(msg.contains("`m3` breaks ext4"), "{msg}");
-        assert!(msg.contains("use m1, m4, m6, m7 for xfs"), "{msg}");
+        assert!(msg.contains("use m1, m4, m6, m7, m9 for xfs"), "{msg}");
     }
 }

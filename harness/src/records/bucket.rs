@@ -237,7 +237,8 @@ fn data_writer(f: &Finding, workload: &Workload) -> Lost {
         .and_then(|v| v.op)
         .and_then(|k| workload.ops.get(k));
     match writer {
-        Some(Op::Pwrite { .. }) => Lost::PwriteData,
+        // Bytes of a write(2)-family call (`pwrite_data` names them all).
+        Some(Op::Pwrite { .. } | Op::Pwritev2 { .. } | Op::UringWrite { .. }) => Lost::PwriteData,
         Some(Op::MmapStore { .. }) => Lost::MmapData,
         _ => Lost::Zeroing,
     }
@@ -279,8 +280,16 @@ fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) 
     let promises = |op: &Op| match op {
         Op::Sync | Op::Syncfs { .. } => true,
         Op::FsyncDir => lost == Lost::Name,
-        Op::Fsync { file: f } => f == file,
-        Op::Fdatasync { file: f } => f == file && !lost.is_metadata(),
+        Op::Fsync { file: f }
+        | Op::UringFsync {
+            file: f,
+            datasync: false,
+        } => f == file,
+        Op::Fdatasync { file: f }
+        | Op::UringFsync {
+            file: f,
+            datasync: true,
+        } => f == file && !lost.is_metadata(),
         Op::Msync { file: f, .. } => f == file && lost != Lost::Name && !lost.is_metadata(),
         Op::Flush { file: f, .. } => {
             f == file && !matches!(lost, Lost::Name | Lost::Size) && !lost.is_metadata()
@@ -430,6 +439,29 @@ mod tests {
         assert_eq!(pwrite.lost, Lost::PwriteData);
         assert_eq!(mmap.lost, Lost::MmapData);
         assert_ne!(pwrite, mmap);
+        // Bytes of a pwritev2 or an io_uring write are write(2) data too, not zeroing.
+        for writer in [
+            Op::Pwritev2 {
+                file: "f0".into(),
+                off: 0,
+                len: 64,
+                pattern: None,
+                flags: workloads::RwfFlag::Dsync,
+            },
+            Op::UringWrite {
+                file: "f0".into(),
+                off: 0,
+                len: 64,
+                pattern: None,
+                flags: None,
+            },
+        ] {
+            let mut w2 = w.clone();
+            w2.ops[1] = writer;
+            let c2 = ctx(&w2, "snapshot", None);
+            let b = Bucket::of_finding(&data_loss(1, 0, Some(4)), CrashPoint::AfterOp(4), &c2);
+            assert_eq!(b.lost, Lost::PwriteData, "{:?}", w2.ops[1]);
+        }
         assert_eq!(
             (name.lost, name.promise.as_deref()),
             (Lost::Name, Some("fsync_dir"))

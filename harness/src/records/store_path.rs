@@ -128,7 +128,9 @@ fn apply<'w>(op: &'w Op, inodes: &mut Vec<File>, names: &mut HashMap<&'w str, us
                 ..File::created()
             };
         }
-        Op::Pwrite { file, off, len, .. } | Op::Pwritev2 { file, off, len, .. } => {
+        Op::Pwrite { file, off, len, .. }
+        | Op::Pwritev2 { file, off, len, .. }
+        | Op::UringWrite { file, off, len, .. } => {
             let i = file_of(file, inodes);
             inodes[i].allocate(*off, *len, Alloc::Other);
         }

@@ -194,7 +194,7 @@ fn names(input: &CReproInput<'_>) -> BTreeMap<String, usize> {
 fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> String {
     let idx = |f: &str| names.get(f).map_or(-1, |&i| i as i64);
     let (kind, fields): (&str, String) = match op {
-        Op::Create { file, sync } | Op::Open { file, sync } => (
+        Op::Create { file, sync, direct } | Op::Open { file, sync, direct } => (
             if matches!(op, Op::Create { .. }) {
                 "K_CREATE"
             } else {
@@ -203,10 +203,13 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
             format!(
                 ".file = {}, .sync = {}",
                 idx(file),
-                match sync {
-                    OpenSync::None => "0",
-                    OpenSync::Dsync => "O_DSYNC",
-                    OpenSync::Sync => "O_SYNC",
+                match (sync, direct) {
+                    (OpenSync::None, false) => "0",
+                    (OpenSync::Dsync, false) => "O_DSYNC",
+                    (OpenSync::Sync, false) => "O_SYNC",
+                    (OpenSync::None, true) => "O_DIRECT",
+                    (OpenSync::Dsync, true) => "O_DSYNC | O_DIRECT",
+                    (OpenSync::Sync, true) => "O_SYNC | O_DIRECT",
                 }
             ),
         ),
@@ -318,6 +321,37 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
         Op::Removexattr { file, name } => (
             "K_REMOVEXATTR",
             format!(".file = {}, .xname = {}", idx(file), c_string(name)),
+        ),
+        Op::UringWrite {
+            file,
+            off,
+            len,
+            flags,
+            ..
+        } => (
+            "K_URING_WRITE",
+            format!(
+                ".file = {}, .off = {off}ULL, .len = {len}ULL, .pattern = {}U, .sync = {}",
+                idx(file),
+                op.pattern_id(k).unwrap_or(0),
+                match flags {
+                    None => "0",
+                    Some(RwfFlag::Dsync) => "RWF_DSYNC",
+                    Some(RwfFlag::Sync) => "RWF_SYNC",
+                }
+            ),
+        ),
+        Op::UringFsync { file, datasync } => (
+            "K_URING_FSYNC",
+            format!(
+                ".file = {}, .sync = {}",
+                idx(file),
+                if *datasync {
+                    "IORING_FSYNC_DATASYNC"
+                } else {
+                    "0"
+                }
+            ),
         ),
         Op::Utimensat { file, sec, nsec } => (
             "K_UTIMENSAT",

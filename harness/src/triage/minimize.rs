@@ -86,6 +86,7 @@ pub fn pin_patterns(workload: &Workload) -> Workload {
         if let Op::Pwrite { pattern, .. }
         | Op::MmapStore { pattern, .. }
         | Op::Pwritev2 { pattern, .. }
+        | Op::UringWrite { pattern, .. }
         | Op::Setxattr { pattern, .. } = op
         {
             *pattern = id;

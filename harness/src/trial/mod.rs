@@ -78,7 +78,7 @@ pub struct TrialSetup {
     pub golden: GoldenImage,
     /// Accelerator.
     pub accel: Accel,
-    /// Mutant to load (`m1`..`m7`), validated by the caller.
+    /// Mutant to load (`m1`..`m9`), validated by the caller.
     pub mutant: Option<String>,
     /// ext4 `commit=` seconds.
     pub ext4_commit_secs: u32,

@@ -42,3 +42,30 @@ fn open_flags_come_from_their_own_stream() {
     }
     assert!(flagged > 0);
 }
+
+#[test]
+fn side_streams_leave_every_main_stream_choice_as_it_was() {
+    for profile in Profile::ALL {
+        for seed in 0..300 {
+            let with = generate_with(seed, profile, side::SideStreams::new(seed, profile));
+            let main: Vec<Op> = (with.ops.iter().enumerate())
+                .filter(|(k, _)| !with.side_ops.contains(k))
+                .map(|(_, op)| {
+                    let mut op = op.clone();
+                    if let Op::Create { direct, .. } | Op::Open { direct, .. } = &mut op {
+                        *direct = false;
+                    }
+                    op
+                })
+                .collect();
+            let without = generate_with(seed, profile, side::SideStreams::off(seed)).ops;
+            // `ensure_durability_op` may add a final fsync that a side fsync made unneeded.
+            let trimmed = if without.len() == main.len() + 1 {
+                &without[..main.len()]
+            } else {
+                &without[..]
+            };
+            assert_eq!(main, trimmed, "{profile} seed {seed}");
+        }
+    }
+}

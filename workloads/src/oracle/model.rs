@@ -299,8 +299,8 @@ impl Model {
             }
         }
         match op {
-            Op::Create { file, sync } => self.create(file, *sync, k, certain),
-            Op::Open { file, sync } => {
+            Op::Create { file, sync, .. } => self.create(file, *sync, k, certain),
+            Op::Open { file, sync, .. } => {
                 if let Some(i) = self.names.get(file).and_then(Name::current) {
                     let e = self.held.entry(file.clone()).or_insert(Entry {
                         inode: i,
@@ -315,7 +315,9 @@ impl Model {
             Op::Close { file } => {
                 self.held.remove(file);
             }
-            Op::Pwrite { file, off, len, .. } | Op::Pwritev2 { file, off, len, .. } => {
+            Op::Pwrite { file, off, len, .. }
+            | Op::Pwritev2 { file, off, len, .. }
+            | Op::UringWrite { file, off, len, .. } => {
                 let Some(i) = self.open_inode(file) else {
                     return;
                 };
@@ -329,8 +331,10 @@ impl Model {
                 }
                 // RWF_DSYNC/RWF_SYNC, or a descriptor opened O_DSYNC/O_SYNC: the same promise
                 // (generic_write_sync() tests iocb->ki_flags, which hold either).
-                let per_write = matches!(op, Op::Pwritev2 { .. })
-                    || self.held.get(file).is_some_and(|e| !e.sync.is_none());
+                let per_write = matches!(
+                    op,
+                    Op::Pwritev2 { .. } | Op::UringWrite { flags: Some(_), .. }
+                ) || self.held.get(file).is_some_and(|e| !e.sync.is_none());
                 if per_write && certain && written > 0 {
                     self.per_write_promise(i, *off, end, k);
                     // O_SYNC and RWF_SYNC: generic_write_sync() passes datasync = 0, an
@@ -339,6 +343,9 @@ impl Model {
                         op,
                         Op::Pwritev2 {
                             flags: RwfFlag::Sync,
+                            ..
+                        } | Op::UringWrite {
+                            flags: Some(RwfFlag::Sync),
                             ..
                         }
                     ) || self
@@ -412,20 +419,30 @@ impl Model {
                     }
                 }
             }
-            Op::Fsync { file } | Op::Fdatasync { file } => {
+            Op::Fsync { file } | Op::Fdatasync { file } | Op::UringFsync { file, .. } => {
                 let Some(i) = self.open_inode(file) else {
                     return;
                 };
                 if !certain || self.inodes[i].tainted {
                     return;
                 }
-                if matches!(op, Op::Fsync { .. }) {
+                if matches!(
+                    op,
+                    Op::Fsync { .. }
+                        | Op::UringFsync {
+                            datasync: false,
+                            ..
+                        }
+                ) {
                     self.inodes[i].make_all_and_metadata_durable(k);
                 } else {
                     self.inodes[i].make_all_durable(k);
                 }
                 let names_it = match op {
-                    Op::Fsync { .. } => self.rules.fsync_makes_new_name_durable,
+                    Op::Fsync { .. }
+                    | Op::UringFsync {
+                        datasync: false, ..
+                    } => self.rules.fsync_makes_new_name_durable,
                     _ => self.rules.fdatasync_makes_new_name_durable,
                 };
                 // Only a name made by `create` of this inode: ext4/xfs would also commit an

@@ -88,11 +88,13 @@ pub const OP_KINDS: &[&str] = &[
     "setxattr",
     "removexattr",
     "utimensat",
+    "uring_write",
+    "uring_fsync",
 ];
 
 const ALL_FIELDS: &[&str] = &[
     "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags", "name",
-    "sec", "nsec",
+    "sec", "nsec", "direct", "datasync",
 ];
 
 /// The `sync` field: a bool for `mmap` (MAP_SYNC), a name for `create`/`open` (the open
@@ -254,6 +256,8 @@ struct Fields {
     name: Option<String>,
     sec: Option<u64>,
     nsec: Option<u32>,
+    direct: Option<bool>,
+    datasync: Option<bool>,
 }
 
 impl Fields {
@@ -273,6 +277,8 @@ impl Fields {
             ("name", self.name.is_some()),
             ("sec", self.sec.is_some()),
             ("nsec", self.nsec.is_some()),
+            ("direct", self.direct.is_some()),
+            ("datasync", self.datasync.is_some()),
         ];
         flags.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect()
     }
@@ -303,7 +309,9 @@ fn fields_of(kind: &str) -> &'static [&'static str] {
             &["file", "off", "len"]
         }
         "mmap" => &["file", "len", "sync"],
-        "create" | "open" => &["file", "sync"],
+        "create" | "open" => &["file", "sync", "direct"],
+        "uring_write" => &["file", "off", "len", "pattern", "flags"],
+        "uring_fsync" => &["file", "datasync"],
         "ftruncate" => &["file", "size"],
         "fallocate" => &["file", "mode", "off", "len"],
         "rename" => &["from", "to"],
@@ -350,10 +358,23 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
         "create" => Op::Create {
             file: file()?,
             sync: SyncField::open_sync(f.sync.clone(), kind)?,
+            direct: f.direct.unwrap_or(false),
         },
         "open" => Op::Open {
             file: file()?,
             sync: SyncField::open_sync(f.sync.clone(), kind)?,
+            direct: f.direct.unwrap_or(false),
+        },
+        "uring_write" => Op::UringWrite {
+            file: file()?,
+            off: off()?,
+            len: len()?,
+            pattern: f.pattern,
+            flags: f.flags,
+        },
+        "uring_fsync" => Op::UringFsync {
+            file: file()?,
+            datasync: f.datasync.unwrap_or(false),
         },
         "close" => Op::Close { file: file()? },
         "pwrite" => Op::Pwrite {
@@ -475,6 +496,8 @@ impl<'de> Visitor<'de> for OpVisitor {
                 "name" => put(&mut f.name, "name", &mut map)?,
                 "sec" => put(&mut f.sec, "sec", &mut map)?,
                 "nsec" => put(&mut f.nsec, "nsec", &mut map)?,
+                "direct" => put(&mut f.direct, "direct", &mut map)?,
+                "datasync" => put(&mut f.datasync, "datasync", &mut map)?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
         }

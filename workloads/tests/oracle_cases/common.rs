@@ -22,7 +22,9 @@ pub fn all_ok(w: &Workload) -> Vec<Option<OpOutcome>> {
     w.ops
         .iter()
         .map(|op| match op {
-            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } => Some(OpOutcome::ok(*len as i64)),
+            Op::Pwrite { len, .. } | Op::Pwritev2 { len, .. } | Op::UringWrite { len, .. } => {
+                Some(OpOutcome::ok(*len as i64))
+            }
             _ => Some(OpOutcome::ok(0)),
         })
         .collect()

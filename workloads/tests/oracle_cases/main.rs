@@ -8,3 +8,4 @@ mod names;
 mod open_sync;
 mod shift;
 mod sync_calls;
+mod uring;

@@ -222,6 +222,7 @@ fn o_sync_and_rwf_sync_writes_promise_metadata_and_dsync_ones_do_not() {
             Op::Open {
                 file: "f0".into(),
                 sync: OpenSync::Sync,
+                direct: false,
             },
             pwrite("f0", 0, 8),
             true,
@@ -230,6 +231,7 @@ fn o_sync_and_rwf_sync_writes_promise_metadata_and_dsync_ones_do_not() {
             Op::Open {
                 file: "f0".into(),
                 sync: OpenSync::Dsync,
+                direct: false,
             },
             pwrite("f0", 0, 8),
             false,

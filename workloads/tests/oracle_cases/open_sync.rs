@@ -12,6 +12,7 @@ fn create_sync(f: &str, sync: OpenSync) -> Op {
     Op::Create {
         file: f.into(),
         sync,
+        direct: false,
     }
 }
 
@@ -19,6 +20,7 @@ fn open_sync(f: &str, sync: OpenSync) -> Op {
     Op::Open {
         file: f.into(),
         sync,
+        direct: false,
     }
 }
 
