@@ -90,6 +90,93 @@ fn mutant_module_loads_and_arms() {
     assert!(stats.contains("m5"), "{stats}");
 }
 
+/// m8 (ext4 fsync with datasync forced) and m9 (per-write syncs skipped) fire on the paths
+/// their campaigns rely on: a chmod + fsync and an O_DSYNC write, run by the agent in the
+/// guest; `stats` counts the calls each changed.
+#[test]
+fn mutants_m8_and_m9_fire_on_fsync_and_o_dsync_writes() {
+    use workloads::protocol::HostMsg;
+    use workloads::{Op, OpenSync, RwfFlag, Workload};
+
+    let (img, accel, golden) = common::fixture();
+    assert!(img.has_mutant_module, "image built without linux-headers");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pmem = dir.path().join("pmem");
+    golden.copy_to(&pmem).expect("copy golden");
+    let workload = Workload {
+        name: "fire".into(),
+        seed: 1,
+        profile: None,
+        ops: vec![
+            Op::create("f0"),
+            Op::Chmod {
+                file: "f0".into(),
+                mode: 0o600,
+            },
+            Op::Fsync { file: "f0".into() },
+            Op::Create {
+                file: "f1".into(),
+                sync: OpenSync::Dsync,
+                direct: false,
+            },
+            Op::Pwrite {
+                file: "f1".into(),
+                off: 0,
+                len: 4096,
+                pattern: None,
+            },
+            Op::Pwritev2 {
+                file: "f0".into(),
+                off: 0,
+                len: 64,
+                pattern: None,
+                flags: RwfFlag::Sync,
+            },
+        ],
+    };
+    let run = HostMsg::Run {
+        dir: "/mnt/w".into(),
+        workload,
+        barriers: Vec::new(),
+        markers: false,
+    };
+    let lines = format!(
+        "{}\n{}\n",
+        serde_json::to_string(&run).expect("json"),
+        serde_json::to_string(&HostMsg::Quit).expect("json")
+    );
+    std::fs::write(dir.path().join("in.jsonl"), &lines).expect("write");
+
+    let mut vm = Vm::boot(&VmSpec::new("it-m8m9", &img, &pmem, accel, dir.path())).expect("boot");
+    mount_dax(&mut vm, Filesystem::Ext4, "/mnt", "").expect("dax mount");
+    vm.run("insmod /lib/modules/powercut_mutant.ko mutants=m8,m9")
+        .expect("insmod");
+    let quoted = lines.replace('\'', "'\\''");
+    let out = vm
+        .run(&format!("printf '%s' '{quoted}' | powercut-agent serve"))
+        .expect("agent runs the workload");
+    let stats = vm
+        .run("cat /sys/module/powercut_mutant/parameters/stats")
+        .expect("stats");
+    vm.run("umount /mnt && rmmod powercut_mutant")
+        .expect("umount + rmmod");
+    vm.shutdown().expect("shutdown");
+
+    assert!(out.contains("\"finished\""), "{out}");
+    let hits = |m: &str| -> u64 {
+        let line = stats.lines().find(|l| l.starts_with(m)).unwrap_or_default();
+        line.split("hits=")
+            .nth(1)
+            .and_then(|h| h.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    // m8: the fsync (datasync 0) ran as an fdatasync. (The RWF_SYNC write's own fsync never
+    // reaches ext4_sync_file: m9 skipped it.)
+    assert!(hits("m8") >= 1, "{stats}");
+    // m9: the O_DSYNC pwrite's and the RWF_SYNC pwritev2's syncs were skipped.
+    assert!(hits("m9") >= 2, "{stats}");
+}
+
 #[test]
 fn garbage_kernel_fails_fast_with_the_console_and_no_leftover_qemu() {
     let (mut img, accel, golden) = common::fixture();

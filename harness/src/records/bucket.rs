@@ -161,7 +161,14 @@ impl Bucket {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        let promise = promise.map(|k| ctx.workload.ops[k].kind().to_owned());
+        // A write that is its own promise is named with its flag (`pwrite o_dsync`,
+        // `pwritev2 sync`, `uring_write dsync`): each is a different path in the kernel.
+        let promise = promise.map(|k| match ctx.workload.ops[k] {
+            Op::Pwrite { .. } | Op::Pwritev2 { .. } | Op::UringWrite { .. } => {
+                ctx.workload.label(k)
+            }
+            ref op => op.kind().to_owned(),
+        });
         let mut b = Bucket::new(f.verdict, promise, lost, ctx);
         b.after = after;
         b.via = via.into_iter().map(str::to_owned).collect();
@@ -277,7 +284,17 @@ fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) 
         CrashPoint::AfterOp(k) => k.saturating_add(1),
         CrashPoint::InsideOp(k) => k,
     };
-    let promises = |op: &Op| match op {
+    let points = workload.durability_points();
+    let promises = |(k, op): (usize, &Op)| match op {
+        // A write that is its own promise (RWF_DSYNC/RWF_SYNC, or through an
+        // O_DSYNC/O_SYNC descriptor) promises its bytes and the size.
+        Op::Pwrite { file: f, .. }
+        | Op::Pwritev2 { file: f, .. }
+        | Op::UringWrite { file: f, .. } => {
+            points.get(k).copied().unwrap_or(false)
+                && f == file
+                && matches!(lost, Lost::PwriteData | Lost::Size)
+        }
         Op::Sync | Op::Syncfs { .. } => true,
         Op::FsyncDir => lost == Lost::Name,
         Op::Fsync { file: f }
@@ -296,7 +313,10 @@ fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) 
         }
         _ => false,
     };
-    workload.ops.iter().take(returned).rposition(promises)
+    (workload.ops.iter().enumerate().take(returned))
+        .filter(|&(k, op)| promises((k, op)))
+        .map(|(k, _)| k)
+        .next_back()
 }
 
 #[cfg(test)]
@@ -439,6 +459,23 @@ mod tests {
         assert_eq!(pwrite.lost, Lost::PwriteData);
         assert_eq!(mmap.lost, Lost::MmapData);
         assert_ne!(pwrite, mmap);
+        // A size lost after a per-write promise is blamed on that write, not on an older fsync.
+        let mut w3 = w.clone();
+        w3.ops.push(Op::Pwritev2 {
+            file: "f0".into(),
+            off: 8192,
+            len: 64,
+            pattern: None,
+            flags: workloads::RwfFlag::Dsync,
+        });
+        let c3 = ctx(&w3, "snapshot", None);
+        let mut size = data_loss(1, 0, None);
+        size.verdict = Verdict::SizeLoss;
+        let b = Bucket::of_finding(&size, CrashPoint::AfterOp(6), &c3);
+        assert_eq!(
+            (b.lost, b.promise.as_deref()),
+            (Lost::Size, Some("pwritev2 dsync"))
+        );
         // Bytes of a pwritev2 or an io_uring write are write(2) data too, not zeroing.
         for writer in [
             Op::Pwritev2 {
