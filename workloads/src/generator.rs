@@ -381,7 +381,7 @@ impl Gen {
                 if let Some(file) = self.pick(&existing) {
                     self.emit(Op::Unlink { file });
                     if self.rng.gen_bool(0.5) {
-                        self.emit(Op::FsyncDir);
+                        self.emit(Op::fsync_root());
                     }
                 }
             }
@@ -397,7 +397,7 @@ impl Gen {
                 }
             }
             Action::FsyncDir => {
-                self.emit(Op::FsyncDir);
+                self.emit(Op::fsync_root());
             }
             Action::Sync => {
                 self.emit(Op::Sync);
@@ -460,7 +460,7 @@ impl Gen {
         if self.rng.gen_bool(0.3) {
             self.emit(Op::Fsync { file });
             if self.rng.gen_bool(0.5) {
-                self.emit(Op::FsyncDir);
+                self.emit(Op::fsync_root());
             }
         }
     }
@@ -617,7 +617,7 @@ impl Gen {
         };
         self.emit(Op::Rename { from, to });
         if self.rng.gen_bool(0.6) {
-            self.emit(Op::FsyncDir);
+            self.emit(Op::fsync_root());
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod generator;
+pub mod namespace;
 pub mod op;
 pub mod oracle;
 pub mod pattern;
@@ -11,5 +12,6 @@ pub mod protocol;
 mod sim;
 pub mod spec;
 
+pub use namespace::{NodeKind, RenameFlag};
 pub use op::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag, Workload, SYNC_LABELS};
 pub use pattern::Pattern;

@@ -31,6 +31,7 @@
 mod check;
 mod expect;
 mod model;
+mod names;
 mod verdict;
 mod words;
 
@@ -70,6 +71,11 @@ pub struct FsRules {
     /// msync(MS_SYNC) makes the size cover the synced range (POSIX synchronized I/O data
     /// integrity: the data must be retrievable).
     pub msync_makes_size_durable: bool,
+    /// Namespace ops are journalled in order: an fsync of a file or directory makes every
+    /// namespace op up to the last one that changed that inode durable (ext4 without fast
+    /// commits, xfs; see `oracle::model::namespace`).
+    #[serde(default)]
+    pub journal_prefix: bool,
 }
 
 impl FsRules {
@@ -80,6 +86,7 @@ impl FsRules {
             fsync_makes_new_name_durable: true,
             fdatasync_makes_new_name_durable: true,
             msync_makes_size_durable: true,
+            journal_prefix: true,
         }
     }
 
@@ -98,6 +105,7 @@ impl FsRules {
             fsync_makes_new_name_durable: false,
             fdatasync_makes_new_name_durable: false,
             msync_makes_size_durable: true,
+            journal_prefix: false,
         }
     }
 
@@ -185,10 +193,37 @@ fn files_of(model: &Model, seed: u64) -> BTreeMap<String, FileExpectation> {
                     current: n.current() == Some(i),
                     sizes: ino.sizes.clone(),
                     words: ino.words.spans(),
+                    kind: ino.kind,
+                    target: ino.target.clone(),
                 }
             })
             .collect();
-        files.insert(name.clone(), FileExpectation { existence, states });
+        files.insert(
+            name.clone(),
+            FileExpectation {
+                existence,
+                states,
+                durable_by: n.durable_by,
+            },
+        );
+    }
+    // Permissive: a name can only be demanded where every directory above it is.
+    let unsure: Vec<String> = files
+        .iter()
+        .filter(|(name, f)| {
+            f.existence == Existence::MustExist
+                && crate::namespace::ancestors(name).any(|a| {
+                    files
+                        .get(a)
+                        .is_none_or(|d| d.existence != Existence::MustExist)
+                })
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in unsure {
+        if let Some(f) = files.get_mut(&name) {
+            f.existence = Existence::Either;
+        }
     }
     files
 }
@@ -218,6 +253,9 @@ pub fn live_state(
         .iter()
         .filter_map(|(name, n)| {
             let ino = &model.inodes[n.current()?];
+            if ino.kind != crate::namespace::NodeKind::File {
+                return None;
+            }
             Some((name.clone(), ino.words.content(workload.seed, ino.size)))
         })
         .collect()

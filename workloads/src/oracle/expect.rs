@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::words::{SizeSet, WordSpan, WordSrc, WordVersion, WORD};
 use super::CrashPoint;
+use crate::namespace::NodeKind;
 
 /// Whether a name must exist after the crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,12 @@ pub struct FileState {
     pub sizes: SizeSet,
     /// Word histories, tiling all word indexes from 0.
     pub words: Vec<WordSpan>,
+    /// What the inode is (a regular file unless said otherwise).
+    #[serde(default, skip_serializing_if = "NodeKind::is_file")]
+    pub kind: NodeKind,
+    /// A symlink's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl FileState {
@@ -92,6 +99,9 @@ pub struct FileExpectation {
     /// States it may be in when present: one per inode the name may refer to, the current
     /// inode first. Empty when it must not exist.
     pub states: Vec<FileState>,
+    /// The op whose promise made the name's binding durable, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable_by: Option<usize>,
 }
 
 /// Expected state of every file a workload names, at one crash point.
@@ -146,19 +156,51 @@ pub struct Observed {
     pub exists: bool,
     /// Its content (its length is the size).
     pub data: Vec<u8>,
+    /// What it is (a regular file unless said otherwise).
+    #[serde(default, skip_serializing_if = "NodeKind::is_file")]
+    pub kind: NodeKind,
+    /// A symlink's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Inode number and link count of a regular file (0 when not known).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ino: u64,
+    /// Link count of a regular file (0 when not known).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nlink: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl Observed {
-    /// A present file with `data`.
+    /// A present regular file with `data` (inode and link count unknown).
     pub fn present(data: Vec<u8>) -> Observed {
-        Observed { exists: true, data }
+        Observed {
+            exists: true,
+            data,
+            kind: NodeKind::File,
+            target: None,
+            ino: 0,
+            nlink: 0,
+        }
+    }
+
+    /// A present object of another kind (a symlink with its text).
+    pub fn node(kind: NodeKind, target: Option<String>) -> Observed {
+        Observed {
+            kind,
+            target,
+            ..Observed::present(Vec::new())
+        }
     }
 
     /// An absent file.
     pub fn absent() -> Observed {
         Observed {
             exists: false,
-            data: Vec::new(),
+            ..Observed::present(Vec::new())
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::op::{FallocMode, Op, OpenSync, RwfFlag, Workload};
+use crate::op::{FallocMode, Op, OpenSync, RenameFlag, RwfFlag, Workload};
 
 /// A workload as written in YAML.
 #[derive(Debug, Deserialize)]
@@ -84,11 +84,63 @@ pub const OP_KINDS: &[&str] = &[
     "msync_async",
     "msync_invalidate",
     "pwritev2",
+    "mkdir",
+    "rmdir",
+    "link",
+    "symlink",
+    "renameat2",
 ];
 
 const ALL_FIELDS: &[&str] = &[
-    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags",
+    "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags", "dir",
+    "target", "link",
 ];
+
+/// The `flags` field: a `pwritev2` flag or a `renameat2` flag; which one an op takes is
+/// checked once its kind is known.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AnyFlag {
+    Dsync,
+    Sync,
+    Exchange,
+    Noreplace,
+    Whiteout,
+}
+
+impl AnyFlag {
+    fn name(self) -> &'static str {
+        match self {
+            AnyFlag::Dsync => "dsync",
+            AnyFlag::Sync => "sync",
+            AnyFlag::Exchange => "exchange",
+            AnyFlag::Noreplace => "noreplace",
+            AnyFlag::Whiteout => "whiteout",
+        }
+    }
+
+    /// The `flags` of a `pwritev2`.
+    fn rwf<E: de::Error>(self) -> Result<RwfFlag, E> {
+        match self {
+            AnyFlag::Dsync => Ok(RwfFlag::Dsync),
+            AnyFlag::Sync => Ok(RwfFlag::Sync),
+            other => Err(E::custom(format_args!(
+                "field `flags` of op `pwritev2` must be dsync (RWF_DSYNC) or sync (RWF_SYNC), not `{}`",
+                other.name()
+            ))),
+        }
+    }
+
+    /// The `flags` of a `renameat2`.
+    fn rename<E: de::Error>(self) -> Result<RenameFlag, E> {
+        RenameFlag::from_name(self.name()).ok_or_else(|| {
+            E::custom(format_args!(
+                "field `flags` of op `renameat2` must be exchange, noreplace or whiteout, not `{}`",
+                self.name()
+            ))
+        })
+    }
+}
 
 /// The `sync` field: a bool for `mmap` (MAP_SYNC), a name for `create`/`open` (the open
 /// flag); which one an op takes is checked once its kind is known.
@@ -161,7 +213,10 @@ struct Fields {
     pattern: Option<u32>,
     sync: Option<SyncField>,
     mode: Option<FallocMode>,
-    flags: Option<RwfFlag>,
+    flags: Option<AnyFlag>,
+    dir: Option<String>,
+    target: Option<String>,
+    link: Option<String>,
 }
 
 impl Fields {
@@ -178,6 +233,9 @@ impl Fields {
             ("sync", self.sync.is_some()),
             ("mode", self.mode.is_some()),
             ("flags", self.flags.is_some()),
+            ("dir", self.dir.is_some()),
+            ("target", self.target.is_some()),
+            ("link", self.link.is_some()),
         ];
         flags.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect()
     }
@@ -211,8 +269,11 @@ fn fields_of(kind: &str) -> &'static [&'static str] {
         "create" | "open" => &["file", "sync"],
         "ftruncate" => &["file", "size"],
         "fallocate" => &["file", "mode", "off", "len"],
-        "rename" => &["from", "to"],
-        "fsync_dir" | "sync" => &[],
+        "rename" | "link" => &["from", "to"],
+        "renameat2" => &["from", "to", "flags"],
+        "fsync_dir" | "mkdir" | "rmdir" => &["dir"],
+        "symlink" => &["target", "link"],
+        "sync" => &[],
         _ => &["file"],
     }
 }
@@ -302,7 +363,26 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
             to: need(f.to.clone(), "to", kind)?,
         },
         "unlink" => Op::Unlink { file: file()? },
-        "fsync_dir" => Op::FsyncDir,
+        "fsync_dir" => Op::FsyncDir { dir: f.dir.clone() },
+        "mkdir" => Op::Mkdir {
+            dir: need(f.dir.clone(), "dir", kind)?,
+        },
+        "rmdir" => Op::Rmdir {
+            dir: need(f.dir.clone(), "dir", kind)?,
+        },
+        "link" => Op::Link {
+            from: need(f.from.clone(), "from", kind)?,
+            to: need(f.to.clone(), "to", kind)?,
+        },
+        "symlink" => Op::Symlink {
+            target: need(f.target.clone(), "target", kind)?,
+            link: need(f.link.clone(), "link", kind)?,
+        },
+        "renameat2" => Op::Renameat2 {
+            from: need(f.from.clone(), "from", kind)?,
+            to: need(f.to.clone(), "to", kind)?,
+            flags: need(f.flags, "flags", kind)?.rename()?,
+        },
         "syncfs" => Op::Syncfs { file: file()? },
         "sync_file_range" => Op::SyncFileRange {
             file: file()?,
@@ -324,7 +404,7 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
             off: off()?,
             len: len()?,
             pattern: f.pattern,
-            flags: need(f.flags, "flags", kind)?,
+            flags: need(f.flags, "flags", kind)?.rwf()?,
         },
         _ => Op::Sync,
     })
@@ -354,6 +434,9 @@ impl<'de> Visitor<'de> for OpVisitor {
                 "sync" => put(&mut f.sync, "sync", &mut map)?,
                 "mode" => put(&mut f.mode, "mode", &mut map)?,
                 "flags" => put(&mut f.flags, "flags", &mut map)?,
+                "dir" => put(&mut f.dir, "dir", &mut map)?,
+                "target" => put(&mut f.target, "target", &mut map)?,
+                "link" => put(&mut f.link, "link", &mut map)?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
         }
