@@ -50,7 +50,9 @@ impl RenameFlag {
 }
 
 /// What kind of object a name refers to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     /// A regular file.
@@ -120,7 +122,9 @@ pub fn check_path(path: &str) -> Result<(), BadPath> {
     }
     for c in parts {
         if c.is_empty() {
-            return Err(BadPath(format!("`{path}` has an empty component (`//` or a trailing `/`)")));
+            return Err(BadPath(format!(
+                "`{path}` has an empty component (`//` or a trailing `/`)"
+            )));
         }
         if c == "." || c == ".." {
             return Err(BadPath(format!("`{path}` has a `{c}` component")));

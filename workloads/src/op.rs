@@ -495,9 +495,9 @@ impl Op {
             | Op::MsyncAsync { file, .. }
             | Op::MsyncInvalidate { file, .. }
             | Op::Pwritev2 { file, .. } => vec![file.as_str()],
-            Op::Rename { from, to }
-            | Op::Link { from, to }
-            | Op::Renameat2 { from, to, .. } => vec![from.as_str(), to.as_str()],
+            Op::Rename { from, to } | Op::Link { from, to } | Op::Renameat2 { from, to, .. } => {
+                vec![from.as_str(), to.as_str()]
+            }
             Op::Mkdir { dir } | Op::Rmdir { dir } => vec![dir.as_str()],
             Op::FsyncDir { dir } => dir.iter().map(String::as_str).collect(),
             Op::Symlink { link, .. } => vec![link.as_str()],

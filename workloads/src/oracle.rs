@@ -261,6 +261,35 @@ pub fn live_state(
         .collect()
 }
 
+/// What every name that exists after all ops ran (no crash) is, with a symlink's text:
+/// the namespace part of [`live_state`] (which holds regular files only).
+pub fn live_nodes(
+    workload: &Workload,
+    outcomes: &[Option<OpOutcome>],
+) -> BTreeMap<String, (crate::namespace::NodeKind, Option<String>)> {
+    let mut model = Model::new(
+        workload.seed,
+        &FsRules::generic(),
+        file_names(workload).into_iter(),
+    );
+    for (k, op) in workload.ops.iter().enumerate() {
+        let outcome = outcomes
+            .get(k)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| assumed_success(op));
+        model.apply(k, op, Effect::Done(outcome));
+    }
+    model
+        .names
+        .iter()
+        .filter_map(|(name, n)| {
+            let ino = &model.inodes[n.current()?];
+            Some((name.clone(), (ino.kind, ino.target.clone())))
+        })
+        .collect()
+}
+
 /// The outcome of `op` had it fully succeeded.
 fn assumed_success(op: &crate::Op) -> OpOutcome {
     match op {

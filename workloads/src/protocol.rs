@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::content::{Run, Source};
+use crate::namespace::NodeKind;
 use crate::op::{OpOutcome, Workload};
 
 /// Bumped on any incompatible change to these messages (2: `extents`; 3: read-backs as
@@ -124,7 +125,23 @@ pub struct FileReport {
     /// Error reading it (errno text), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What it is, when it exists (a regular file unless said otherwise).
+    #[serde(default, skip_serializing_if = "NodeKind::is_file")]
+    pub kind: NodeKind,
+    /// A symlink's text (at most [`MAX_REPORTED_TARGET`] bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A regular file's inode number (0: not reported).
+    #[serde(default)]
+    pub ino: u64,
+    /// A regular file's link count (0: not reported).
+    #[serde(default)]
+    pub nlink: u64,
 }
+
+/// Longest symlink text a [`FileReport`] carries (a longer one is cut: it cannot be one a
+/// workload made).
+pub const MAX_REPORTED_TARGET: usize = 4096;
 
 /// The guest's own timing of a [`HostMsg::Check`], microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -259,7 +259,7 @@ fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) 
     };
     let promises = |op: &Op| match op {
         Op::Sync => true,
-        Op::FsyncDir => lost == Lost::Name,
+        Op::FsyncDir { .. } => lost == Lost::Name,
         Op::Fsync { file: f } | Op::Fdatasync { file: f } => f == file,
         Op::Msync { file: f, .. } => f == file && lost != Lost::Name,
         Op::Flush { file: f, .. } => f == file && !matches!(lost, Lost::Name | Lost::Size),
@@ -298,7 +298,7 @@ mod tests {
                     pattern: None,
                 },
                 Op::Fsync { file: "f0".into() },
-                Op::FsyncDir,
+                Op::fsync_root(),
             ],
         }
     }

@@ -10,6 +10,7 @@ use workloads::content::decode;
 pub use workloads::content::Patterns;
 use workloads::oracle::Observed;
 use workloads::protocol::{AgentMsg, CheckTimings, FileReport, HostMsg, PROTOCOL_VERSION};
+use workloads::NodeKind;
 
 use super::{AgentChannel, Vm, VmError};
 
@@ -167,13 +168,19 @@ fn observed(
                 f.name
             )));
         }
-        let obs = if f.exists {
+        let obs = if !f.exists {
+            Observed::absent()
+        } else if f.kind != NodeKind::File {
+            Observed::node(f.kind, f.target)
+        } else {
             let data = decode(&f.runs, seed, f.size).map_err(|e| {
                 VmError::Guest(format!("agent sent a bad read-back of {}: {e}", f.name))
             })?;
-            Observed::present(data)
-        } else {
-            Observed::absent()
+            Observed {
+                ino: f.ino,
+                nlink: f.nlink,
+                ..Observed::present(data)
+            }
         };
         out.insert(f.name, obs);
     }

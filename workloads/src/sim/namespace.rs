@@ -98,15 +98,13 @@ impl Sim {
     /// Check and apply a namespace op; `None` for every other op.
     pub(super) fn apply_namespace(&mut self, op: &Op) -> Option<Result<(), Problem>> {
         let done = match op {
-            Op::FsyncDir { dir: Some(dir) } => {
-                check_name("dir", dir).and_then(|()| {
-                    if self.is_dir(dir) {
-                        Ok(())
-                    } else {
-                        Err(problem("dir", format!("`{dir}` is not a directory here")))
-                    }
-                })
-            }
+            Op::FsyncDir { dir: Some(dir) } => check_name("dir", dir).and_then(|()| {
+                if self.is_dir(dir) {
+                    Ok(())
+                } else {
+                    Err(problem("dir", format!("`{dir}` is not a directory here")))
+                }
+            }),
             Op::FsyncDir { dir: None } => Ok(()),
             Op::Mkdir { dir } => self.need_new("dir", dir, "mkdir").map(|()| {
                 self.new_inode(dir, NodeKind::Dir);
@@ -241,8 +239,12 @@ mod tests {
     #[test]
     fn rmdir_needs_an_empty_directory_and_rename_refuses_directories() {
         let mk = Op::Mkdir { dir: "d0".into() };
-        let err = run(&[mk.clone(), Op::create("d0/f"), Op::Rmdir { dir: "d0".into() }])
-            .expect_err("not empty");
+        let err = run(&[
+            mk.clone(),
+            Op::create("d0/f"),
+            Op::Rmdir { dir: "d0".into() },
+        ])
+        .expect_err("not empty");
         assert_eq!(err.0, 2);
         let err = run(&[
             mk,

@@ -38,11 +38,7 @@ pub(super) fn kind_finding(
         ));
     }
     if obs.kind == NodeKind::Symlink && !kinded.iter().any(|s| s.target == obs.target) {
-        let mut f = finding(
-            Verdict::DataLoss,
-            format!("{name} (symlink text)"),
-            at,
-        );
+        let mut f = finding(Verdict::DataLoss, format!("{name} (symlink text)"), at);
         f.found = obs.target.clone().unwrap_or_default().into_bytes();
         f.expected = kinded
             .iter()
@@ -102,13 +98,14 @@ pub(super) fn link_count_findings(
                     .collect()
             })
             .collect();
-        let common = sets[0]
-            .iter()
-            .any(|i| sets.iter().all(|s| s.contains(i)));
+        let common = sets[0].iter().any(|i| sets.iter().all(|s| s.contains(i)));
         if !common {
             out.push(finding(
                 Verdict::UnexpectedFile,
-                format!("{} (one inode, but no file the workload linked)", names.join(", ")),
+                format!(
+                    "{} (one inode, but no file the workload linked)",
+                    names.join(", ")
+                ),
                 at,
             ));
         }
