@@ -85,14 +85,29 @@ impl Profile {
             Profile::Default | Profile::Deep => 10,
         }
     }
+
+    /// Percent of generator steps followed by a namespace episode (`generator::namespace`).
+    pub fn namespace_percent(&self) -> u32 {
+        match self {
+            Profile::Smoke => 25,
+            Profile::Default => 15,
+            Profile::Deep => 8,
+        }
+    }
 }
 
 /// The RNG of the open flags: stream 1 of the seed's ChaCha8, so choosing a flag draws
 /// nothing from the main stream (stream 0) and every other choice of a seed stays what it
 /// was before open flags were generated.
 fn flag_rng(seed: u64) -> ChaCha8Rng {
+    stream_rng(seed, 1)
+}
+
+/// Stream `stream` of the seed's ChaCha8 (0 is the main stream; 1 the open flags; 2 the
+/// namespace episodes).
+fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(1);
+    rng.set_stream(stream);
     rng
 }
 
@@ -123,10 +138,18 @@ pub fn generate(seed: u64, profile: Profile) -> Workload {
         max: profile.max_file_bytes(),
         flag_rng: flag_rng(seed),
         open_sync_percent: profile.open_sync_percent(),
+        ns_rng: stream_rng(seed, 2),
     };
     let target = g.rng.gen_range(profile.ops());
-    while g.ops.len() < target {
+    // Episodes do not count towards the target: the main stream's ops stay what they were.
+    let mut main_ops = 0;
+    while main_ops < target {
+        let before = g.ops.len();
         g.step();
+        main_ops += g.ops.len() - before;
+        if g.ns_rng.gen_range(0..100) < profile.namespace_percent() {
+            g.namespace_episode();
+        }
     }
     g.ensure_durability_op();
     Workload {
@@ -172,6 +195,7 @@ struct Gen {
     max: u64,
     flag_rng: ChaCha8Rng,
     open_sync_percent: u32,
+    ns_rng: ChaCha8Rng,
 }
 
 impl Gen {
@@ -651,5 +675,6 @@ impl Gen {
     }
 }
 
+mod namespace;
 #[cfg(test)]
 mod tests;
