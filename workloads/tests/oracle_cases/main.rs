@@ -4,6 +4,7 @@
 mod common;
 mod data;
 mod names;
+mod namespace;
 mod open_sync;
 mod shift;
 mod sync_calls;
