@@ -89,9 +89,9 @@ impl Profile {
     /// Percent of generator steps followed by a namespace episode (`generator::namespace`).
     pub fn namespace_percent(&self) -> u32 {
         match self {
-            Profile::Smoke => 25,
-            Profile::Default => 15,
-            Profile::Deep => 8,
+            Profile::Smoke => 30,
+            Profile::Default => 20,
+            Profile::Deep => 10,
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::op::Op;
 
 /// Subdirectories an episode may make.
 const DIRS: [&str; 2] = ["d0", "d1"];
+/// A directory two levels down, made and removed again.
+const NESTED: &str = "d0/e";
 /// Leaf names of episode files, symlinks and links.
 const LEAVES: [&str; 3] = ["n0", "n1", "n2"];
 
@@ -148,14 +150,24 @@ impl Gen {
                 self.ns_promise(&link, None, None);
             }
             58..=85 => {
+                let mut movable = movable;
+                let flags = match self.ns_rng.gen_range(0..10) {
+                    0..=2 => None,
+                    3..=5 => Some(RenameFlag::Exchange),
+                    6..=7 => Some(RenameFlag::Noreplace),
+                    _ => Some(RenameFlag::Whiteout),
+                };
+                // An exchange needs two names: make one where there is room.
+                if flags == Some(RenameFlag::Exchange) && movable.len() < 2 {
+                    let Some(file) = self.ns_pick(&free) else {
+                        return;
+                    };
+                    self.emit(Op::create(file.clone()));
+                    movable.push(file);
+                }
+                let free: Vec<String> = free.into_iter().filter(|f| !self.sim.exists(f)).collect();
                 let Some(from) = self.ns_pick(&movable) else {
                     return;
-                };
-                let flags = match self.ns_rng.gen_range(0..4) {
-                    0 => None,
-                    1 => Some(RenameFlag::Exchange),
-                    2 => Some(RenameFlag::Noreplace),
-                    _ => Some(RenameFlag::Whiteout),
                 };
                 let targets: Vec<String> = match flags {
                     Some(RenameFlag::Exchange) => movable.clone(),
@@ -180,18 +192,24 @@ impl Gen {
                 }
             }
             _ => {
-                // Remove a name, or an empty directory.
+                // Remove a name, or an empty directory (made here when none is empty).
                 let empty: Vec<&str> = DIRS
                     .iter()
                     .copied()
-                    .filter(|d| {
-                        self.sim.is_dir(d) && self.sim.exists(d) && !self.sim.has_children(d)
-                    })
+                    .filter(|d| self.sim.exists(d) && !self.sim.has_children(d))
                     .collect();
-                if !empty.is_empty() && self.ns_rng.gen_bool(0.5) {
-                    let dir = self.ns_pick(&empty).unwrap_or("d0").to_string();
-                    self.emit(Op::Rmdir { dir });
-                    self.ns_promise("x", None, None);
+                if self.ns_rng.gen_bool(0.5) {
+                    let dir = match self.ns_pick(&empty) {
+                        Some(d) => d.to_string(),
+                        None if self.sim.is_dir("d0") && !self.sim.exists(NESTED) => {
+                            self.emit(Op::Mkdir { dir: NESTED.into() });
+                            self.ns_promise(NESTED, None, None);
+                            NESTED.to_string()
+                        }
+                        None => return,
+                    };
+                    self.emit(Op::Rmdir { dir: dir.clone() });
+                    self.ns_promise(&dir, None, None);
                 } else if let Some(file) = self.ns_pick(&movable) {
                     self.emit(Op::Unlink { file: file.clone() });
                     self.ns_promise(&file, None, None);
