@@ -9,7 +9,9 @@ use std::time::Instant;
 use workloads::content::decode;
 pub use workloads::content::Patterns;
 use workloads::oracle::Observed;
-use workloads::protocol::{AgentMsg, CheckTimings, FileReport, HostMsg, PROTOCOL_VERSION};
+use workloads::protocol::{
+    AgentMsg, CheckTimings, FileReport, HostMsg, MAX_REPORTED_TARGET, PROTOCOL_VERSION,
+};
 use workloads::NodeKind;
 
 use super::{AgentChannel, Vm, VmError};
@@ -165,6 +167,15 @@ fn observed(
         if let Some(err) = f.error {
             return Err(VmError::Guest(format!(
                 "agent could not read {}: {err}",
+                f.name
+            )));
+        }
+        if f.target
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_REPORTED_TARGET)
+        {
+            return Err(VmError::Guest(format!(
+                "agent sent a symlink text of {} over {MAX_REPORTED_TARGET} bytes",
                 f.name
             )));
         }
