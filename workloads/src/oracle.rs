@@ -9,9 +9,11 @@
 //!   `[page_floor(off), off+len)` and below EOF are durable, and the size covers them.
 //! - After a user flush on a MAP_SYNC mapping, the words of the flushed cache lines that a
 //!   MAP_SYNC store wrote last are durable. A flush on any other mapping promises nothing.
-//! - `sync` makes everything durable; `fsync_dir` makes every directory entry durable;
+//! - `sync` makes everything durable; `fsync_dir` of a directory makes its entries durable;
 //!   [`FsRules`] says whether fsync/fdatasync of a newly created file also makes its name
-//!   durable (ext4, xfs) or not (generic POSIX).
+//!   durable (ext4, xfs) or not (generic POSIX), and whether an fsync commits every
+//!   namespace op up to the last one that logged the synced inode (`journal_prefix`: ext4,
+//!   xfs; see `model::namespace` for subdirectories, links, symlinks and `renameat2`).
 //! - Until then, each aligned 8-byte word may hold any version written to it since its last
 //!   durable point (whole-word snapshots after each write, truncate, punch or zeroing), and
 //!   a file may have any size set since its size was last durable.

@@ -1,6 +1,7 @@
 //! The oracle's replay of a workload: inodes with their word histories and sizes, names
 //! with their durable and pending bindings, and the agent's per-name table, advanced op by
-//! op with the durability promises of each op (see the rules in `oracle.rs`).
+//! op with the durability promises of each op (see the rules in `oracle.rs`; the namespace
+//! ops and what an fsync commits of names are in `model::namespace`).
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,9 @@ use super::words::{SizeSet, WordMap, WordSrc, WORD};
 use super::FsRules;
 use crate::namespace::{parent, NodeKind};
 use crate::op::{FallocMode, Op, OpOutcome, OpenSync};
+use crate::sim::{round_down, round_up, CACHE_LINE, FS_BLOCK, PAGE_SIZE};
 
 mod namespace;
-use crate::sim::{round_down, round_up, CACHE_LINE, FS_BLOCK, PAGE_SIZE};
 
 /// How much is known about one op's effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub(crate) struct Inode {
     /// Collapse and insert ranges since its layout was last durable, oldest first: until
     /// an fsync, fdatasync or sync, a crash may leave any of the layouts before them.
     pub shifts: Vec<Shift>,
-    /// What it is; a symlink's text.
+    /// What it is (a regular file, a directory, a symlink, a whiteout).
     pub kind: NodeKind,
     /// A symlink's text.
     pub target: Option<String>,
