@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use workloads::oracle::{expectation, CrashPoint, FsRules, Observed, Verdict};
 use workloads::spec::validate;
-use workloads::{NodeKind, Op, OpOutcome, RenameFlag, Workload};
+use workloads::{NodeKind, Op, OpOutcome, Pattern, RenameFlag, Workload};
 
 const DIRS: [&str; 2] = ["d0", "d1"];
 const PATHS: [&str; 5] = ["a", "b", "d0/a", "d0/b", "d1/a"];
@@ -30,7 +30,7 @@ struct Reference {
     logged: Vec<(Vec<usize>, Vec<String>)>,
     /// Per op: the inode it created, if any.
     created: Vec<Option<usize>>,
-    /// Per op: the inode an fsync/fdatasync of it syncs.
+    /// Per op: the inode an fsync/fdatasync of it syncs, or a pwrite writes.
     synced: Vec<Option<usize>>,
 }
 
@@ -133,7 +133,9 @@ fn build(w: &Workload) -> Reference {
                 dirs.push(parent(from));
                 dirs.push(parent(to));
             }
-            Op::Fsync { file } | Op::Fdatasync { file } => synced = held.get(file).copied(),
+            Op::Fsync { file } | Op::Fdatasync { file } | Op::Pwrite { file, .. } => {
+                synced = held.get(file).copied();
+            }
             _ => {}
         }
         r.states.push(cur.clone());
@@ -172,7 +174,25 @@ fn committed(w: &Workload, r: &Reference, k: usize) -> Option<usize> {
     c
 }
 
-fn observe(state: &BTreeMap<String, Obj>) -> BTreeMap<String, Observed> {
+/// What each file holds at the crash point: the bytes of the one pwrite after its create
+/// (always allowed: the current version), found under whichever name the state has.
+fn contents(w: &Workload, r: &Reference, k: usize) -> BTreeMap<usize, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for (j, op) in w.ops.iter().enumerate().take(k + 1) {
+        if let (Op::Pwrite { len, .. }, Some(i)) = (op, r.synced[j]) {
+            out.insert(
+                i,
+                Pattern::new(w.seed, j as u32 + 1).bytes(0, *len as usize),
+            );
+        }
+    }
+    out
+}
+
+fn observe(
+    state: &BTreeMap<String, Obj>,
+    data: &BTreeMap<usize, Vec<u8>>,
+) -> BTreeMap<String, Observed> {
     let mut links: BTreeMap<usize, u64> = BTreeMap::new();
     for o in state.values().filter(|o| o.kind == NodeKind::File) {
         *links.entry(o.inode).or_default() += 1;
@@ -184,7 +204,7 @@ fn observe(state: &BTreeMap<String, Obj>) -> BTreeMap<String, Observed> {
                 NodeKind::File => Observed {
                     ino: o.inode as u64 + 1,
                     nlink: links[&o.inode],
-                    ..Observed::present(Vec::new())
+                    ..Observed::present(data.get(&o.inode).cloned().unwrap_or_default())
                 },
                 kind => Observed::node(kind, o.target.clone()),
             };
@@ -239,9 +259,22 @@ fn workload(choices: &[(u8, usize, usize)]) -> Workload {
         ops: Vec::new(),
     };
     for &c in choices {
-        w.ops.push(op_of(c));
+        let op = op_of(c);
+        w.ops.push(op.clone());
         if validate(&w).is_err() {
             w.ops.pop();
+            continue;
+        }
+        // Each new file gets its own bytes, so that a crash showing one file under the
+        // other's name (an exchange or rename not durable) is visible.
+        if let Op::Create { file, .. } = op {
+            let len = 8 * (w.ops.len() as u64 % 7 + 1);
+            w.ops.push(Op::Pwrite {
+                file,
+                off: 0,
+                len,
+                pattern: None,
+            });
         }
     }
     w
@@ -269,8 +302,15 @@ proptest! {
         let m = *pick_m.get(&choices_m);
         let empty = BTreeMap::new();
         let state = m.map_or(&empty, |m| &r.states[m]);
-        let observed = observe(state);
-        let outcomes: Vec<Option<OpOutcome>> = w.ops.iter().map(|_| Some(OpOutcome::ok(0))).collect();
+        let observed = observe(state, &contents(&w, &r, k));
+        let outcomes: Vec<Option<OpOutcome>> = w
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Pwrite { len, .. } => Some(OpOutcome::ok(*len as i64)),
+                _ => Some(OpOutcome::ok(0)),
+            })
+            .collect();
 
         for rules in [FsRules::ext4(), FsRules::xfs(), FsRules::generic()] {
             let e = expectation(&w, &outcomes, CrashPoint::AfterOp(k), &rules);
