@@ -14,8 +14,10 @@ use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, RwfFlag, Workload}
 use crate::cpu::FlushInsn;
 use crate::mapping::Mapping;
 use crate::meta;
-use crate::sys::{self, c_name, check, check_size, errno_of, to_off, Errno};
+use crate::sys::{self, check, check_size, errno_of, to_off, Errno};
 use crate::uring;
+
+mod namespace;
 
 /// Largest single `pwrite(2)`: a longer `Pwrite` op is issued as several calls of at most
 /// this many bytes, so a huge length never needs a huge buffer.
@@ -175,7 +177,13 @@ impl Executor {
             } => self.fallocate(file, *mode, *off, *len),
             Op::Rename { from, to } => self.rename(from, to),
             Op::Unlink { file } => self.unlink(file),
-            Op::FsyncDir => self.fsync_dir(),
+            Op::FsyncDir { dir: None } => self.fsync_dir(),
+            Op::FsyncDir { dir: Some(dir) } => self.fsync_subdir(dir),
+            Op::Mkdir { dir } => self.mkdir(dir),
+            Op::Rmdir { dir } => self.rmdir(dir),
+            Op::Link { from, to } => self.link(from, to),
+            Op::Symlink { target, link } => self.symlink(target, link),
+            Op::Renameat2 { from, to, flags } => self.renameat2(from, to, *flags),
             Op::Sync => {
                 // SAFETY: sync(2) takes no arguments and cannot fail.
                 unsafe { libc::sync() };
@@ -232,7 +240,7 @@ impl Executor {
     /// descriptor replaces (closes) one already held under `name`; a mapping stays as it is.
     /// Returns 0, not the descriptor number, so outcomes do not depend on descriptor reuse.
     fn open(&mut self, name: &str, flags: libc::c_int) -> Result<i64, Errno> {
-        let c = c_name(name)?;
+        let c = namespace::c_path(name)?;
         // SAFETY: `dir_fd` is open for the life of `self` and `c` is NUL-terminated.
         let raw = unsafe {
             libc::openat(
@@ -359,7 +367,7 @@ impl Executor {
     /// `Rename`: whatever is held under `to` is closed first; on success the descriptor and
     /// mapping of `from` move to `to`. Renaming a name to itself changes nothing held.
     fn rename(&mut self, from: &str, to: &str) -> Result<i64, Errno> {
-        let (c_from, c_to) = (c_name(from)?, c_name(to)?);
+        let (c_from, c_to) = (namespace::c_path(from)?, namespace::c_path(to)?);
         if from != to {
             drop(self.files.remove(to));
         }
@@ -376,7 +384,7 @@ impl Executor {
 
     /// `Unlink`: unmap and close what is held under `name`, then `unlinkat`.
     fn unlink(&mut self, name: &str) -> Result<i64, Errno> {
-        let c = c_name(name)?;
+        let c = namespace::c_path(name)?;
         drop(self.files.remove(name));
         // SAFETY: `dir_fd` is open for the life of `self` and `c` is NUL-terminated.
         check(unsafe { libc::unlinkat(self.dir_fd.as_raw_fd(), c.as_ptr(), 0) })

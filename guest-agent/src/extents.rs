@@ -47,7 +47,14 @@ pub fn extents(dir: &Path, names: &[String]) -> Vec<FileExtents> {
     names
         .iter()
         .map(|name| {
-            let (extents, error) = match File::open(dir.join(name)) {
+            // Only regular files have extents worth mapping (a symlink is not followed).
+            let regular = std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.is_file());
+            let opened = if regular {
+                File::open(dir.join(name))
+            } else {
+                Err(io::ErrorKind::NotFound.into())
+            };
+            let (extents, error) = match opened {
                 Ok(f) => match fiemap(&f) {
                     Ok(x) => (x, None),
                     Err(e) => (Vec::new(), Some(format!("FIEMAP of {name}: {e}"))),

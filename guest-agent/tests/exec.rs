@@ -57,7 +57,7 @@ fn pwrites_land_with_pattern_bytes_and_report_byte_counts() {
         Op::Fsync { file: f("a") },
         Op::Fdatasync { file: f("a") },
         Op::Close { file: f("a") },
-        Op::FsyncDir,
+        Op::fsync_root(),
         Op::Sync,
     ]);
 

@@ -231,3 +231,29 @@ fn the_program_refuses_a_non_dax_directory_unless_told() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("not on a DAX mount"), "{text}");
 }
+
+#[test]
+fn dry_runs_of_the_namespace_specs_verify_on_the_host() {
+    // mkdir, rmdir, link, symlink, renames across directories, renameat2 exchange,
+    // noreplace and whiteout, fsync of a subdirectory (the host runs as root in CI, which
+    // RENAME_WHITEOUT needs: CAP_MKNOD).
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for name in ["namespace", "namespace-renameat2"] {
+        let spec =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/specs/{name}.yaml"));
+        let w = workloads::spec::load_workload(&spec).expect("spec");
+        for k in [7, 16, w.ops.len() - 1] {
+            let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
+            let bin = build(dir.path(), &w, CrashPoint::AfterOp(k));
+            let work = dir.path().join("w");
+            let work = work.to_string_lossy();
+
+            let (run_code, run_text) = run(&bin, &["run", "--no-stop", "--no-dax", &work]);
+            let (verify_code, verify_text) = run(&bin, &["verify", &work]);
+
+            assert_eq!(run_code, 0, "{name} op {k} run:\n{run_text}");
+            assert_eq!(verify_code, 0, "{name} op {k} verify:\n{verify_text}");
+            assert!(verify_text.contains("verify: ok"), "{verify_text}");
+        }
+    }
+}

@@ -85,14 +85,29 @@ impl Profile {
             Profile::Default | Profile::Deep => 10,
         }
     }
+
+    /// Percent of generator steps followed by a namespace episode (`generator::namespace`).
+    pub fn namespace_percent(&self) -> u32 {
+        match self {
+            Profile::Smoke => 30,
+            Profile::Default => 20,
+            Profile::Deep => 10,
+        }
+    }
 }
 
 /// The RNG of the open flags: stream 1 of the seed's ChaCha8, so choosing a flag draws
 /// nothing from the main stream (stream 0) and every other choice of a seed stays what it
 /// was before open flags were generated.
 fn flag_rng(seed: u64) -> ChaCha8Rng {
+    stream_rng(seed, 1)
+}
+
+/// Stream `stream` of the seed's ChaCha8 (0 is the main stream; 1 the open flags; 2 the
+/// namespace episodes).
+fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(1);
+    rng.set_stream(stream);
     rng
 }
 
@@ -136,17 +151,21 @@ fn generate_with(seed: u64, profile: Profile, side: side::SideStreams) -> Gen {
         open_sync_percent: profile.open_sync_percent(),
         side,
         side_ops: Vec::new(),
+        ns_rng: stream_rng(seed, 2),
     };
     let target = g.rng.gen_range(profile.ops());
-    // Side-stream ops do not count towards the target: the main stream makes the same ops
-    // with or without them.
-    let mut extra = 0;
-    while g.ops.len() - extra < target {
-        g.step();
+    // Side-stream ops and namespace episodes do not count towards the target: the main
+    // stream makes the same ops with or without them.
+    let mut main_ops = 0;
+    while main_ops < target {
         let before = g.ops.len();
+        g.step();
+        main_ops += g.ops.len() - before;
+        if g.ns_rng.gen_range(0..100) < profile.namespace_percent() {
+            g.namespace_episode();
+        }
         g.metadata();
         g.uring();
-        extra += g.ops.len() - before;
     }
     g.ensure_durability_op();
     g
@@ -190,6 +209,7 @@ struct Gen {
     side: side::SideStreams,
     /// Indexes of the ops the side streams emitted.
     side_ops: Vec<usize>,
+    ns_rng: ChaCha8Rng,
 }
 
 impl Gen {
@@ -400,7 +420,7 @@ impl Gen {
                 if let Some(file) = self.pick(&existing) {
                     self.emit(Op::Unlink { file });
                     if self.rng.gen_bool(0.5) {
-                        self.emit(Op::FsyncDir);
+                        self.emit(Op::fsync_root());
                     }
                 }
             }
@@ -416,7 +436,7 @@ impl Gen {
                 }
             }
             Action::FsyncDir => {
-                self.emit(Op::FsyncDir);
+                self.emit(Op::fsync_root());
             }
             Action::Sync => {
                 self.emit(Op::Sync);
@@ -481,7 +501,7 @@ impl Gen {
         if self.rng.gen_bool(0.3) {
             self.emit(Op::Fsync { file });
             if self.rng.gen_bool(0.5) {
-                self.emit(Op::FsyncDir);
+                self.emit(Op::fsync_root());
             }
         }
     }
@@ -638,7 +658,7 @@ impl Gen {
         };
         self.emit(Op::Rename { from, to });
         if self.rng.gen_bool(0.6) {
-            self.emit(Op::FsyncDir);
+            self.emit(Op::fsync_root());
         }
     }
 
@@ -674,5 +694,6 @@ impl Gen {
 
 mod side;
 
+mod namespace;
 #[cfg(test)]
 mod tests;

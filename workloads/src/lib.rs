@@ -5,6 +5,7 @@
 pub mod content;
 pub mod generator;
 pub mod meta;
+pub mod namespace;
 pub mod op;
 pub mod oracle;
 pub mod pattern;
@@ -12,5 +13,6 @@ pub mod protocol;
 mod sim;
 pub mod spec;
 
+pub use namespace::{NodeKind, RenameFlag};
 pub use op::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag, Workload, SYNC_LABELS};
 pub use pattern::Pattern;

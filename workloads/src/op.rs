@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 mod flags;
 
+pub use crate::namespace::RenameFlag;
 pub use flags::{FallocMode, OpenSync, RwfFlag};
 
 /// A workload: a named, seeded list of operations on files in one directory.
@@ -38,6 +39,7 @@ pub const SYNC_LABELS: &[&str] = &[
     "msync_invalidate",
     "flush",
     "fsync_dir",
+    "fsync_dir subdir",
     "sync",
     "syncfs",
     "sync_file_range",
@@ -70,10 +72,20 @@ impl Workload {
                     held.remove(file.as_str());
                     OpenSync::None
                 }
-                Op::Rename { from, to } if from != to => {
-                    held.remove(to.as_str());
+                Op::Rename { from, to } | Op::Renameat2 { from, to, .. } if from != to => {
+                    let exchange = matches!(
+                        op,
+                        Op::Renameat2 {
+                            flags: RenameFlag::Exchange,
+                            ..
+                        }
+                    );
+                    let moved_back = held.remove(to.as_str()).filter(|_| exchange);
                     if let Some(s) = held.remove(from.as_str()) {
                         held.insert(to, s);
+                    }
+                    if let Some(s) = moved_back {
+                        held.insert(from, s);
                     }
                     OpenSync::None
                 }
@@ -264,8 +276,45 @@ pub enum Op {
         /// File name.
         file: String,
     },
-    /// `fsync(2)` of the workload directory.
-    FsyncDir,
+    /// `fsync(2)` of a directory: the workload directory, or `dir` (a subdirectory path).
+    FsyncDir {
+        /// Directory path relative to the workload directory; none: the workload directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<String>,
+    },
+    /// `mkdir(2)` of a subdirectory (see [`crate::namespace`]).
+    Mkdir {
+        /// Directory path.
+        dir: String,
+    },
+    /// `rmdir(2)` of an empty subdirectory.
+    Rmdir {
+        /// Directory path.
+        dir: String,
+    },
+    /// `link(2)`: a second name `to` for the file named `from`.
+    Link {
+        /// Existing file.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// `symlink(2)`: a symbolic link named `link` whose text is `target` (never followed).
+    Symlink {
+        /// The link's text.
+        target: String,
+        /// The new name.
+        link: String,
+    },
+    /// `renameat2(2)` with `RENAME_EXCHANGE`, `RENAME_NOREPLACE` or `RENAME_WHITEOUT`.
+    Renameat2 {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+        /// The flag.
+        flags: RenameFlag,
+    },
     /// `syncfs(2)` of the file's descriptor: every file of that file system, like `sync`.
     Syncfs {
         /// File name (an open descriptor on the DAX file system).
@@ -403,7 +452,12 @@ impl Op {
         }
     }
 
-    /// Every file name this op touches (for `Rename`: both).
+    /// `fsync_dir` of the workload directory itself.
+    pub fn fsync_root() -> Op {
+        Op::FsyncDir { dir: None }
+    }
+
+    /// Every path this op touches (for `Rename`: both; directories too).
     pub fn files(&self) -> Vec<&str> {
         match self {
             Op::Create { file, .. }
@@ -431,8 +485,13 @@ impl Op {
             | Op::Utimensat { file, .. }
             | Op::UringWrite { file, .. }
             | Op::UringFsync { file, .. } => vec![file.as_str()],
-            Op::Rename { from, to } => vec![from.as_str(), to.as_str()],
-            Op::FsyncDir | Op::Sync => vec![],
+            Op::Rename { from, to } | Op::Link { from, to } | Op::Renameat2 { from, to, .. } => {
+                vec![from.as_str(), to.as_str()]
+            }
+            Op::Mkdir { dir } | Op::Rmdir { dir } => vec![dir.as_str()],
+            Op::FsyncDir { dir } => dir.iter().map(String::as_str).collect(),
+            Op::Symlink { link, .. } => vec![link.as_str()],
+            Op::Sync => vec![],
         }
     }
 
@@ -454,7 +513,12 @@ impl Op {
             Op::Fallocate { .. } => "fallocate",
             Op::Rename { .. } => "rename",
             Op::Unlink { .. } => "unlink",
-            Op::FsyncDir => "fsync_dir",
+            Op::FsyncDir { .. } => "fsync_dir",
+            Op::Mkdir { .. } => "mkdir",
+            Op::Rmdir { .. } => "rmdir",
+            Op::Link { .. } => "link",
+            Op::Symlink { .. } => "symlink",
+            Op::Renameat2 { .. } => "renameat2",
             Op::Sync => "sync",
             Op::Syncfs { .. } => "syncfs",
             Op::SyncFileRange { .. } => "sync_file_range",
@@ -480,6 +544,8 @@ impl Op {
             Op::Pwritev2 { flags, .. } => format!("pwritev2 {}", flags.name()),
             Op::UringWrite { flags: Some(f), .. } => format!("uring_write {}", f.name()),
             Op::UringFsync { datasync: true, .. } => "uring_fsync datasync".to_string(),
+            Op::Renameat2 { flags, .. } => format!("renameat2 {}", flags.name()),
+            Op::FsyncDir { dir: Some(_) } => "fsync_dir subdir".to_string(),
             Op::Create { sync, .. } | Op::Open { sync, .. } if !sync.is_none() => {
                 format!("{} o_{}", self.kind(), sync.name())
             }
@@ -496,7 +562,7 @@ impl Op {
             Op::Fsync { .. }
                 | Op::Fdatasync { .. }
                 | Op::Msync { .. }
-                | Op::FsyncDir
+                | Op::FsyncDir { .. }
                 | Op::Sync
                 | Op::Flush { .. }
                 | Op::Syncfs { .. }

@@ -9,9 +9,11 @@
 //!   `[page_floor(off), off+len)` and below EOF are durable, and the size covers them.
 //! - After a user flush on a MAP_SYNC mapping, the words of the flushed cache lines that a
 //!   MAP_SYNC store wrote last are durable. A flush on any other mapping promises nothing.
-//! - `sync` makes everything durable; `fsync_dir` makes every directory entry durable;
+//! - `sync` makes everything durable; `fsync_dir` of a directory makes its entries durable;
 //!   [`FsRules`] says whether fsync/fdatasync of a newly created file also makes its name
-//!   durable (ext4, xfs) or not (generic POSIX).
+//!   durable (ext4, xfs) or not (generic POSIX), and whether an fsync commits every
+//!   namespace op up to the last one that logged the synced inode (`journal_prefix`: ext4,
+//!   xfs; see `model::namespace` for subdirectories, links, symlinks and `renameat2`).
 //! - Until then, each aligned 8-byte word may hold any version written to it since its last
 //!   durable point (whole-word snapshots after each write, truncate, punch or zeroing), and
 //!   a file may have any size set since its size was last durable.
@@ -32,6 +34,7 @@ mod check;
 mod expect;
 mod meta;
 mod model;
+mod names;
 mod verdict;
 mod words;
 
@@ -72,6 +75,11 @@ pub struct FsRules {
     /// msync(MS_SYNC) makes the size cover the synced range (POSIX synchronized I/O data
     /// integrity: the data must be retrievable).
     pub msync_makes_size_durable: bool,
+    /// Namespace ops are journalled in order: an fsync of a file or directory makes every
+    /// namespace op up to the last one that changed that inode durable (ext4 without fast
+    /// commits, xfs; see `oracle::model::namespace`).
+    #[serde(default)]
+    pub journal_prefix: bool,
 }
 
 impl FsRules {
@@ -82,6 +90,7 @@ impl FsRules {
             fsync_makes_new_name_durable: true,
             fdatasync_makes_new_name_durable: true,
             msync_makes_size_durable: true,
+            journal_prefix: true,
         }
     }
 
@@ -100,6 +109,7 @@ impl FsRules {
             fsync_makes_new_name_durable: false,
             fdatasync_makes_new_name_durable: false,
             msync_makes_size_durable: true,
+            journal_prefix: false,
         }
     }
 
@@ -187,11 +197,42 @@ fn files_of(model: &Model, seed: u64) -> BTreeMap<String, FileExpectation> {
                     current: n.current() == Some(i),
                     sizes: ino.sizes.clone(),
                     words: ino.words.spans(),
-                    meta: ino.meta.state(),
+                    meta: if ino.kind == crate::namespace::NodeKind::File {
+                        ino.meta.state()
+                    } else {
+                        MetaState::default()
+                    },
+                    kind: ino.kind,
+                    target: ino.target.clone(),
                 }
             })
             .collect();
-        files.insert(name.clone(), FileExpectation { existence, states });
+        files.insert(
+            name.clone(),
+            FileExpectation {
+                existence,
+                states,
+                durable_by: n.durable_by,
+            },
+        );
+    }
+    // Permissive: a name can only be demanded where every directory above it is.
+    let unsure: Vec<String> = files
+        .iter()
+        .filter(|(name, f)| {
+            f.existence == Existence::MustExist
+                && crate::namespace::ancestors(name).any(|a| {
+                    files
+                        .get(a)
+                        .is_none_or(|d| d.existence != Existence::MustExist)
+                })
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in unsure {
+        if let Some(f) = files.get_mut(&name) {
+            f.existence = Existence::Either;
+        }
     }
     files
 }
@@ -209,12 +250,15 @@ pub fn live_state(
         .iter()
         .filter_map(|(name, n)| {
             let ino = &model.inodes[n.current()?];
+            if ino.kind != crate::namespace::NodeKind::File {
+                return None;
+            }
             Some((name.clone(), ino.words.content(workload.seed, ino.size)))
         })
         .collect()
 }
 
-/// The metadata of every file that exists after all ops ran (no crash): only the current
+/// The metadata of every regular file that exists after all ops ran (no crash): only the current
 /// values are allowed (times the kernel set: any). As [`live_state`] for outcomes.
 pub fn live_meta(
     workload: &Workload,
@@ -224,7 +268,11 @@ pub fn live_meta(
     model
         .names
         .iter()
-        .filter_map(|(name, n)| Some((name.clone(), model.inodes[n.current()?].meta.live_state())))
+        .filter_map(|(name, n)| {
+            let ino = &model.inodes[n.current()?];
+            (ino.kind == crate::namespace::NodeKind::File)
+                .then(|| (name.clone(), ino.meta.live_state()))
+        })
         .collect()
 }
 
@@ -244,6 +292,35 @@ fn live_model(workload: &Workload, outcomes: &[Option<OpOutcome>]) -> Model {
         model.apply(k, op, Effect::Done(outcome));
     }
     model
+}
+
+/// What every name that exists after all ops ran (no crash) is, with a symlink's text:
+/// the namespace part of [`live_state`] (which holds regular files only).
+pub fn live_nodes(
+    workload: &Workload,
+    outcomes: &[Option<OpOutcome>],
+) -> BTreeMap<String, (crate::namespace::NodeKind, Option<String>)> {
+    let mut model = Model::new(
+        workload.seed,
+        &FsRules::generic(),
+        file_names(workload).into_iter(),
+    );
+    for (k, op) in workload.ops.iter().enumerate() {
+        let outcome = outcomes
+            .get(k)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| assumed_success(op));
+        model.apply(k, op, Effect::Done(outcome));
+    }
+    model
+        .names
+        .iter()
+        .filter_map(|(name, n)| {
+            let ino = &model.inodes[n.current()?];
+            Some((name.clone(), (ino.kind, ino.target.clone())))
+        })
+        .collect()
 }
 
 /// The outcome of `op` had it fully succeeded.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::content::{Run, Source};
 use crate::meta::FileMeta;
+use crate::namespace::NodeKind;
 use crate::op::{OpOutcome, Workload};
 
 /// Bumped on any incompatible change to these messages (2: `extents`; 3: read-backs as
@@ -129,7 +130,23 @@ pub struct FileReport {
     /// time is not in it); none when absent or when they could not be read (then `error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<FileMeta>,
+    /// What it is, when it exists (a regular file unless said otherwise).
+    #[serde(default, skip_serializing_if = "NodeKind::is_file")]
+    pub kind: NodeKind,
+    /// A symlink's text (at most [`MAX_REPORTED_TARGET`] bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A regular file's inode number (0: not reported).
+    #[serde(default)]
+    pub ino: u64,
+    /// A regular file's link count (0: not reported).
+    #[serde(default)]
+    pub nlink: u64,
 }
+
+/// Longest symlink text a [`FileReport`] carries (a longer one is cut: it cannot be one a
+/// workload made).
+pub const MAX_REPORTED_TARGET: usize = 4096;
 
 /// The guest's own timing of a [`HostMsg::Check`], microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

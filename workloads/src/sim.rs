@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::namespace::{check_path, NodeKind};
 use crate::op::{FallocMode, Op};
+
+mod namespace;
 
 /// Page size the agent and the oracle assume (x86_64 base pages).
 pub const PAGE_SIZE: u64 = 4096;
@@ -16,8 +19,8 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 /// File system block size the workloads' file systems are made with (ext4 and xfs, 4 KiB):
 /// collapse and insert range need offsets and lengths that are multiples of it.
 pub const FS_BLOCK: u64 = 4096;
-/// Longest file name a workload may use.
-pub const MAX_NAME_LEN: usize = 64;
+/// Longest file name (one path component) a workload may use.
+pub const MAX_NAME_LEN: usize = crate::namespace::MAX_COMPONENT_LEN;
 
 /// `v` rounded down to a multiple of `unit` (a power of two).
 pub(crate) fn round_down(v: u64, unit: u64) -> u64 {
@@ -66,36 +69,17 @@ pub(crate) struct Held {
 pub(crate) struct Sim {
     names: BTreeMap<String, usize>,
     sizes: Vec<u64>,
+    /// Per inode, what it is (files, directories, symlinks, whiteouts).
+    kinds: Vec<NodeKind>,
     /// Per inode, the largest extent it ever had: its size or the end of a block
     /// allocation past it (`fallocate` with KEEP_SIZE).
     extents: Vec<u64>,
     held: BTreeMap<String, Held>,
 }
 
-/// Check that `name` is a simple file name inside the workload directory.
+/// Check that `name` is a path below the workload directory ([`check_path`]).
 pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), Problem> {
-    if name.is_empty() {
-        return Err(problem(field, "file name is empty".into()));
-    }
-    if name == "." || name == ".." {
-        return Err(problem(field, format!("`{name}` is not a file name")));
-    }
-    if name.contains('/') || name.contains('\0') {
-        return Err(problem(
-            field,
-            format!("`{name}` must be a simple name: no '/' or NUL (files live in one directory)"),
-        ));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(problem(
-            field,
-            format!(
-                "`{name}` is {} bytes long; at most {MAX_NAME_LEN}",
-                name.len()
-            ),
-        ));
-    }
-    Ok(())
+    check_path(name).map_err(|e| problem(field, e.0))
 }
 
 /// Check `off + len` against the file-size bound and `len` against zero.
@@ -189,6 +173,9 @@ impl Sim {
 
     /// Check `op` against the current state and, when it can run, apply its effect.
     pub fn apply(&mut self, op: &Op) -> Result<(), Problem> {
+        if let Some(done) = self.apply_namespace(op) {
+            return done;
+        }
         match op {
             Op::Rename { from, to } => {
                 check_name("from", from)?;
@@ -203,13 +190,13 @@ impl Sim {
         match op {
             Op::Create { file, .. } => {
                 let inode = match self.names.get(file) {
-                    Some(&i) => i,
-                    None => {
-                        self.sizes.push(0);
-                        self.extents.push(0);
-                        let i = self.sizes.len() - 1;
-                        self.names.insert(file.clone(), i);
+                    Some(&i) => {
+                        self.need_kind("file", file, NodeKind::File)?;
                         i
+                    }
+                    None => {
+                        self.need_dir_of("file", file)?;
+                        self.new_inode(file, NodeKind::File)
                     }
                 };
                 self.sizes[inode] = 0;
@@ -222,6 +209,7 @@ impl Sim {
                         format!("`{file}` does not exist here (no `create` of it before, or it was unlinked or renamed away)"),
                     ));
                 }
+                self.need_kind("file", file, NodeKind::File)?;
                 self.held.entry(file.clone()).or_default().fd = true;
             }
             Op::Close { file } => {
@@ -332,6 +320,11 @@ impl Sim {
                         format!("`{from}` does not exist here (no `create` of it before, or it was unlinked or renamed away)"),
                     ));
                 };
+                self.need_renamable("from", from)?;
+                self.need_dir_of("to", to)?;
+                if self.exists(to) {
+                    self.need_renamable("to", to)?;
+                }
                 if from != to {
                     self.held.remove(to);
                     self.names.remove(from);
@@ -342,6 +335,12 @@ impl Sim {
                 }
             }
             Op::Unlink { file } => {
+                if self.kind(file) == Some(NodeKind::Dir) {
+                    return Err(problem(
+                        "file",
+                        format!("`{file}` is a directory: use `rmdir`"),
+                    ));
+                }
                 if self.names.remove(file).is_none() {
                     return Err(problem(
                         "file",
@@ -350,7 +349,14 @@ impl Sim {
                 }
                 self.held.remove(file);
             }
-            Op::FsyncDir | Op::Sync => {}
+            Op::Sync => {}
+            // Handled by `apply_namespace`.
+            Op::FsyncDir { .. }
+            | Op::Mkdir { .. }
+            | Op::Rmdir { .. }
+            | Op::Link { .. }
+            | Op::Symlink { .. }
+            | Op::Renameat2 { .. } => {}
             Op::Chmod { file, mode } => {
                 self.open_inode(file)?;
                 if *mode > crate::meta::MODE_BITS {

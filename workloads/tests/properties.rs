@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use workloads::generator::{generate, Profile};
 use workloads::oracle::{
-    expectation, live_state, CrashPoint, Existence, Expectation, FsRules, Observed, Verdict, WORD,
+    expectation, live_nodes, live_state, CrashPoint, Existence, Expectation, FsRules, Observed,
+    Verdict, WORD,
 };
 use workloads::spec::{parse_workload, validate};
 use workloads::{Op, OpOutcome, Workload};
@@ -36,6 +37,16 @@ fn observed(live: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Observed> {
     live.into_iter()
         .map(|(n, d)| (n, Observed::present(d)))
         .collect()
+}
+
+/// The live file system after `w`: its regular files and every other name (directories,
+/// symlinks, whiteouts).
+fn live_observed(w: &Workload, outcomes: &[Option<OpOutcome>]) -> BTreeMap<String, Observed> {
+    let mut out = observed(live_state(w, outcomes));
+    for (n, (kind, target)) in live_nodes(w, outcomes) {
+        out.entry(n).or_insert_with(|| Observed::node(kind, target));
+    }
+    out
 }
 
 fn all_rules() -> [FsRules; 3] {
@@ -131,14 +142,14 @@ proptest! {
         // The last step may overshoot the drawn count: a create emits up to five ops (create,
         // ftruncate, mmap, fsync, fsync_dir), and a workload without fsync, fdatasync or msync
         // gets up to two more (an open and an fsync).
-        // Metadata ops (and the fsync that may follow one) come on top of the count.
-        // So do the io_uring ops of their own stream.
+        // Metadata ops (and the fsync that may follow one) and io_uring ops come on top of
+        // the count; namespace episodes add at most four ops after any step.
         let meta = |op: &Op| matches!(op, Op::Chmod { .. } | Op::Setxattr { .. } | Op::Removexattr { .. } | Op::Utimensat { .. } | Op::UringWrite { .. } | Op::UringFsync { .. });
         let extra = w.ops.iter().enumerate().filter(|(j, op)| {
             meta(op) || (matches!(op, Op::Fsync { .. }) && *j > 0 && meta(&w.ops[j - 1]))
         }).count();
         let main = w.ops.len() - extra;
-        prop_assert!(main >= *p.ops().start() && main <= p.ops().end() + 4, "{} ops, {} of them metadata", w.ops.len(), extra);
+        prop_assert!(main >= *p.ops().start() && main <= 5 * (p.ops().end() + 4), "{} ops, {} of them metadata", w.ops.len(), extra);
         prop_assert!(extra <= 2 * main, "{} metadata ops for {} others", extra, main);
         let durable = w.ops.iter().any(|op| matches!(op, Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Msync { .. }));
         prop_assert!(durable, "no fsync, fdatasync or msync");
@@ -153,7 +164,8 @@ proptest! {
                 _ => 0,
             };
             prop_assert!(end <= p.max_file_bytes(), "{op:?}");
-            prop_assert!(op.files().iter().all(|f| f.len() <= 3));
+            // Main files `f0`..`f3`; episode paths `d1/n2` at most.
+            prop_assert!(op.files().iter().all(|f| f.len() <= 5), "{op:?}");
         }
     }
 
@@ -238,8 +250,8 @@ proptest! {
         let w = generate(seed, p);
         let n = w.ops.len();
         let k = pick.index(n);
-        let final_live = observed(live_state(&w, &all_ok(&w)));
-        let mid_live = observed(live_state(&prefix(&w, k), &all_ok(&w)));
+        let final_live = live_observed(&w, &all_ok(&w));
+        let mid_live = live_observed(&prefix(&w, k), &all_ok(&w));
 
         for rules in all_rules() {
             for (crash, live) in [
@@ -261,7 +273,8 @@ proptest! {
         let FlipSetup { e, live, words } = durable_nonzero_words(&w, j);
         prop_assume!(!words.is_empty());
         let (name, wi) = pick_w.get(&words).clone();
-        let mut obs = observed(live);
+        let mut obs = live_observed(&prefix(&w, j), &all_ok(&w));
+        drop(live);
         let data = &mut obs.get_mut(&name).expect("live file").data;
         data[(wi * WORD) as usize..((wi + 1) * WORD) as usize].fill(0);
 

@@ -13,7 +13,9 @@ use proptest::sample::Index;
 use workloads::generator::{generate, Profile};
 use workloads::meta::{xattr_value, FileMeta, Timestamp, Xattr, CREATE_MODE};
 use workloads::oracle::{expectation, CrashPoint, FsRules, Observed, Verdict};
-use workloads::{FallocMode, Op, OpOutcome, OpenSync, Pattern, RwfFlag, Workload};
+use workloads::{
+    FallocMode, NodeKind, Op, OpOutcome, OpenSync, Pattern, RenameFlag, RwfFlag, Workload,
+};
 
 /// One metadata value's every state and the index of the durable one.
 #[derive(Clone)]
@@ -157,6 +159,65 @@ struct Reference {
     inodes: Vec<RefInode>,
     /// Per name: inode, mapping (`Some(MAP_SYNC)`), the descriptor's open flag.
     held: BTreeMap<String, (usize, Option<bool>, OpenSync)>,
+    /// Names of directories, symlinks (with their text) and whiteouts.
+    nodes: BTreeMap<String, (NodeKind, Option<String>)>,
+}
+
+impl Reference {
+    /// Move whatever `from` names (and holds) to `to`, replacing what `to` named.
+    fn move_name(&mut self, from: &str, to: &str) {
+        if from == to {
+            return;
+        }
+        let file = self.names.remove(from);
+        let node = self.nodes.remove(from);
+        let held = self.held.remove(from);
+        self.names.remove(to);
+        self.nodes.remove(to);
+        self.held.remove(to);
+        if let Some(i) = file {
+            self.names.insert(to.to_string(), i);
+        }
+        if let Some(n) = node {
+            self.nodes.insert(to.to_string(), n);
+        }
+        if let Some(h) = held {
+            self.held.insert(to.to_string(), h);
+        }
+    }
+
+    /// The namespace ops (content does not change).
+    fn apply_namespace(&mut self, op: &Op) {
+        match op {
+            Op::Mkdir { dir } => {
+                self.nodes.insert(dir.clone(), (NodeKind::Dir, None));
+            }
+            Op::Rmdir { dir } => {
+                self.nodes.remove(dir);
+            }
+            Op::Symlink { target, link } => {
+                self.nodes
+                    .insert(link.clone(), (NodeKind::Symlink, Some(target.clone())));
+            }
+            Op::Link { from, to } => {
+                let i = self.names[from];
+                self.names.insert(to.clone(), i);
+            }
+            Op::Renameat2 { from, to, flags } => match flags {
+                RenameFlag::Exchange => {
+                    self.move_name(to, "\0tmp");
+                    self.move_name(from, to);
+                    self.move_name("\0tmp", from);
+                }
+                RenameFlag::Noreplace => self.move_name(from, to),
+                RenameFlag::Whiteout => {
+                    self.move_name(from, to);
+                    self.nodes.insert(from.clone(), (NodeKind::Whiteout, None));
+                }
+            },
+            _ => {}
+        }
+    }
 }
 
 impl Reference {
@@ -194,8 +255,14 @@ impl Reference {
                 self.held.remove(file);
                 if matches!(op, Op::Unlink { .. }) {
                     self.names.remove(file);
+                    self.nodes.remove(file);
                 }
             }
+            Op::Mkdir { .. }
+            | Op::Rmdir { .. }
+            | Op::Symlink { .. }
+            | Op::Link { .. }
+            | Op::Renameat2 { .. } => self.apply_namespace(op),
             Op::Pwrite { file, off, len, .. }
             | Op::MmapStore { file, off, len, .. }
             | Op::UringWrite {
@@ -326,16 +393,7 @@ impl Reference {
                 }
                 self.inodes[i].push(data, false);
             }
-            Op::Rename { from, to } => {
-                if from != to {
-                    let i = self.names.remove(from).expect("valid workload");
-                    self.names.insert(to.clone(), i);
-                    self.held.remove(to);
-                    if let Some(h) = self.held.remove(from) {
-                        self.held.insert(to.clone(), h);
-                    }
-                }
-            }
+            Op::Rename { from, to } => self.move_name(from, to),
             Op::Pwritev2 { file, off, len, .. } | Op::UringWrite { file, off, len, .. } => {
                 let (i, _, _) = held(file).expect("valid workload");
                 let ino = &mut self.inodes[i];
@@ -352,7 +410,7 @@ impl Reference {
             }
             // Sync calls that promise nothing.
             Op::SyncFileRange { .. } | Op::MsyncAsync { .. } | Op::MsyncInvalidate { .. } => {}
-            Op::FsyncDir => {}
+            Op::FsyncDir { .. } => {}
             Op::Sync | Op::Syncfs { .. } => self.inodes.iter_mut().for_each(|i| {
                 i.fsync();
                 i.meta.fsync();
@@ -445,6 +503,7 @@ proptest! {
             names: BTreeMap::new(),
             inodes: Vec::new(),
             held: BTreeMap::new(),
+            nodes: BTreeMap::new(),
         };
         for (j, op) in w.ops.iter().enumerate().take(k + 1) {
             reference.apply(j, op);
@@ -454,7 +513,7 @@ proptest! {
         for rules in [FsRules::ext4(), FsRules::generic()] {
             let e = expectation(&w, &all_ok(&w), CrashPoint::AfterOp(k), &rules);
             for mode in 0..4 {
-                let observed: BTreeMap<String, Observed> = reference
+                let mut observed: BTreeMap<String, Observed> = reference
                     .names
                     .iter()
                     .map(|(n, &i)| {
@@ -464,6 +523,9 @@ proptest! {
                         (n.clone(), Observed { meta, ..Observed::present(data) })
                     })
                     .collect();
+                for (n, (kind, target)) in &reference.nodes {
+                    observed.insert(n.clone(), Observed::node(*kind, target.clone()));
+                }
                 let r = e.check(&observed);
                 let titles: Vec<String> = r.findings.iter().map(|f| f.title()).collect();
                 prop_assert_eq!(r.verdict, Verdict::Pass, "{} mode {}: {:?}", rules.name, mode, titles);

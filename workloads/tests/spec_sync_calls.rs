@@ -79,7 +79,7 @@ fn pwritev2_needs_a_known_flag() {
         unknown.contains("ops[1].flags: unknown variant `async`"),
         "{unknown}"
     );
-    assert!(unknown.contains("`dsync` or `sync`"), "{unknown}");
+    assert!(unknown.contains("`dsync`, `sync`"), "{unknown}");
 
     let other_op = err("  - {op: pwrite, file: f0, off: 0, len: 8, flags: dsync}\n");
     assert!(

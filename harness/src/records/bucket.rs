@@ -296,7 +296,7 @@ fn last_promise(workload: &Workload, crash: CrashPoint, file: &str, lost: Lost) 
                 && matches!(lost, Lost::PwriteData | Lost::Size)
         }
         Op::Sync | Op::Syncfs { .. } => true,
-        Op::FsyncDir => lost == Lost::Name,
+        Op::FsyncDir { .. } => lost == Lost::Name,
         Op::Fsync { file: f }
         | Op::UringFsync {
             file: f,
@@ -349,7 +349,7 @@ mod tests {
                     pattern: None,
                 },
                 Op::Fsync { file: "f0".into() },
-                Op::FsyncDir,
+                Op::fsync_root(),
             ],
         }
     }

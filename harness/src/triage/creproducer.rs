@@ -11,7 +11,7 @@ use std::path::Path;
 use workloads::oracle::{
     CrashPoint, Existence, Expectation, MetaState, WordSrc, WordVersion, WORD,
 };
-use workloads::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag, Workload};
+use workloads::{FallocMode, Op, OpOutcome, OpenSync, RenameFlag, RwfFlag, Workload};
 
 use super::TriageError;
 use crate::records::finding::{point_parts, CrashLabel};
@@ -301,7 +301,33 @@ fn op_row(op: &Op, k: usize, names: &BTreeMap<String, usize>, expect: i64) -> St
             format!(".file = {}, .to = {}", idx(from), idx(to)),
         ),
         Op::Unlink { file } => ("K_UNLINK", format!(".file = {}", idx(file))),
-        Op::FsyncDir => ("K_FSYNC_DIR", ".file = -1".to_owned()),
+        Op::FsyncDir { dir } => (
+            "K_FSYNC_DIR",
+            format!(".file = {}", dir.as_deref().map_or(-1, idx)),
+        ),
+        Op::Mkdir { dir } => ("K_MKDIR", format!(".file = {}", idx(dir))),
+        Op::Rmdir { dir } => ("K_RMDIR", format!(".file = {}", idx(dir))),
+        Op::Link { from, to } => (
+            "K_LINK",
+            format!(".file = {}, .to = {}", idx(from), idx(to)),
+        ),
+        Op::Symlink { target, link } => (
+            "K_SYMLINK",
+            format!(".file = {}, .text = {}", idx(link), c_string(target)),
+        ),
+        Op::Renameat2 { from, to, flags } => (
+            "K_RENAMEAT2",
+            format!(
+                ".file = {}, .to = {}, .mode = {}",
+                idx(from),
+                idx(to),
+                match flags {
+                    RenameFlag::Noreplace => 1,
+                    RenameFlag::Exchange => 2,
+                    RenameFlag::Whiteout => 4,
+                }
+            ),
+        ),
         Op::Sync => ("K_SYNC", ".file = -1".to_owned()),
         Op::Chmod { file, mode } => (
             "K_CHMOD",

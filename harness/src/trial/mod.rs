@@ -251,6 +251,7 @@ pub fn run(
 pub fn live_mismatches(workload: &Workload, run: &RunResult) -> Vec<String> {
     let expected = live_state(workload, &run.outcomes);
     let meta = live_meta(workload, &run.outcomes);
+    let nodes = workloads::oracle::live_nodes(workload, &run.outcomes);
     let mut out = Vec::new();
     for (name, obs) in &run.live {
         if let (Some(state), Some(found)) = (meta.get(name), &obs.meta) {
@@ -265,6 +266,27 @@ pub fn live_mismatches(workload: &Workload, run: &RunResult) -> Vec<String> {
         }
     }
     for (name, obs) in &run.live {
+        if obs.exists && obs.kind != workloads::NodeKind::File {
+            let found = (obs.kind, obs.target.clone());
+            match nodes.get(name) {
+                Some(n) if *n == found => {}
+                Some((kind, _)) => out.push(format!(
+                    "{name}: a {} ({:?}), expected a {kind:?}",
+                    obs.kind.name(),
+                    obs.target
+                )),
+                None => out.push(format!("{name}: a {}, expected absent", obs.kind.name())),
+            }
+            continue;
+        }
+        if !obs.exists
+            && nodes
+                .get(name)
+                .is_some_and(|n| n.0 != workloads::NodeKind::File)
+        {
+            out.push(format!("{name}: missing, expected to exist"));
+            continue;
+        }
         match (expected.get(name), obs.exists) {
             (Some(d), true) if *d == obs.data => {}
             (None, false) => {}

@@ -9,7 +9,10 @@ use std::time::Instant;
 use workloads::content::decode;
 pub use workloads::content::Patterns;
 use workloads::oracle::Observed;
-use workloads::protocol::{AgentMsg, CheckTimings, FileReport, HostMsg, PROTOCOL_VERSION};
+use workloads::protocol::{
+    AgentMsg, CheckTimings, FileReport, HostMsg, MAX_REPORTED_TARGET, PROTOCOL_VERSION,
+};
+use workloads::NodeKind;
 
 use super::{AgentChannel, Vm, VmError};
 
@@ -167,16 +170,29 @@ fn observed(
                 f.name
             )));
         }
-        let obs = if f.exists {
+        if f.target
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_REPORTED_TARGET)
+        {
+            return Err(VmError::Guest(format!(
+                "agent sent a symlink text of {} over {MAX_REPORTED_TARGET} bytes",
+                f.name
+            )));
+        }
+        let obs = if !f.exists {
+            Observed::absent()
+        } else if f.kind != NodeKind::File {
+            Observed::node(f.kind, f.target)
+        } else {
             let data = decode(&f.runs, seed, f.size).map_err(|e| {
                 VmError::Guest(format!("agent sent a bad read-back of {}: {e}", f.name))
             })?;
             Observed {
                 meta: f.meta,
+                ino: f.ino,
+                nlink: f.nlink,
                 ..Observed::present(data)
             }
-        } else {
-            Observed::absent()
         };
         out.insert(f.name, obs);
     }

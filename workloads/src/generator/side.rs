@@ -1,12 +1,13 @@
 //! The generator's side streams: ops drawn from their own ChaCha8 streams of the seed
-//! (metadata: stream 2; io_uring and `O_DIRECT`: stream 3), inserted after the main
+//! (io_uring and `O_DIRECT`: stream 3; metadata: stream 4; namespace episodes, in
+//! `generator::namespace`, use stream 2), inserted after the main
 //! stream's steps without drawing from it, so that every choice of the main stream, and
 //! with it each pinned seed's structure, stays what it was before these ops existed.
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Gen, Profile};
+use super::{stream_rng, Gen, Profile};
 use crate::meta::{MAX_TIME_SEC, MAX_XATTR_VALUE};
 use crate::op::{Op, RwfFlag};
 
@@ -42,13 +43,6 @@ impl Profile {
     }
 }
 
-/// Stream `n` of the seed's ChaCha8.
-fn stream(seed: u64, n: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(n);
-    rng
-}
-
 /// The side streams of one workload and how often each inserts.
 pub(super) struct SideStreams {
     meta: ChaCha8Rng,
@@ -61,8 +55,8 @@ pub(super) struct SideStreams {
 impl SideStreams {
     pub(super) fn new(seed: u64, profile: Profile) -> SideStreams {
         SideStreams {
-            meta: stream(seed, 2),
-            uring: stream(seed, 3),
+            meta: stream_rng(seed, 4),
+            uring: stream_rng(seed, 3),
             metadata_percent: profile.metadata_percent(),
             uring_percent: profile.uring_percent(),
             direct_percent: profile.direct_percent(),

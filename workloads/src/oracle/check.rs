@@ -10,6 +10,9 @@ use super::expect::{Existence, Expectation, FileState, Observed};
 use super::meta::MetaMismatch;
 use super::verdict::Verdict;
 use super::words::{SizeSet, WordSpan, WordVersion, WORD};
+use crate::namespace::NodeKind;
+
+mod names;
 
 /// At most this many findings are reported per file (the verdict does not depend on it).
 pub const MAX_FINDINGS_PER_FILE: usize = 16;
@@ -121,7 +124,7 @@ impl Expectation {
                 found: Vec::new(),
                 allowed_sizes: None,
                 found_size: obs.exists.then_some(obs.data.len() as u64),
-                promised_by: None,
+                promised_by: exp.durable_by,
                 at: at.clone(),
                 meta: None,
             };
@@ -131,6 +134,15 @@ impl Expectation {
                 (true, Existence::MustNotExist) => findings.push(bare(Verdict::UnexpectedFile)),
                 (true, _) if exp.states.is_empty() => findings.push(bare(Verdict::UnexpectedFile)),
                 (true, _) => {
+                    let kinded: Vec<&FileState> =
+                        exp.states.iter().filter(|s| s.kind == obs.kind).collect();
+                    if let Some(f) = names::kind_finding(name, obs, &kinded, &at) {
+                        findings.push(f);
+                        continue;
+                    }
+                    if obs.kind != NodeKind::File {
+                        continue;
+                    }
                     // When no state matches, the findings shown (and the bucket) are those
                     // of the inode the file most likely is: one whose allowed sizes hold the
                     // size found, then the fewest findings, then the current inode (first).
@@ -138,7 +150,7 @@ impl Expectation {
                     // refer to (a rename not yet durable) for a loss in the current one.
                     let size = obs.data.len() as u64;
                     let mut best: Option<((bool, usize), Vec<Finding>)> = None;
-                    for state in &exp.states {
+                    for state in kinded {
                         let f = check_state(state, name, obs, &at);
                         if f.is_empty() {
                             best = None;
@@ -154,6 +166,7 @@ impl Expectation {
                 }
             }
         }
+        findings.extend(names::link_count_findings(self, observed, &at));
         let verdict = findings
             .iter()
             .map(|f| f.verdict)

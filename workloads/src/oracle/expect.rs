@@ -11,6 +11,7 @@ use super::meta::MetaState;
 use super::words::{SizeSet, WordSpan, WordSrc, WordVersion, WORD};
 use super::CrashPoint;
 use crate::meta::FileMeta;
+use crate::namespace::NodeKind;
 
 /// Whether a name must exist after the crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,12 @@ pub struct FileState {
     /// checked: nothing is checked then).
     #[serde(default)]
     pub meta: MetaState,
+    /// What the inode is (a regular file unless said otherwise).
+    #[serde(default, skip_serializing_if = "NodeKind::is_file")]
+    pub kind: NodeKind,
+    /// A symlink's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl FileState {
@@ -98,6 +105,9 @@ pub struct FileExpectation {
     /// States it may be in when present: one per inode the name may refer to, the current
     /// inode first. Empty when it must not exist.
     pub states: Vec<FileState>,
+    /// The op whose promise made the name's binding durable, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable_by: Option<usize>,
 }
 
 /// Expected state of every file a workload names, at one crash point.
@@ -155,15 +165,44 @@ pub struct Observed {
     /// Its mode, times and xattrs, when the read-back reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<FileMeta>,
+    /// What it is (a regular file unless said otherwise).
+    #[serde(default, skip_serializing_if = "NodeKind::is_file")]
+    pub kind: NodeKind,
+    /// A symlink's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Inode number and link count of a regular file (0 when not known).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ino: u64,
+    /// Link count of a regular file (0 when not known).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nlink: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl Observed {
-    /// A present file with `data`.
+    /// A present regular file with `data` (inode and link count unknown).
     pub fn present(data: Vec<u8>) -> Observed {
         Observed {
             exists: true,
             data,
             meta: None,
+            kind: NodeKind::File,
+            target: None,
+            ino: 0,
+            nlink: 0,
+        }
+    }
+
+    /// A present object of another kind (a symlink with its text).
+    pub fn node(kind: NodeKind, target: Option<String>) -> Observed {
+        Observed {
+            kind,
+            target,
+            ..Observed::present(Vec::new())
         }
     }
 
@@ -171,8 +210,7 @@ impl Observed {
     pub fn absent() -> Observed {
         Observed {
             exists: false,
-            data: Vec::new(),
-            meta: None,
+            ..Observed::present(Vec::new())
         }
     }
 }

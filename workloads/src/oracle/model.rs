@@ -1,14 +1,19 @@
 //! The oracle's replay of a workload: inodes with their word histories and sizes, names
 //! with their durable and pending bindings, and the agent's per-name table, advanced op by
-//! op with the durability promises of each op (see the rules in `oracle.rs`).
+//! op with the durability promises of each op (see the rules in `oracle.rs`; the namespace
+//! ops and what an fsync commits of names are in `model::namespace`).
 
 use std::collections::BTreeMap;
 
 use super::meta::{MetaHist, XattrVal};
+pub(crate) use super::names::Name;
 use super::words::{SizeSet, WordMap, WordSrc, WORD};
 use super::FsRules;
+use crate::namespace::{parent, NodeKind};
 use crate::op::{FallocMode, Op, OpOutcome, OpenSync, RwfFlag};
 use crate::sim::{round_down, round_up, CACHE_LINE, FS_BLOCK, PAGE_SIZE};
+
+mod namespace;
 
 /// How much is known about one op's effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +44,15 @@ pub(crate) struct Inode {
     pub shifts: Vec<Shift>,
     /// Mode, times and xattrs.
     pub meta: MetaHist,
+    /// What it is (a regular file, a directory, a symlink, a whiteout).
+    pub kind: NodeKind,
+    /// A symlink's text.
+    pub target: Option<String>,
+    /// The op that made it (`create`, `mkdir`, `symlink`, a whiteout's `renameat2`).
+    pub created_by: Option<usize>,
+    /// The last op that changed its names or, for a directory, its entries: an fsync of
+    /// it commits the journal transaction of that op (see `model::namespace`).
+    pub last_ns_op: Option<usize>,
 }
 
 /// One collapse or insert range, in words.
@@ -51,6 +65,22 @@ pub(crate) struct Shift {
 }
 
 impl Inode {
+    /// A new, empty inode of kind `kind` made by op `k`.
+    pub(crate) fn new(kind: NodeKind, k: usize) -> Inode {
+        Inode {
+            words: WordMap::new(),
+            size: 0,
+            sizes: SizeSet::exactly(0),
+            tainted: false,
+            shifts: Vec::new(),
+            kind,
+            target: None,
+            created_by: Some(k),
+            last_ns_op: Some(k),
+            meta: MetaHist::created(),
+        }
+    }
+
     /// Write bytes `[start, end)` from `src` as op `k` (see [`WordMap::write`]). While
     /// shifts are pending, the words written are blocks that an undone shift shows at
     /// their older offsets, so each older offset also allows what was written.
@@ -113,51 +143,6 @@ impl Inode {
     }
 }
 
-/// One directory entry name.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Name {
-    /// Inode durably bound to the name (`None`: durably absent).
-    pub durable: Option<usize>,
-    /// Bindings since, oldest first; the last is the current one.
-    pub pending: Vec<Option<usize>>,
-    /// The current binding was made by a `create` of a new file (not a rename).
-    pub created_here: bool,
-    /// An op on it had an unknown outcome: bindings are never made durable again.
-    pub tainted: bool,
-}
-
-impl Name {
-    /// The current binding.
-    pub fn current(&self) -> Option<usize> {
-        self.pending.last().copied().unwrap_or(self.durable)
-    }
-
-    fn bind(&mut self, to: Option<usize>) {
-        if self.current() != to {
-            self.pending.push(to);
-        }
-        self.created_here = false;
-    }
-
-    fn make_durable(&mut self) {
-        if !self.tainted {
-            self.durable = self.current();
-            self.pending.clear();
-        }
-    }
-
-    /// Every binding a crash may leave, deduplicated, the current one first.
-    pub fn candidates(&self) -> Vec<Option<usize>> {
-        let mut out = vec![self.current()];
-        for b in std::iter::once(self.durable).chain(self.pending.iter().copied()) {
-            if !out.contains(&b) {
-                out.push(b);
-            }
-        }
-        out
-    }
-}
-
 /// What the agent holds under a name.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -183,6 +168,8 @@ pub(crate) struct Model {
     /// Every name the workload mentions.
     pub names: BTreeMap<String, Name>,
     held: BTreeMap<String, Entry>,
+    /// The last op that changed an entry of the workload directory itself.
+    root_ns_op: Option<usize>,
 }
 
 impl Model {
@@ -194,6 +181,7 @@ impl Model {
             inodes: Vec::new(),
             names: names.map(|n| (n.to_string(), Name::default())).collect(),
             held: BTreeMap::new(),
+            root_ns_op: None,
         }
     }
 
@@ -426,31 +414,20 @@ impl Model {
                 if !certain || self.inodes[i].tainted {
                     return;
                 }
-                if matches!(
+                let full = matches!(
                     op,
                     Op::Fsync { .. }
                         | Op::UringFsync {
                             datasync: false,
                             ..
                         }
-                ) {
+                );
+                if full {
                     self.inodes[i].make_all_and_metadata_durable(k);
                 } else {
                     self.inodes[i].make_all_durable(k);
                 }
-                let names_it = match op {
-                    Op::Fsync { .. }
-                    | Op::UringFsync {
-                        datasync: false, ..
-                    } => self.rules.fsync_makes_new_name_durable,
-                    _ => self.rules.fdatasync_makes_new_name_durable,
-                };
-                // Only a name made by `create` of this inode: ext4/xfs would also commit an
-                // earlier rename with the same journal transaction, but that is not demanded.
-                let n = self.name(file);
-                if names_it && n.created_here && n.current() == Some(i) {
-                    n.make_durable();
-                }
+                self.fsync_names(file, i, !full, k);
             }
             Op::Ftruncate { file, size } => {
                 if let Some(i) = self.open_inode(file) {
@@ -479,36 +456,30 @@ impl Model {
                     self.grow(i, end, k, certain);
                 }
             }
-            Op::Rename { from, to } => {
-                let Some(i) = self.names.get(from).and_then(Name::current) else {
-                    return;
-                };
-                if from == to {
-                    return;
-                }
-                // Permissive: until a directory fsync, each name may show its old or new
-                // binding independently (a crash may even leave both names or neither).
-                self.name(to).bind(Some(i));
-                self.name(from).bind(None);
-                self.held.remove(to);
-                if let Some(e) = self.held.remove(from) {
-                    self.held.insert(to.clone(), e);
-                }
-            }
+            Op::Rename { from, to } => self.rename(from, to, k),
             Op::Unlink { file } => {
                 self.held.remove(file);
-                self.name(file).bind(None);
+                if let Some(i) = self.names.get(file).and_then(Name::current) {
+                    self.inodes[i].last_ns_op = Some(k);
+                }
+                self.name(file).bind(None, k);
+                self.touch_dir(parent(file), k);
             }
-            Op::FsyncDir => {
+            Op::FsyncDir { dir } => {
                 if certain {
-                    self.names.values_mut().for_each(Name::make_durable);
+                    self.fsync_dir(dir.as_deref().unwrap_or(""), k);
                 }
             }
+            Op::Mkdir { .. }
+            | Op::Rmdir { .. }
+            | Op::Link { .. }
+            | Op::Symlink { .. }
+            | Op::Renameat2 { .. } => self.replay_namespace(k, op),
             // syncfs(fd) is sync_filesystem() of the fd's file system, the same work sync(2)
             // does for each file system; every workload file is on that one DAX mount.
             Op::Sync | Op::Syncfs { .. } => {
                 if certain {
-                    self.names.values_mut().for_each(Name::make_durable);
+                    self.names.values_mut().for_each(|n| n.make_durable(k));
                     for ino in self.inodes.iter_mut().filter(|i| !i.tainted) {
                         ino.make_all_and_metadata_durable(k);
                     }
@@ -583,18 +554,12 @@ impl Model {
             e.sync = sync;
             return;
         }
-        self.inodes.push(Inode {
-            words: WordMap::new(),
-            size: 0,
-            sizes: SizeSet::exactly(0),
-            tainted: false,
-            shifts: Vec::new(),
-            meta: MetaHist::created(),
-        });
+        self.inodes.push(Inode::new(NodeKind::File, k));
         let i = self.inodes.len() - 1;
         let n = self.name(file);
-        n.bind(Some(i));
+        n.bind(Some(i), k);
         n.created_here = true;
+        self.touch_dir(parent(file), k);
         self.held.insert(
             file.to_string(),
             Entry {

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::op::{FallocMode, Op, OpenSync, RwfFlag, Workload};
+use crate::op::{FallocMode, Op, OpenSync, RenameFlag, RwfFlag, Workload};
 
 /// A workload as written in YAML.
 #[derive(Debug, Deserialize)]
@@ -90,12 +90,63 @@ pub const OP_KINDS: &[&str] = &[
     "utimensat",
     "uring_write",
     "uring_fsync",
+    "mkdir",
+    "rmdir",
+    "link",
+    "symlink",
+    "renameat2",
 ];
 
 const ALL_FIELDS: &[&str] = &[
     "op", "file", "from", "to", "off", "len", "size", "pattern", "sync", "mode", "flags", "name",
-    "sec", "nsec", "direct", "datasync",
+    "sec", "nsec", "direct", "datasync", "dir", "target", "link",
 ];
+
+/// The `flags` field: a `pwritev2` flag or a `renameat2` flag; which one an op takes is
+/// checked once its kind is known.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AnyFlag {
+    Dsync,
+    Sync,
+    Exchange,
+    Noreplace,
+    Whiteout,
+}
+
+impl AnyFlag {
+    fn name(self) -> &'static str {
+        match self {
+            AnyFlag::Dsync => "dsync",
+            AnyFlag::Sync => "sync",
+            AnyFlag::Exchange => "exchange",
+            AnyFlag::Noreplace => "noreplace",
+            AnyFlag::Whiteout => "whiteout",
+        }
+    }
+
+    /// The `flags` of a `pwritev2` or `uring_write` (op `kind`).
+    fn rwf<E: de::Error>(self, kind: &str) -> Result<RwfFlag, E> {
+        match self {
+            AnyFlag::Dsync => Ok(RwfFlag::Dsync),
+            AnyFlag::Sync => Ok(RwfFlag::Sync),
+            other => Err(E::custom(format_args!(
+                "field `flags` of op `{kind}` must be dsync (RWF_DSYNC) or sync (RWF_SYNC), not `{}`",
+                other.name()
+            ))),
+        }
+    }
+
+    /// The `flags` of a `renameat2`.
+    fn rename<E: de::Error>(self) -> Result<RenameFlag, E> {
+        RenameFlag::from_name(self.name()).ok_or_else(|| {
+            E::custom(format_args!(
+                "field `flags` of op `renameat2` must be exchange, noreplace or whiteout, not `{}`",
+                self.name()
+            ))
+        })
+    }
+}
 
 /// The `sync` field: a bool for `mmap` (MAP_SYNC), a name for `create`/`open` (the open
 /// flag); which one an op takes is checked once its kind is known.
@@ -252,12 +303,15 @@ struct Fields {
     pattern: Option<u32>,
     sync: Option<SyncField>,
     mode: Option<ModeField>,
-    flags: Option<RwfFlag>,
+    flags: Option<AnyFlag>,
     name: Option<String>,
     sec: Option<u64>,
     nsec: Option<u32>,
     direct: Option<bool>,
     datasync: Option<bool>,
+    dir: Option<String>,
+    target: Option<String>,
+    link: Option<String>,
 }
 
 impl Fields {
@@ -279,6 +333,9 @@ impl Fields {
             ("nsec", self.nsec.is_some()),
             ("direct", self.direct.is_some()),
             ("datasync", self.datasync.is_some()),
+            ("dir", self.dir.is_some()),
+            ("target", self.target.is_some()),
+            ("link", self.link.is_some()),
         ];
         flags.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect()
     }
@@ -314,12 +371,15 @@ fn fields_of(kind: &str) -> &'static [&'static str] {
         "uring_fsync" => &["file", "datasync"],
         "ftruncate" => &["file", "size"],
         "fallocate" => &["file", "mode", "off", "len"],
-        "rename" => &["from", "to"],
+        "rename" | "link" => &["from", "to"],
+        "renameat2" => &["from", "to", "flags"],
+        "fsync_dir" | "mkdir" | "rmdir" => &["dir"],
+        "symlink" => &["target", "link"],
         "chmod" => &["file", "mode"],
         "setxattr" => &["file", "name", "len", "pattern"],
         "removexattr" => &["file", "name"],
         "utimensat" => &["file", "sec", "nsec"],
-        "fsync_dir" | "sync" => &[],
+        "sync" => &[],
         _ => &["file"],
     }
 }
@@ -370,7 +430,7 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
             off: off()?,
             len: len()?,
             pattern: f.pattern,
-            flags: f.flags,
+            flags: f.flags.map(|fl| fl.rwf(kind)).transpose()?,
         },
         "uring_fsync" => Op::UringFsync {
             file: file()?,
@@ -422,7 +482,26 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
             to: need(f.to.clone(), "to", kind)?,
         },
         "unlink" => Op::Unlink { file: file()? },
-        "fsync_dir" => Op::FsyncDir,
+        "fsync_dir" => Op::FsyncDir { dir: f.dir.clone() },
+        "mkdir" => Op::Mkdir {
+            dir: need(f.dir.clone(), "dir", kind)?,
+        },
+        "rmdir" => Op::Rmdir {
+            dir: need(f.dir.clone(), "dir", kind)?,
+        },
+        "link" => Op::Link {
+            from: need(f.from.clone(), "from", kind)?,
+            to: need(f.to.clone(), "to", kind)?,
+        },
+        "symlink" => Op::Symlink {
+            target: need(f.target.clone(), "target", kind)?,
+            link: need(f.link.clone(), "link", kind)?,
+        },
+        "renameat2" => Op::Renameat2 {
+            from: need(f.from.clone(), "from", kind)?,
+            to: need(f.to.clone(), "to", kind)?,
+            flags: need(f.flags, "flags", kind)?.rename()?,
+        },
         "syncfs" => Op::Syncfs { file: file()? },
         "sync_file_range" => Op::SyncFileRange {
             file: file()?,
@@ -444,7 +523,7 @@ fn build<E: de::Error>(f: Fields) -> Result<Op, E> {
             off: off()?,
             len: len()?,
             pattern: f.pattern,
-            flags: need(f.flags, "flags", kind)?,
+            flags: need(f.flags, "flags", kind)?.rwf(kind)?,
         },
         "chmod" => Op::Chmod {
             file: file()?,
@@ -498,6 +577,9 @@ impl<'de> Visitor<'de> for OpVisitor {
                 "nsec" => put(&mut f.nsec, "nsec", &mut map)?,
                 "direct" => put(&mut f.direct, "direct", &mut map)?,
                 "datasync" => put(&mut f.datasync, "datasync", &mut map)?,
+                "dir" => put(&mut f.dir, "dir", &mut map)?,
+                "target" => put(&mut f.target, "target", &mut map)?,
+                "link" => put(&mut f.link, "link", &mut map)?,
                 other => return Err(de::Error::unknown_field(other, ALL_FIELDS)),
             }
         }

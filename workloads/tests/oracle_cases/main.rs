@@ -5,6 +5,7 @@ mod common;
 mod data;
 mod metadata;
 mod names;
+mod namespace;
 mod open_sync;
 mod shift;
 mod sync_calls;

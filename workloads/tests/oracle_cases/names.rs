@@ -34,7 +34,7 @@ fn short_file_after_fsync_is_size_loss_and_absent_file_is_missing() {
 fn generic_rules_need_fsync_dir_for_a_new_name() {
     let mut w = wl(vec![create("f0"), pwrite("f0", 0, 100), fsync("f0")]);
     let before = after(&w, 2, &FsRules::generic());
-    w.ops.push(Op::FsyncDir);
+    w.ops.push(Op::fsync_root());
     let after_dir = after(&w, 3, &FsRules::generic());
 
     assert_eq!(before.files["f0"].existence, Existence::Either);
@@ -68,7 +68,7 @@ fn rename_over_a_file_then_fsync_dir() {
         create("f0"),
         pwrite("f0", 0, 8192),
         fsync("f0"),
-        Op::FsyncDir,
+        Op::fsync_root(),
         create("tmp"),
         pwrite("tmp", 0, 12000),
         fsync("tmp"),
@@ -76,7 +76,7 @@ fn rename_over_a_file_then_fsync_dir() {
             from: "tmp".into(),
             to: "f0".into(),
         },
-        Op::FsyncDir,
+        Op::fsync_root(),
     ]);
     let renamed = after(&w, 7, &FsRules::ext4());
     let synced = after(&w, 8, &FsRules::ext4());
@@ -116,9 +116,9 @@ fn unlink_is_durable_only_after_fsync_dir() {
         create("f0"),
         pwrite("f0", 0, 4096),
         fsync("f0"),
-        Op::FsyncDir,
+        Op::fsync_root(),
         Op::Unlink { file: "f0".into() },
-        Op::FsyncDir,
+        Op::fsync_root(),
     ]);
 
     assert_eq!(

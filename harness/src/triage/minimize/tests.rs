@@ -46,7 +46,7 @@ fn m5_like() -> Case {
             pwrite("f0", 100, 3000),
             create("f1"),
             fsync("f0"),
-            Op::FsyncDir,
+            Op::fsync_root(),
             pwrite("f0", 0, 10),
         ]),
         point: CrashPoint::AfterOp(5),

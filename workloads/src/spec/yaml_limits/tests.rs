@@ -144,7 +144,10 @@ fn deep_files_of_two_megabytes_are_rejected_in_milliseconds() {
 
     assert_eq!(flow_line, Some(1));
     assert_eq!(block_line, Some(MAX_YAML_DEPTH + 1));
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    // A bound on the complexity, not a speed target: a quadratic scan of 2 MiB would take
+    // hours; a linear one takes milliseconds, and seconds on a debug build under load (it
+    // took over 1 s at load average 10, so the bound is generous).
+    assert!(took < Duration::from_secs(20), "{took:?}");
 }
 
 #[test]
