@@ -321,6 +321,7 @@ impl Sim {
                     ));
                 };
                 self.need_renamable("from", from)?;
+                self.need_other_inode(from, to)?;
                 self.need_dir_of("to", to)?;
                 if self.exists(to) {
                     self.need_renamable("to", to)?;

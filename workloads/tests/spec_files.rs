@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use workloads::oracle::{expectation, live_state, CrashPoint, FsRules, Observed, Verdict};
+use workloads::oracle::{
+    expectation, live_nodes, live_state, CrashPoint, FsRules, Observed, Verdict,
+};
 use workloads::spec::load_workload;
 use workloads::{Op, OpOutcome, Workload};
 
@@ -80,10 +82,15 @@ fn live_state_of_every_spec_passes_at_every_crash_point() {
         let outcomes = all_ok(&w);
         for rules in [FsRules::ext4(), FsRules::xfs(), FsRules::generic()] {
             for k in 0..w.ops.len() {
-                let live: BTreeMap<String, Observed> = live_state(&prefix(&w, k), &outcomes)
+                let mut live: BTreeMap<String, Observed> = live_state(&prefix(&w, k), &outcomes)
                     .into_iter()
                     .map(|(n, d)| (n, Observed::present(d)))
                     .collect();
+                // Directories, symlinks and whiteouts (the namespace specs).
+                for (n, (kind, target)) in live_nodes(&prefix(&w, k), &outcomes) {
+                    live.entry(n)
+                        .or_insert_with(|| Observed::node(kind, target));
+                }
                 for crash in [CrashPoint::AfterOp(k), CrashPoint::InsideOp(k)] {
                     let r = expectation(&w, &outcomes, crash, &rules).check(&live);
                     let titles: Vec<String> = r.findings.iter().map(|f| f.title()).collect();

@@ -83,6 +83,22 @@ impl Sim {
         }
     }
 
+    /// `from` and `to` must not be two links to one file: rename(2) and renameat2(2) then
+    /// do nothing at all and return success (`vfs_rename()`: `source == target`), which the
+    /// agent's and the oracle's tables of names do not model.
+    pub(super) fn need_other_inode(&self, from: &str, to: &str) -> Result<(), Problem> {
+        match (self.names.get(from), self.names.get(to)) {
+            (Some(a), Some(b)) if a == b && from != to => Err(problem(
+                "to",
+                format!(
+                    "`{from}` and `{to}` are links to one file here: the kernel renames nothing \
+                     then (not modelled); unlink one of them instead"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// `name` must not exist and its directory must.
     fn need_new(&self, field: &'static str, name: &str, kind: &str) -> Result<(), Problem> {
         check_name(field, name)?;
@@ -160,6 +176,7 @@ impl Sim {
         check_name("from", from)?;
         check_name("to", to)?;
         self.need_renamable("from", from)?;
+        self.need_other_inode(from, to)?;
         if from == to {
             return Err(problem(
                 "to",
@@ -255,6 +272,28 @@ mod tests {
         ])
         .expect_err("directory");
         assert_eq!(err.1.field, "from");
+    }
+
+    #[test]
+    fn renames_between_links_of_one_file_are_refused() {
+        let link = Op::Link {
+            from: "a".into(),
+            to: "b".into(),
+        };
+        for op in [
+            Op::Rename {
+                from: "a".into(),
+                to: "b".into(),
+            },
+            Op::Renameat2 {
+                from: "b".into(),
+                to: "a".into(),
+                flags: RenameFlag::Whiteout,
+            },
+        ] {
+            let err = run(&[Op::create("a"), link.clone(), op]).expect_err("same inode");
+            assert_eq!((err.0, err.1.field), (2, "to"));
+        }
     }
 
     #[test]

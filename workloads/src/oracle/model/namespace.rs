@@ -97,7 +97,9 @@ impl Model {
         let Some(i) = self.names.get(from).and_then(Name::current) else {
             return;
         };
-        if from == to {
+        // Two links to one file: the kernel does nothing (`vfs_rename()`, `source ==
+        // target`); validation refuses it, an op of unknown outcome may still get here.
+        if from == to || self.names.get(to).and_then(Name::current) == Some(i) {
             return;
         }
         if let Some(old) = self.names.get(to).and_then(Name::current) {
@@ -159,7 +161,7 @@ impl Model {
                 let (Some(a), Some(b)) = (a, b) else {
                     return; // ENOENT
                 };
-                if from == to {
+                if from == to || a == b {
                     return;
                 }
                 // Permissive: the exchanged inodes are not taken as logged. ext4 marks
@@ -187,7 +189,7 @@ impl Model {
             RenameFlag::Noreplace if b.is_some() => {}
             RenameFlag::Noreplace => self.rename(from, to, k),
             RenameFlag::Whiteout => {
-                if a.is_none() || from == to {
+                if a.is_none() || from == to || a == b {
                     return;
                 }
                 self.rename(from, to, k);
