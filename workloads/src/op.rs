@@ -588,6 +588,23 @@ impl Op {
         self.is_durability_point() || self.is_empty_promise()
     }
 
+    /// Does this op leave the inode its file name refers to as it is (a data, sync or
+    /// metadata op through the name), as opposed to one that may bind the name to another
+    /// inode or none (`create`, `unlink`, renames, links, directory ops)?
+    pub fn keeps_inode_of_its_file(&self) -> bool {
+        !matches!(
+            self,
+            Op::Create { .. }
+                | Op::Unlink { .. }
+                | Op::Rename { .. }
+                | Op::Renameat2 { .. }
+                | Op::Link { .. }
+                | Op::Symlink { .. }
+                | Op::Mkdir { .. }
+                | Op::Rmdir { .. }
+        )
+    }
+
     /// Does this op change the data or size of its open file (and so its modification
     /// time)? (`create` of an existing file truncates it too, through a new descriptor.)
     pub fn changes_data(&self) -> bool {

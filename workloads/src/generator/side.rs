@@ -113,9 +113,17 @@ impl Gen {
                 name,
                 pattern: None,
             },
-            2 => Op::Removexattr {
+            // Remove only what a setxattr of this name set on this file (so the op tests
+            // a removal, not an ENODATA); otherwise set it.
+            2 if xattr_is_set(&self.ops, &file, &name) => Op::Removexattr {
                 file: file.clone(),
                 name,
+            },
+            2 => Op::Setxattr {
+                file: file.clone(),
+                len: r.gen_range(0..=100),
+                name,
+                pattern: None,
             },
             _ => Op::Utimensat {
                 file: file.clone(),
@@ -175,4 +183,21 @@ impl Gen {
         }
         emitted
     }
+}
+
+/// Was `user.<name>` set on the file named `file` by the last op that decided it: a
+/// `setxattr` of it after any op that changed which inode the name refers to? (Those are
+/// taken as unknown: a `create`, `unlink`, rename or link of the name.)
+fn xattr_is_set(ops: &[Op], file: &str, name: &str) -> bool {
+    for op in ops.iter().rev() {
+        match op {
+            Op::Setxattr {
+                file: f, name: n, ..
+            } if f == file && n == name => return true,
+            Op::Removexattr { file: f, name: n } if f == file && n == name => return false,
+            _ if op.files().contains(&file) && !op.keeps_inode_of_its_file() => return false,
+            _ => {}
+        }
+    }
+    false
 }
