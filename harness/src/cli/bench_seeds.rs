@@ -144,6 +144,7 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         debug,
         model,
         start: VmStart::cold(),
+        coverage: None,
     };
     let mut measured = Vec::new();
     for pass in passes(args.compare, restore) {
