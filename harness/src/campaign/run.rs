@@ -459,6 +459,7 @@ fn run_kernels(
             config_path: dir.join(crate::rundir::CONFIG),
             coverage: k.coverage.map(|mut c| {
                 c.map_out = Some(dir.join(crate::coverage::map_file(name.as_deref())));
+                c.seed_file = crate::coverage::seed_file(name.as_deref());
                 c
             }),
             kernel: name.map(|name| MatrixKernel { index, name }),

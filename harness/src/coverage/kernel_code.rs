@@ -230,12 +230,31 @@ fn image_functions(
     sources: Option<&Sources>,
     map: &mut CodeMap,
 ) -> Result<(), CoverageError> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in syms.functions().iter().filter(|f| f.module.is_none()) {
+        *count.entry(f.name.as_str()).or_default() += 1;
+    }
+    let mut ambiguous = std::collections::BTreeSet::new();
     let wanted: Vec<_> = syms
         .functions()
         .iter()
         .filter(|f| f.module.is_none())
         .filter_map(|f| Some((f, classify(subsystems, sources, &f.name, None)?)))
+        .filter(|(f, _)| {
+            let unique = count.get(f.name.as_str()).copied().unwrap_or(0) == 1;
+            if !unique {
+                ambiguous.insert(f.name.clone());
+            }
+            unique
+        })
         .collect();
+    if !ambiguous.is_empty() {
+        map.notes.push(format!(
+            "left out: names of several functions of the kernel image (static functions of one name in \
+             several files): {}",
+            ambiguous.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if wanted.is_empty() {
         return Ok(());
     }
@@ -281,6 +300,7 @@ fn module_functions(
     let elf = object::File::parse(data.as_slice())
         .map_err(|e| CoverageError::Kernel(format!("{} is not ELF: {e}", path.display())))?;
     let mut found: BTreeMap<String, MapFunction> = BTreeMap::new();
+    let mut twice = std::collections::BTreeSet::new();
     for sym in elf.symbols() {
         if sym.kind() != SymbolKind::Text || !sym.is_definition() || sym.size() == 0 {
             continue;
@@ -307,10 +327,9 @@ fn module_functions(
             continue;
         };
         let key = key_of(name, Some(&module.replace('-', "_")));
-        if found.contains_key(&key) {
-            map.notes
-                .push(format!("{key}: defined twice in the module, left out"));
+        if found.contains_key(&key) || twice.contains(&key) {
             found.remove(&key);
+            twice.insert(key);
             continue;
         }
         found.insert(
@@ -322,6 +341,12 @@ fn module_functions(
                 blocks: block_starts(bytes, sym.address()),
             },
         );
+    }
+    if !twice.is_empty() {
+        map.notes.push(format!(
+            "left out of module {module}: names of several of its functions: {}",
+            twice.into_iter().collect::<Vec<_>>().join(", ")
+        ));
     }
     for (k, f) in found {
         insert(map, k, f);

@@ -12,6 +12,9 @@ use super::symbols::source_name;
 
 /// Version of the map's JSON.
 pub const MAP_SCHEMA: u32 = 1;
+/// Version of how a map is made (grouping, block rules): part of the cached map's name, so a
+/// change rebuilds every kernel's map.
+pub const MAP_VERSION: u32 = 2;
 
 /// One function of a reported subsystem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,22 +35,27 @@ pub const MAP_FILE: &str = "coverage-map.json";
 /// The map file of a campaign's kernel: [`MAP_FILE`], or for kernel `name` of a matrix
 /// `coverage-map-<name>.json` (characters other than `[A-Za-z0-9._+-]` as `_`).
 pub fn map_file(kernel: Option<&str>) -> String {
-    match kernel {
-        None => MAP_FILE.to_owned(),
-        Some(k) => {
-            let safe: String = k
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "._+-".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            format!("coverage-map-{safe}.json")
-        }
-    }
+    kernel.map_or_else(|| MAP_FILE.to_owned(), |k| per_kernel("coverage-map", k))
+}
+
+/// A run's coverage file in its item's directory: [`SEED_FILE`], or for kernel `name` of a
+/// matrix (whose kernels share the item directories) `coverage-<name>.json`.
+pub fn seed_file(kernel: Option<&str>) -> String {
+    kernel.map_or_else(|| SEED_FILE.to_owned(), |k| per_kernel("coverage", k))
+}
+
+fn per_kernel(stem: &str, kernel: &str) -> String {
+    let safe: String = kernel
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}-{safe}.json")
 }
 
 /// Largest `coverage.json` or map read back.
@@ -126,12 +131,13 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Cov
 }
 
 /// Map the plugin's file `raw_path` of one run through that VM's `kallsyms` onto `map`,
-/// write `coverage.json` into `dir`, and remove the raw file. `at_ms`: when the run ended.
+/// write it as `out` (`coverage.json`), and remove the raw file. `at_ms`: when the run
+/// ended.
 pub fn finish_run(
     raw_path: &Path,
     kallsyms: &str,
     map: &CodeMap,
-    dir: &Path,
+    out: &Path,
     at_ms: u64,
 ) -> Result<SeedCoverage, CoverageError> {
     let text = crate::input::read_to_string(raw_path, raw::MAX_RAW_BYTES, "coverage file")
@@ -145,7 +151,7 @@ pub fn finish_run(
     })?;
     let syms = symbols::KernelSymbols::parse(kallsyms)?;
     let cov = seed::map_run(&blocks, &syms, map, at_ms);
-    write_json(&dir.join(SEED_FILE), &cov)?;
+    write_json(out, &cov)?;
     // The raw file is only an intermediate: a failed removal leaves a file, nothing else.
     std::fs::remove_file(raw_path).ok();
     Ok(cov)

@@ -141,7 +141,10 @@ pub fn definitions(text: &str) -> BTreeSet<String> {
         let mut sig = Vec::new();
         for prev in lines[..i].iter().rev().take(12) {
             let t = prev.trim_end();
-            if t.is_empty() || t.ends_with(';') || t.ends_with('}') || t.starts_with('#') {
+            let c = t.trim_start();
+            let comment = c.starts_with('*') || c.starts_with("/*") || c.starts_with("//");
+            if t.is_empty() || t.ends_with(';') || t.ends_with('}') || t.starts_with('#') || comment
+            {
                 break;
             }
             sig.push(t);
@@ -179,6 +182,9 @@ static const struct iomap_ops x = {
 \t.begin = y,
 };
 
+/*
+ * Unlike filemap_fault() we do not retry.
+ */
 static vm_fault_t dax_iomap_pte_fault(struct vm_fault *vmf, pfn_t *pfnp,
 \t\t\t       int *iomap_errp, const struct iomap_ops *ops)
 {

@@ -45,9 +45,12 @@ pub fn coverage_setup(
         sources: has_sources.then_some(sources),
     };
     let tag = if has_sources { "src" } else { "nosrc" };
-    let cached_map = cache
-        .join("coverage")
-        .join(format!("{}-{}-{tag}.json", kernel.version, kernel.id));
+    let cached_map = cache.join("coverage").join(format!(
+        "{}-{}-{tag}-v{}.json",
+        kernel.version,
+        kernel.id,
+        crate::coverage::map::MAP_VERSION
+    ));
     eprintln!(
         "coverage: on ({}; map {})",
         if has_sources {

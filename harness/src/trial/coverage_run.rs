@@ -15,7 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::coverage::kernel_code::{build_map, KernelFiles};
 use crate::coverage::subsystems::SUBSYSTEMS;
 use crate::coverage::symbols::KernelSymbols;
-use crate::coverage::{finish_run, read_json, write_json, CodeMap, SeedCoverage, RAW_FILE};
+use crate::coverage::{
+    finish_run, read_json, write_json, CodeMap, SeedCoverage, RAW_FILE, SEED_FILE,
+};
 use crate::vm::cmdline::qemu_opt_value;
 use crate::vm::Vm;
 
@@ -30,6 +32,8 @@ pub struct CoverageSetup {
     pub cached_map: PathBuf,
     /// Where the campaign keeps its copy of the map (`coverage-map.json`), if anywhere.
     pub map_out: Option<PathBuf>,
+    /// A run's coverage file name in its directory (`coverage.json`; per kernel in a matrix).
+    pub seed_file: String,
     map: Arc<Mutex<Option<Arc<CodeMap>>>>,
     said: Arc<OnceLock<()>>,
 }
@@ -42,6 +46,7 @@ impl CoverageSetup {
             files,
             cached_map,
             map_out: None,
+            seed_file: SEED_FILE.to_owned(),
             map: Arc::default(),
             said: Arc::default(),
         }
@@ -129,7 +134,8 @@ impl CoverageSetup {
                 let at_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                finish_run(&raw, k, &map, dir, at_ms).map_err(|e| e.to_string())
+                let out = dir.join(&self.seed_file);
+                finish_run(&raw, k, &map, &out, at_ms).map_err(|e| e.to_string())
             });
         match res {
             Ok(c) => Some(c),
