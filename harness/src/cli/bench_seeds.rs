@@ -136,7 +136,9 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
             let spec = args.image.kernel.spec()?.unwrap_or_default();
             let cache = crate::cache_dir::cache_root();
             let c = crate::prepare::coverage::coverage_setup(&img, &spec, &cache, accel.accel);
-            Some(c.context("--compare coverage needs coverage (TCG, the plugin, the kernel's files)")?)
+            Some(c.context(
+                "--compare coverage needs coverage (TCG, the plugin, the kernel's files)",
+            )?)
         }
         _ => None,
     };
