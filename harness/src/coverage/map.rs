@@ -14,7 +14,7 @@ use super::symbols::source_name;
 pub const MAP_SCHEMA: u32 = 1;
 /// Version of how a map is made (grouping, block rules): part of the cached map's name, so a
 /// change rebuilds every kernel's map.
-pub const MAP_VERSION: u32 = 2;
+pub const MAP_VERSION: u32 = 3;
 
 /// One function of a reported subsystem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,10 +104,10 @@ pub fn classify<'a>(
 pub fn grouping_sentence(sources: Option<&str>) -> String {
     match sources {
         Some(src) => format!(
-            "functions grouped by the source file that defines them ({src}); drivers/nvdimm by module"
+            "Functions grouped by the source file that defines them ({src}); drivers/nvdimm by module."
         ),
-        None => "no kernel sources (ci/kernel-source): ext4, xfs and drivers/nvdimm by module membership \
-                 (every function of the module), fs/dax.c by name (dax_*, __dax_*), mm by a list of names"
+        None => "No kernel sources (ci/kernel-source): ext4, xfs and drivers/nvdimm by module membership \
+                 (every function of the module), fs/dax.c by name (dax_*, __dax_*), mm by a list of names."
             .to_owned(),
     }
 }

@@ -113,7 +113,7 @@ fn plot(s: &CoverageSummary, out: &mut String) {
         .collect();
     let _ = write!(
         out,
-        "<p>Blocks reached over the campaign ({} after {} s):</p>\
+        "<p>Blocks of these subsystems reached over the campaign ({} after {} s):</p>\
          <svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" style=\"border:1px solid #ccc\">\
          <polyline fill=\"none\" stroke=\"#2a7\" stroke-width=\"2\" points=\"{}\"/></svg>",
         last.blocks,

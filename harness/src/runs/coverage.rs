@@ -20,9 +20,7 @@ pub fn read_coverage(dirs: &[&Path]) -> (Vec<CoverageSummary>, Vec<String>) {
     let mut maps: BTreeMap<String, CodeMap> = BTreeMap::new();
     let mut seeds: BTreeMap<String, Vec<SeedCoverage>> = BTreeMap::new();
     for dir in dirs {
-        for path in files(dir, |n| {
-            n.starts_with("coverage-map") && n.ends_with(".json")
-        }) {
+        for path in map_files(dir) {
             match read_json::<CodeMap>(&path) {
                 Ok(m) => {
                     maps.entry(m.kernel.clone()).or_insert(m);
@@ -65,6 +63,13 @@ pub fn read_coverage(dirs: &[&Path]) -> (Vec<CoverageSummary>, Vec<String>) {
         .map(|m| summarize(m, seeds.get(&m.kernel).map_or(&[][..], Vec::as_slice)))
         .collect();
     (summaries, notes)
+}
+
+/// The code maps (`coverage-map*.json`) of the run directory `dir`.
+pub fn map_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    files(dir, |n| {
+        n.starts_with("coverage-map") && n.ends_with(".json")
+    })
 }
 
 /// The entries of `dir` whose file name `keep` accepts, sorted (none if it is unreadable).
