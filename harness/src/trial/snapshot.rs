@@ -40,7 +40,8 @@ pub fn run_workload(
     } = start_workload_vm(setup, dir, name, plugin)?;
     let res = drive(&mut vm, setup, workload, plan, dir, pmem.path());
     let figures = VmFigures::of(&vm, started);
-    let Some(cov) = cov else {
+    // A run that failed ends as before (killed at once); its coverage would be partial.
+    let Some(cov) = cov.filter(|_| res.is_ok()) else {
         vm.kill();
         let (driven, images, _) = res?;
         return Ok(RunResult::of(driven, images, figures));
