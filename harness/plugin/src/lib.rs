@@ -21,6 +21,7 @@
 use trace_format as format;
 
 mod coverage;
+mod coverage_cb;
 mod decode;
 mod tracer;
 
@@ -28,12 +29,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
 use qemu_plugin_sys::*;
 
-use coverage::Coverage;
 use decode::{decode, MemOperand};
 use format::{FenceKind, FlushKind};
 use tracer::{Tracer, PAGE_SHIFT};
@@ -53,10 +53,6 @@ static TLB_FLUSHES: AtomicU64 = AtomicU64::new(0);
 static REGS: OnceLock<Regs> = OnceLock::new();
 static FLUSH_OPS: Mutex<Option<HashMap<(FlushKind, MemOperand), usize>>> = Mutex::new(None);
 static STORE_SITES: Mutex<Option<HashMap<(u64, bool), usize>>> = Mutex::new(None);
-/// Coverage state and where to write it (`cov=`), when asked for.
-static COVERAGE: Mutex<Option<(Coverage, String)>> = Mutex::new(None);
-/// The scoreboard of the coverage counters (one element of [`coverage::SLOTS`] u64 per vCPU).
-static SCORE: AtomicPtr<qemu_plugin_scoreboard> = AtomicPtr::new(std::ptr::null_mut());
 /// Trace stores, flushes and fences (`out=` given), or coverage only.
 static TRACING: AtomicBool = AtomicBool::new(false);
 
@@ -128,104 +124,7 @@ fn with_tracer(f: impl FnOnce(&mut Tracer)) {
     }
 }
 
-/// Run `f` on the coverage state with the counters of the slots in use.
-fn with_coverage(f: impl FnOnce(&mut Coverage, &str, &[u64])) {
-    let Ok(mut g) = COVERAGE.lock() else { return };
-    let Some((c, path)) = g.as_mut() else { return };
-    let score = SCORE.load(Relaxed);
-    if score.is_null() {
-        return f(c, path, &[]);
-    }
-    // SAFETY: the scoreboard lives for the plugin's life; vCPU 0's element holds SLOTS u64
-    // (`-smp 1`: the only vCPU, and this runs on its thread or at exit).
-    let counts = unsafe {
-        let p = qemu_plugin_scoreboard_find(score, 0) as *const u64;
-        if p.is_null() {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(p, c.used().min(coverage::SLOTS))
-        }
-    };
-    f(c, path, counts);
-}
-
-/// A translated block: a kernel block gets a counter; a user block is searched for the
-/// agent's `cpuid` markers (coverage only: the tracer's decoder does that otherwise).
-///
-/// # Safety
-/// `tb` must be the block of the current translation callback.
-unsafe fn cover_tb(tb: *mut qemu_plugin_tb) {
-    // SAFETY: `tb` and its instructions are valid during the translation callback.
-    unsafe {
-        let vaddr = qemu_plugin_tb_vaddr(tb);
-        let n = qemu_plugin_tb_n_insns(tb);
-        if vaddr < format::coverage::KERNEL_START {
-            return;
-        }
-        let mut end = vaddr;
-        if n > 0 {
-            let last = qemu_plugin_tb_get_insn(tb, n - 1);
-            end = qemu_plugin_insn_vaddr(last).wrapping_add(qemu_plugin_insn_size(last) as u64);
-        }
-        let bytes = u32::try_from(end.wrapping_sub(vaddr)).unwrap_or(u32::MAX);
-        let insns = u32::try_from(n).unwrap_or(u32::MAX);
-        let mut slot = None;
-        if let Ok(mut g) = COVERAGE.lock() {
-            if let Some((c, _)) = g.as_mut() {
-                slot = c.translated(vaddr, insns, bytes);
-            }
-        }
-        let score = SCORE.load(Relaxed);
-        if let (Some(s), false) = (slot, score.is_null()) {
-            let entry = qemu_plugin_u64 {
-                score,
-                offset: s * 8,
-            };
-            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(
-                tb,
-                qemu_plugin_op::QEMU_PLUGIN_INLINE_ADD_U64,
-                entry,
-                1,
-            );
-        }
-    }
-}
-
-/// Coverage only: register the marker callback on user-space `cpuid` instructions.
-///
-/// # Safety
-/// `tb` must be the block of the current translation callback.
-unsafe fn find_markers(tb: *mut qemu_plugin_tb) {
-    // SAFETY: `tb` and its instructions are valid during the translation callback.
-    unsafe {
-        if qemu_plugin_tb_vaddr(tb) >= format::coverage::KERNEL_START {
-            return;
-        }
-        for i in 0..qemu_plugin_tb_n_insns(tb) {
-            let insn = qemu_plugin_tb_get_insn(tb, i);
-            let mut buf = [0u8; 16];
-            let len = qemu_plugin_insn_data(insn, buf.as_mut_ptr().cast(), buf.len());
-            if decode(&buf[..len.min(16)], qemu_plugin_insn_vaddr(insn)).cpuid {
-                qemu_plugin_register_vcpu_insn_exec_cb(
-                    insn,
-                    Some(on_cpuid),
-                    qemu_plugin_cb_flags::QEMU_PLUGIN_CB_R_REGS,
-                    std::ptr::null_mut(),
-                );
-            }
-        }
-    }
-}
-
-unsafe extern "C" fn on_tb_coverage_only(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
-    // SAFETY: called by QEMU with the block being translated.
-    unsafe {
-        cover_tb(tb);
-        find_markers(tb);
-    }
-}
-
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     if let Ok(c) = std::ffi::CString::new(format!("powercut-plugin: {msg}\n")) {
         // SAFETY: a valid NUL-terminated string, copied by QEMU.
         unsafe { qemu_plugin_outs(c.as_ptr()) };
@@ -392,7 +291,7 @@ unsafe extern "C" fn on_fence(_vcpu: c_uint, ud: *mut c_void) {
     with_tracer(|t| t.fence(kind));
 }
 
-unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
+pub(crate) unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
     let Some(regs) = REGS.get() else { return };
     // SAFETY: registered with R_REGS.
     let (Some(eax), Some(ecx)) = (unsafe { read_reg(regs.gpr[0]) }, unsafe {
@@ -403,7 +302,7 @@ unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
     let eax = eax & 0xFFFF_FFFF;
     if eax & 0xFFFF_0000 == MARKER_LEAF_BASE && eax & 0xFFFF <= 1 {
         with_tracer(|t| t.marker(eax & 1 == 1, ecx & 0xFFFF_FFFF));
-        with_coverage(|c, _, counts| c.marker(eax & 1 == 1, counts));
+        coverage_cb::marker(eax & 1 == 1);
     }
 }
 
@@ -440,7 +339,7 @@ unsafe extern "C" fn on_tb(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
     };
     // SAFETY: `tb` is valid during the translation callback; so are its instructions.
     unsafe {
-        cover_tb(tb);
+        coverage_cb::cover_tb(tb);
         let n = qemu_plugin_tb_n_insns(tb);
         for i in 0..n {
             let insn = qemu_plugin_tb_get_insn(tb, i);
@@ -529,15 +428,7 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, _vcpu: c_uint) {
 }
 
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _ud: *mut c_void) {
-    with_coverage(|c, path, counts| {
-        let written = std::fs::File::create(path).and_then(|mut f| {
-            c.write(&mut f, counts)?;
-            f.sync_data()
-        });
-        if let Err(e) = written {
-            say(&format!("writing the coverage to {path} failed: {e}"));
-        }
-    });
+    coverage_cb::write_out();
     if let Ok(mut g) = TRACER.lock() {
         if let Some(mut t) = g.take() {
             t.stats.tlb_misses = TLB_MISSES.load(Relaxed);
@@ -603,20 +494,9 @@ pub unsafe extern "C" fn qemu_plugin_install(
         }
     };
     if let Some(path) = cov {
-        // The file is created now so that a bad path fails the start, not the exit.
-        if let Err(e) = std::fs::File::create(&path) {
-            say(&format!("cannot create {path}: {e}"));
+        if let Err(e) = coverage_cb::install(path) {
+            say(&e);
             return -1;
-        }
-        // SAFETY: a plain allocation by QEMU, kept for the plugin's life.
-        let score = unsafe { qemu_plugin_scoreboard_new(coverage::SLOTS * 8) };
-        if score.is_null() {
-            say("no scoreboard for the coverage counters");
-            return -1;
-        }
-        SCORE.store(score, Relaxed);
-        if let Ok(mut g) = COVERAGE.lock() {
-            *g = Some((Coverage::default(), path));
         }
     }
     if let Some((base, size, out)) = tracing {
@@ -637,7 +517,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
     let on_translate = if TRACING.load(Relaxed) {
         on_tb
     } else {
-        on_tb_coverage_only
+        coverage_cb::on_tb_coverage_only
     };
     // SAFETY: registering callbacks during install, as the API requires.
     unsafe {
