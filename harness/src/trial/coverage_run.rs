@@ -141,6 +141,8 @@ impl CoverageSetup {
             Ok(c) => Some(c),
             Err(e) => {
                 self.warn(&e);
+                // 1–2 MiB a run: not kept for a run whose coverage could not be mapped.
+                std::fs::remove_file(&raw).ok();
                 None
             }
         }
