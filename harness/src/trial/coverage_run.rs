@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::start::StartMode;
 use crate::coverage::kernel_code::{build_map, KernelFiles};
 use crate::coverage::subsystems::SUBSYSTEMS;
 use crate::coverage::symbols::KernelSymbols;
@@ -35,6 +36,7 @@ pub struct CoverageSetup {
     /// A run's coverage file name in its directory (`coverage.json`; per kernel in a matrix).
     pub seed_file: String,
     map: Arc<Mutex<Option<Arc<CodeMap>>>>,
+    restored_kallsyms: Arc<OnceLock<String>>,
     said: Arc<OnceLock<()>>,
 }
 
@@ -48,6 +50,7 @@ impl CoverageSetup {
             map_out: None,
             seed_file: SEED_FILE.to_owned(),
             map: Arc::default(),
+            restored_kallsyms: Arc::default(),
             said: Arc::default(),
         }
     }
@@ -149,14 +152,31 @@ impl CoverageSetup {
     }
 }
 
-/// The workload VM's kallsyms (text symbols), through the per-kernel cache of
-/// [`super::cache_lost`]; `None` (said once) when it cannot be read.
-pub fn kallsyms(vm: &mut Vm, image_hash: &str, cov: &CoverageSetup) -> Option<String> {
-    match super::cache_lost::kallsyms_text(vm, image_hash) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            cov.warn(&format!("reading /proc/kallsyms: {e}"));
-            None
+impl CoverageSetup {
+    /// The workload VM's kallsyms (text symbols), through the per-kernel cache of
+    /// [`super::cache_lost`]; `None` (said once) when it cannot be read. Restored VMs are
+    /// copies of one booted state, whose modules were loaded before it was saved: their
+    /// modules sit at the same addresses (a mutant or a user's module loaded later moves
+    /// none of them), so the first restored run's kallsyms serves every restored run and
+    /// costs them no guest command. A cold-booted VM reads its own (module addresses differ
+    /// from boot to boot).
+    pub fn kallsyms(&self, vm: &mut Vm, image_hash: &str, started: StartMode) -> Option<String> {
+        let restored = started == StartMode::Restore;
+        if let Some(t) = self.restored_kallsyms.get().filter(|_| restored) {
+            return Some(t.clone());
+        }
+        match super::cache_lost::kallsyms_text(vm, image_hash) {
+            Ok(t) => {
+                if restored {
+                    // Another restored run may have set it first: the same text.
+                    self.restored_kallsyms.set(t.clone()).ok();
+                }
+                Some(t)
+            }
+            Err(e) => {
+                self.warn(&format!("reading /proc/kallsyms: {e}"));
+                None
+            }
         }
     }
 }

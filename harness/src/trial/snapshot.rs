@@ -12,7 +12,7 @@ use workloads::protocol::{AgentMsg, HostMsg};
 use workloads::Workload;
 
 use super::plan::CrashPlan;
-use super::start::{start_workload_vm, WorkVm};
+use super::start::{start_workload_vm, StartMode, WorkVm};
 use super::{CrashImage, Driven, RunResult, TrialSetup, VmFigures};
 use crate::host::blocks::sparse_copy;
 use crate::image::golden::mount_dax;
@@ -38,7 +38,7 @@ pub fn run_workload(
         started,
         ..
     } = start_workload_vm(setup, dir, name, plugin)?;
-    let res = drive(&mut vm, setup, workload, plan, dir, pmem.path());
+    let res = drive(&mut vm, setup, workload, plan, dir, pmem.path(), started);
     let figures = VmFigures::of(&vm, started);
     // A run that failed ends as before (killed at once); its coverage would be partial.
     let Some(cov) = cov.filter(|_| res.is_ok()) else {
@@ -170,13 +170,14 @@ fn drive(
     plan: &CrashPlan,
     dir: &Path,
     pmem: &Path,
+    started: StartMode,
 ) -> Result<Drove, VmError> {
     let mut agent = prepare_workload_vm(vm, setup)?;
     // Set-up, before the first op's marker: nothing of it counts as the ops' coverage.
     let kallsyms = setup
         .coverage
         .as_ref()
-        .and_then(|c| super::coverage_run::kallsyms(vm, &setup.image.hash, c));
+        .and_then(|c| c.kallsyms(vm, &setup.image.hash, started));
     let ready = vm.since_start();
     let ops_started = Instant::now();
     agent.send(&HostMsg::Run {
