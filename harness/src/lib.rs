@@ -8,6 +8,7 @@ pub(crate) mod campaign;
 pub(crate) mod checker;
 pub mod cli;
 pub(crate) mod config;
+pub(crate) mod coverage;
 pub mod error;
 pub mod exit;
 pub(crate) mod host;

@@ -58,6 +58,7 @@ fn run(cli: &Cli) -> Result<i32, Error> {
         } => cli::bench_seeds(args, cli.debug).map(|()| cli::exit::PASS)?,
         Command::Run(args) => cli::run_one(args, cli.debug)?,
         Command::Report(args) => cli::report(args)?,
+        Command::Coverage(args) => cli::coverage(args)?,
         Command::Repro(args) => cli::repro(args, cli.debug)?,
         Command::Minimize(args) => cli::minimize(args, cli.debug)?,
         Command::Workload {

@@ -42,6 +42,7 @@ fn dedupe_gives_the_same_verdicts_and_still_catches_m1() {
         debug: false,
         model: k.model,
         start: k.start,
+        coverage: k.coverage,
     };
     let workload = generate(3, Profile::Smoke);
     let plan = crash_plan(&workload, &cfg.crash_points, 3);

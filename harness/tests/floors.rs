@@ -19,6 +19,7 @@ const FLOORS: &[(&str, u32)] = &[
     ("exit", 0),
     ("input", 0),
     ("records", 1),
+    ("coverage", 1),
     ("vm", 1),
     ("image", 2),
     ("checker", 3),

@@ -3,9 +3,13 @@
 //! of an NVDIMM line, the fences that order them, and the agent's `cpuid` op markers, into
 //! the compact binary trace of the `powercut-trace-format` crate (`harness/trace-format`).
 //!
-//! Arguments: `base=0x100000000,size=0x10000000,out=/path/trace[,qemu=10.0.2]` (the NVDIMM's
-//! guest-physical range; `file` is not usable as an argument name: QEMU takes it as the
-//! plugin path). Needs `-smp 1`: one vCPU thread, so callbacks never run concurrently.
+//! Arguments: `base=0x100000000,size=0x10000000,out=/path/trace[,qemu=10.0.2][,cov=PATH]` (the
+//! NVDIMM's guest-physical range; `file` is not usable as an argument name: QEMU takes it as
+//! the plugin path), or `cov=PATH` alone (coverage only: the snapshot model's runs). Needs
+//! `-smp 1`: one vCPU thread, so callbacks never run concurrently.
+//!
+//! With `cov=PATH` it also records kernel coverage ([`coverage`]): each translated kernel
+//! block with an inline execution counter, phases split at the op markers, written at exit.
 //!
 //! Each store carries its instruction's guest PC (a store-site record whenever it changes),
 //! so a lost line can be blamed on the code that wrote it.
@@ -16,6 +20,8 @@
 
 use trace_format as format;
 
+mod coverage;
+mod coverage_cb;
 mod decode;
 mod tracer;
 
@@ -23,7 +29,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
 use qemu_plugin_sys::*;
@@ -47,6 +53,8 @@ static TLB_FLUSHES: AtomicU64 = AtomicU64::new(0);
 static REGS: OnceLock<Regs> = OnceLock::new();
 static FLUSH_OPS: Mutex<Option<HashMap<(FlushKind, MemOperand), usize>>> = Mutex::new(None);
 static STORE_SITES: Mutex<Option<HashMap<(u64, bool), usize>>> = Mutex::new(None);
+/// Trace stores, flushes and fences (`out=` given), or coverage only.
+static TRACING: AtomicBool = AtomicBool::new(false);
 
 /// Register handles (as integers: the pointers are opaque QEMU handles).
 struct Regs {
@@ -116,7 +124,7 @@ fn with_tracer(f: impl FnOnce(&mut Tracer)) {
     }
 }
 
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     if let Ok(c) = std::ffi::CString::new(format!("powercut-plugin: {msg}\n")) {
         // SAFETY: a valid NUL-terminated string, copied by QEMU.
         unsafe { qemu_plugin_outs(c.as_ptr()) };
@@ -283,7 +291,7 @@ unsafe extern "C" fn on_fence(_vcpu: c_uint, ud: *mut c_void) {
     with_tracer(|t| t.fence(kind));
 }
 
-unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
+pub(crate) unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
     let Some(regs) = REGS.get() else { return };
     // SAFETY: registered with R_REGS.
     let (Some(eax), Some(ecx)) = (unsafe { read_reg(regs.gpr[0]) }, unsafe {
@@ -294,6 +302,7 @@ unsafe extern "C" fn on_cpuid(_vcpu: c_uint, _ud: *mut c_void) {
     let eax = eax & 0xFFFF_FFFF;
     if eax & 0xFFFF_0000 == MARKER_LEAF_BASE && eax & 0xFFFF <= 1 {
         with_tracer(|t| t.marker(eax & 1 == 1, ecx & 0xFFFF_FFFF));
+        coverage_cb::marker(eax & 1 == 1);
     }
 }
 
@@ -330,6 +339,7 @@ unsafe extern "C" fn on_tb(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
     };
     // SAFETY: `tb` is valid during the translation callback; so are its instructions.
     unsafe {
+        coverage_cb::cover_tb(tb);
         let n = qemu_plugin_tb_n_insns(tb);
         for i in 0..n {
             let insn = qemu_plugin_tb_get_insn(tb, i);
@@ -418,6 +428,7 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, _vcpu: c_uint) {
 }
 
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _ud: *mut c_void) {
+    coverage_cb::write_out();
     if let Ok(mut g) = TRACER.lock() {
         if let Some(mut t) = g.take() {
             t.stats.tlb_misses = TLB_MISSES.load(Relaxed);
@@ -448,7 +459,8 @@ pub unsafe extern "C" fn qemu_plugin_install(
     argc: c_int,
     argv: *mut *mut c_char,
 ) -> c_int {
-    let (mut base, mut size, mut out, mut qemu) = (None, None, None, String::from("unknown"));
+    let (mut base, mut size, mut out, mut cov) = (None, None, None, None);
+    let mut qemu = String::from("unknown");
     for i in 0..argc.max(0) as usize {
         // SAFETY: QEMU passes `argc` valid C strings.
         let arg = unsafe { CStr::from_ptr(*argv.add(i)) }
@@ -458,10 +470,11 @@ pub unsafe extern "C" fn qemu_plugin_install(
             Some(("base", v)) => base = parse_u64(v),
             Some(("size", v)) => size = parse_u64(v),
             Some(("out", v)) => out = Some(v.to_owned()),
+            Some(("cov", v)) => cov = Some(v.to_owned()),
             Some(("qemu", v)) => qemu = v.to_owned(),
             _ => {
                 say(&format!(
-                    "unknown argument `{arg}` (base=, size=, out=, qemu=)"
+                    "unknown argument `{arg}` (base=, size=, out=, qemu=, cov=)"
                 ));
                 return -1;
             }
@@ -472,26 +485,44 @@ pub unsafe extern "C" fn qemu_plugin_install(
         say("needs full-system emulation");
         return -1;
     }
-    let (Some(base), Some(size), Some(out)) = (base, size, out) else {
-        say("usage: -plugin libpowercut_plugin.so,base=0x…,size=0x…,out=PATH");
-        return -1;
-    };
-    let file = match std::fs::File::create(&out) {
-        Ok(f) => f,
-        Err(e) => {
-            say(&format!("cannot create {out}: {e}"));
+    let tracing = match (base, size, out) {
+        (Some(base), Some(size), Some(out)) => Some((base, size, out)),
+        (None, None, None) if cov.is_some() => None,
+        _ => {
+            say("usage: -plugin libpowercut_plugin.so,base=0x…,size=0x…,out=PATH[,cov=PATH] or ,cov=PATH");
             return -1;
         }
     };
-    BASE.store(base, Relaxed);
-    SIZE.store(size, Relaxed);
-    if let Ok(mut g) = TRACER.lock() {
-        *g = Some(Tracer::new(file, base, size, &qemu));
+    if let Some(path) = cov {
+        if let Err(e) = coverage_cb::install(path) {
+            say(&e);
+            return -1;
+        }
     }
+    if let Some((base, size, out)) = tracing {
+        let file = match std::fs::File::create(&out) {
+            Ok(f) => f,
+            Err(e) => {
+                say(&format!("cannot create {out}: {e}"));
+                return -1;
+            }
+        };
+        BASE.store(base, Relaxed);
+        SIZE.store(size, Relaxed);
+        TRACING.store(true, Relaxed);
+        if let Ok(mut g) = TRACER.lock() {
+            *g = Some(Tracer::new(file, base, size, &qemu));
+        }
+    }
+    let on_translate = if TRACING.load(Relaxed) {
+        on_tb
+    } else {
+        coverage_cb::on_tb_coverage_only
+    };
     // SAFETY: registering callbacks during install, as the API requires.
     unsafe {
         qemu_plugin_register_vcpu_init_cb(id, Some(on_vcpu_init));
-        qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_tb));
+        qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_translate));
         qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
     }
     0

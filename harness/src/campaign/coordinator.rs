@@ -117,6 +117,7 @@ pub fn run(
         debug: env.debug,
         model: env.model.clone(),
         start: env.start.clone(),
+        coverage: env.coverage.clone(),
     });
     let stop = Arc::new(Stop::default());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

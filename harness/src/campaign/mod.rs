@@ -59,6 +59,8 @@ pub struct CampaignEnv {
     pub inputs: Vec<(String, workloads::Workload)>,
     /// The campaign's `config.yaml` in its run directory (for the reproduce commands).
     pub config_path: PathBuf,
+    /// Kernel coverage of the runs, or `None`.
+    pub coverage: Option<crate::trial::coverage_run::CoverageSetup>,
     /// In a kernel matrix, the kernel this run of the engine tests: its journal lines are
     /// tagged with its name, its VMs named `…-k<index>`. `None` for a campaign on one kernel.
     pub kernel: Option<MatrixKernel>,

@@ -457,6 +457,11 @@ fn run_kernels(
             dedupe: !req.no_dedupe,
             inputs: inputs.clone(),
             config_path: dir.join(crate::rundir::CONFIG),
+            coverage: k.coverage.map(|mut c| {
+                c.map_out = Some(dir.join(crate::coverage::map_file(name.as_deref())));
+                c.seed_file = crate::coverage::seed_file(name.as_deref());
+                c
+            }),
             kernel: name.map(|name| MatrixKernel { index, name }),
         };
         announce(cfg, &env, index);

@@ -1,7 +1,8 @@
 //! `powercut bench seeds`: one seed list run twice in the same invocation, the old path
 //! against the new: `--compare check` (the default) checks every crash image (`--no-dedupe`)
 //! and then each distinct image once; `--compare start` cold-boots the workload VMs and then
-//! restores them from the booted state. Prints, per pass, seeds per hour, VM-ready time
+//! restores them from the booted state; `--compare coverage` runs without kernel coverage
+//! and then with it (the plugin's slowdown; TCG). Prints, per pass, seeds per hour, VM-ready time
 //! (QEMU start → the first op can run), the check time per distinct crash state and where
 //! the time went phase by phase, their ratios, and whether the verdicts were the same. Each
 //! seed is a whole trial: the workload VM with the config's crash plan, and the check of
@@ -36,6 +37,8 @@ pub enum Compare {
     Check,
     /// Workload VMs cold-booted against restored; every image checked in both.
     Start,
+    /// Without kernel coverage against with it (TCG); restored, every image checked.
+    Coverage,
 }
 
 /// `bench seeds` options.
@@ -62,11 +65,13 @@ pub struct BenchSeedsArgs {
     pub image: ImageArgs,
 }
 
-/// One pass: its name, how workload VMs start, whether images are deduplicated.
+/// One pass: its name, how workload VMs start, whether images are deduplicated, whether
+/// the runs record coverage.
 struct Pass {
     name: &'static str,
     start: VmStart,
     dedupe: bool,
+    coverage: bool,
 }
 
 /// Each seed's checks: crash point, model variant, verdict, in order.
@@ -99,6 +104,12 @@ impl Figures {
         self.phases.checks - self.phases.reused
     }
 
+    /// Run time per seed (start, ops, crash images), s.
+    fn run_secs(&self) -> f64 {
+        let ms: f64 = self.phases.run_rows().iter().map(|(_, ms)| ms).sum();
+        ms / 1000.0 / self.ready.len().max(1) as f64
+    }
+
     /// Check wall time per distinct crash state, s.
     fn per_distinct(&self) -> f64 {
         self.check_time.as_secs_f64() / self.distinct().max(1) as f64
@@ -120,6 +131,17 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         .context("no file system selected")?;
     let model = crate::prepare::model_setup(cache_model, &img, &golden, &cfg)?;
     let restore = vm_start(false, &img, &golden, accel.accel, model.name(), debug);
+    let coverage = match args.compare {
+        Compare::Coverage => {
+            let spec = args.image.kernel.spec()?.unwrap_or_default();
+            let cache = crate::cache_dir::cache_root();
+            let c = crate::prepare::coverage::coverage_setup(&img, &spec, &cache, accel.accel);
+            Some(c.context(
+                "--compare coverage needs coverage (TCG, the plugin, the kernel's files)",
+            )?)
+        }
+        _ => None,
+    };
     let dir = tempfile::Builder::new()
         .prefix("powercut-bench-seeds-")
         .tempdir()?;
@@ -144,11 +166,13 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         debug,
         model,
         start: VmStart::cold(),
+        coverage: None,
     };
     let mut measured = Vec::new();
     for pass in passes(args.compare, restore) {
         let setup = TrialSetup {
             start: pass.start,
+            coverage: coverage.clone().filter(|_| pass.coverage),
             ..setup.clone()
         };
         // A fresh cache per pass: the second pass reuses nothing of the first.
@@ -200,19 +224,24 @@ fn load(args: &BenchSeedsArgs) -> anyhow::Result<(CampaignConfig, Vec<u64>, Prof
 
 /// The two passes `compare` asks for; `restore` is how restored workload VMs start.
 fn passes(compare: Compare, restore: VmStart) -> [Pass; 2] {
-    let pass = |name, start, dedupe| Pass {
+    let pass = |name, start, dedupe, coverage| Pass {
         name,
         start,
         dedupe,
+        coverage,
     };
     match compare {
         Compare::Check => [
-            pass("no-dedupe", restore.clone(), false),
-            pass("dedupe", restore, true),
+            pass("no-dedupe", restore.clone(), false, false),
+            pass("dedupe", restore, true, false),
         ],
         Compare::Start => [
-            pass("cold-boot", VmStart::cold(), false),
-            pass("restore", restore, false),
+            pass("cold-boot", VmStart::cold(), false, false),
+            pass("restore", restore, false, false),
+        ],
+        Compare::Coverage => [
+            pass("plain", restore.clone(), false, false),
+            pass("coverage", restore, false, true),
         ],
     }
 }
@@ -376,10 +405,11 @@ fn print_table(
     }
     if let [(a, old), (b, new)] = measured {
         println!(
-            "ratio      {b}/{a}: {:.2}× the seeds per hour, ready {:.1}× faster, check per distinct state {:.2}×",
+            "ratio      {b}/{a}: {:.2}× the seeds per hour, ready {:.1}× faster, check per distinct state {:.2}×, run time per seed {:.3}×",
             new.seeds_per_hour() / old.seeds_per_hour().max(1e-9),
             Figures::mean(&old.ready) / Figures::mean(&new.ready).max(1e-9),
             new.per_distinct() / old.per_distinct().max(1e-9),
+            new.run_secs() / old.run_secs().max(1e-9),
         );
         println!(
             "verdicts   {}",

@@ -105,6 +105,7 @@ fn setups(
         model: ModelSetup::Snapshot,
         // The plugin's cost is measured on cold boots (as before restores existed).
         start: crate::trial::start::VmStart::cold(),
+        coverage: None,
     };
     let traced_setup = TrialSetup {
         model: ModelSetup::Cache {

@@ -6,6 +6,7 @@ mod bench_cmd;
 mod bench_seeds;
 mod bench_trace;
 mod campaign_cmd;
+mod coverage_cmd;
 mod image_cmd;
 mod kernel_cmd;
 mod minimize_cmd;
@@ -23,6 +24,7 @@ pub use bench_cmd::bench_checker;
 pub use bench_seeds::{bench_seeds, BenchSeedsArgs};
 pub use bench_trace::{bench_trace, BenchTraceArgs};
 pub use campaign_cmd::{campaign, CampaignArgs};
+pub use coverage_cmd::{coverage, CoverageArgs};
 pub use image_cmd::image_build;
 pub use kernel_cmd::{kernel_kconfig, kernel_list};
 pub use minimize_cmd::{minimize, MinimizeArgs};
@@ -82,6 +84,9 @@ pub enum Command {
     Run(RunArgs),
     /// Write a run directory's reports again (report.json, report.html, JUnit XML).
     Report(ReportArgs),
+    /// Kernel coverage of run directories (merged per kernel): subsystems, functions with
+    /// blocks reached / blocks, never-reached functions.
+    Coverage(CoverageArgs),
     /// Re-run a failure (its workload and crash point) or a seed; exit 1 if it comes back.
     Repro(ReproArgs),
     /// Shrink a failure's workload; write minimal.yaml and a standalone C reproducer.
@@ -141,8 +146,9 @@ pub enum BenchAction {
     /// Cache crash model cost: plugin slowdown, trace bytes per op, crash states per run
     /// and per minute.
     Trace(BenchTraceArgs),
-    /// Seeds per hour and VM-ready time, cold boot against restore of the booted state: one
-    /// seed list run both ways in one invocation.
+    /// Seeds per hour and VM-ready time of one seed list run two ways in one invocation:
+    /// every image checked against dedupe (`--compare check`), cold boot against restore
+    /// (`start`), without kernel coverage against with it (`coverage`).
     Seeds(BenchSeedsArgs),
 }
 

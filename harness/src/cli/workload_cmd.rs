@@ -128,6 +128,7 @@ pub fn run_one(args: &RunArgs, debug: bool) -> Result<i32, Error> {
         debug,
         model,
         start,
+        coverage: None,
     };
     let dir = tempfile::Builder::new()
         .prefix("powercut-run-")

@@ -97,6 +97,8 @@ pub struct CampaignConfig {
     /// Free disk space (MiB) the run directory's file system must have before the
     /// campaign starts and before each seed; 0 disables the check.
     pub min_free_mib: u64,
+    /// Record kernel coverage of every run (TCG only; `docs/coverage.md`).
+    pub coverage: bool,
 }
 
 impl Default for CampaignConfig {
@@ -127,6 +129,7 @@ impl Default for CampaignConfig {
             ext4_commit_secs: 600,
             output: PathBuf::from("runs"),
             min_free_mib: 1024,
+            coverage: true,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! how workload VMs start ([`kernel`], [`model_setup`], [`vm_start`]); and for the triage
 //! commands, everything a failure directory or a seed is re-run with ([`triage`]).
 
+pub mod coverage;
 pub mod triage;
 
 use std::path::Path;
@@ -73,6 +74,8 @@ pub struct KernelSetup {
     pub model: ModelSetup,
     /// How workload VMs start.
     pub start: VmStart,
+    /// Kernel coverage of the runs (`coverage: true` under TCG), or `None`.
+    pub coverage: Option<crate::trial::coverage_run::CoverageSetup>,
 }
 
 /// Build (or find) the guest image.
@@ -138,7 +141,7 @@ pub fn kernel(
     let cache_model = cfg.crash_model == CrashModel::Cache;
     let opts = ImageOptions {
         cache: cache.to_owned(),
-        kernel: spec,
+        kernel: spec.clone(),
         wants: cfg.kernel_wants(),
         modules: cfg.modules.clone(),
     };
@@ -147,12 +150,17 @@ pub fn kernel(
     let golden = golden(&image, cfg, accel.accel, cache, debug)?;
     let model = model_setup(cache_model, &image, &golden, cfg)?;
     let start = vm_start(cold_boot, &image, &golden, accel.accel, model.name(), debug);
+    let coverage = cfg
+        .coverage
+        .then(|| coverage::coverage_setup(&image, &spec, cache, accel.accel))
+        .flatten();
     Ok(KernelSetup {
         image,
         accel: accel.accel,
         golden,
         model,
         start,
+        coverage,
     })
 }
 

@@ -133,12 +133,13 @@ pub fn render(report: &Report, data: &RunData) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>powercut report: {}</title><style>{CSS}</style></head><body>\
          <header class=\"{class}\"><h1>powercut campaign report: {}</h1><p id=\"verdict\">{}</p></header>\
-         <nav><a href=\"#summary\">Summary</a><a href=\"#seeds\">Seeds</a><a href=\"#failures\">Failures</a></nav><main>",
+         <nav><a href=\"#summary\">Summary</a><a href=\"#coverage\">Coverage</a><a href=\"#seeds\">Seeds</a><a href=\"#failures\">Failures</a></nav><main>",
         escape(&data.name),
         escape(&data.name),
         escape(&verdict)
     );
     summary(report, &mut out);
+    super::coverage_html::section(&report.coverage, &mut out);
     seeds(report, &mut out);
     failures(report, data, &mut out);
     let _ = writeln!(out, "</main><script>{JS}</script></body></html>");

@@ -43,6 +43,9 @@ pub fn matrix_report(mut sections: Vec<KernelSection>) -> Option<Report> {
             r.kernel = info.kernel;
             r.image = info.image;
             r.modules = info.modules;
+            // The run directory holds every kernel's coverage: this section shows its own.
+            let release = r.kernel.clone();
+            r.coverage.retain(|c| c.kernel == release);
         }
     }
     notes.sort();

@@ -7,6 +7,7 @@
 //! beside it), [`model`] turns it into a [`Report`], and [`html`] and [`junit`] render;
 //! [`write_reports`] strings them together. [`kcidb`] maps a report to KCIDB JSON.
 
+pub mod coverage_html;
 pub mod fstests;
 pub mod hexdiff;
 pub mod html;

@@ -127,6 +127,10 @@ pub struct Report {
     /// it as none.
     #[serde(default)]
     pub kernel_log: crate::runs::kernel_log::KernelLog,
+    /// Kernel coverage of the runs (`docs/coverage.md`): per kernel, per subsystem and per
+    /// function, and blocks reached over the campaign's time. Absent without coverage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<crate::coverage::CoverageSummary>,
     /// While building a matrix: this kernel's entry of `run-info.json` (not serialized).
     #[serde(skip)]
     pub kernel_info: Option<crate::rundir::KernelInfo>,
@@ -427,6 +431,7 @@ pub fn build_report(data: &RunData) -> Report {
         merged: info.map_or_else(Vec::new, |i| i.merged.clone()),
         missing_shards: info.map_or_else(Vec::new, |i| missing_shards(&i.merged)),
         kernel_log: data.kernel_log.clone(),
+        coverage: data.coverage.clone(),
         kernel_info: data
             .kernel
             .as_ref()

@@ -268,6 +268,7 @@ pub fn synthetic_run() -> RunData {
         notes: Vec::new(),
         kernel: None,
         kernel_log: Default::default(),
+        coverage: Vec::new(),
     }
 }
 

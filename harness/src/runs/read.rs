@@ -77,6 +77,8 @@ pub struct RunData {
     pub kernel: Option<String>,
     /// Kernel complaints (warnings, lockdep, KASAN, BUGs) in the guest consoles.
     pub kernel_log: super::kernel_log::KernelLog,
+    /// Kernel coverage of the runs, one summary per kernel with a code map.
+    pub coverage: Vec<crate::coverage::CoverageSummary>,
 }
 
 /// Read the run directory `dir`.
@@ -147,6 +149,8 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
     }
     let (failures, failure_consoles) = failure_dirs(&run, &mut notes);
     let kernel_log = super::kernel_log::scan_run_dir(dir, console_suffix.as_deref());
+    let (coverage, cov_notes) = super::coverage::read_coverage(&[dir]);
+    notes.extend(cov_notes);
     Ok(RunData {
         name: dir
             .canonicalize()
@@ -167,6 +171,7 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
         notes,
         kernel: kernel.map(str::to_owned),
         kernel_log,
+        coverage,
     })
 }
 

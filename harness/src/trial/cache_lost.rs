@@ -33,6 +33,8 @@ pub struct GuestFacts {
     pub map: Option<FileMap>,
     /// Kernel text symbols.
     pub symbols: Symbols,
+    /// The kallsyms text they were parsed from (coverage names its blocks with it).
+    pub kallsyms: Option<String>,
     /// Why something is missing.
     pub notes: Vec<String>,
 }
@@ -62,8 +64,11 @@ pub fn collect(vm: &mut Vm, base: u64, image_hash: &str) -> GuestFacts {
             super::first_line(&e)
         )),
     }
-    match kernel_symbols(vm, image_hash) {
-        Ok(s) => facts.symbols = s,
+    match kallsyms_text(vm, image_hash) {
+        Ok(text) => {
+            facts.symbols = Symbols::parse(&text);
+            facts.kallsyms = Some(text);
+        }
         Err(e) => facts.notes.push(format!("reading /proc/kallsyms: {e}")),
     }
     facts
@@ -84,10 +89,12 @@ fn parse_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
 }
 
-/// The guest kernel's text symbols. With `nokaslr` the kernel's own addresses are fixed per
-/// image, and module addresses are those in `/proc/modules`: the symbols are cached under
-/// a hash of both (reading `/proc/kallsyms` takes ≈ 6 s under TCG, `/proc/modules` 0.3 s).
-fn kernel_symbols(vm: &mut Vm, image_hash: &str) -> Result<Symbols, String> {
+/// The text symbols (`t`/`T` lines) of the guest's `/proc/kallsyms`. With `nokaslr` the
+/// kernel's own addresses are fixed per image, and module addresses are those in
+/// `/proc/modules`: the text is cached under a hash of both (reading `/proc/kallsyms` takes
+/// ≈ 6 s under TCG, `/proc/modules` 0.3 s). The cache model's attribution and coverage
+/// name code with it.
+pub fn kallsyms_text(vm: &mut Vm, image_hash: &str) -> Result<String, String> {
     let modules = vm
         .run("cat /proc/modules")
         .map_err(|e| super::first_line(&e))?;
@@ -102,7 +109,7 @@ fn kernel_symbols(vm: &mut Vm, image_hash: &str) -> Result<Symbols, String> {
         .join("kallsyms")
         .join(format!("{key}.txt"));
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return Ok(Symbols::parse(&text));
+        return Ok(text);
     }
     let all = vm
         .run("cat /proc/kallsyms")
@@ -118,7 +125,7 @@ fn kernel_symbols(vm: &mut Vm, image_hash: &str) -> Result<Symbols, String> {
             crate::host::write_atomically(&path, text.as_bytes()).ok();
         }
     }
-    Ok(Symbols::parse(&text))
+    Ok(text)
 }
 
 /// Check the file map against the final pmem: every written extent's bytes must equal the

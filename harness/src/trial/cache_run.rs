@@ -82,7 +82,11 @@ pub fn run_workload(
         ));
     }
     let trace_path = dir.join("trace.bin");
-    let plugin = vec!["-plugin".into(), cache.plugin_arg(&trace_path)];
+    let mut arg = cache.plugin_arg(&trace_path);
+    if setup.coverage.is_some() {
+        arg.push_str(&super::coverage_run::CoverageSetup::plugin_suffix(dir));
+    }
+    let plugin = vec!["-plugin".into(), arg];
     let WorkVm {
         mut vm,
         pmem: work,
@@ -96,6 +100,9 @@ pub fn run_workload(
     let quit = vm.quit(QUIT_TIMEOUT);
     let built = res.and_then(|(driven, facts)| {
         quit?;
+        if let Some(c) = &setup.coverage {
+            c.finish(dir, facts.kallsyms.as_deref());
+        }
         let images = build_images(
             &base,
             cfg,

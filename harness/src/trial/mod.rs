@@ -8,6 +8,7 @@
 //! - [`snapshot`]: the snapshot crash model (QMP stop, copy of the pmem file, cont).
 //! - [`cache_run`], [`cache_env`]: the cache crash model (TCG plugin trace → crash states).
 //! - [`start`]: how a workload VM comes up (restored from the booted state, or cold-booted).
+//! - [`coverage_run`]: kernel coverage of a run (the plugin's blocks → `coverage.json`).
 //!
 //! The records a trial produces (crash labels, failures, buckets, check outcomes) live in
 //! [`crate::records`]; block copies of pmem files in [`crate::host::blocks`].
@@ -15,6 +16,7 @@
 pub mod cache_env;
 pub mod cache_lost;
 pub mod cache_run;
+pub mod coverage_run;
 pub mod plan;
 pub mod snapshot;
 pub mod start;
@@ -90,6 +92,8 @@ pub struct TrialSetup {
     pub model: ModelSetup,
     /// How workload VMs start (restore or cold boot).
     pub start: start::VmStart,
+    /// Kernel coverage of every run (TCG only), or `None`.
+    pub coverage: Option<coverage_run::CoverageSetup>,
 }
 
 impl TrialSetup {

@@ -12,7 +12,7 @@ use workloads::protocol::{AgentMsg, HostMsg};
 use workloads::Workload;
 
 use super::plan::CrashPlan;
-use super::start::{start_workload_vm, WorkVm};
+use super::start::{start_workload_vm, StartMode, WorkVm};
 use super::{CrashImage, Driven, RunResult, TrialSetup, VmFigures};
 use crate::host::blocks::sparse_copy;
 use crate::image::golden::mount_dax;
@@ -30,16 +30,31 @@ pub fn run_workload(
     dir: &Path,
     name: &str,
 ) -> Result<RunResult, VmError> {
+    let cov = setup.coverage.as_ref();
+    let plugin = cov.map_or_else(Vec::new, |c| c.coverage_only_args(dir));
     let WorkVm {
         mut vm,
         pmem,
         started,
         ..
-    } = start_workload_vm(setup, dir, name, Vec::new())?;
-    let res = drive(&mut vm, setup, workload, plan, dir, pmem.path());
+    } = start_workload_vm(setup, dir, name, plugin)?;
+    let res = drive(&mut vm, setup, workload, plan, dir, pmem.path(), started);
     let figures = VmFigures::of(&vm, started);
-    vm.kill();
-    let (driven, images) = res?;
+    // A run that failed ends as before (killed at once); its coverage would be partial.
+    let Some(cov) = cov.filter(|_| res.is_ok()) else {
+        vm.kill();
+        let (driven, images, _) = res?;
+        return Ok(RunResult::of(driven, images, figures));
+    };
+    // The plugin writes its blocks at exit: a clean quit (the crash images are taken).
+    let quit = vm.quit(super::cache_run::QUIT_TIMEOUT);
+    let (driven, images, kallsyms) = res?;
+    match quit {
+        Ok(()) => {
+            cov.finish(dir, kallsyms.as_deref());
+        }
+        Err(e) => cov.warn(&format!("QEMU did not quit: {}", super::first_line(&e))),
+    }
     Ok(RunResult::of(driven, images, figures))
 }
 
@@ -144,6 +159,10 @@ pub fn take(vm: &mut Vm, pmem: &Path, dest: &Path) -> Result<Duration, VmError> 
     Ok(start.elapsed())
 }
 
+/// What [`drive`] returns: the agent's report, the crash images, and the VM's kallsyms
+/// when coverage is recorded.
+type Drove = (Driven, Vec<CrashImage>, Option<String>);
+
 fn drive(
     vm: &mut Vm,
     setup: &TrialSetup,
@@ -151,15 +170,22 @@ fn drive(
     plan: &CrashPlan,
     dir: &Path,
     pmem: &Path,
-) -> Result<(Driven, Vec<CrashImage>), VmError> {
+    started: StartMode,
+) -> Result<Drove, VmError> {
     let mut agent = prepare_workload_vm(vm, setup)?;
+    // Set-up, before the first op's marker: nothing of it counts as the ops' coverage.
+    let kallsyms = setup
+        .coverage
+        .as_ref()
+        .and_then(|c| c.kallsyms(vm, &setup.image.hash, started));
     let ready = vm.since_start();
     let ops_started = Instant::now();
     agent.send(&HostMsg::Run {
         dir: GUEST_DIR.into(),
         workload: workload.clone(),
         barriers: plan.barriers(),
-        markers: false,
+        // The op markers bound the coverage's ops phase (a `cpuid` each; TCG only).
+        markers: setup.coverage.is_some(),
     })?;
     let deadline = deadline(setup.timeout);
     let secs = setup.timeout.as_secs();
@@ -227,5 +253,6 @@ fn drive(
             ops,
         },
         images,
+        kallsyms,
     ))
 }

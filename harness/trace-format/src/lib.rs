@@ -21,6 +21,8 @@
 //! same as in version 1). Version 1 traces (no store sites) are still read, with PC 0.
 #![deny(missing_docs)]
 
+pub mod coverage;
+
 /// First bytes of every trace.
 pub const MAGIC: &[u8; 8] = b"PCTRACE\0";
 /// Bumped on any incompatible change (2: store-site records).

@@ -112,6 +112,13 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
             &root.join(WORKLOADS_JSON),
             &s.dir,
         )?;
+        // The kernel's code map: the first shard's (every shard's map of a kernel is one).
+        for map in crate::runs::coverage::map_files(dir) {
+            let to = root.join(map.file_name().unwrap_or_default());
+            if !to.exists() {
+                copy_file(&map, &to, &s.dir)?;
+            }
+        }
         let label = s.shard().map_or_else(
             || "whole".to_owned(),
             |k| format!("shard-{}-of-{}", k.index(), k.count()),

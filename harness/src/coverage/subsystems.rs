@@ -1,0 +1,223 @@
+//! The subsystems coverage is reported for, and how a function is put in one: by the
+//! functions *defined* in the subsystem's source files of that kernel release (Debian's
+//! `linux-source` package, unpacked by `ci/kernel-source` into `<cache>/source/<release>/`),
+//! else by module membership (ext4, xfs, libnvdimm, nd_pmem) and, for built-in code, by a
+//! name rule that says so. [`definitions`] finds the function definitions in C text (kernel
+//! coding style: the body's `{` alone at column 0). Pure.
+
+use std::collections::BTreeSet;
+
+/// One subsystem.
+#[derive(Debug, Clone, Copy)]
+pub struct Subsystem {
+    /// Short name shown in reports.
+    pub name: &'static str,
+    /// The module its code lives in (`None`: the kernel image).
+    pub module: Option<&'static [&'static str]>,
+    /// Source files (relative to the tree) whose functions belong to it.
+    pub files: &'static [&'static str],
+    /// Only these functions of the files (the DAX part of a large file), if set.
+    pub only: Option<&'static [&'static str]>,
+    /// Without sources: does a function of the right module (or the image) belong here?
+    pub fallback: Fallback,
+}
+
+/// How a function is grouped when the kernel's sources are not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Every function of the module.
+    WholeModule,
+    /// Functions of the image whose source name starts with one of these.
+    Prefixes(&'static [&'static str]),
+    /// Only the functions listed in `only`.
+    Listed,
+}
+
+/// The fault path of a DAX mapping in mm (6.12): the PTE/PMD fault handlers, write-protect
+/// faults, and the pfn insertions `fs/dax.c` calls.
+const MM_DAX_FAULT: &[&str] = &[
+    "handle_mm_fault",
+    "__handle_mm_fault",
+    "handle_pte_fault",
+    "do_fault",
+    "__do_fault",
+    "do_read_fault",
+    "do_shared_fault",
+    "do_cow_fault",
+    "do_page_mkwrite",
+    "fault_dirty_shared_page",
+    "finish_fault",
+    "do_wp_page",
+    "wp_pfn_shared",
+    "wp_page_shared",
+    "create_huge_pmd",
+    "wp_huge_pmd",
+    "create_huge_pud",
+    "wp_huge_pud",
+    "vmf_insert_pfn",
+    "vmf_insert_pfn_prot",
+    "vmf_insert_mixed",
+    "vmf_insert_mixed_mkwrite",
+    "__vm_insert_mixed",
+    "insert_pfn",
+    "vmf_insert_pfn_pmd",
+    "vmf_insert_pfn_pud",
+    "insert_pfn_pmd",
+    "insert_pfn_pud",
+    "do_huge_pmd_wp_page",
+    "zap_huge_pmd",
+    "__split_huge_pmd",
+    "unmap_mapping_range",
+    "unmap_mapping_pages",
+];
+
+/// Every subsystem, in report order.
+pub const SUBSYSTEMS: &[Subsystem] = &[
+    Subsystem {
+        name: "fs/dax.c",
+        module: None,
+        files: &["fs/dax.c"],
+        only: None,
+        fallback: Fallback::Prefixes(&["dax_", "__dax_"]),
+    },
+    Subsystem {
+        name: "ext4 (file, fsync, inode, extents, page-io)",
+        module: Some(&["ext4"]),
+        files: &[
+            "fs/ext4/file.c",
+            "fs/ext4/fsync.c",
+            "fs/ext4/inode.c",
+            "fs/ext4/extents.c",
+            "fs/ext4/page-io.c",
+        ],
+        only: None,
+        fallback: Fallback::WholeModule,
+    },
+    Subsystem {
+        name: "xfs (file, iomap, aops, bmap_util)",
+        module: Some(&["xfs"]),
+        files: &[
+            "fs/xfs/xfs_file.c",
+            "fs/xfs/xfs_iomap.c",
+            "fs/xfs/xfs_aops.c",
+            "fs/xfs/xfs_bmap_util.c",
+        ],
+        only: None,
+        fallback: Fallback::WholeModule,
+    },
+    Subsystem {
+        name: "drivers/nvdimm (libnvdimm, nd_pmem)",
+        module: Some(&["libnvdimm", "nd_pmem"]),
+        files: &[],
+        only: None,
+        fallback: Fallback::WholeModule,
+    },
+    Subsystem {
+        name: "drivers/dax/super.c",
+        module: None,
+        files: &["drivers/dax/super.c"],
+        only: None,
+        fallback: Fallback::Listed,
+    },
+    Subsystem {
+        name: "mm DAX fault path",
+        module: None,
+        files: &["mm/memory.c", "mm/huge_memory.c"],
+        only: Some(MM_DAX_FAULT),
+        fallback: Fallback::Listed,
+    },
+];
+
+/// The names of the functions defined in C source `text`: a `{` alone at column 0 opens a
+/// body; the identifier before the first `(` of the lines above it (up to a blank line, a
+/// `;`, a `}` or a preprocessor line) is the function. Initialisers (`= {`) never match.
+pub fn definitions(text: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = BTreeSet::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_end() != "{" {
+            continue;
+        }
+        let mut sig = Vec::new();
+        for prev in lines[..i].iter().rev().take(12) {
+            let t = prev.trim_end();
+            let c = t.trim_start();
+            let comment = c.starts_with('*') || c.starts_with("/*") || c.starts_with("//");
+            if t.is_empty() || t.ends_with(';') || t.ends_with('}') || t.starts_with('#') || comment
+            {
+                break;
+            }
+            sig.push(t);
+        }
+        sig.reverse();
+        let sig = sig.join(" ");
+        if let Some(name) = name_before_paren(&sig) {
+            out.insert(name.to_owned());
+        }
+    }
+    out
+}
+
+fn name_before_paren(sig: &str) -> Option<&str> {
+    let head = &sig[..sig.find('(')?];
+    if head.contains('=') {
+        return None;
+    }
+    let name = head
+        .trim_end()
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()?;
+    let ok = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit());
+    ok.then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_in_kernel_style_are_found() {
+        let c = "\
+static const struct iomap_ops x = {
+\t.begin = y,
+};
+
+/*
+ * Unlike filemap_fault() we do not retry.
+ */
+static vm_fault_t dax_iomap_pte_fault(struct vm_fault *vmf, pfn_t *pfnp,
+\t\t\t       int *iomap_errp, const struct iomap_ops *ops)
+{
+\treturn 0;
+}
+
+int dax_writeback_mapping_range(struct address_space *mapping,
+\t\tstruct dax_device *dax_dev, struct writeback_control *wbc)
+{
+}
+EXPORT_SYMBOL_GPL(dax_writeback_mapping_range);
+#define FOO(x) \\
+{
+static inline void *dax_make_entry(pfn_t pfn, unsigned long flags) {
+}
+";
+
+        let names: Vec<String> = definitions(c).into_iter().collect();
+
+        assert_eq!(
+            names,
+            ["dax_iomap_pte_fault", "dax_writeback_mapping_range"]
+        );
+    }
+
+    #[test]
+    fn every_subsystem_has_a_way_to_group_without_sources() {
+        for s in SUBSYSTEMS {
+            match s.fallback {
+                Fallback::WholeModule => assert!(s.module.is_some(), "{}", s.name),
+                Fallback::Listed => assert!(s.only.is_some() || !s.files.is_empty()),
+                Fallback::Prefixes(p) => assert!(!p.is_empty()),
+            }
+        }
+    }
+}
