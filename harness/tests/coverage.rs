@@ -42,7 +42,9 @@ fn one_seed_records_coverage_under_both_crash_models() {
         assert!(!dir.path().join("seeds/2/coverage.raw").exists(), "{model}");
         let r = report(dir.path());
         let dax = &r["coverage"][0]["subsystems"][0];
-        assert_eq!(dax["name"], "fs/dax.c", "{model}: {dax}");
+        // `fs/dax.c`, or `fs/dax.c (by name, no sources)` without ci/kernel-source.
+        let name = dax["name"].as_str().expect("name");
+        assert!(name.starts_with("fs/dax.c"), "{model}: {dax}");
         assert!(
             dax["blocks_reached"].as_u64().expect("reached") > 0,
             "{model}: {dax}"

@@ -185,7 +185,10 @@ pub fn build_map(
                 .map(|p| p.display().to_string())
                 .as_deref(),
         ),
-        subsystems: subsystems.iter().map(|s| s.name.to_owned()).collect(),
+        subsystems: subsystems
+            .iter()
+            .map(|s| s.display_name(sources.is_some()))
+            .collect(),
         ..CodeMap::default()
     };
     image_functions(files, syms, subsystems, sources.as_ref(), &mut map)?;
@@ -279,7 +282,7 @@ fn image_functions(
             continue;
         };
         let mf = MapFunction {
-            subsystem: subsystems[sub].name.to_owned(),
+            subsystem: map.subsystems[sub].clone(),
             file: file.map(str::to_owned),
             bytes: bytes.len() as u32,
             blocks: block_starts(bytes, f.addr),
@@ -335,7 +338,7 @@ fn module_functions(
         found.insert(
             key,
             MapFunction {
-                subsystem: subsystems[sub].name.to_owned(),
+                subsystem: map.subsystems[sub].clone(),
                 file: file.map(str::to_owned),
                 bytes: bytes.len() as u32,
                 blocks: block_starts(bytes, sym.address()),

@@ -14,7 +14,7 @@ use super::symbols::source_name;
 pub const MAP_SCHEMA: u32 = 1;
 /// Version of how a map is made (grouping, block rules): part of the cached map's name, so a
 /// change rebuilds every kernel's map.
-pub const MAP_VERSION: u32 = 3;
+pub const MAP_VERSION: u32 = 4;
 
 /// One function of a reported subsystem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,22 @@ pub struct Subsystem {
     pub fallback: Fallback,
 }
 
+impl Subsystem {
+    /// The name reports show: without sources it says how the grouping was made instead
+    /// (`fs/dax.c (by name, no sources)`).
+    pub fn display_name(&self, with_sources: bool) -> String {
+        if with_sources {
+            return self.name.to_owned();
+        }
+        let how = match self.fallback {
+            Fallback::WholeModule => "whole module",
+            Fallback::Prefixes(_) => "by name",
+            Fallback::Listed => "listed names",
+        };
+        format!("{} ({how}, no sources)", self.name)
+    }
+}
+
 /// How a function is grouped when the kernel's sources are not there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
@@ -208,6 +224,18 @@ static inline void *dax_make_entry(pfn_t pfn, unsigned long flags) {
             names,
             ["dax_iomap_pte_fault", "dax_writeback_mapping_range"]
         );
+    }
+
+    #[test]
+    fn without_sources_the_name_says_how_functions_were_grouped() {
+        assert_eq!(SUBSYSTEMS[0].display_name(true), "fs/dax.c");
+        assert_eq!(
+            SUBSYSTEMS[0].display_name(false),
+            "fs/dax.c (by name, no sources)"
+        );
+        assert!(SUBSYSTEMS[1]
+            .display_name(false)
+            .ends_with("(whole module, no sources)"));
     }
 
     #[test]

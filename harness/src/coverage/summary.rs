@@ -173,15 +173,22 @@ pub fn render(s: &CoverageSummary, functions: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "kernel {}: {} runs with coverage", s.kernel, s.runs);
     let _ = writeln!(out, "grouping: {}", s.grouping);
+    let w = s
+        .subsystems
+        .iter()
+        .map(|x| x.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(9);
     let _ = writeln!(
         out,
-        "\n{:<44} {:>11} {:>16} {:>8} {:>8}",
+        "\n{:<w$} {:>11} {:>16} {:>8} {:>8}",
         "subsystem", "functions", "blocks", "%", "set-up"
     );
     for x in &s.subsystems {
         let _ = writeln!(
             out,
-            "{:<44} {:>5}/{:<5} {:>7}/{:<8} {:>7.1}% {:>8}",
+            "{:<w$} {:>5}/{:<5} {:>7}/{:<8} {:>7.1}% {:>8}",
             x.name,
             x.functions_reached,
             x.functions,
