@@ -12,13 +12,22 @@ use workloads::content::{encode, Patterns};
 use workloads::protocol::{FileReport, MAX_REPORTED_TARGET};
 use workloads::NodeKind;
 
+use workloads::meta::FileMeta;
+
 use crate::meta::read_meta;
 
-/// Report on each of `names` in `dir`.
+/// Report on each of `names` in `dir`. Every name's metadata is read before any file's
+/// data: two names may be hard links to one inode, and reading the first one's data may
+/// set the access time (relatime) that the second one's metadata would then show.
 pub fn read_files(dir: &Path, names: &[String], patterns: Patterns<'_>) -> Vec<FileReport> {
+    let metas: Vec<Result<FileMeta, String>> = names
+        .iter()
+        .map(|name| read_meta(&dir.join(name)))
+        .collect();
     names
         .iter()
-        .map(|name| read_one(dir, name, patterns))
+        .zip(metas)
+        .map(|(name, meta)| read_one(dir, name, patterns, meta))
         .collect()
 }
 
@@ -57,7 +66,12 @@ fn kind_of(meta: &fs::Metadata) -> NodeKind {
 /// `exists: false`; any other failure keeps `exists: true` (something is there) and carries
 /// the error text. A regular file's metadata is read before its data, so that the read's
 /// access-time update is not in it.
-fn read_one(dir: &Path, name: &str, patterns: Patterns<'_>) -> FileReport {
+fn read_one(
+    dir: &Path,
+    name: &str,
+    patterns: Patterns<'_>,
+    file_meta: Result<FileMeta, String>,
+) -> FileReport {
     let path = dir.join(name);
     let meta = match fs::symlink_metadata(&path) {
         Ok(m) => m,
@@ -98,7 +112,7 @@ fn read_one(dir: &Path, name: &str, patterns: Patterns<'_>) -> FileReport {
             ..report(name, true)
         };
     }
-    let (file_meta, meta_error) = match read_meta(&path) {
+    let (file_meta, meta_error) = match file_meta {
         Ok(m) => (Some(m), None),
         Err(e) => (None, Some(e)),
     };
@@ -150,5 +164,27 @@ mod tests {
         assert_eq!(r[2].target.as_deref(), Some("sub/f"));
         assert!(!r[3].exists, "ENOTDIR is absent");
         assert!(!r[4].exists);
+    }
+
+    #[test]
+    fn hard_links_show_the_access_time_before_any_read() {
+        use std::os::fd::AsFd;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a");
+        std::fs::write(&a, b"data").expect("write");
+        let f = std::fs::File::open(&a).expect("open");
+        // An old time: a read then moves the access time (relatime: atime <= mtime).
+        crate::meta::set_times(f.as_fd(), 1_000_000, 5).expect("futimens");
+        std::fs::hard_link(&a, dir.path().join("b")).expect("link");
+
+        let r = read_files(dir.path(), &["a".to_owned(), "b".to_owned()], NONE);
+
+        let atime = |i: usize| r[i].meta.as_ref().expect("meta").atime;
+        assert_eq!(atime(0).sec, 1_000_000);
+        assert_eq!(
+            atime(1).sec,
+            1_000_000,
+            "b's metadata was read after a's data"
+        );
     }
 }
