@@ -156,24 +156,30 @@ fn a_dry_run_of_collapse_and_insert_range_verifies_on_the_host() {
 fn dry_runs_of_the_sync_call_specs_verify_on_the_host() {
     // syncfs, sync_file_range, msync(MS_ASYNC / MS_INVALIDATE), pwritev2 RWF_DSYNC/RWF_SYNC,
     // pwrite through descriptors opened O_DSYNC / O_SYNC.
-    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     for name in ["sync-calls", "pwritev2-dsync-sync", "open-dsync-sync"] {
-        let spec =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/specs/{name}.yaml"));
-        let w = workloads::spec::load_workload(&spec).expect("spec");
-        for k in [2, 12, w.ops.len() - 1] {
-            let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
-            let bin = build(dir.path(), &w, CrashPoint::AfterOp(k));
-            let work = dir.path().join("w");
-            let work = work.to_string_lossy();
+        dry_run_spec(name, |n| [2, 12, n - 1]);
+    }
+}
 
-            let (run_code, run_text) = run(&bin, &["run", "--no-stop", "--no-dax", &work]);
-            let (verify_code, verify_text) = run(&bin, &["verify", &work]);
+/// Build the reproducer of spec `name` crashing after each op `points(ops)` names, run it
+/// on the host without stopping and verify: both must succeed.
+fn dry_run_spec(name: &str, points: impl Fn(usize) -> [usize; 3]) {
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let spec =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/specs/{name}.yaml"));
+    let w = workloads::spec::load_workload(&spec).expect("spec");
+    for k in points(w.ops.len()) {
+        let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
+        let bin = build(dir.path(), &w, CrashPoint::AfterOp(k));
+        let work = dir.path().join("w");
+        let work = work.to_string_lossy();
 
-            assert_eq!(run_code, 0, "{name} op {k} run:\n{run_text}");
-            assert_eq!(verify_code, 0, "{name} op {k} verify:\n{verify_text}");
-            assert!(verify_text.contains("verify: ok"), "{verify_text}");
-        }
+        let (run_code, run_text) = run(&bin, &["run", "--no-stop", "--no-dax", &work]);
+        let (verify_code, verify_text) = run(&bin, &["verify", &work]);
+
+        assert_eq!(run_code, 0, "{name} op {k} run:\n{run_text}");
+        assert_eq!(verify_code, 0, "{name} op {k} verify:\n{verify_text}");
+        assert!(verify_text.contains("verify: ok"), "{verify_text}");
     }
 }
 
@@ -237,23 +243,7 @@ fn dry_runs_of_the_namespace_specs_verify_on_the_host() {
     // mkdir, rmdir, link, symlink, renames across directories, renameat2 exchange,
     // noreplace and whiteout, fsync of a subdirectory (the host runs as root in CI, which
     // RENAME_WHITEOUT needs: CAP_MKNOD).
-    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     for name in ["namespace", "namespace-renameat2"] {
-        let spec =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/specs/{name}.yaml"));
-        let w = workloads::spec::load_workload(&spec).expect("spec");
-        for k in [7, 16, w.ops.len() - 1] {
-            let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
-            let bin = build(dir.path(), &w, CrashPoint::AfterOp(k));
-            let work = dir.path().join("w");
-            let work = work.to_string_lossy();
-
-            let (run_code, run_text) = run(&bin, &["run", "--no-stop", "--no-dax", &work]);
-            let (verify_code, verify_text) = run(&bin, &["verify", &work]);
-
-            assert_eq!(run_code, 0, "{name} op {k} run:\n{run_text}");
-            assert_eq!(verify_code, 0, "{name} op {k} verify:\n{verify_text}");
-            assert!(verify_text.contains("verify: ok"), "{verify_text}");
-        }
+        dry_run_spec(name, |n| [7, 16, n - 1]);
     }
 }
