@@ -11,6 +11,7 @@ pub(crate) mod config;
 pub(crate) mod coverage;
 pub mod error;
 pub mod exit;
+pub(crate) mod guided;
 pub(crate) mod host;
 pub(crate) mod image;
 pub(crate) mod input;

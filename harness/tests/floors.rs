@@ -22,6 +22,7 @@ const FLOORS: &[(&str, u32)] = &[
     ("coverage", 1),
     ("vm", 1),
     ("image", 2),
+    ("guided", 2),
     ("checker", 3),
     ("config", 3),
     ("trial", 4),

@@ -45,17 +45,29 @@ impl SeedSource {
         self
     }
 
-    /// The next seed to run, or `None` when the list is exhausted (and the budget, if any,
-    /// is spent).
-    pub fn next_seed(&mut self) -> Option<u64> {
+    /// The next listed seed not done yet, or `None` when the list is exhausted or the
+    /// budget spent.
+    pub fn next_listed(&mut self) -> Option<u64> {
         while let Some(&s) = self.listed.get(self.next) {
-            self.next += 1;
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
+            self.next += 1;
             if !self.done.contains(&s) {
                 return Some(s);
             }
+        }
+        None
+    }
+
+    /// The next seed to run, or `None` when the list is exhausted (and the budget, if any,
+    /// is spent).
+    pub fn next_seed(&mut self) -> Option<u64> {
+        if let Some(s) = self.next_listed() {
+            return Some(s);
+        }
+        if self.next < self.listed.len() {
+            return None;
         }
         let d = self.deadline?;
         loop {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use super::balance::Limits;
 use super::pool::Pool;
-use super::source::ItemSource;
 use super::workers::{CheckJob, Shared, Stop, WorkerMsg};
 use super::{CampaignEnv, CampaignError, CampaignOutcome};
 use crate::checker::dedupe::SeenImages;
@@ -81,7 +80,7 @@ pub fn run(
     };
     journal.append(&started)?;
     state.apply(&started);
-    let names: Vec<String> = env.inputs.iter().map(|(n, _)| n.clone()).collect();
+    let names = env.input_names();
     let share = shard::share(
         &names,
         &cfg.seed_list(),
@@ -96,11 +95,14 @@ pub fn run(
         .collect();
     listed.extend(share.seeds.iter().copied().map(TrialItem::Seed));
     sink.begin(&state, &listed);
-    let seeds = Arc::new(Mutex::new(ItemSource::of_share(
+    let seeds = Arc::new(Mutex::new(super::guided::item_source(
+        cfg,
+        env,
         share,
         &state.finished_items(),
         budget,
     )));
+    let source = Arc::clone(&seeds);
     let inputs: Arc<BTreeMap<String, Arc<Workload>>> = env
         .inputs
         .iter()
@@ -174,6 +176,7 @@ pub fn run(
         auto,
     ));
     runtime.block_on(coord.coordinate(rx, deadline));
+    super::guided::finish(&source, coord.sink);
     let threads = coord
         .pool
         .take()

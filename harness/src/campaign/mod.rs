@@ -11,11 +11,13 @@
 //! - [`budget`]: which seeds run (the list, then more until the time budget ends).
 //! - [`workload_inputs`]: a campaign's workload inputs, from the files or the run directory.
 //! - [`workers`]: workload and checker worker threads.
+//! - [`guided`]: the guided draws and the corpus' feedback of a `--guided` campaign.
 
 pub mod balance;
 mod boot_console;
 pub mod budget;
 pub mod coordinator;
+pub mod guided;
 mod pool;
 pub mod run;
 pub mod source;
@@ -64,6 +66,8 @@ pub struct CampaignEnv {
     /// In a kernel matrix, the kernel this run of the engine tests: its journal lines are
     /// tagged with its name, its VMs named `…-k<index>`. `None` for a campaign on one kernel.
     pub kernel: Option<MatrixKernel>,
+    /// Guided generation (`--guided`), or `None`.
+    pub guided: Option<guided::GuidedSetup>,
 }
 
 /// One kernel of a kernel matrix ([`crate::config::kernels`]).
@@ -76,6 +80,17 @@ pub struct MatrixKernel {
 }
 
 impl CampaignEnv {
+    /// The names of the campaign's workload inputs, in order, without the workloads a
+    /// guided campaign derived in earlier runs (those are not shared out by position).
+    pub fn input_names(&self) -> Vec<String> {
+        let derived = self.guided.as_ref().map_or(&[][..], |g| &g.derived[..]);
+        self.inputs
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !derived.contains(n))
+            .collect()
+    }
+
     /// The name of a workload VM of `item` (`work-7`, `work-7-k1` in a kernel matrix).
     pub fn work_vm_name(&self, item: &TrialItem) -> String {
         match &self.kernel {

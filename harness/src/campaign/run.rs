@@ -433,6 +433,7 @@ fn run_kernels(
     sink: &mut dyn EventSink,
 ) -> Result<(Totals, bool), CampaignError> {
     let dir = run.root().to_owned();
+    let derived = inputs.derived_names();
     let inputs = inputs.into_named();
     let deadline = cfg
         .budget()
@@ -463,7 +464,9 @@ fn run_kernels(
                 c
             }),
             kernel: name.map(|name| MatrixKernel { index, name }),
+            guided: None,
         };
+        let env = with_guided(cfg, env, &derived)?;
         announce(cfg, &env, index);
         let outcome = super::coordinator::run(&cfg_k, &env, sink)?;
         if let (None, Some(why)) = (&info.restore_fallback, env.start.fallback()) {
@@ -483,10 +486,41 @@ fn run_kernels(
     Ok((totals, false))
 }
 
+/// `env` with the guided setup of a `--guided` campaign; refused when the kernel has no
+/// coverage (the accelerator turned out to be KVM).
+fn with_guided(
+    cfg: &CampaignConfig,
+    mut env: CampaignEnv,
+    derived: &[String],
+) -> Result<CampaignEnv, CampaignError> {
+    if !cfg.guided {
+        return Ok(env);
+    }
+    let Some(cov) = &env.coverage else {
+        return Err(CampaignError::Usage(format!(
+            "--guided is steered by kernel coverage, which this campaign does not have (accelerator {}: coverage needs TCG and `coverage: true`); use --accel tcg",
+            env.accel
+        )));
+    };
+    let map_id = cov.cached_map.file_stem().map_or_else(
+        || env.image.kernel_version.clone(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    env.guided = Some(super::guided::GuidedSetup {
+        corpus: cfg
+            .corpus
+            .clone()
+            .unwrap_or_else(|| env.dir.join(crate::guided::store::CORPUS_DIR)),
+        derived: derived.to_vec(),
+        map_id,
+    });
+    Ok(env)
+}
+
 /// The line that says what one kernel's run of the engine does.
 fn announce(cfg: &CampaignConfig, env: &CampaignEnv, index: usize) {
     let (workers, checkers) = cfg.parallelism();
-    let names: Vec<String> = env.inputs.iter().map(|(n, _)| n.clone()).collect();
+    let names = env.input_names();
     let share = shard::share(&names, &cfg.seed_list(), cfg.shard, index);
     let of_shard = cfg
         .shard

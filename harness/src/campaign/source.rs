@@ -1,19 +1,28 @@
 //! Where a campaign's items come from ([`ItemSource`]: the workloads, then the listed seeds,
-//! then more seeds until the time budget ends).
+//! then more seeds until the time budget ends, or in a guided campaign the guided draws of
+//! [`super::guided`]).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use workloads::Workload;
+
 use super::budget::SeedSource;
+use super::guided::GuidedSource;
 use crate::config::shard::Share;
 use crate::records::TrialItem;
 
+/// An item drawn, with its workload when the source made it (a guided derivation).
+pub type Drawn = (TrialItem, Option<Arc<Workload>>);
+
 /// Hands out items to workers: every workload not yet finished, then the seeds
-/// ([`SeedSource`]).
+/// ([`SeedSource`]); in a guided campaign, after the listed seeds, the guided draws.
 #[derive(Debug)]
 pub struct ItemSource {
     workloads: std::vec::IntoIter<String>,
     seeds: SeedSource,
+    guided: Option<GuidedSource>,
 }
 
 impl ItemSource {
@@ -33,7 +42,33 @@ impl ItemSource {
         ItemSource {
             workloads: pending.into_iter(),
             seeds: SeedSource::new(listed, done_seeds, budget),
+            guided: None,
         }
+    }
+
+    /// After the listed seeds, draw from `guided` (whose fresh seeds come from past the
+    /// list); the workloads it derived in earlier runs that are not `done` run first.
+    pub fn with_guided(
+        mut self,
+        guided: GuidedSource,
+        derived: &[String],
+        done: &BTreeSet<TrialItem>,
+    ) -> Self {
+        let mut pending: Vec<String> = self.workloads.collect();
+        pending.extend(
+            derived
+                .iter()
+                .filter(|n| !done.contains(&TrialItem::Workload((*n).clone())))
+                .cloned(),
+        );
+        self.workloads = pending.into_iter();
+        self.guided = Some(guided);
+        self
+    }
+
+    /// The guided source, in a guided campaign.
+    pub fn guided(&mut self) -> Option<&mut GuidedSource> {
+        self.guided.as_mut()
     }
 
     /// Items of one shard's share ([`crate::config::shard::share`]), skipping the `done` ones; with
@@ -46,12 +81,19 @@ impl ItemSource {
         src
     }
 
-    /// The next item, or `None` when there is none left.
-    pub fn next_item(&mut self) -> Option<TrialItem> {
+    /// The next item, or `None` when there is none left; `Err` when a guided derivation
+    /// cannot be recorded.
+    pub fn next_item(&mut self) -> Result<Option<Drawn>, String> {
         if let Some(n) = self.workloads.next() {
-            return Some(TrialItem::Workload(n));
+            return Ok(Some((TrialItem::Workload(n), None)));
         }
-        self.seeds.next_seed().map(TrialItem::Seed)
+        let Some(g) = self.guided.as_mut() else {
+            return Ok(self.seeds.next_seed().map(|s| (TrialItem::Seed(s), None)));
+        };
+        if let Some(s) = self.seeds.next_listed() {
+            return Ok(Some((TrialItem::Seed(s), None)));
+        }
+        g.next(&mut self.seeds)
     }
 }
 
@@ -66,7 +108,9 @@ mod tests {
             .collect();
         let mut src = ItemSource::new(vec!["a".into(), "b".into()], vec![1, 2, 3], &done, None);
 
-        let items: Vec<TrialItem> = std::iter::from_fn(|| src.next_item()).collect();
+        let items: Vec<TrialItem> = std::iter::from_fn(|| src.next_item().expect("no guided"))
+            .map(|(i, _)| i)
+            .collect();
 
         assert_eq!(
             items,
@@ -86,7 +130,10 @@ mod tests {
         let done: BTreeSet<TrialItem> = [TrialItem::Seed(2)].into_iter().collect();
         let mut src = ItemSource::of_share(share, &done, Some(Duration::from_secs(60)));
 
-        let items: Vec<TrialItem> = (0..4).filter_map(|_| src.next_item()).collect();
+        let items: Vec<TrialItem> = (0..4)
+            .filter_map(|_| src.next_item().expect("no guided"))
+            .map(|(i, _)| i)
+            .collect();
 
         // Positions: a0 b1 1:2 2:3 3:4, then 4:5 5:6 6:7 7:8 …; shard 2/2 owns the odd ones
         // (seed 2 is done already).

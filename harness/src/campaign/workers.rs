@@ -21,6 +21,7 @@ use super::CampaignEnv;
 use crate::checker::dedupe::SharedSeen;
 use crate::checker::{Checker, CheckerSpec};
 use crate::config::CampaignConfig;
+use crate::coverage::SeedCoverage;
 use crate::journal::events::Event;
 use crate::records::TrialItem;
 use crate::rundir::RunDir;
@@ -139,8 +140,9 @@ impl Shared {
         self.events.send(msg).is_ok()
     }
 
-    /// The next item, unless the campaign stops or the disk is too full to record it.
-    fn next_item(&self) -> Option<TrialItem> {
+    /// The next item (with its workload when the source made it), unless the campaign
+    /// stops or the disk is too full to record it.
+    fn next_item(&self) -> Option<super::source::Drawn> {
         if !self.stop.may_draw() {
             return None;
         }
@@ -163,7 +165,45 @@ impl Shared {
                 return None;
             }
         }
-        self.seeds.lock().ok()?.next_item()
+        match self.seeds.lock().ok()?.next_item() {
+            Ok(d) => d,
+            Err(cause) => {
+                self.tell(WorkerMsg::Fatal { cause });
+                None
+            }
+        }
+    }
+
+    /// Is `item` a workload a guided campaign derived (in this run, or an earlier one)?
+    fn is_derived(&self, item: &TrialItem) -> bool {
+        let derived_before =
+            |n: &str| (self.env.guided.as_ref()).is_some_and(|g| g.derived.iter().any(|d| d == n));
+        item.workload()
+            .is_some_and(|n| !self.inputs.contains_key(n) || derived_before(n))
+    }
+
+    /// Feed a finished run's coverage to a guided campaign's corpus; `false` (the cause
+    /// told) when the corpus cannot be written.
+    fn observe(&self, item: &TrialItem, workload: &Workload, cov: &SeedCoverage) -> bool {
+        let Some(map) = self.setup.coverage.as_ref().and_then(|c| c.built_map()) else {
+            return true;
+        };
+        let Ok(mut source) = self.seeds.lock() else {
+            return true;
+        };
+        let Some(g) = source.guided() else {
+            return true;
+        };
+        match g.observe(item, workload, cov, &map) {
+            Ok(()) => true,
+            Err(e) => {
+                drop(source);
+                self.tell(WorkerMsg::Fatal {
+                    cause: format!("guided corpus: {e}"),
+                });
+                false
+            }
+        }
     }
 }
 
@@ -175,12 +215,13 @@ pub fn workload_worker(shared: &Shared, jobs: &SyncSender<CheckJob>, worker: usi
         });
         return;
     };
-    while let Some(item) = shared.next_item() {
+    while let Some((item, made)) = shared.next_item() {
         let span = tracing::info_span!("item", %item, worker);
         let _e = span.enter();
-        let workload = match &item {
-            TrialItem::Seed(seed) => Arc::new(generate(*seed, profile)),
-            TrialItem::Workload(name) => match shared.inputs.get(name) {
+        let workload = match (&item, made) {
+            (_, Some(w)) => w,
+            (TrialItem::Seed(seed), None) => Arc::new(generate(*seed, profile)),
+            (TrialItem::Workload(name), None) => match shared.inputs.get(name) {
                 Some(w) => w.clone(),
                 None => {
                     shared.tell(WorkerMsg::Fatal {
@@ -255,7 +296,12 @@ fn run_item(
             })));
         }
     };
-    if item.workload().is_some() {
+    if let Some(cov) = &run.coverage {
+        if !shared.observe(item, &workload, cov) {
+            return false;
+        }
+    }
+    if item.workload().is_some() && !shared.is_derived(item) {
         warn_failed_ops(item, &workload, &run.outcomes);
     } else {
         warn_unsupported_once(&shared.unsupported, item, &workload, &run.outcomes);

@@ -29,6 +29,19 @@ impl WorkloadInputs {
         }
     }
 
+    /// The names of the workloads a guided campaign derived (recorded in the run directory;
+    /// none for a new campaign).
+    pub(crate) fn derived_names(&self) -> Vec<String> {
+        match self {
+            WorkloadInputs::New(_) => Vec::new(),
+            WorkloadInputs::Recorded(l) => l
+                .iter()
+                .filter(|w| w.input.derived.is_some())
+                .map(|w| w.input.name.clone())
+                .collect(),
+        }
+    }
+
     pub(crate) fn into_named(self) -> Vec<(String, workloads::Workload)> {
         match self {
             WorkloadInputs::New(l) => l.into_iter().map(|w| (w.name, w.workload)).collect(),
@@ -47,7 +60,11 @@ pub(crate) fn workload_inputs(
 ) -> Result<WorkloadInputs, String> {
     if resume {
         let recorded = run.read_workload_inputs().map_err(|e| e.to_string())?;
-        if recorded.is_empty() != cfg.workloads.is_empty() {
+        let inputs = recorded
+            .iter()
+            .filter(|w| w.input.derived.is_none())
+            .count();
+        if (inputs == 0) != cfg.workloads.is_empty() {
             return Err(format!(
                 "--resume: config.yaml lists workloads but {} is missing or empty",
                 run.workloads_json().display()

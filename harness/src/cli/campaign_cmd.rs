@@ -66,6 +66,17 @@ pub struct CampaignArgs {
     /// run directories with `powercut report merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Coverage-guided generation: after the listed seeds, derive workloads from a corpus
+    /// of those that reached new blocks of fs/dax.c, the ext4/xfs DAX files and the mm DAX
+    /// fault path (needs coverage and TCG, and --time-budget or --guided-items).
+    #[arg(long)]
+    pub guided: bool,
+    /// The corpus directory of --guided, kept across campaigns (default: <run dir>/corpus).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// With --guided: draw at most N items after the listed seeds.
+    #[arg(long, value_name = "N")]
+    pub guided_items: Option<u64>,
     /// Boot every workload VM instead of restoring the saved booted one.
     #[arg(long)]
     pub cold_boot: bool,
@@ -109,6 +120,9 @@ impl CampaignArgs {
             accel: self.accel,
             shard: self.shard,
             kernel: self.kernel.spec()?,
+            guided: self.guided,
+            corpus: self.corpus.clone(),
+            guided_items: self.guided_items,
         };
         Ok(Request {
             config: self.config.clone(),

@@ -30,3 +30,5 @@ pub const MAX_STATES_PER_RUN: usize = 10_000;
 pub const MAX_CRASH_POINTS: usize = 10_000;
 /// Largest `min_free_mib` (1 TiB).
 pub const MAX_MIN_FREE_MIB: u64 = 1_048_576;
+/// Largest `guided_items` (`--guided-items`).
+pub const MAX_GUIDED_ITEMS: u64 = 1_000_000;

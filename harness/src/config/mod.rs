@@ -99,6 +99,17 @@ pub struct CampaignConfig {
     pub min_free_mib: u64,
     /// Record kernel coverage of every run (TCG only; `docs/coverage.md`).
     pub coverage: bool,
+    /// Coverage-guided generation (`--guided`): after the listed seeds, derive workloads
+    /// from a corpus of those that reached new blocks of the target subsystems.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub guided: bool,
+    /// The corpus directory of a guided campaign (default: `<run dir>/corpus`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<PathBuf>,
+    /// Most items a guided campaign draws after the listed seeds (derived workloads, and
+    /// fresh seeds); with `time_budget`, whichever ends first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guided_items: Option<u64>,
 }
 
 impl Default for CampaignConfig {
@@ -130,6 +141,9 @@ impl Default for CampaignConfig {
             output: PathBuf::from("runs"),
             min_free_mib: 1024,
             coverage: true,
+            guided: false,
+            corpus: None,
+            guided_items: None,
         }
     }
 }
@@ -284,7 +298,8 @@ impl CampaignConfig {
             }
         };
         if self.seeds.trim().is_empty() {
-            if self.workloads.is_empty() && self.time_budget.is_none() {
+            let guided_end = self.guided && self.guided_items.is_some();
+            if self.workloads.is_empty() && self.time_budget.is_none() && !guided_end {
                 return Err(at("seeds")(
                     "no seeds, no workloads and no time_budget: nothing to run".into(),
                 ));
@@ -362,6 +377,34 @@ impl CampaignConfig {
         )
         .map_err(at("ext4_commit_secs"))?;
         in_range(self.min_free_mib, 0, MAX_MIN_FREE_MIB, " MiB").map_err(at("min_free_mib"))?;
+        self.validate_guided().map_err(at("guided"))?;
+        Ok(())
+    }
+
+    /// A guided campaign needs coverage (so TCG), one kernel, and an end.
+    fn validate_guided(&self) -> Result<(), String> {
+        if !self.guided {
+            if self.corpus.is_some() || self.guided_items.is_some() {
+                return Err("`corpus` and `guided_items` need `guided: true` (--guided)".into());
+            }
+            return Ok(());
+        }
+        if !self.coverage {
+            return Err(
+                "guided generation is steered by kernel coverage: it needs `coverage: true`".into(),
+            );
+        }
+        if self.accel == AccelChoice::Kvm {
+            return Err("guided generation needs kernel coverage, which needs TCG (the QEMU plugin): use --accel tcg or auto".into());
+        }
+        if !self.kernels.is_empty() {
+            return Err("guided generation runs on one kernel: a kernel matrix (`kernels:`) is not supported".into());
+        }
+        if let Some(n) = self.guided_items {
+            in_range(n, 1, MAX_GUIDED_ITEMS, " items")?;
+        } else if self.time_budget.is_none() {
+            return Err("a guided campaign needs an end: --time-budget D or --guided-items N (guided_items)".into());
+        }
         Ok(())
     }
 

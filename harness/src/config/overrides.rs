@@ -41,6 +41,12 @@ pub struct Overrides {
     pub shard: Option<Shard>,
     /// `--kernel`.
     pub kernel: Option<KernelSpec>,
+    /// `--guided`.
+    pub guided: bool,
+    /// `--corpus`.
+    pub corpus: Option<PathBuf>,
+    /// `--guided-items`.
+    pub guided_items: Option<u64>,
 }
 
 impl Overrides {
@@ -93,6 +99,13 @@ impl Overrides {
         }
         if let Some(k) = &self.kernel {
             cfg.kernel = Some(k.clone());
+        }
+        cfg.guided |= self.guided;
+        if let Some(c) = &self.corpus {
+            cfg.corpus = Some(c.clone());
+        }
+        if let Some(n) = self.guided_items {
+            cfg.guided_items = Some(n);
         }
         cfg.validate("command line")?;
         Ok(cfg)

@@ -144,6 +144,28 @@ pub const SUBSYSTEMS: &[Subsystem] = &[
     },
 ];
 
+/// The subsystems a guided campaign (`campaign --guided`) steers towards: `fs/dax.c`, the
+/// ext4 and xfs DAX, fsync, writeback and fallocate files, and the mm DAX fault path (by
+/// [`Subsystem::name`]; the libnvdimm driver and `drivers/dax/super.c` are reached by every
+/// run alike and are left out).
+pub const GUIDED_TARGETS: &[&str] = &[
+    "fs/dax.c",
+    "ext4 (file, fsync, inode, extents, page-io)",
+    "xfs (file, iomap, aops, bmap_util)",
+    "mm DAX fault path",
+];
+
+/// Is the subsystem a code map names `display` (a [`Subsystem::display_name`]) one of the
+/// [`GUIDED_TARGETS`]?
+pub fn is_guided_target(display: &str) -> bool {
+    GUIDED_TARGETS.iter().any(|n| {
+        display == *n
+            || display
+                .strip_prefix(n)
+                .is_some_and(|rest| rest.starts_with(" (") && rest.ends_with(", no sources)"))
+    })
+}
+
 /// The names of the functions defined in C source `text`: a `{` alone at column 0 opens a
 /// body; the identifier before the first `(` of the lines above it (up to a blank line, a
 /// `;`, a `}` or a preprocessor line) is the function. Initialisers (`= {`) never match.
@@ -247,5 +269,19 @@ static inline void *dax_make_entry(pfn_t pfn, unsigned long flags) {
                 Fallback::Prefixes(p) => assert!(!p.is_empty()),
             }
         }
+    }
+
+    #[test]
+    fn guided_targets_are_named_with_and_without_sources() {
+        let dax = &SUBSYSTEMS[0];
+        let nvdimm = &SUBSYSTEMS[3];
+
+        assert!(is_guided_target(&dax.display_name(true)));
+        assert!(is_guided_target(&dax.display_name(false)));
+        assert!(!is_guided_target(&nvdimm.display_name(true)));
+        assert!(!is_guided_target(&nvdimm.display_name(false)));
+        assert!(GUIDED_TARGETS
+            .iter()
+            .all(|t| SUBSYSTEMS.iter().any(|s| s.name == *t)));
     }
 }

@@ -20,8 +20,13 @@ pub const WORKLOADS_JSON: &str = "workloads.json";
 pub struct RecordedInput {
     /// The workload's name (its item).
     pub name: String,
-    /// The file it was copied from, as given to the campaign.
+    /// The file it was copied from, as given to the campaign; for a workload a guided
+    /// campaign derived, its corpus directory.
     pub file: String,
+    /// For a workload a guided campaign derived (`campaign --guided`): how (the operators
+    /// and the corpus entries it came from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived: Option<String>,
 }
 
 /// A recorded workload input, read back.
@@ -51,12 +56,33 @@ impl RunDir {
             .map(|w| RecordedInput {
                 name: w.name.clone(),
                 file: w.file.display().to_string(),
+                derived: None,
             })
             .collect();
+        self.write_workload_manifest(&manifest)
+    }
+
+    fn write_workload_manifest(&self, manifest: &[RecordedInput]) -> Result<(), RunDirError> {
         let path = self.workloads_json();
-        let json = serde_json::to_string_pretty(&manifest)
+        let json = serde_json::to_string_pretty(manifest)
             .map_err(|e| RunDirError::bad(&path, e.to_string()))?;
         write_atomically(&path, json.as_bytes()).map_err(|e| RunDirError::io(&path, e))
+    }
+
+    /// Record a workload a guided campaign derived, before it runs: its `yaml` as
+    /// `workloads/<name>/workload.yaml`, then its line appended to `workloads.json`, so
+    /// `--resume`, the reports, `repro` and `minimize` find it like any workload input.
+    pub fn add_derived_workload(
+        &self,
+        input: RecordedInput,
+        yaml: &str,
+    ) -> Result<(), RunDirError> {
+        let path = self.workload_item_dir(&input.name).join(WORKLOAD);
+        write_atomically(&path, yaml.as_bytes()).map_err(|e| RunDirError::io(&path, e))?;
+        let mut manifest = self.read_workload_manifest()?;
+        manifest.retain(|r| r.name != input.name);
+        manifest.push(input);
+        self.write_workload_manifest(&manifest)
     }
 
     /// `workloads.json`, or an empty list when the campaign has no workload inputs.
@@ -130,5 +156,25 @@ mod tests {
         assert_eq!(back[0].input.file, "specs/a.yaml");
         assert_eq!(back[0].workload.ops.len(), 1);
         assert!(run.read_workload_copy("b").is_err());
+    }
+
+    #[test]
+    fn a_derived_workload_is_appended_and_reads_back_like_an_input() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::new(dir.path());
+        let text = "name: guided-1\nseed: 1\nops:\n  - {op: create, file: f0}\n";
+        let derived = RecordedInput {
+            name: "guided-1".into(),
+            file: "/c".into(),
+            derived: Some("insert of c000000".into()),
+        };
+
+        run.add_derived_workload(derived.clone(), text)
+            .expect("add");
+        let back = run.read_workload_inputs().expect("read");
+
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].input, derived);
+        assert_eq!(back[0].workload.name, "guided-1");
     }
 }

@@ -100,9 +100,10 @@ pub fn run_workload(
     let quit = vm.quit(QUIT_TIMEOUT);
     let built = res.and_then(|(driven, facts)| {
         quit?;
-        if let Some(c) = &setup.coverage {
-            c.finish(dir, facts.kallsyms.as_deref());
-        }
+        let coverage = setup
+            .coverage
+            .as_ref()
+            .and_then(|c| c.finish(dir, facts.kallsyms.as_deref()));
         let images = build_images(
             &base,
             cfg,
@@ -116,16 +117,17 @@ pub fn run_workload(
             &pmem,
             &trace_path,
         )?;
-        Ok((driven, images))
+        Ok((driven, images, coverage))
     });
     drop(work);
     // The trace stays when something went wrong (it explains what the plugin saw).
-    let (driven, images) = built?;
+    let (driven, images, coverage) = built?;
     let images_took = images_started.elapsed();
     // A trace that is already gone changes nothing.
     std::fs::remove_file(&trace_path).ok();
     let mut result = RunResult::of(driven, images, figures);
     result.phases.images_us = crate::records::phases::micros(images_took);
+    result.coverage = coverage;
     Ok(result)
 }
 

@@ -126,6 +126,12 @@ impl CoverageSetup {
         Ok(map)
     }
 
+    /// The code map, once a run has built or read it (`None` before that, or after a
+    /// build that panicked).
+    pub fn built_map(&self) -> Option<Arc<CodeMap>> {
+        self.map.lock().ok()?.as_ref().map(Arc::clone)
+    }
+
     /// After QEMU exited: map the run's blocks in `dir` through `kallsyms` into
     /// `coverage.json`. A problem is said once and the run has no coverage.
     pub fn finish(&self, dir: &Path, kallsyms: Option<&str>) -> Option<SeedCoverage> {

@@ -164,6 +164,8 @@ pub struct RunResult {
     pub console: PathBuf,
     /// Where the run's time went.
     pub phases: RunPhases,
+    /// The run's kernel coverage (also written as its `coverage.json`), when recorded.
+    pub coverage: Option<crate::coverage::SeedCoverage>,
 }
 
 /// What the agent reported during a run.
@@ -227,6 +229,7 @@ impl RunResult {
             ready: driven.ready,
             started: vm.started,
             console: vm.console,
+            coverage: None,
         }
     }
 }

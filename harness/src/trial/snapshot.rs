@@ -49,13 +49,16 @@ pub fn run_workload(
     // The plugin writes its blocks at exit: a clean quit (the crash images are taken).
     let quit = vm.quit(super::cache_run::QUIT_TIMEOUT);
     let (driven, images, kallsyms) = res?;
-    match quit {
-        Ok(()) => {
-            cov.finish(dir, kallsyms.as_deref());
+    let coverage = match quit {
+        Ok(()) => cov.finish(dir, kallsyms.as_deref()),
+        Err(e) => {
+            cov.warn(&format!("QEMU did not quit: {}", super::first_line(&e)));
+            None
         }
-        Err(e) => cov.warn(&format!("QEMU did not quit: {}", super::first_line(&e))),
-    }
-    Ok(RunResult::of(driven, images, figures))
+    };
+    let mut result = RunResult::of(driven, images, figures);
+    result.coverage = coverage;
+    Ok(result)
 }
 
 /// Mount the workload file system with DAX (ext4: the long `commit=` so a skipped fsync
