@@ -122,10 +122,7 @@ impl GuidedSource {
 
     /// The next item of the guided phase, with its workload when it is derived; `None` when
     /// the phase is over; `Err` when a derived workload cannot be recorded.
-    pub fn next(
-        &mut self,
-        seeds: &mut SeedSource,
-    ) -> Result<Option<Drawn>, String> {
+    pub fn next(&mut self, seeds: &mut SeedSource) -> Result<Option<Drawn>, String> {
         let over = self.params.max_items.is_some_and(|m| self.drawn >= m)
             || self.params.deadline.is_some_and(|d| Instant::now() >= d);
         if over {
@@ -149,10 +146,7 @@ impl GuidedSource {
 
     /// A derived workload, recorded in the run directory; `None` when no valid derivation
     /// came out (the caller draws a fresh seed).
-    fn derive_next(
-        &mut self,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Option<Drawn>, String> {
+    fn derive_next(&mut self, rng: &mut ChaCha8Rng) -> Result<Option<Drawn>, String> {
         let Some(p) = self.corpus.choose(rng) else {
             return Ok(None);
         };
@@ -302,5 +296,108 @@ pub fn finish(
     match g.finish() {
         Ok(line) => sink.note(&line),
         Err(e) => sink.note(&format!("guided: writing the corpus index failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::coverage::map::MapFunction;
+    use crate::coverage::seed::FunctionHits;
+
+    fn map() -> CodeMap {
+        let mut m = CodeMap::default();
+        let f = MapFunction {
+            subsystem: "fs/dax.c".into(),
+            file: None,
+            bytes: 64,
+            blocks: (0..16).map(|i| i * 4).collect(),
+        };
+        m.functions.insert("dax_iomap_rw".into(), f);
+        m
+    }
+
+    fn cov(blocks: &[u32]) -> SeedCoverage {
+        let mut c = SeedCoverage::default();
+        let hits = FunctionHits {
+            ops: blocks.to_vec(),
+            setup: vec![],
+        };
+        c.functions.insert("dax_iomap_rw".into(), hits);
+        c
+    }
+
+    fn source(dir: &std::path::Path, max_items: u64) -> (GuidedSource, SeedSource) {
+        let setup = GuidedSetup {
+            corpus: dir.join("corpus"),
+            derived: vec![],
+            map_id: "k".into(),
+        };
+        let params = GuidedParams {
+            profile: Profile::Smoke,
+            pmem_bytes: 256 << 20,
+            max_items: Some(max_items),
+            deadline: None,
+            drawn_before: 0,
+            prefix: "guided-".into(),
+        };
+        let seeds = SeedSource::new(vec![], Default::default(), Some(Duration::from_secs(600)));
+        (GuidedSource::open(&setup, RunDir::new(dir), params), seeds)
+    }
+
+    /// Draw `n` items, feeding each the coverage `feedback` gives it.
+    fn campaign(dir: &std::path::Path, n: u64) -> Vec<(String, Option<String>)> {
+        let (mut g, mut seeds) = source(dir, n);
+        let mut out = Vec::new();
+        let mut k = 0;
+        while let Some((item, made)) = g.next(&mut seeds).expect("recorded") {
+            let w = made
+                .unwrap_or_else(|| Arc::new(generate(item.seed().expect("seed"), Profile::Smoke)));
+            g.observe(&item, &w, &cov(&[k % 16, (k * 3) % 16]), &map())
+                .expect("corpus written");
+            k += 1;
+            let yaml = item
+                .workload()
+                .map(|_| serde_yaml::to_string(w.as_ref()).expect("yaml"));
+            out.push((item.to_string(), yaml));
+        }
+        out
+    }
+
+    #[test]
+    fn a_guided_phase_starts_from_a_fresh_seed_then_derives_recorded_workloads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+
+        let drawn = campaign(dir.path(), 6);
+
+        assert_eq!(drawn.len(), 6);
+        assert_eq!(drawn[0].0, "seed 0");
+        let derived: Vec<&str> = drawn
+            .iter()
+            .filter(|(_, y)| y.is_some())
+            .map(|(i, _)| i.as_str())
+            .collect();
+        assert!(!derived.is_empty(), "{drawn:?}");
+        let run = RunDir::new(dir.path());
+        let recorded = run.read_workload_inputs().expect("recorded");
+        assert_eq!(recorded.len(), derived.len());
+        assert!(recorded.iter().all(|r| r.input.derived.is_some()));
+        let index = std::fs::read_to_string(dir.path().join("corpus/index.json")).expect("index");
+        assert!(index.contains("\"c000000\""), "{index}");
+    }
+
+    #[test]
+    fn the_same_feedback_gives_the_same_choices() {
+        let (a, b) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+
+        let first = campaign(a.path(), 8);
+        let second = campaign(b.path(), 8);
+
+        assert_eq!(first, second);
     }
 }

@@ -503,4 +503,6 @@ fn available_memory_gib() -> usize {
 }
 
 #[cfg(test)]
+mod guided_tests;
+#[cfg(test)]
 mod tests;
