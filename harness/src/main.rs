@@ -56,6 +56,9 @@ fn run(cli: &Cli) -> Result<i32, Error> {
         Command::Bench {
             action: BenchAction::Seeds(args),
         } => cli::bench_seeds(args, cli.debug).map(|()| cli::exit::PASS)?,
+        Command::Bench {
+            action: BenchAction::Coverage(args),
+        } => cli::bench_coverage(args, cli.debug)?,
         Command::Run(args) => cli::run_one(args, cli.debug)?,
         Command::Report(args) => cli::report(args)?,
         Command::Coverage(args) => cli::coverage(args)?,

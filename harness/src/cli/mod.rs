@@ -3,6 +3,7 @@
 //! [`crate::error::Error`], whose [`exit_code`](crate::error::Error::exit_code) `main` uses).
 
 mod bench_cmd;
+mod bench_coverage;
 mod bench_seeds;
 mod bench_trace;
 mod campaign_cmd;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use bench_cmd::bench_checker;
+pub use bench_coverage::{bench_coverage, BenchCoverageArgs};
 pub use bench_seeds::{bench_seeds, BenchSeedsArgs};
 pub use bench_trace::{bench_trace, BenchTraceArgs};
 pub use campaign_cmd::{campaign, CampaignArgs};
@@ -150,6 +152,10 @@ pub enum BenchAction {
     /// every image checked against dedupe (`--compare check`), cold boot against restore
     /// (`start`), without kernel coverage against with it (`coverage`).
     Seeds(BenchSeedsArgs),
+    /// Random against coverage-guided generation for the same wall time (two campaigns on
+    /// the same kernel, file system and crash model): target-subsystem blocks reached by
+    /// each and their ratio.
+    Coverage(BenchCoverageArgs),
 }
 
 /// `workload` subcommands.
