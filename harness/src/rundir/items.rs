@@ -62,7 +62,8 @@ impl RunDir {
         self.write_workload_manifest(&manifest)
     }
 
-    fn write_workload_manifest(&self, manifest: &[RecordedInput]) -> Result<(), RunDirError> {
+    /// Write `workloads.json` as `manifest` (the copies must be there already).
+    pub fn write_workload_manifest(&self, manifest: &[RecordedInput]) -> Result<(), RunDirError> {
         let path = self.workloads_json();
         let json = serde_json::to_string_pretty(manifest)
             .map_err(|e| RunDirError::bad(&path, e.to_string()))?;

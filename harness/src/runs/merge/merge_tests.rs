@@ -111,7 +111,11 @@ fn refusals_leave_nothing_behind_and_name_the_file() {
     let a = shard_dir(tmp.path(), "a", "1/2", 1, "first");
     let b = shard_dir(tmp.path(), "b", "2/2", 2, "second");
     std::fs::write(a.join("workloads.json"), "[]").expect("write");
-    std::fs::write(b.join("workloads.json"), "[{}]").expect("write");
+    std::fs::write(
+        b.join("workloads.json"),
+        r#"[{"name": "x", "file": "x.yaml"}]"#,
+    )
+    .expect("write");
     let out = tmp.path().join("out");
     let full = tmp.path().join("full");
     std::fs::create_dir_all(&full).expect("mkdir");
@@ -148,4 +152,29 @@ fn refusals_leave_nothing_behind_and_name_the_file() {
             .contains("broken/journal.jsonl: missing"),
         "{missing}"
     );
+}
+
+#[test]
+fn the_workloads_guided_shards_derived_are_all_in_the_merged_manifest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = shard_dir(tmp.path(), "a", "1/2", 1, "first");
+    let b = shard_dir(tmp.path(), "b", "2/2", 2, "second");
+    let line = |name: &str| {
+        format!(r#"{{"name": "{name}", "file": "corpus", "derived": "insert of c000000"}}"#)
+    };
+    let input = r#"{"name": "spec", "file": "specs/spec.yaml"}"#;
+    let manifest = |name: &str| format!("[{input}, {}]", line(name));
+    std::fs::write(a.join("workloads.json"), manifest("guided-s1of2-1")).expect("write");
+    std::fs::write(b.join("workloads.json"), manifest("guided-s2of2-1")).expect("write");
+    let out = tmp.path().join("out");
+
+    merge(&out, &[a, b]).expect("merged");
+    let names: Vec<String> = RunDir::new(&out)
+        .read_workload_manifest()
+        .expect("manifest")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+
+    assert_eq!(names, ["spec", "guided-s1of2-1", "guided-s2of2-1"]);
 }

@@ -107,11 +107,6 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
         for sub in [SEEDS, WORKLOADS] {
             copy_tree(&dir.join(sub), &root.join(sub), &s.dir, true)?;
         }
-        copy_file(
-            &dir.join(WORKLOADS_JSON),
-            &root.join(WORKLOADS_JSON),
-            &s.dir,
-        )?;
         // The kernel's code map: the first shard's (every shard's map of a kernel is one).
         for map in crate::runs::coverage::map_files(dir) {
             let to = root.join(map.file_name().unwrap_or_default());
@@ -153,6 +148,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<Merged, MergeError> {
         }
     }
     let run = RunDir::new(root);
+    merge_workload_manifests(&run, &order, dirs)?;
     let first = &sources[order[0]];
     let mut config = first.config.clone();
     config.shard = None;
@@ -314,6 +310,50 @@ fn copy_tree(from: &Path, to: &Path, source: &str, skip_scratch: bool) -> Result
 
 /// Copy one file (if it exists) unless `to` already holds the same bytes; different bytes
 /// are refused, naming the file.
+/// The merged `workloads.json`: every shard lists the same workload inputs (else refused);
+/// the workloads a guided shard derived (named per shard) are appended in merge order. No
+/// shard with a `workloads.json`: none.
+fn merge_workload_manifests(
+    run: &RunDir,
+    order: &[usize],
+    dirs: &[PathBuf],
+) -> Result<(), MergeError> {
+    let mut inputs: Option<Vec<crate::rundir::items::RecordedInput>> = None;
+    let mut derived = Vec::new();
+    for &i in order {
+        let path = dirs[i].join(WORKLOADS_JSON);
+        if !path.is_file() {
+            continue;
+        }
+        let list = RunDir::new(&dirs[i])
+            .read_workload_manifest()
+            .map_err(|e| MergeError::Input {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let (own, made): (Vec<_>, Vec<_>) = list.into_iter().partition(|r| r.derived.is_none());
+        let clash = made.iter().any(|r| {
+            derived
+                .iter()
+                .any(|d: &crate::rundir::items::RecordedInput| d.name == r.name)
+        });
+        if inputs.as_ref().is_some_and(|f| *f != own) || clash {
+            return Err(Refusal(format!(
+                "not one campaign: {} differs from the same file of a run directory merged before it (another workload file under the same name?)",
+                path.display()
+            ))
+            .into());
+        }
+        inputs.get_or_insert(own);
+        derived.extend(made);
+    }
+    if let Some(mut all) = inputs {
+        all.extend(derived);
+        run.write_workload_manifest(&all)?;
+    }
+    Ok(())
+}
+
 fn copy_file(from: &Path, to: &Path, source: &str) -> Result<(), MergeError> {
     if !from.is_file() {
         return Ok(());
