@@ -24,7 +24,7 @@ use super::source::Drawn;
 use crate::coverage::{CodeMap, SeedCoverage};
 use crate::guided::corpus::{count, target_blocks, Corpus};
 use crate::guided::mutate::{derive, Limits, Sources};
-use crate::guided::store::CorpusDir;
+use crate::guided::store::{CorpusDir, CorpusLock};
 use crate::records::TrialItem;
 use crate::rundir::items::RecordedInput;
 use crate::rundir::RunDir;
@@ -49,6 +49,8 @@ pub struct GuidedSetup {
     /// The identity of the kernel's code map (the cached map's name): the corpus' blocks
     /// are indices into it.
     pub map_id: String,
+    /// The corpus held for this campaign ([`CorpusDir::lock`]).
+    pub lock: Arc<CorpusLock>,
 }
 
 /// How a guided source is set up.
@@ -83,6 +85,8 @@ pub struct GuidedSource {
     parents: BTreeMap<String, Vec<String>>,
     admitted: u64,
     derived: u64,
+    /// Keeps the corpus held while the source lives.
+    _lock: Arc<CorpusLock>,
 }
 
 impl GuidedSource {
@@ -117,6 +121,7 @@ impl GuidedSource {
             parents: BTreeMap::new(),
             admitted: 0,
             derived: 0,
+            _lock: Arc::clone(&setup.lock),
         }
     }
 
@@ -330,8 +335,10 @@ mod tests {
     }
 
     fn source(dir: &std::path::Path, max_items: u64) -> (GuidedSource, SeedSource) {
+        let corpus = dir.join("corpus");
         let setup = GuidedSetup {
-            corpus: dir.join("corpus"),
+            lock: Arc::new(CorpusDir::new(&corpus).lock().expect("free corpus")),
+            corpus,
             derived: vec![],
             map_id: "k".into(),
         };

@@ -506,13 +506,18 @@ fn with_guided(
         || env.image.kernel_version.clone(),
         |s| s.to_string_lossy().into_owned(),
     );
+    let corpus = cfg
+        .corpus
+        .clone()
+        .unwrap_or_else(|| env.dir.join(crate::guided::store::CORPUS_DIR));
+    let lock = crate::guided::store::CorpusDir::new(&corpus)
+        .lock()
+        .map_err(CampaignError::Usage)?;
     env.guided = Some(super::guided::GuidedSetup {
-        corpus: cfg
-            .corpus
-            .clone()
-            .unwrap_or_else(|| env.dir.join(crate::guided::store::CORPUS_DIR)),
+        corpus,
         derived: derived.to_vec(),
         map_id,
+        lock: std::sync::Arc::new(lock),
     });
     Ok(env)
 }

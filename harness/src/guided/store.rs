@@ -47,6 +47,13 @@ pub struct StoreError {
     pub source: std::io::Error,
 }
 
+/// The corpus directory held by one campaign (an exclusive lock on `<corpus>/.lock`, which
+/// the kernel releases when the process dies); dropped, it is free again.
+#[derive(Debug)]
+pub struct CorpusLock {
+    _file: std::fs::File,
+}
+
 /// A corpus read back: the entries with their workloads, and what was skipped.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -75,6 +82,28 @@ impl CorpusDir {
     /// The directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Hold the corpus for this campaign; `Err` (saying so) when another process holds it:
+    /// two campaigns adding entries to one corpus would overwrite each other's.
+    pub fn lock(&self) -> Result<CorpusLock, String> {
+        let path = self.root.join(".lock");
+        let what = |e: std::io::Error| format!("locking the corpus {}: {e}", path.display());
+        std::fs::create_dir_all(&self.root).map_err(what)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(what)?;
+        match file.try_lock() {
+            Ok(()) => Ok(CorpusLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "the corpus {} is in use by another campaign (one campaign at a time per --corpus: give this one another directory)",
+                self.root.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(what(e)),
+        }
     }
 
     /// The workload file of entry `id`.
@@ -270,6 +299,19 @@ mod tests {
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
         assert!(loaded.warnings[0].contains("c000000.yaml"));
         assert!(loaded.warnings[1].contains("../../etc/passwd"));
+    }
+
+    #[test]
+    fn a_corpus_is_held_by_one_campaign_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CorpusDir::new(&dir.path().join("c"));
+
+        let held = store.lock().expect("free");
+        let second = store.lock().expect_err("held");
+        drop(held);
+
+        assert!(second.contains("in use by another campaign"), "{second}");
+        assert!(store.lock().is_ok());
     }
 
     #[test]
