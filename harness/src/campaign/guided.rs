@@ -7,7 +7,9 @@
 //! parents are credited.
 //!
 //! Choices come from a ChaCha stream keyed by the item's position in the guided phase, so
-//! a guided campaign is reproducible given the same coverage feedback.
+//! a guided campaign is reproducible given the same coverage feedback. The share of fresh
+//! seeds follows how often fresh seeds and derived workloads have found new blocks so far
+//! in this run ([`fresh_share`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use workloads::Workload;
 use super::budget::SeedSource;
 use super::source::Drawn;
 use crate::coverage::{CodeMap, SeedCoverage};
-use crate::guided::corpus::{count, target_blocks, Corpus};
+use crate::guided::corpus::{count, fresh_share, target_blocks, Corpus, Tally};
 use crate::guided::mutate::{derive, Limits, Sources};
 use crate::guided::store::{CorpusDir, CorpusLock};
 use crate::records::TrialItem;
@@ -31,10 +33,6 @@ use crate::rundir::RunDir;
 
 /// The key of the ChaCha stream of guided choices.
 pub const GUIDED_RNG_SEED: u64 = 0x6775_6964_6564;
-
-/// One in this many guided draws is a fresh seed even when the corpus has entries (new
-/// material the mutations cannot make).
-pub const FRESH_SEED_EVERY: u32 = 8;
 
 /// Most ops of a derived workload: this many times the profile's largest.
 pub const MAX_OPS_FACTOR: usize = 2;
@@ -85,6 +83,10 @@ pub struct GuidedSource {
     parents: BTreeMap<String, Vec<String>>,
     admitted: u64,
     derived: u64,
+    /// The fresh seeds drawn whose coverage has not come back yet.
+    fresh_pending: std::collections::BTreeSet<u64>,
+    /// Fresh seeds and derived workloads: drawn, and found new blocks.
+    tally: (Tally, Tally),
     /// Keeps the corpus held while the source lives.
     _lock: Arc<CorpusLock>,
 }
@@ -121,6 +123,8 @@ impl GuidedSource {
             parents: BTreeMap::new(),
             admitted: 0,
             derived: 0,
+            fresh_pending: Default::default(),
+            tally: Default::default(),
             _lock: Arc::clone(&setup.lock),
         }
     }
@@ -135,7 +139,8 @@ impl GuidedSource {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(GUIDED_RNG_SEED);
         rng.set_stream(self.drawn);
-        let fresh = self.corpus.entries().is_empty() || rng.gen_ratio(1, FRESH_SEED_EVERY);
+        let share = fresh_share(self.tally.0, self.tally.1);
+        let fresh = self.corpus.entries().is_empty() || rng.gen_bool(share);
         if !fresh {
             if let Some(drawn) = self.derive_next(&mut rng)? {
                 self.drawn += 1;
@@ -143,8 +148,9 @@ impl GuidedSource {
             }
         }
         let seed = seeds.next_seed();
-        if seed.is_some() {
+        if let Some(s) = seed {
             self.drawn += 1;
+            self.fresh_pending.insert(s);
         }
         Ok(seed.map(|s| (TrialItem::Seed(s), None)))
     }
@@ -211,11 +217,22 @@ impl GuidedSource {
         cov: &SeedCoverage,
         map: &CodeMap,
     ) -> Result<(), String> {
-        let parents = self.parents.remove(&item.short()).unwrap_or_default();
+        let derived = self.parents.remove(&item.short());
+        let fresh = item.seed().is_some_and(|s| self.fresh_pending.remove(&s));
         let novel = self.corpus.novel(&target_blocks(cov, map));
+        let tally = match (fresh, derived.is_some()) {
+            (true, _) => Some(&mut self.tally.0),
+            (_, true) => Some(&mut self.tally.1),
+            _ => None,
+        };
+        if let Some(t) = tally {
+            t.draws += 1;
+            t.finds += u64::from(!novel.is_empty());
+        }
         if novel.is_empty() {
             return Ok(());
         }
+        let parents = derived.unwrap_or_default();
         let added = count(&novel);
         let origin = format!("{item} of {}", self.run.root().display());
         let yaml = serde_yaml::to_string(workload).map_err(|e| e.to_string())?;
@@ -236,9 +253,13 @@ impl GuidedSource {
                 .write_index(&self.corpus, &self.map_id)
                 .map_err(|e| e.to_string())?;
         }
+        let (f, d) = self.tally;
         Ok(format!(
-            "guided: {} workload(s) derived, {} new corpus entr(y/ies); corpus {}: {} entries, {} target blocks",
+            "guided: {} workload(s) derived ({} added blocks), {} fresh seed(s) ({} added blocks), {} new corpus entr(y/ies); corpus {}: {} entries, {} target blocks",
             self.derived,
+            d.finds,
+            f.draws,
+            f.finds,
             self.admitted,
             self.store.root().display(),
             self.corpus.entries().len(),

@@ -166,6 +166,28 @@ impl Corpus {
     }
 }
 
+/// How often one way of drawing an item (fresh seeds, derived workloads) was used and how
+/// often the item became a corpus entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Items drawn this way whose coverage came back.
+    pub draws: u64,
+    /// Of those, items that became entries.
+    pub finds: u64,
+}
+
+/// Bounds of [`fresh_share`]: neither way is ever starved.
+pub const FRESH_SHARE: (f64, f64) = (0.125, 0.875);
+
+/// The share of draws that should be fresh seeds rather than derivations: each way's
+/// find rate with a uniform prior, `(finds + 1) / (draws + 2)`, over their sum, within
+/// [`FRESH_SHARE`]. The budget goes to whichever way keeps finding new blocks.
+pub fn fresh_share(fresh: Tally, derived: Tally) -> f64 {
+    let rate = |t: Tally| (t.finds as f64 + 1.0) / (t.draws as f64 + 2.0);
+    let (f, d) = (rate(fresh), rate(derived));
+    (f / (f + d)).clamp(FRESH_SHARE.0, FRESH_SHARE.1)
+}
+
 /// The number of an entry id `c000017`.
 fn id_number(id: &str) -> Option<u64> {
     id.strip_prefix('c')?.parse().ok()
@@ -255,6 +277,17 @@ mod tests {
         assert!(e(4, 2).energy() > e(0, 0).energy());
         assert!(e(10, 0).energy() < e(0, 0).energy());
         assert!(e(1000, 0).energy() > 0.0);
+    }
+
+    #[test]
+    fn the_fresh_share_follows_the_find_rates_within_bounds() {
+        let t = |draws, finds| Tally { draws, finds };
+
+        assert_eq!(fresh_share(t(0, 0), t(0, 0)), 0.5);
+        assert!(fresh_share(t(10, 7), t(40, 6)) > 0.7);
+        assert!(fresh_share(t(10, 0), t(40, 20)) < 0.2);
+        assert_eq!(fresh_share(t(1000, 1000), t(1000, 0)), FRESH_SHARE.1);
+        assert_eq!(fresh_share(t(1000, 0), t(1000, 1000)), FRESH_SHARE.0);
     }
 
     #[test]

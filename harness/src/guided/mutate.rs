@@ -12,6 +12,12 @@ use workloads::{Op, Workload};
 /// Derivations drawn before [`derive`] gives up.
 pub const MAX_ATTEMPTS: usize = 32;
 
+/// Most consecutive donor ops one insertion brings.
+pub const MAX_INSERTED: usize = 4;
+
+/// Most operators stacked in one derivation.
+pub const MAX_STACKED: usize = 4;
+
 /// Largest offset, length or size a mutation writes (2 MiB and a bit past it reach the
 /// PMD paths of a DAX file).
 pub const MAX_MUTATED_BYTES: u64 = 4 << 20;
@@ -19,7 +25,8 @@ pub const MAX_MUTATED_BYTES: u64 = 4 << 20;
 /// A mutation operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutation {
-    /// An op of the donor inserted at a random place.
+    /// One to [`MAX_INSERTED`] consecutive ops of the donor inserted at a random place (a
+    /// run keeps the ops that open or map a file with the ops that use it).
     Insert,
     /// A random op removed.
     Delete,
@@ -104,7 +111,7 @@ pub struct NoValidDerivation {
     pub last: String,
 }
 
-/// Derive a workload named `name` from `src`: one to three operators, the result validated
+/// Derive a workload named `name` from `src`: one to [`MAX_STACKED`] operators, the result validated
 /// ([`validated`]); redrawn up to [`MAX_ATTEMPTS`] times.
 pub fn derive<R: Rng>(
     src: &Sources<'_>,
@@ -116,7 +123,7 @@ pub fn derive<R: Rng>(
     for attempt in 1..=MAX_ATTEMPTS {
         let mut w = src.parent.clone();
         w.name = name.to_owned();
-        let n = rng.gen_range(1..=3);
+        let n = rng.gen_range(1..=MAX_STACKED);
         let mut applied = Vec::with_capacity(n);
         for _ in 0..n {
             let m = *Mutation::ALL.choose(rng).unwrap_or(&Mutation::Resize);
@@ -164,14 +171,14 @@ pub fn validated(w: &Workload, pmem_bytes: u64) -> Result<(Workload, String), St
 fn apply<R: Rng>(m: Mutation, w: &mut Workload, src: &Sources<'_>, rng: &mut R) -> bool {
     let len = w.ops.len();
     match m {
-        Mutation::Insert => match src.donor.ops.choose(rng) {
-            Some(op) => {
-                let at = rng.gen_range(0..=len);
-                w.ops.insert(at, op.clone());
-                true
-            }
-            None => false,
-        },
+        Mutation::Insert if !src.donor.ops.is_empty() => {
+            let donor = &src.donor.ops;
+            let from = rng.gen_range(0..donor.len());
+            let n = rng.gen_range(1..=MAX_INSERTED).min(donor.len() - from);
+            let at = rng.gen_range(0..=len);
+            w.ops.splice(at..at, donor[from..from + n].iter().cloned());
+            true
+        }
         Mutation::Delete if len > 1 => {
             w.ops.remove(rng.gen_range(0..len));
             true
@@ -204,7 +211,11 @@ fn apply<R: Rng>(m: Mutation, w: &mut Workload, src: &Sources<'_>, rng: &mut R) 
             }
             _ => false,
         },
-        Mutation::Delete | Mutation::Replace | Mutation::Swap | Mutation::Move => false,
+        Mutation::Insert
+        | Mutation::Delete
+        | Mutation::Replace
+        | Mutation::Swap
+        | Mutation::Move => false,
     }
 }
 
