@@ -530,8 +530,11 @@ fn announce(cfg: &CampaignConfig, env: &CampaignEnv, index: usize) {
     let of_shard = cfg
         .shard
         .map_or_else(String::new, |s| format!("shard {s}: "));
+    let guided = env.guided.as_ref().map_or_else(String::new, |g| {
+        format!(", guided (corpus {})", g.corpus.display())
+    });
     eprintln!(
-        "campaign: {of_shard}{} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s), run dir {}",
+        "campaign: {of_shard}{} workload(s), {} seeds ({}), {} on {}, crash model {}, mutant {}, {workers} workload VM(s), {checkers} checker VM(s){guided}, run dir {}",
         share.workloads.len(),
         share.seeds.len(),
         cfg.profile,

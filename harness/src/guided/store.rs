@@ -152,7 +152,16 @@ impl CorpusDir {
         }
         let total = index.entries.len();
         let mut entries = Vec::new();
+        let mut ids = std::collections::BTreeSet::new();
         for e in index.entries.into_iter().take(MAX_ENTRIES) {
+            if !ids.insert(e.id.clone()) {
+                out.warnings.push(format!(
+                    "{}: entry id `{}` listed twice: the second is skipped",
+                    path.display(),
+                    e.id.escape_debug()
+                ));
+                continue;
+            }
             match self.check_entry(&e, pmem_bytes) {
                 Ok(w) => {
                     entries.push(e);
@@ -299,6 +308,24 @@ mod tests {
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
         assert!(loaded.warnings[0].contains("c000000.yaml"));
         assert!(loaded.warnings[1].contains("../../etc/passwd"));
+    }
+
+    #[test]
+    fn an_id_listed_twice_is_read_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = saved(dir.path());
+        let index = std::fs::read_to_string(dir.path().join(INDEX)).expect("index");
+        let twice = index.replacen("\"c000000\"", "\"c000001\"", 1);
+        std::fs::write(dir.path().join(INDEX), twice).expect("write");
+
+        let loaded = store.load("6.12", 256 << 20);
+
+        assert_eq!(loaded.corpus.entries().len(), 1);
+        assert!(
+            loaded.warnings[0].contains("listed twice"),
+            "{:?}",
+            loaded.warnings
+        );
     }
 
     #[test]
