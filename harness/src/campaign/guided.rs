@@ -7,9 +7,9 @@
 //! parents are credited.
 //!
 //! Choices come from a ChaCha stream keyed by the item's position in the guided phase, so
-//! a guided campaign is reproducible given the same coverage feedback. The share of fresh
-//! seeds follows how often fresh seeds and derived workloads have found new blocks so far
-//! in this run ([`fresh_share`]).
+//! a guided campaign is reproducible given the same coverage feedback. Fresh seeds take
+//! their turns at the share [`fresh_share`] gives from how often fresh seeds and derived
+//! workloads have found new blocks so far in this run.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -83,6 +83,8 @@ pub struct GuidedSource {
     parents: BTreeMap<String, Vec<String>>,
     admitted: u64,
     derived: u64,
+    /// Fresh seeds drawn in this run's guided phase.
+    drawn_fresh: u64,
     /// The fresh seeds drawn whose coverage has not come back yet.
     fresh_pending: std::collections::BTreeSet<u64>,
     /// Fresh seeds and derived workloads: drawn, and found new blocks.
@@ -123,6 +125,7 @@ impl GuidedSource {
             parents: BTreeMap::new(),
             admitted: 0,
             derived: 0,
+            drawn_fresh: 0,
             fresh_pending: Default::default(),
             tally: Default::default(),
             _lock: Arc::clone(&setup.lock),
@@ -139,8 +142,7 @@ impl GuidedSource {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(GUIDED_RNG_SEED);
         rng.set_stream(self.drawn);
-        let share = fresh_share(self.tally.0, self.tally.1);
-        let fresh = self.corpus.entries().is_empty() || rng.gen_bool(share);
+        let fresh = self.corpus.entries().is_empty() || self.fresh_turn();
         if !fresh {
             if let Some(drawn) = self.derive_next(&mut rng)? {
                 self.drawn += 1;
@@ -150,9 +152,17 @@ impl GuidedSource {
         let seed = seeds.next_seed();
         if let Some(s) = seed {
             self.drawn += 1;
+            self.drawn_fresh += 1;
             self.fresh_pending.insert(s);
         }
         Ok(seed.map(|s| (TrialItem::Seed(s), None)))
+    }
+
+    /// Is it a fresh seed's turn? Fresh seeds are kept at [`fresh_share`] of this run's
+    /// guided draws (a stride, not a coin: the first draw with a corpus derives).
+    fn fresh_turn(&self) -> bool {
+        let share = fresh_share(self.tally.0, self.tally.1);
+        (self.drawn_fresh as f64) < share * (self.drawn_fresh + self.derived) as f64
     }
 
     /// A derived workload, recorded in the run directory; `None` when no valid derivation
@@ -402,6 +412,10 @@ mod tests {
 
         assert_eq!(drawn.len(), 6);
         assert_eq!(drawn[0].0, "seed 0");
+        assert_eq!(
+            drawn[1].0, "workload guided-1",
+            "the first draw with a corpus derives"
+        );
         let derived: Vec<&str> = drawn
             .iter()
             .filter(|(_, y)| y.is_some())
