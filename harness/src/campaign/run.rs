@@ -458,6 +458,14 @@ fn run_kernels(
             inputs: inputs.clone(),
             config_path: dir.join(crate::rundir::CONFIG),
             coverage: k.coverage.map(|mut c| {
+                if let Some(p) = &c.patch {
+                    let path = dir.join(crate::coverage::PATCH_FILE);
+                    if let Err(e) = crate::coverage::write_json(&path, p.as_ref()) {
+                        tracing::warn!(
+                            "coverage diff: {e} (the report will have no diff coverage)"
+                        );
+                    }
+                }
                 c.map_out = Some(dir.join(crate::coverage::map_file(name.as_deref())));
                 c.seed_file = crate::coverage::seed_file(name.as_deref());
                 c

@@ -135,7 +135,14 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
         Compare::Coverage => {
             let spec = args.image.kernel.spec()?.unwrap_or_default();
             let cache = crate::cache_dir::cache_root();
-            let c = crate::prepare::coverage::coverage_setup(&img, &spec, &cache, accel.accel);
+            let c = crate::prepare::coverage::coverage_setup(
+                &img,
+                &spec,
+                &cache,
+                accel.accel,
+                None,
+                None,
+            );
             Some(c.context(
                 "--compare coverage needs coverage (TCG, the plugin, the kernel's files)",
             )?)

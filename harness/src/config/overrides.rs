@@ -41,6 +41,10 @@ pub struct Overrides {
     pub shard: Option<Shard>,
     /// `--kernel`.
     pub kernel: Option<KernelSpec>,
+    /// `--coverage-diff`.
+    pub coverage_diff: Option<String>,
+    /// `--source-tree`.
+    pub source_tree: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -93,6 +97,12 @@ impl Overrides {
         }
         if let Some(k) = &self.kernel {
             cfg.kernel = Some(k.clone());
+        }
+        if let Some(r) = &self.coverage_diff {
+            cfg.coverage_diff = Some(r.clone());
+        }
+        if let Some(t) = &self.source_tree {
+            cfg.source_tree = Some(t.clone());
         }
         cfg.validate("command line")?;
         Ok(cfg)
