@@ -4,7 +4,7 @@
 //! all happen here; the caller parses flags before and prints the [`Finished`] after.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::workload_inputs::{workload_inputs, WorkloadInputs};
 use super::{CampaignEnv, CampaignError, MatrixKernel};
@@ -98,7 +98,7 @@ pub fn run(req: &Request, sink: &mut dyn EventSink) -> Result<Finished, Campaign
         }
         Err(e) => return Err(e),
     };
-    let dir = run_dir(req, &default_out)?;
+    let (dir, _lock) = run_dir(req, &default_out)?;
     check_output(&dir).map_err(CampaignError::Usage)?;
     let run = RunDir::new(&dir);
     let cfg = checked_config(req, &run)?;
@@ -206,8 +206,61 @@ fn campaign_config(req: &Request, run: &RunDir) -> Result<CampaignConfig, Campai
     Ok(cfg)
 }
 
-/// The run directory of `req`: `--output`, checked against `--resume`, or a new one.
-fn run_dir(req: &Request, output: &Path) -> Result<PathBuf, CampaignError> {
+/// The run directory of `req`: `--output`, checked against `--resume`, or a new one; locked
+/// for this campaign (the lock is held until the returned guard is dropped), so two
+/// campaigns started at once on one `--output` cannot both pass the journal check and
+/// write into one directory.
+fn run_dir(
+    req: &Request,
+    output: &Path,
+) -> Result<(PathBuf, crate::cache_dir::lock::CacheLock), CampaignError> {
+    let dir = match &req.output {
+        Some(d) => d.clone(),
+        None => output.join(chrono_stamp()),
+    };
+    let lock = lock_run_dir(&dir)?;
+    let dir = checked_run_dir(req, &dir)?;
+    Ok((dir, lock))
+}
+
+/// An exclusive lock for the run directory `dir` (in the cache's `locks/`, keyed by the
+/// directory's absolute path, so a directory not yet created leaves nothing behind);
+/// another campaign holding it is a usage error.
+fn lock_run_dir(dir: &Path) -> Result<crate::cache_dir::lock::CacheLock, CampaignError> {
+    use sha2::{Digest, Sha256};
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    // The nearest existing ancestor resolved (symlinks), the rest as given.
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    let resolved = loop {
+        if let Ok(c) = base.canonicalize() {
+            break c;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(p), Some(n)) => {
+                rest.push(n.to_owned());
+                base = p;
+            }
+            _ => break abs.clone(),
+        }
+    };
+    let key = rest.iter().rev().fold(resolved, |p, n| p.join(n));
+    let name = format!(
+        "rundir-{}",
+        hex::encode(&Sha256::digest(key.as_os_str().as_encoded_bytes())[..12])
+    );
+    crate::cache_dir::lock::CacheLock::acquire(&cache_root(), &name, Duration::ZERO, |_| {})
+        .map_err(|e| match e {
+            crate::cache_dir::lock::CacheLockError::Timeout { .. } => CampaignError::Usage(format!(
+                "{}: another powercut campaign is running in this run directory; wait for it,                  or choose another --output",
+                dir.display()
+            )),
+            other => CampaignError::Usage(format!("locking the run directory {}: {other}", dir.display())),
+        })
+}
+
+/// `dir` checked against `--resume`: a journal there only when resuming.
+fn checked_run_dir(req: &Request, dir: &Path) -> Result<PathBuf, CampaignError> {
     let usage = |m: String| Err(CampaignError::Usage(m));
     match (&req.output, req.resume) {
         (Some(d), true) if !RunDir::new(d).has_journal() => usage(format!(
@@ -220,7 +273,7 @@ fn run_dir(req: &Request, output: &Path) -> Result<PathBuf, CampaignError> {
         )),
         (Some(d), _) => Ok(d.clone()),
         (None, true) => usage("--resume needs --output <run dir>".into()),
-        (None, false) => Ok(output.join(chrono_stamp())),
+        (None, false) => Ok(dir.to_owned()),
     }
 }
 
@@ -459,6 +512,14 @@ fn run_kernels(
             inputs: inputs.clone(),
             config_path: dir.join(crate::rundir::CONFIG),
             coverage: k.coverage.map(|mut c| {
+                if let Some(p) = &c.patch {
+                    let path = dir.join(crate::coverage::PATCH_FILE);
+                    if let Err(e) = crate::coverage::write_json(&path, p.as_ref()) {
+                        tracing::warn!(
+                            "coverage diff: {e} (the report will have no diff coverage)"
+                        );
+                    }
+                }
                 c.map_out = Some(dir.join(crate::coverage::map_file(name.as_deref())));
                 c.seed_file = crate::coverage::seed_file(name.as_deref());
                 c
@@ -552,4 +613,32 @@ fn chrono_stamp() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     format!("campaign-{secs}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_run_directory_is_locked_by_one_campaign_whatever_its_spelling() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let link = tempfile::tempdir().expect("tempdir");
+        let via = link.path().join("via");
+        std::os::unix::fs::symlink(parent.path(), &via).expect("symlink");
+        let dir = parent.path().join("not-yet/run");
+
+        let first = lock_run_dir(&dir).expect("free");
+        let second = lock_run_dir(&via.join("not-yet/run"));
+        let other = lock_run_dir(&parent.path().join("other"));
+        drop(first);
+        let again = lock_run_dir(&dir);
+
+        let e = second.expect_err("held").to_string();
+        assert!(e.contains("another powercut campaign is running"), "{e}");
+        assert!(other.is_ok() && again.is_ok());
+        assert!(
+            !dir.exists(),
+            "locking creates nothing in the run directory's place"
+        );
+    }
 }

@@ -116,6 +116,18 @@ impl Figures {
     }
 }
 
+/// The coverage setup of `--compare coverage`.
+fn coverage_of(
+    args: &BenchSeedsArgs,
+    img: &crate::image::GuestImage,
+    accel: crate::vm::Accel,
+) -> anyhow::Result<crate::trial::coverage_run::CoverageSetup> {
+    let spec = args.image.kernel.spec()?.unwrap_or_default();
+    let cache = crate::cache_dir::cache_root();
+    crate::prepare::coverage::coverage_setup(img, &spec, &cache, accel, None, None)
+        .context("--compare coverage needs coverage (TCG, the plugin, the kernel's files)")
+}
+
 /// Run the benchmark.
 pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
     let (cfg, seeds, profile) = load(args)?;
@@ -132,14 +144,7 @@ pub fn bench_seeds(args: &BenchSeedsArgs, debug: bool) -> anyhow::Result<()> {
     let model = crate::prepare::model_setup(cache_model, &img, &golden, &cfg)?;
     let restore = vm_start(false, &img, &golden, accel.accel, model.name(), debug);
     let coverage = match args.compare {
-        Compare::Coverage => {
-            let spec = args.image.kernel.spec()?.unwrap_or_default();
-            let cache = crate::cache_dir::cache_root();
-            let c = crate::prepare::coverage::coverage_setup(&img, &spec, &cache, accel.accel);
-            Some(c.context(
-                "--compare coverage needs coverage (TCG, the plugin, the kernel's files)",
-            )?)
-        }
+        Compare::Coverage => Some(coverage_of(args, &img, accel.accel)?),
         _ => None,
     };
     let dir = tempfile::Builder::new()

@@ -90,6 +90,14 @@ pub struct CampaignArgs {
     /// Also write JUnit XML (one testcase per seed) to this file.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Diff coverage of a patch: list the functions `git diff REV` of the kernel's source
+    /// tree changes (--kernel TREE, or --source-tree) and how far the campaign reached each.
+    #[arg(long, value_name = "REV")]
+    pub coverage_diff: Option<String>,
+    /// The kernel's source tree (a git tree for --coverage-diff; coverage is grouped by its
+    /// files). Default: the --kernel build tree.
+    #[arg(long, value_name = "DIR")]
+    pub source_tree: Option<PathBuf>,
     /// The kernel (overrides the config's `kernel`).
     #[command(flatten)]
     pub kernel: super::KernelArgs,
@@ -123,6 +131,8 @@ impl CampaignArgs {
             guided: self.guided,
             corpus: self.corpus.clone(),
             guided_items: self.guided_items,
+            coverage_diff: self.coverage_diff.clone(),
+            source_tree: self.source_tree.clone(),
         };
         Ok(Request {
             config: self.config.clone(),
@@ -175,6 +185,9 @@ fn print_summary(f: &Finished) {
         for line in report.phases.summary_lines() {
             println!("  time: {line}");
         }
+    }
+    for d in &report.coverage_diff {
+        println!("  coverage diff ({}): {}", d.kernel, d.line);
     }
     println!("  report: {}", f.reports.html.display());
     if let Some(j) = &f.reports.junit {

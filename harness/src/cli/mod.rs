@@ -81,7 +81,7 @@ pub enum Command {
         action: VmAction,
     },
     /// Run a crash campaign (default config ci/smoke.yaml).
-    Campaign(CampaignArgs),
+    Campaign(Box<CampaignArgs>),
     /// Run one workload in a VM and compare the live files with the oracle (no crash).
     Run(RunArgs),
     /// Write a run directory's reports again (report.json, report.html, JUnit XML).

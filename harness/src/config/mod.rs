@@ -110,6 +110,14 @@ pub struct CampaignConfig {
     /// fresh seeds); with `time_budget`, whichever ends first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guided_items: Option<u64>,
+    /// List the functions `git diff REV` of the kernel's source tree changes, and how far
+    /// the campaign reached each (`--coverage-diff REV`; needs `coverage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage_diff: Option<String>,
+    /// The kernel's source tree: a git tree for `coverage_diff`, and the source files
+    /// coverage is grouped by. Default: the `--kernel` build tree, if the kernel is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_tree: Option<PathBuf>,
 }
 
 impl Default for CampaignConfig {
@@ -144,6 +152,8 @@ impl Default for CampaignConfig {
             guided: false,
             corpus: None,
             guided_items: None,
+            coverage_diff: None,
+            source_tree: None,
         }
     }
 }
@@ -339,6 +349,15 @@ impl CampaignConfig {
         }
         self.budget().map_err(at("time_budget"))?;
         self.suppression_regexes().map_err(at("suppressions"))?;
+        if let Some(rev) = &self.coverage_diff {
+            crate::coverage::git_diff::check_rev(rev)
+                .map_err(|w| at("coverage_diff")(format!("needs {w}")))?;
+            if !self.coverage {
+                return Err(at("coverage_diff")(
+                    "needs `coverage: true` (it reads the campaign's coverage)".into(),
+                ));
+            }
+        }
         self::expect::validate(&self.expect).map_err(at("expect"))?;
         let samples = count(MAX_CACHE_SAMPLES);
         in_range(count(self.cache.sampled_cuts), 0, samples, "")

@@ -47,6 +47,10 @@ pub struct Overrides {
     pub corpus: Option<PathBuf>,
     /// `--guided-items`.
     pub guided_items: Option<u64>,
+    /// `--coverage-diff`.
+    pub coverage_diff: Option<String>,
+    /// `--source-tree`.
+    pub source_tree: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -106,6 +110,12 @@ impl Overrides {
         }
         if let Some(n) = self.guided_items {
             cfg.guided_items = Some(n);
+        }
+        if let Some(r) = &self.coverage_diff {
+            cfg.coverage_diff = Some(r.clone());
+        }
+        if let Some(t) = &self.source_tree {
+            cfg.source_tree = Some(t.clone());
         }
         cfg.validate("command line")?;
         Ok(cfg)

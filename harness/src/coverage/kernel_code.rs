@@ -7,7 +7,7 @@
 //! definitions from `<cache>/source/<release>/`. Every input is bounded and parsed with
 //! checks: a kernel handed in by a user is data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,8 +16,12 @@ use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind, Sym
 use super::blocks::block_starts;
 use super::map::{classify, grouping_sentence, CodeMap, MapFunction, Sources, MAP_SCHEMA};
 use super::subsystems::Subsystem;
-use super::symbols::{key_of, KernelSymbols};
+use super::symbols::{key_of, source_name, KernelSymbols};
 use super::CoverageError;
+
+/// The subsystem of the functions a patch changes that no other subsystem holds
+/// (`--coverage-diff`).
+pub const PATCH_SUBSYSTEM: &str = "changed by the patch (outside the subsystems above)";
 
 /// Largest bzImage read.
 const MAX_BZIMAGE: u64 = 256 << 20;
@@ -35,7 +39,8 @@ pub struct KernelFiles {
     pub bzimage: PathBuf,
     /// `lib/modules/<release>`.
     pub modules_dir: PathBuf,
-    /// An unpacked source tree (`ci/kernel-source`), if there is one.
+    /// The kernel's source tree (`ci/kernel-source`'s, complete, or the build tree), if
+    /// there is one.
     pub sources: Option<PathBuf>,
 }
 
@@ -135,7 +140,7 @@ fn read_sources(root: &Path, subsystems: &[Subsystem]) -> Sources {
     for f in subsystems.iter().flat_map(|s| s.files) {
         if let Ok(text) = crate::input::read_to_string(&root.join(f), MAX_SOURCE, "kernel source") {
             s.files
-                .insert((*f).to_owned(), super::subsystems::definitions(&text));
+                .insert((*f).to_owned(), super::csource::definitions(&text));
         }
     }
     s
@@ -164,16 +169,18 @@ fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 /// Build the map of `files`' kernel for `subsystems`; `syms`: the kallsyms of one of its VMs
-/// (only the image's functions are taken from it).
+/// (only the image's functions are taken from it). Functions named in `patch` (source names
+/// of the functions a patch changes) that no subsystem holds go into one more subsystem,
+/// [`PATCH_SUBSYSTEM`] (the kernel image's and the subsystems' modules' functions).
 pub fn build_map(
     files: &KernelFiles,
     syms: &KernelSymbols,
     subsystems: &[Subsystem],
+    patch: &BTreeSet<String>,
 ) -> Result<CodeMap, CoverageError> {
     let sources = files
         .sources
         .as_deref()
-        .filter(|d| d.join(".complete").exists())
         .map(|d| read_sources(d, subsystems));
     let mut map = CodeMap {
         schema: MAP_SCHEMA,
@@ -188,10 +195,16 @@ pub fn build_map(
         subsystems: subsystems
             .iter()
             .map(|s| s.display_name(sources.is_some()))
+            .chain((!patch.is_empty()).then(|| PATCH_SUBSYSTEM.to_owned()))
             .collect(),
         ..CodeMap::default()
     };
-    image_functions(files, syms, subsystems, sources.as_ref(), &mut map)?;
+    let group = Grouping {
+        subsystems,
+        sources: sources.as_ref(),
+        patch,
+    };
+    image_functions(files, syms, &group, &mut map)?;
     let modules: Vec<&str> = subsystems
         .iter()
         .filter_map(|s| s.module)
@@ -201,7 +214,7 @@ pub fn build_map(
     for m in modules {
         match find_module(&files.modules_dir, m) {
             Some(path) => {
-                if let Err(e) = module_functions(&path, m, subsystems, sources.as_ref(), &mut map) {
+                if let Err(e) = module_functions(&path, m, &group, &mut map) {
                     map.notes.push(format!("module {m}: {e}"));
                 }
             }
@@ -226,11 +239,29 @@ fn insert(map: &mut CodeMap, key: String, f: MapFunction) {
     map.functions.insert(key, f);
 }
 
+/// The subsystem a function of the map goes into, after the patch's
+/// functions.
+struct Grouping<'a> {
+    subsystems: &'a [Subsystem],
+    sources: Option<&'a Sources>,
+    patch: &'a BTreeSet<String>,
+}
+
+impl Grouping<'_> {
+    /// The subsystem (index into the map's) and source file of `name` of `module`, if any.
+    fn classify(&self, name: &str, module: Option<&str>) -> Option<(usize, Option<&str>)> {
+        classify(self.subsystems, self.sources, name, module).or_else(|| {
+            self.patch
+                .contains(source_name(name))
+                .then_some((self.subsystems.len(), None))
+        })
+    }
+}
+
 fn image_functions(
     files: &KernelFiles,
     syms: &KernelSymbols,
-    subsystems: &[Subsystem],
-    sources: Option<&Sources>,
+    group: &Grouping,
     map: &mut CodeMap,
 ) -> Result<(), CoverageError> {
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
@@ -242,7 +273,7 @@ fn image_functions(
         .functions()
         .iter()
         .filter(|f| f.module.is_none())
-        .filter_map(|f| Some((f, classify(subsystems, sources, &f.name, None)?)))
+        .filter_map(|f| Some((f, group.classify(&f.name, None)?)))
         .filter(|(f, _)| {
             let unique = count.get(f.name.as_str()).copied().unwrap_or(0) == 1;
             if !unique {
@@ -295,8 +326,7 @@ fn image_functions(
 fn module_functions(
     path: &Path,
     module: &str,
-    subsystems: &[Subsystem],
-    sources: Option<&Sources>,
+    group: &Grouping,
     map: &mut CodeMap,
 ) -> Result<(), CoverageError> {
     let data = read_maybe_packed(path, "kernel module")?;
@@ -314,7 +344,7 @@ fn module_functions(
         if name.starts_with("__pfx_") {
             continue;
         }
-        let Some((sub, file)) = classify(subsystems, sources, name, Some(module)) else {
+        let Some((sub, file)) = group.classify(name, Some(module)) else {
             continue;
         };
         let Some(bytes) = elf

@@ -9,10 +9,17 @@
 //!   subsystem), built once per kernel from its files.
 //! - [`seed`]: one run's blocks placed on the map (`coverage.json`).
 //! - [`summary`]: runs merged into per-subsystem and per-function figures and a time line.
+//! - [`csource`]: function definitions (names, line spans) in kernel C text.
+//! - [`patch`], [`git_diff`], [`diff`]: the functions a patch changes (`git diff` of a
+//!   kernel tree) and how far a campaign reached each (`--coverage-diff`).
 
 pub mod blocks;
+pub mod csource;
+pub mod diff;
+pub mod git_diff;
 pub mod kernel_code;
 pub mod map;
+pub mod patch;
 pub mod raw;
 pub mod seed;
 pub mod subsystems;
@@ -32,6 +39,9 @@ pub const SEED_FILE: &str = "coverage.json";
 /// The code map of a campaign's kernel, in the run directory (`coverage-map.json`, or
 /// `coverage-map-<release>.json` beside it for a kernel matrix).
 pub const MAP_FILE: &str = "coverage-map.json";
+/// The functions of `--coverage-diff`'s patch, recorded in the run directory when the
+/// campaign starts ([`diff::PatchFunctions`]).
+pub const PATCH_FILE: &str = "coverage-diff.json";
 /// The map file of a campaign's kernel: [`MAP_FILE`], or for kernel `name` of a matrix
 /// `coverage-map-<name>.json` (characters other than `[A-Za-z0-9._+-]` as `_`).
 pub fn map_file(kernel: Option<&str>) -> String {
@@ -86,6 +96,9 @@ pub enum CoverageError {
     /// The guest's kallsyms could not be used.
     #[error("kallsyms of the workload VM: {0}")]
     Symbols(#[from] symbols::SymbolsError),
+    /// A patch's changed functions could not be found (`--coverage-diff`).
+    #[error("{0}")]
+    Patch(String),
     /// A JSON file of coverage does not parse.
     #[error("{path}: {detail}")]
     Json {

@@ -2,10 +2,7 @@
 //! functions *defined* in the subsystem's source files of that kernel release (Debian's
 //! `linux-source` package, unpacked by `ci/kernel-source` into `<cache>/source/<release>/`),
 //! else by module membership (ext4, xfs, libnvdimm, nd_pmem) and, for built-in code, by a
-//! name rule that says so. [`definitions`] finds the function definitions in C text (kernel
-//! coding style: the body's `{` alone at column 0). Pure.
-
-use std::collections::BTreeSet;
+//! name rule that says so (the definitions themselves: [`super::csource`]). Pure.
 
 /// One subsystem.
 #[derive(Debug, Clone, Copy)]
@@ -166,87 +163,9 @@ pub fn is_guided_target(display: &str) -> bool {
     })
 }
 
-/// The names of the functions defined in C source `text`: a `{` alone at column 0 opens a
-/// body; the identifier before the first `(` of the lines above it (up to a blank line, a
-/// `;`, a `}` or a preprocessor line) is the function. Initialisers (`= {`) never match.
-pub fn definitions(text: &str) -> BTreeSet<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = BTreeSet::new();
-    for (i, l) in lines.iter().enumerate() {
-        if l.trim_end() != "{" {
-            continue;
-        }
-        let mut sig = Vec::new();
-        for prev in lines[..i].iter().rev().take(12) {
-            let t = prev.trim_end();
-            let c = t.trim_start();
-            let comment = c.starts_with('*') || c.starts_with("/*") || c.starts_with("//");
-            if t.is_empty() || t.ends_with(';') || t.ends_with('}') || t.starts_with('#') || comment
-            {
-                break;
-            }
-            sig.push(t);
-        }
-        sig.reverse();
-        let sig = sig.join(" ");
-        if let Some(name) = name_before_paren(&sig) {
-            out.insert(name.to_owned());
-        }
-    }
-    out
-}
-
-fn name_before_paren(sig: &str) -> Option<&str> {
-    let head = &sig[..sig.find('(')?];
-    if head.contains('=') {
-        return None;
-    }
-    let name = head
-        .trim_end()
-        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .next()?;
-    let ok = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit());
-    ok.then_some(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn definitions_in_kernel_style_are_found() {
-        let c = "\
-static const struct iomap_ops x = {
-\t.begin = y,
-};
-
-/*
- * Unlike filemap_fault() we do not retry.
- */
-static vm_fault_t dax_iomap_pte_fault(struct vm_fault *vmf, pfn_t *pfnp,
-\t\t\t       int *iomap_errp, const struct iomap_ops *ops)
-{
-\treturn 0;
-}
-
-int dax_writeback_mapping_range(struct address_space *mapping,
-\t\tstruct dax_device *dax_dev, struct writeback_control *wbc)
-{
-}
-EXPORT_SYMBOL_GPL(dax_writeback_mapping_range);
-#define FOO(x) \\
-{
-static inline void *dax_make_entry(pfn_t pfn, unsigned long flags) {
-}
-";
-
-        let names: Vec<String> = definitions(c).into_iter().collect();
-
-        assert_eq!(
-            names,
-            ["dax_iomap_pte_fault", "dax_writeback_mapping_range"]
-        );
-    }
 
     #[test]
     fn without_sources_the_name_says_how_functions_were_grouped() {

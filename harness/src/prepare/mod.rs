@@ -139,6 +139,8 @@ pub fn kernel(
     debug: bool,
 ) -> Result<KernelSetup, PrepareError> {
     let cache_model = cfg.crash_model == CrashModel::Cache;
+    let patch = coverage::patch(&spec, cfg)?;
+    let tree = coverage::source_tree(&spec, cfg);
     let opts = ImageOptions {
         cache: cache.to_owned(),
         kernel: spec.clone(),
@@ -150,10 +152,19 @@ pub fn kernel(
     let golden = golden(&image, cfg, accel.accel, cache, debug)?;
     let model = model_setup(cache_model, &image, &golden, cfg)?;
     let start = vm_start(cold_boot, &image, &golden, accel.accel, model.name(), debug);
+    let wants_diff = patch.is_some();
     let coverage = cfg
         .coverage
-        .then(|| coverage::coverage_setup(&image, &spec, cache, accel.accel))
+        .then(|| {
+            coverage::coverage_setup(&image, &spec, cache, accel.accel, tree.as_deref(), patch)
+        })
         .flatten();
+    if wants_diff && coverage.is_none() {
+        return Err(PrepareError::Usage(
+            "--coverage-diff needs the campaign's coverage, which is off (the line above says why)"
+                .into(),
+        ));
+    }
     Ok(KernelSetup {
         image,
         accel: accel.accel,

@@ -6,15 +6,20 @@
 use std::fmt::Write;
 
 use super::html::escape;
+use crate::coverage::diff::{DiffCoverage, Reach};
 use crate::coverage::summary::percent;
 use crate::coverage::CoverageSummary;
 
 /// Width and height of the time plot, px.
 const PLOT: (f64, f64) = (480.0, 160.0);
 
-/// Append the section (a line saying there is none when `summaries` is empty).
-pub fn section(summaries: &[CoverageSummary], out: &mut String) {
+/// Append the section (a line saying there is none when `summaries` is empty), the diff
+/// coverage of a patch (`--coverage-diff`) first.
+pub fn section(summaries: &[CoverageSummary], diffs: &[DiffCoverage], out: &mut String) {
     out.push_str("<section id=\"coverage\"><h2>Kernel coverage</h2>");
+    for d in diffs {
+        diff(d, out);
+    }
     if summaries.is_empty() {
         out.push_str(
             "<p>No coverage recorded (KVM, <code>coverage: false</code>, or a run directory \
@@ -88,6 +93,47 @@ fn kernel(s: &CoverageSummary, out: &mut String) {
         }
     }
     for n in &s.notes {
+        let _ = write!(out, "<p class=\"note\">{}</p>", escape(n));
+    }
+}
+
+/// A patch's changed functions: the verdict line, then each function with a bar.
+fn diff(d: &DiffCoverage, out: &mut String) {
+    let _ = write!(
+        out,
+        "<h3>Your change: {}</h3><p class=\"note\">{}</p><p><b>{}</b></p>\
+         <table class=\"coverage\"><tr><th>function</th><th>file</th><th>blocks reached</th><th></th></tr>",
+        escape(&d.kernel),
+        escape(&d.patch),
+        escape(&d.line)
+    );
+    for f in &d.functions {
+        let (figure, width) = match f.reach {
+            Reach::NotMapped => (
+                "not in the code map (inlined, or not mapped)".to_owned(),
+                0.0,
+            ),
+            _ => (
+                format!("{}/{}", f.reached, f.blocks),
+                percent(f.reached, f.blocks) * 2.0,
+            ),
+        };
+        let color = if f.reach == Reach::Reached {
+            "#2a7"
+        } else {
+            "#c33"
+        };
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td>\
+             <td><div style=\"background:{color};opacity:0.25;width:200px;height:10px\"><div style=\"background:{color};width:{width:.0}px;height:10px\"></div></div></td></tr>",
+            escape(&f.name),
+            escape(&f.file),
+            escape(&figure)
+        );
+    }
+    out.push_str("</table>");
+    for n in &d.notes {
         let _ = write!(out, "<p class=\"note\">{}</p>", escape(n));
     }
 }
@@ -169,15 +215,31 @@ mod tests {
         };
         let mut out = String::new();
 
-        section(&[s], &mut out);
+        let patch = crate::coverage::diff::PatchFunctions {
+            tree: "/src/linux".into(),
+            rev: "HEAD~1".into(),
+            commit: "abc".into(),
+            functions: vec![crate::coverage::diff::ChangedFunction {
+                file: "fs/dax.c".into(),
+                name: "dax_b".into(),
+            }],
+            ..Default::default()
+        };
+        let d = crate::coverage::diff::diff_coverage(&patch, &s);
+
+        section(&[s], &[d], &mut out);
 
         assert!(out.contains("6.12&lt;x&gt;: 2 runs"));
+        assert!(out.contains("Your change: 6.12&lt;x&gt;"));
+        assert!(out.contains(
+            "your change touches 1 function; 0 reached (0/4 blocks); not reached: dax_b"
+        ));
         assert!(out.contains("5/10 (50.0%)"));
         assert!(out.contains("<code>dax_a</code>"));
         assert!(out.contains("Never reached in fs/dax.c (1)"));
         assert!(out.contains("points=\"0.0,64.0 480.0,0.0\""));
         let mut empty = String::new();
-        section(&[], &mut empty);
+        section(&[], &[], &mut empty);
         assert!(empty.contains("No coverage recorded"));
     }
 }

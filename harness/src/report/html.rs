@@ -139,7 +139,7 @@ pub fn render(report: &Report, data: &RunData) -> String {
         escape(&verdict)
     );
     summary(report, &mut out);
-    super::coverage_html::section(&report.coverage, &mut out);
+    super::coverage_html::section(&report.coverage, &report.coverage_diff, &mut out);
     seeds(report, &mut out);
     failures(report, data, &mut out);
     let _ = writeln!(out, "</main><script>{JS}</script></body></html>");

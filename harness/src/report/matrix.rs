@@ -46,6 +46,7 @@ pub fn matrix_report(mut sections: Vec<KernelSection>) -> Option<Report> {
             // The run directory holds every kernel's coverage: this section shows its own.
             let release = r.kernel.clone();
             r.coverage.retain(|c| c.kernel == release);
+            r.coverage_diff.retain(|c| c.kernel == release);
         }
     }
     notes.sort();

@@ -27,6 +27,8 @@
 //! | `stopped` | string or null | why the campaign stopped before finishing, if it did |
 //! | `notes` | array of strings | files of the run directory that could not be read |
 //! | `kernel_log` | object | kernel complaints in the guest console logs (informational: no verdict changes): `consoles` scanned, `total` complaints (`WARNING:`, `BUG:` incl. KASAN, `Oops:`, panics, hung tasks…), `complaints` (the first 100: `console` path, `line`, `text`) |
+//! | `coverage` | array | kernel coverage, one entry per kernel (`docs/coverage.md`): `subsystems`, `functions`, `timeline`, `notes` (absent without coverage) |
+//! | `coverage_diff` | array | with `--coverage-diff REV`, per kernel: `patch` (tree, revision, commit), `line` (the verdict), `functions` (each changed function: `file`, `name`, `symbols`, `blocks`, `reached`, `setup`, `reach`: `reached`, `not-reached` or `not-mapped`), `notes` |
 //! | `shard` | string | only for a shard's run directory: `K/N` |
 //! | `merged`, `missing_shards` | array | only for `powercut report merge`'s output: the directories merged (`dir`, `shard`, `accelerator`), and the shards of the split not among them |
 //!
@@ -131,6 +133,10 @@ pub struct Report {
     /// function, and blocks reached over the campaign's time. Absent without coverage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coverage: Vec<crate::coverage::CoverageSummary>,
+    /// Diff coverage (`--coverage-diff REV`): per kernel, each function the patch changes
+    /// and how far the campaign reached it, and the one-line verdict. Absent without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage_diff: Vec<crate::coverage::diff::DiffCoverage>,
     /// While building a matrix: this kernel's entry of `run-info.json` (not serialized).
     #[serde(skip)]
     pub kernel_info: Option<crate::rundir::KernelInfo>,
@@ -432,6 +438,7 @@ pub fn build_report(data: &RunData) -> Report {
         missing_shards: info.map_or_else(Vec::new, |i| missing_shards(&i.merged)),
         kernel_log: data.kernel_log.clone(),
         coverage: data.coverage.clone(),
+        coverage_diff: data.coverage_diff.clone(),
         kernel_info: data
             .kernel
             .as_ref()

@@ -269,6 +269,7 @@ pub fn synthetic_run() -> RunData {
         kernel: None,
         kernel_log: Default::default(),
         coverage: Vec::new(),
+        coverage_diff: Vec::new(),
     }
 }
 

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::coverage::diff::{diff_coverage, DiffCoverage, PatchFunctions};
 use crate::coverage::summary::summarize;
-use crate::coverage::{read_json, CodeMap, CoverageSummary, SeedCoverage};
+use crate::coverage::{read_json, CodeMap, CoverageSummary, SeedCoverage, PATCH_FILE};
 use crate::rundir::{SEEDS, WORKLOADS};
 
 /// Most coverage files read from one run directory.
@@ -63,6 +64,25 @@ pub fn read_coverage(dirs: &[&Path]) -> (Vec<CoverageSummary>, Vec<String>) {
         .map(|m| summarize(m, seeds.get(&m.kernel).map_or(&[][..], Vec::as_slice)))
         .collect();
     (summaries, notes)
+}
+
+/// The diff coverage of the patch recorded in `dir` (`coverage-diff.json`, from
+/// `--coverage-diff`) against each of `summaries`; none without the file.
+pub fn read_diff_coverage(
+    dir: &Path,
+    summaries: &[CoverageSummary],
+) -> (Vec<DiffCoverage>, Vec<String>) {
+    let path = dir.join(PATCH_FILE);
+    if !path.exists() {
+        return (Vec::new(), Vec::new());
+    }
+    match read_json::<PatchFunctions>(&path) {
+        Ok(p) => (
+            summaries.iter().map(|s| diff_coverage(&p, s)).collect(),
+            Vec::new(),
+        ),
+        Err(e) => (Vec::new(), vec![e.to_string()]),
+    }
 }
 
 /// The code maps (`coverage-map*.json`) of the run directory `dir`.

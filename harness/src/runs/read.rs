@@ -79,6 +79,8 @@ pub struct RunData {
     pub kernel_log: super::kernel_log::KernelLog,
     /// Kernel coverage of the runs, one summary per kernel with a code map.
     pub coverage: Vec<crate::coverage::CoverageSummary>,
+    /// Diff coverage of `--coverage-diff`'s patch, one per kernel with coverage.
+    pub coverage_diff: Vec<crate::coverage::diff::DiffCoverage>,
 }
 
 /// Read the run directory `dir`.
@@ -151,6 +153,8 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
     let kernel_log = super::kernel_log::scan_run_dir(dir, console_suffix.as_deref());
     let (coverage, cov_notes) = super::coverage::read_coverage(&[dir]);
     notes.extend(cov_notes);
+    let (coverage_diff, diff_notes) = super::coverage::read_diff_coverage(dir, &coverage);
+    notes.extend(diff_notes);
     Ok(RunData {
         name: dir
             .canonicalize()
@@ -172,6 +176,7 @@ pub fn load_run_dir_for(dir: &Path, kernel: Option<&str>) -> Result<RunData, Rea
         kernel: kernel.map(str::to_owned),
         kernel_log,
         coverage,
+        coverage_diff,
     })
 }
 

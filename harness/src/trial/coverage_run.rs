@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::start::StartMode;
+use crate::coverage::diff::PatchFunctions;
 use crate::coverage::kernel_code::{build_map, KernelFiles};
 use crate::coverage::subsystems::SUBSYSTEMS;
 use crate::coverage::symbols::KernelSymbols;
@@ -35,6 +36,8 @@ pub struct CoverageSetup {
     pub map_out: Option<PathBuf>,
     /// A run's coverage file name in its directory (`coverage.json`; per kernel in a matrix).
     pub seed_file: String,
+    /// The functions of `--coverage-diff`'s patch (mapped even outside the subsystems).
+    pub patch: Option<Arc<PatchFunctions>>,
     map: Arc<Mutex<Option<Arc<CodeMap>>>>,
     restored_kallsyms: Arc<OnceLock<String>>,
     said: Arc<OnceLock<()>>,
@@ -49,6 +52,7 @@ impl CoverageSetup {
             cached_map,
             map_out: None,
             seed_file: SEED_FILE.to_owned(),
+            patch: None,
             map: Arc::default(),
             restored_kallsyms: Arc::default(),
             said: Arc::default(),
@@ -103,7 +107,13 @@ impl CoverageSetup {
             _ => {
                 let syms = KernelSymbols::parse(kallsyms).map_err(|e| e.to_string())?;
                 let t = std::time::Instant::now();
-                let m = build_map(&self.files, &syms, SUBSYSTEMS).map_err(|e| e.to_string())?;
+                let names = self
+                    .patch
+                    .iter()
+                    .flat_map(|p| p.functions.iter().map(|f| f.name.clone()))
+                    .collect();
+                let m =
+                    build_map(&self.files, &syms, SUBSYSTEMS, &names).map_err(|e| e.to_string())?;
                 tracing::info!(
                     "coverage: code map of {} built in {:.1} s ({} functions)",
                     m.kernel,
