@@ -416,19 +416,23 @@ impl Reference {
                 i.meta.fsync();
             }),
         }
-        if let Op::Pwritev2 {
-            file,
-            flags: RwfFlag::Sync,
-            ..
-        }
-        | Op::UringWrite {
-            file,
-            flags: Some(RwfFlag::Sync),
-            ..
-        } = op
-        {
-            let (i, _, _) = self.held[file];
-            self.inodes[i].meta.fsync();
+        // A per-write sync is a whole fsync when the write asks RWF_SYNC or its descriptor
+        // was opened O_SYNC (the kiocb's IOCB_SYNC comes from either: `generic_write_sync`
+        // then syncs with datasync 0, even for RWF_DSYNC on an O_SYNC descriptor).
+        let per_write = match op {
+            Op::Pwritev2 { file, flags, .. } => Some((file, *flags)),
+            Op::UringWrite {
+                file,
+                flags: Some(f),
+                ..
+            } => Some((file, *f)),
+            _ => None,
+        };
+        if let Some((file, flags)) = per_write {
+            let (i, _, open_sync) = self.held[file];
+            if flags == RwfFlag::Sync || open_sync == OpenSync::Sync {
+                self.inodes[i].meta.fsync();
+            }
         }
     }
 }
